@@ -1,0 +1,217 @@
+//! The engine: one partition's versioned LSM tree. It composes the memtable, the shared WAL,
+//! segments, the block cache and the manifest, and owns the order of their steps (the write
+//! path, flush, compaction, recovery). It knows nothing of cores, sockets or Kafka, and is
+//! `!Send`: it lives on the executor that made it.
+//!
+//! Methods take `&self` so tasks on one executor can share an `Rc<Engine>`: a flush runs while
+//! writes go to a fresh memtable and reads see the frozen one. No `RefCell` borrow is ever held
+//! across an `.await`.
+
+mod compaction;
+mod flush;
+mod open;
+mod read;
+mod scan;
+mod watermark;
+mod write;
+
+pub use compaction::{CompactionOptions, CompactionOutcome};
+pub use read::{KeyHistory, ReadAt, Row};
+pub use scan::{ScanPage, ScanRequest, ScanRow};
+pub use write::WriteAck;
+
+use crate::block_cache::BlockCache;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::ids::{Lsn, PartitionId, SegmentId, TableId};
+use crate::io::{DirLock, Disk};
+use crate::manifest::Manifest;
+use crate::memtable::Memtable;
+use crate::options::{EngineOptions, TableSettings};
+use crate::segment::reader::SegmentReader;
+use crate::version::Watermark;
+use crate::wal::Wal;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// A memtable frozen for flushing: read-only, still visible to reads.
+#[derive(Debug)]
+struct Frozen {
+    table: Rc<Memtable>,
+    /// Every WAL record of this partition at or below this is in this or an older memtable.
+    covers: Lsn,
+    /// The oldest WAL record applied to it, if any came through the WAL.
+    oldest: Option<Lsn>,
+}
+
+/// The in-memory side of the partition.
+#[derive(Debug, Default)]
+struct Memtables {
+    active: Memtable,
+    /// Oldest first.
+    frozen: Vec<Rc<Frozen>>,
+    /// Records appended to the WAL but not yet applied (waiting for durability).
+    inflight: BTreeSet<Lsn>,
+    /// The greatest LSN appended for this partition.
+    last_lsn: Lsn,
+    /// The oldest WAL record applied to the active memtable, if any.
+    active_oldest: Option<Lsn>,
+}
+
+/// One partition's storage engine.
+pub struct Engine<D: Disk> {
+    disk: D,
+    dir: PathBuf,
+    partition: PartitionId,
+    wal: Rc<Wal<D>>,
+    clock: Rc<dyn Clock>,
+    options: EngineOptions,
+    tables: RefCell<HashMap<TableId, TableSettings>>,
+    mem: RefCell<Memtables>,
+    /// Live segments, by descending `max_ts` (then id), the order point reads visit them in.
+    segments: RefCell<Vec<Rc<SegmentReader<D::File>>>>,
+    watermarks: RefCell<BTreeMap<TableId, Vec<Watermark>>>,
+    manifest: async_lock::Mutex<Manifest<D>>,
+    /// Serialises flushes and compactions: each changes the segment list in several steps.
+    maintenance: async_lock::Mutex<()>,
+    cache: RefCell<BlockCache>,
+    next_segment_id: Cell<u64>,
+    poisoned: Cell<Option<&'static str>>,
+    _lock: DirLock,
+}
+
+impl<D: Disk> std::fmt::Debug for Engine<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("dir", &self.dir).field("partition", &self.partition).finish()
+    }
+}
+
+/// Counters and sizes for observability.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Bytes held by the active memtable.
+    pub memtable_bytes: usize,
+    /// Entries in the active memtable.
+    pub memtable_entries: usize,
+    /// Frozen memtables waiting for flush.
+    pub frozen_memtables: usize,
+    /// Live segments.
+    pub segment_count: usize,
+    /// Bytes of live segments.
+    pub segment_bytes: u64,
+    /// Entries in live segments.
+    pub segment_entries: u64,
+    /// Block cache payload bytes.
+    pub cache_bytes: usize,
+    /// Block cache hits.
+    pub cache_hits: u64,
+    /// Block cache misses.
+    pub cache_misses: u64,
+}
+
+impl<D: Disk> Engine<D> {
+    /// Tells the engine about a table (or its new settings). Writes and reads of a table the
+    /// engine was not told about fail with [`Error::UnknownTable`].
+    pub fn define_table(&self, table: TableId, settings: TableSettings) {
+        self.tables.borrow_mut().insert(table, settings);
+    }
+
+    fn table(&self, table: TableId) -> Result<TableSettings> {
+        self.tables.borrow().get(&table).copied().ok_or(Error::UnknownTable(table))
+    }
+
+    /// The partition this engine serves.
+    pub fn partition(&self) -> PartitionId {
+        self.partition
+    }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// True once the active memtable has reached its flush size.
+    pub fn needs_flush(&self) -> bool {
+        self.mem.borrow().active.memory_bytes() >= self.options.memtable_flush_bytes
+    }
+
+    /// Ids of the live segments, by descending `max_ts`.
+    pub fn segment_ids(&self) -> Vec<SegmentId> {
+        self.segments.borrow().iter().map(|s| s.info().id).collect()
+    }
+
+    /// The source offsets recorded by the last edits.
+    pub async fn source_offsets(&self) -> BTreeMap<Vec<u8>, u64> {
+        self.manifest.lock().await.state().source_offsets.clone()
+    }
+
+    /// Sizes and counters.
+    pub fn stats(&self) -> EngineStats {
+        let mem = self.mem.borrow();
+        let segments = self.segments.borrow();
+        let cache = self.cache.borrow();
+        let (cache_hits, cache_misses) = cache.hit_miss();
+        EngineStats {
+            memtable_bytes: mem.active.memory_bytes(),
+            memtable_entries: mem.active.len(),
+            frozen_memtables: mem.frozen.len(),
+            segment_count: segments.len(),
+            segment_bytes: segments.iter().map(|s| s.info().size_bytes).sum(),
+            segment_entries: segments.iter().map(|s| s.info().entry_count).sum(),
+            cache_bytes: cache.used_bytes(),
+            cache_hits,
+            cache_misses,
+        }
+    }
+
+    /// `Err(Poisoned)` once an earlier write-path failure poisoned the engine.
+    pub fn check_poisoned(&self) -> Result<()> {
+        match self.poisoned.get() {
+            Some(op) => Err(Error::Poisoned { op }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records that `op` failed in a way that leaves durable state unknown. Never undone.
+    fn poison(&self, op: &'static str) {
+        if self.poisoned.get().is_none() {
+            self.poisoned.set(Some(op));
+        }
+    }
+
+    fn segment_path(&self, id: SegmentId) -> PathBuf {
+        self.dir.join(id.file_name())
+    }
+
+    fn allocate_segment_id(&self) -> SegmentId {
+        let id = self.next_segment_id.get();
+        self.next_segment_id.set(id + 1);
+        SegmentId(id)
+    }
+
+    fn install_segments(&self, added: Vec<Rc<SegmentReader<D::File>>>, removed: &[SegmentId]) {
+        let mut segments = self.segments.borrow_mut();
+        segments.retain(|s| !removed.contains(&s.info().id));
+        segments.extend(added);
+        segments.sort_by(|a, b| b.info().max_ts.cmp(&a.info().max_ts).then(b.info().id.cmp(&a.info().id)));
+        let mut cache = self.cache.borrow_mut();
+        for id in removed {
+            cache.evict_segment(*id);
+        }
+    }
+
+    /// Reports to the WAL the oldest record this partition still needs.
+    fn report_wal_needs(&self) {
+        let mem = self.mem.borrow();
+        let oldest = mem
+            .frozen
+            .iter()
+            .map(|f| f.oldest)
+            .chain([mem.inflight.first().copied(), mem.active_oldest])
+            .flatten()
+            .min();
+        self.wal.set_needed(self.partition, oldest);
+    }
+}

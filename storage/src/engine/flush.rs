@@ -1,0 +1,119 @@
+//! Flush: freeze the active memtable, write each frozen memtable (oldest first) as a segment,
+//! and commit it with a manifest edit that also records the WAL position it covers. Steps, in
+//! sync order: segment written and fdatasynced; directory synced; manifest edit appended and
+//! fdatasynced; only then is the segment installed and the frozen memtable dropped. A crash
+//! before the edit leaves an orphan file that recovery deletes; after it, the WAL replay skips
+//! what the segment covers.
+
+use super::{Engine, Frozen};
+use crate::error::Result;
+use crate::ids::Lsn;
+use crate::io::Disk;
+use crate::manifest::ManifestEdit;
+use crate::record::EntryRef;
+use crate::segment::info::{SegmentInfo, SegmentKind};
+use crate::segment::reader::SegmentReader;
+use crate::segment::writer::{SegmentLayout, SegmentWriter};
+use std::rc::Rc;
+
+impl<D: Disk> Engine<D> {
+    /// Freezes the active memtable and flushes every frozen memtable. Returns the segments
+    /// written (none if there was nothing to flush).
+    pub async fn flush(&self) -> Result<Vec<SegmentInfo>> {
+        self.check_poisoned()?;
+        let _guard = self.maintenance.lock().await;
+        self.freeze();
+        let mut written = Vec::new();
+        loop {
+            let Some(frozen) = self.mem.borrow().frozen.first().cloned() else { break };
+            let edit_extra = ManifestEdit { wal_position: Some(frozen.covers), ..Default::default() };
+            let info = if frozen.table.is_empty() {
+                self.commit_edit(edit_extra).await?;
+                None
+            } else {
+                let info = self.write_segment(frozen.table.iter(), SegmentKind::Flush).await?;
+                let reader = self.open_segment(&info).await?;
+                self.commit_edit(ManifestEdit { added: vec![info.clone()], ..edit_extra }).await?;
+                self.install_segments(vec![reader], &[]);
+                Some(info)
+            };
+            self.mem.borrow_mut().frozen.remove(0);
+            self.report_wal_needs();
+            written.extend(info);
+        }
+        Ok(written)
+    }
+
+    /// Moves the active memtable to the frozen list, if it holds anything.
+    fn freeze(&self) {
+        let mut mem = self.mem.borrow_mut();
+        if mem.active.is_empty() && mem.active_oldest.is_none() {
+            return;
+        }
+        // Records still waiting for durability will be applied to the next memtable, so this
+        // one covers only what precedes the oldest of them.
+        let covers = match mem.inflight.first() {
+            Some(oldest) => Lsn(oldest.0 - 1),
+            None => mem.last_lsn,
+        };
+        let table = Rc::new(std::mem::take(&mut mem.active));
+        let oldest = mem.active_oldest.take();
+        mem.frozen.push(Rc::new(Frozen { table, covers, oldest }));
+    }
+
+    /// Writes `entries` (in storage order) as a new segment file and makes it durable, directory
+    /// entry included. On failure the partial file is removed and the engine poisoned if the
+    /// failure left durable state unknown.
+    pub(super) async fn write_segment<'a>(
+        &self,
+        entries: impl Iterator<Item = EntryRef<'a>>,
+        kind: SegmentKind,
+    ) -> Result<SegmentInfo> {
+        let id = self.allocate_segment_id();
+        let path = self.segment_path(id);
+        let layout = SegmentLayout {
+            block_target_bytes: self.options.block_target_bytes,
+            bloom_bits_per_key: self.options.bloom_bits_per_key,
+            preallocate_bytes: self.options.segment_preallocate_bytes,
+        };
+        let result = async {
+            let mut writer = SegmentWriter::create(&self.disk, &path, id, kind, layout).await?;
+            for e in entries {
+                writer.add(e).await?;
+            }
+            let info = writer.finish().await?;
+            self.disk.sync_dir(&self.dir).await?;
+            Ok(info)
+        }
+        .await;
+        if let Err(e) = &result {
+            if matches!(e, crate::error::Error::Io { .. }) {
+                // A failed write or sync: never retried, as the kernel may have dropped the
+                // dirty pages it could not write.
+                self.poison("segment write");
+            }
+            // Best effort: an orphan left here is deleted by the next recovery.
+            let _ = self.disk.remove(&path).await;
+        }
+        result
+    }
+
+    pub(super) async fn open_segment(&self, info: &SegmentInfo) -> Result<Rc<SegmentReader<D::File>>> {
+        let path = self.segment_path(info.id);
+        let file = self.disk.open(&path, crate::io::OpenMode::Existing).await?;
+        Ok(Rc::new(SegmentReader::open(file, &path, info).await?))
+    }
+
+    /// Commits one manifest edit and applies its watermarks. Any failure poisons: whether the
+    /// edit is durable is unknown.
+    pub(super) async fn commit_edit(&self, edit: ManifestEdit) -> Result<()> {
+        self.check_poisoned()?;
+        let mut manifest = self.manifest.lock().await;
+        if let Err(e) = manifest.commit(&edit).await {
+            self.poison("manifest commit");
+            return Err(e);
+        }
+        *self.watermarks.borrow_mut() = manifest.state().watermarks.clone();
+        Ok(())
+    }
+}

@@ -1,0 +1,148 @@
+//! Point reads: `get` (latest or as of a `ts`), `multi_get` and `versions`. Each gathers a key's
+//! versions from the memtables and the segments, visiting segments by descending `max_ts` and
+//! stopping once none left can hold a greater version, then applies the ordering rule, the
+//! table's watermarks and expiry.
+
+use super::Engine;
+use crate::error::Result;
+use crate::ids::Ts;
+use crate::io::Disk;
+use crate::options::TableSettings;
+use crate::record::{Entry, KeyRef};
+use crate::version::{Payload, TieRule, Version, VersionId, Watermark};
+
+/// Which state of the data a read sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadAt {
+    /// The newest.
+    #[default]
+    Latest,
+    /// As of a timestamp: versions with `ts` at or below it, watermarks at or below it, and
+    /// expiry judged at that time (or now, if earlier). Exact only within what compaction
+    /// retains.
+    AsOf(Ts),
+}
+
+impl ReadAt {
+    /// The greatest `ts` visible.
+    pub fn bound(self) -> Ts {
+        match self {
+            ReadAt::Latest => Ts::MAX,
+            ReadAt::AsOf(ts) => ts,
+        }
+    }
+
+    /// The time, in milliseconds, at which expiry is judged.
+    pub fn expiry_ms(self, now_ms: u64) -> u64 {
+        match self {
+            ReadAt::Latest => now_ms,
+            ReadAt::AsOf(ts) => ts.millis().min(now_ms),
+        }
+    }
+}
+
+/// A visible value and the version that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The value.
+    pub value: Vec<u8>,
+    /// The winning version's identity, with its origin (lineage).
+    pub id: VersionId,
+    /// When the value expires, if ever.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// A key's history: every retained version, greatest first under the table's rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHistory {
+    /// The versions.
+    pub versions: Vec<Version>,
+    /// The table watermark in force, if any: versions below it are superseded.
+    pub watermark: Option<Watermark>,
+}
+
+/// Picks the visible row from `candidates` (any order, duplicates allowed).
+pub(super) fn resolve(
+    candidates: &[Version],
+    settings: &TableSettings,
+    watermark: Option<Watermark>,
+    at: ReadAt,
+    now_ms: u64,
+) -> Option<Row> {
+    let bound = at.bound();
+    let best = candidates.iter().filter(|v| v.id.ts <= bound).max_by(|a, b| a.rule_cmp(b, settings.tie_rule))?;
+    if watermark.is_some_and(|w| w.hides(&best.id, settings.tie_rule)) || best.payload.is_dead_at(at.expiry_ms(now_ms))
+    {
+        return None;
+    }
+    match &best.payload {
+        Payload::Value { value, expires_at_ms } => {
+            Some(Row { value: value.clone(), id: best.id, expires_at_ms: *expires_at_ms })
+        }
+        Payload::Tombstone => None,
+    }
+}
+
+/// The greatest of `marks` at or below `bound`, under `rule`.
+pub(super) fn effective_watermark(marks: Option<&Vec<Watermark>>, rule: TieRule, bound: Ts) -> Option<Watermark> {
+    marks?.iter().filter(|w| w.point.ts <= bound).copied().max_by(|a, b| rule.cmp(&a.point, &b.point))
+}
+
+impl<D: Disk> Engine<D> {
+    /// The visible value of `key`.
+    pub async fn get(&self, key: KeyRef<'_>, at: ReadAt) -> Result<Option<Row>> {
+        let settings = self.table(key.table)?;
+        let bound = at.bound();
+        let mut candidates: Vec<Version> =
+            self.memtable_versions(key).into_iter().filter(|v| v.id.ts <= bound).collect();
+        let segments = self.segments.borrow().clone();
+        let best_ts = |c: &[Version]| c.iter().map(|v| v.id.ts).max();
+        for segment in segments {
+            let info = segment.info();
+            if best_ts(&candidates).is_some_and(|b| info.max_ts < b) {
+                break;
+            }
+            if info.min_ts > bound {
+                continue;
+            }
+            let found = segment.versions_of(key, &self.cache).await?;
+            candidates.extend(found.into_iter().map(|e| e.version).filter(|v| v.id.ts <= bound));
+        }
+        let watermark = effective_watermark(self.watermarks.borrow().get(&key.table), settings.tie_rule, bound);
+        Ok(resolve(&candidates, &settings, watermark, at, self.clock.now_ms()))
+    }
+
+    /// The visible values of several keys, in order.
+    pub async fn multi_get(&self, keys: &[KeyRef<'_>], at: ReadAt) -> Result<Vec<Option<Row>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(*key, at).await?);
+        }
+        Ok(out)
+    }
+
+    /// Every retained version of `key`, greatest first under the table's rule, with origins.
+    pub async fn versions(&self, key: KeyRef<'_>) -> Result<KeyHistory> {
+        let settings = self.table(key.table)?;
+        let mut all = self.memtable_versions(key);
+        let segments = self.segments.borrow().clone();
+        for segment in segments {
+            all.extend(segment.versions_of(key, &self.cache).await?.into_iter().map(|e: Entry| e.version));
+        }
+        let rule = settings.tie_rule;
+        all.sort_by(|a, b| b.rule_cmp(a, rule));
+        // Of two payloads claiming one identity, the greater (first after the sort) stands.
+        all.dedup_by(|later, earlier| later.id == earlier.id);
+        let watermark = effective_watermark(self.watermarks.borrow().get(&key.table), rule, Ts::MAX);
+        Ok(KeyHistory { versions: all, watermark })
+    }
+
+    fn memtable_versions(&self, key: KeyRef<'_>) -> Vec<Version> {
+        let mem = self.mem.borrow();
+        let mut out: Vec<Version> = mem.active.versions_of(key).iter().map(|e| e.version()).collect();
+        for f in &mem.frozen {
+            out.extend(f.table.versions_of(key).iter().map(|e| e.version()));
+        }
+        out
+    }
+}

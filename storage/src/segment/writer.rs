@@ -1,0 +1,240 @@
+//! Writes one segment file through the I/O seam: entries in, aligned blocks out, then index,
+//! bloom, metadata and footer. Writes go out in large aligned chunks into space preallocated
+//! ahead of them, so ext4 never serialises extending direct-I/O writes. The writer checks the
+//! order of what it is given; it does not decide what to write.
+
+use super::block::{self, BlockKind};
+use super::bloom::{self, Bloom};
+use super::footer::{BlockHandle, Footer};
+use super::index::{self, IndexEntry};
+use super::info::{SegmentInfo, SegmentKind};
+use crate::codec::{self, Encoder};
+use crate::error::{Error, Result};
+use crate::ids::{SegmentId, Ts};
+use crate::io::{Disk, DiskFile, IoBuf, OpenMode};
+use crate::record::{EntryRef, Key};
+use crate::version::VersionId;
+use std::path::{Path, PathBuf};
+
+/// Bytes gathered before one write to the file.
+const WRITE_CHUNK_BYTES: usize = 256 << 10;
+
+/// How a segment is laid out.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentLayout {
+    /// Target payload bytes per data block.
+    pub block_target_bytes: usize,
+    /// Bloom bits per key.
+    pub bloom_bits_per_key: usize,
+    /// Preallocation step, bytes.
+    pub preallocate_bytes: u64,
+}
+
+/// An open segment being written.
+pub struct SegmentWriter<F: DiskFile> {
+    file: F,
+    path: PathBuf,
+    id: SegmentId,
+    kind: SegmentKind,
+    layout: SegmentLayout,
+    block: Encoder,
+    block_entries: u32,
+    pending: Vec<u8>,
+    written_bytes: u64,
+    allocated_bytes: u64,
+    index: Vec<IndexEntry>,
+    hashes: Vec<u64>,
+    last: Option<(Key, VersionId)>,
+    entry_count: u64,
+    tombstone_count: u64,
+    key_count: u64,
+    min_ts: Ts,
+    max_ts: Ts,
+    min_key: Option<Key>,
+}
+
+impl<F: DiskFile> SegmentWriter<F> {
+    /// Creates the file at `path` and starts a segment.
+    pub async fn create<D: Disk<File = F>>(
+        disk: &D,
+        path: &Path,
+        id: SegmentId,
+        kind: SegmentKind,
+        layout: SegmentLayout,
+    ) -> Result<Self> {
+        let file = disk.open(path, OpenMode::CreateNew).await?;
+        let mut writer = SegmentWriter {
+            file,
+            path: path.to_path_buf(),
+            id,
+            kind,
+            layout,
+            block: Encoder::default(),
+            block_entries: 0,
+            pending: Vec::with_capacity(WRITE_CHUNK_BYTES + 4096),
+            written_bytes: 0,
+            allocated_bytes: 0,
+            index: Vec::new(),
+            hashes: Vec::new(),
+            last: None,
+            entry_count: 0,
+            tombstone_count: 0,
+            key_count: 0,
+            min_ts: Ts::MAX,
+            max_ts: Ts(0),
+            min_key: None,
+        };
+        writer.start_block();
+        Ok(writer)
+    }
+
+    fn start_block(&mut self) {
+        self.block.bytes.clear();
+        self.block.u32(0); // entry count, patched when sealed
+        self.block_entries = 0;
+    }
+
+    /// Appends one entry. Entries must come in strictly increasing `(key, version)` storage
+    /// order; anything else is refused and the segment must be abandoned.
+    pub async fn add(&mut self, e: EntryRef<'_>) -> Result<()> {
+        let new_key = match &self.last {
+            None => true,
+            Some((k, id)) => match k.as_ref().cmp(&e.key()).then_with(|| id.storage_cmp(&e.id)) {
+                std::cmp::Ordering::Less => k.as_ref() != e.key(),
+                _ => return Err(Error::InvalidArgument("segment entries must be strictly increasing")),
+            },
+        };
+        let len = codec::entry_encoded_len(&e);
+        if self.block_entries > 0 && self.block.bytes.len() + len > self.layout.block_target_bytes {
+            self.seal_block().await?;
+        }
+        codec::encode_entry_parts(&mut self.block, e);
+        self.block_entries += 1;
+        if new_key {
+            self.key_count += 1;
+            self.hashes.push(bloom::key_hash(e.key()));
+            let new_prefix =
+                self.last.as_ref().is_none_or(|(k, _)| k.table != e.table || k.partition_key != e.partition_key);
+            if new_prefix {
+                self.hashes.push(bloom::prefix_hash(e.table, e.partition_key));
+            }
+            self.last = Some((e.key().to_owned(), e.id));
+        } else if let Some(last) = &mut self.last {
+            last.1 = e.id;
+        }
+        if self.min_key.is_none() {
+            self.min_key = Some(e.key().to_owned());
+        }
+        self.entry_count += 1;
+        self.tombstone_count += u64::from(e.value.is_none());
+        self.min_ts = self.min_ts.min(e.id.ts);
+        self.max_ts = self.max_ts.max(e.id.ts);
+        Ok(())
+    }
+
+    async fn seal_block(&mut self) -> Result<()> {
+        let count = self.block_entries.to_le_bytes();
+        self.block.bytes[..4].copy_from_slice(&count);
+        let offset = self.written_bytes + self.pending.len() as u64;
+        block::seal_into(&mut self.pending, BlockKind::Data, &self.block.bytes);
+        let len = self.written_bytes + self.pending.len() as u64 - offset;
+        let (key, id) = self.last.as_ref().expect("a block holds at least one entry");
+        self.index.push(IndexEntry {
+            offset,
+            len: u32::try_from(len).expect("blocks are under 4 GiB"),
+            last_table: key.table,
+            last_partition_key: key.partition_key.clone(),
+            last_sort_key: key.sort_key.clone(),
+            last_id: *id,
+        });
+        self.start_block();
+        if self.pending.len() >= WRITE_CHUNK_BYTES {
+            self.write_pending().await?;
+        }
+        Ok(())
+    }
+
+    async fn write_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let end = self.written_bytes + self.pending.len() as u64;
+        if end > self.allocated_bytes {
+            let step = self.layout.preallocate_bytes.max(1);
+            self.allocated_bytes = end.div_ceil(step) * step;
+            self.file.preallocate(self.allocated_bytes).await?;
+        }
+        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(WRITE_CHUNK_BYTES + 4096));
+        self.file.write_at(self.written_bytes, IoBuf::from_padded(chunk)).await?;
+        self.written_bytes = end;
+        Ok(())
+    }
+
+    /// Writes the index, bloom, metadata and footer, trims the file to its logical length,
+    /// makes it durable and returns its summary. The caller makes the directory entry durable.
+    pub async fn finish(mut self) -> Result<SegmentInfo> {
+        if self.entry_count == 0 {
+            return Err(Error::InvalidArgument("a segment holds at least one entry"));
+        }
+        if self.block_entries > 0 {
+            self.seal_block().await?;
+        }
+        let base = self.written_bytes + self.pending.len() as u64;
+        let mut enc = Encoder::default();
+        index::encode(&self.index, &mut enc);
+        let index_payload = enc.bytes;
+        let mut enc = Encoder::default();
+        Bloom::build(&self.hashes, self.layout.bloom_bits_per_key).encode(&mut enc);
+        let bloom_payload = enc.bytes;
+        let (key, _) = self.last.clone().expect("entry_count > 0");
+        let mut info = SegmentInfo {
+            id: self.id,
+            kind: self.kind,
+            size_bytes: 0,
+            entry_count: self.entry_count,
+            tombstone_count: self.tombstone_count,
+            key_count: self.key_count,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            min_key: self.min_key.clone().expect("entry_count > 0"),
+            max_key: key,
+        };
+        let mut enc = Encoder::default();
+        info.encode(&mut enc);
+        let meta_len = block::framed_len(enc.bytes.len());
+        let index_h = BlockHandle { offset: base, len: block::framed_len(index_payload.len()) as u32 };
+        let bloom_h = BlockHandle {
+            offset: index_h.offset + u64::from(index_h.len),
+            len: block::framed_len(bloom_payload.len()) as u32,
+        };
+        let meta_h = BlockHandle { offset: bloom_h.offset + u64::from(bloom_h.len), len: meta_len as u32 };
+        info.size_bytes = meta_h.offset + u64::from(meta_h.len) + crate::io::ALIGN as u64;
+        let mut enc = Encoder::default();
+        info.encode(&mut enc);
+        debug_assert_eq!(block::framed_len(enc.bytes.len()), meta_len);
+        block::seal_into(&mut self.pending, BlockKind::Index, &index_payload);
+        block::seal_into(&mut self.pending, BlockKind::Bloom, &bloom_payload);
+        block::seal_into(&mut self.pending, BlockKind::Meta, &enc.bytes);
+        let footer = Footer {
+            format_version: super::FORMAT_VERSION,
+            data_block_count: u32::try_from(self.index.len()).expect("under 4G blocks"),
+            index: index_h,
+            bloom: bloom_h,
+            meta: meta_h,
+        };
+        let mut enc = Encoder::default();
+        footer.encode(&mut enc);
+        block::seal_into(&mut self.pending, BlockKind::Footer, &enc.bytes);
+        self.write_pending().await?;
+        assert_eq!(self.written_bytes, info.size_bytes, "the layout computed is the layout written");
+        self.file.truncate(info.size_bytes).await?;
+        self.file.sync().await?;
+        self.file.close().await?;
+        Ok(info)
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

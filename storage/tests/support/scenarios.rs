@@ -1,0 +1,319 @@
+//! Engine scenarios written once over any [`Disk`], run on the simulated disk and on glommio
+//! with real files and direct I/O.
+
+#![allow(dead_code, reason = "each test crate uses a different part of the harness")]
+
+use super::harness::*;
+use nacre_storage::io::Disk;
+use nacre_storage::{
+    CompactionOptions, Durability, Error, Key, KeyRef, Limit, ManualClock, Origin, OriginKind, Payload, ReadAt,
+    ScanRequest, TableId, TableSettings, Ts, VersionId, Watermark,
+};
+use std::path::PathBuf;
+
+fn key(pk: &str, sk: &str) -> Key {
+    Key::new(TABLE, pk.as_bytes(), sk.as_bytes())
+}
+
+async fn history<D: Disk>(s: &Store<D>, pk: &str, sk: &str) -> Vec<(Ts, OriginKind, Option<Vec<u8>>)> {
+    let k = key(pk, sk);
+    s.engine
+        .versions(k.as_ref())
+        .await
+        .expect("versions")
+        .versions
+        .into_iter()
+        .map(|v| {
+            let value = match v.payload {
+                Payload::Value { value, .. } => Some(value),
+                Payload::Tombstone => None,
+            };
+            (v.id.ts, v.id.origin.kind, value)
+        })
+        .collect()
+}
+
+pub async fn put_get_overwrite_delete_survive_flush_and_reopen<D: Disk>(disk: D, root: PathBuf) {
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    s.put("user1", "", 10, "a").await;
+    s.put("user1", "", 20, "b").await;
+    s.put("user2", "x", 10, "c").await;
+    assert_eq!(s.get("user1", "").await.as_deref(), Some("b"));
+    s.engine.flush().await.expect("flush");
+    s.put("user1", "", 15, "older, arrives late").await;
+    s.engine.write(vec![delete("user2", "x", 11)], Durability::Sync).await.expect("delete");
+    assert_eq!(s.get("user1", "").await.as_deref(), Some("b"), "a late older write does not win");
+    assert_eq!(s.get("user2", "x").await, None);
+    let s = s.reopen().await;
+    assert_eq!(s.get("user1", "").await.as_deref(), Some("b"));
+    assert_eq!(s.get("user2", "x").await, None);
+    assert_eq!(history(&s, "user1", "").await.len(), 3);
+    s.engine.flush().await.expect("flush");
+    let s = s.reopen().await;
+    assert_eq!(s.get("user2", "x").await, None);
+    assert_eq!(s.get("user1", "").await.as_deref(), Some("b"));
+    assert_eq!(s.get("nobody", "").await, None);
+}
+
+pub async fn reapplying_a_version_is_a_no_op_even_across_flush_and_reopen<D: Disk>(disk: D, root: PathBuf) {
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    let first = s.put("k", "", 5, "v").await;
+    assert_eq!((first.applied, first.duplicates), (1, 0));
+    let again = s.put("k", "", 5, "v").await;
+    assert_eq!((again.applied, again.duplicates), (0, 1));
+    s.engine.flush().await.expect("flush");
+    s.put("k", "", 5, "v").await;
+    let s = s.reopen().await;
+    s.put("k", "", 5, "v").await;
+    s.engine.flush().await.expect("flush");
+    let ids = s.engine.segment_ids();
+    s.engine.compact(&ids, CompactionOptions::default()).await.expect("compact");
+    assert_eq!(history(&s, "k", "").await.len(), 1, "one version, however often it was applied");
+}
+
+pub async fn tie_rule_orders_equal_timestamps_by_origin<D: Disk>(disk: D, root: PathBuf) {
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    let v = |kind, value: &str| entry("k", "", 50, kind, Payload::Value { value: value.into(), expires_at_ms: None });
+    s.engine.write(vec![v(OriginKind::Bulk, "bulk")], Durability::Sync).await.expect("w");
+    s.engine.flush().await.expect("flush");
+    s.engine.write(vec![v(OriginKind::Direct, "direct")], Durability::Sync).await.expect("w");
+    s.engine.flush().await.expect("flush");
+    s.engine.write(vec![v(OriginKind::Stream, "stream")], Durability::Sync).await.expect("w");
+    assert_eq!(s.get("k", "").await.as_deref(), Some("direct"));
+    let bulk_first =
+        nacre_storage::TieRule::new([OriginKind::Bulk, OriginKind::Stream, OriginKind::Direct]).expect("a permutation");
+    s.engine.define_table(TABLE, TableSettings { tie_rule: bulk_first, ..TableSettings::default() });
+    assert_eq!(s.get("k", "").await.as_deref(), Some("bulk"), "the rule is applied at read time");
+    let kinds: Vec<_> = history(&s, "k", "").await.into_iter().map(|h| h.1).collect();
+    assert_eq!(kinds, vec![OriginKind::Bulk, OriginKind::Stream, OriginKind::Direct]);
+}
+
+pub async fn as_of_reads_see_the_past<D: Disk>(disk: D, root: PathBuf) {
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    s.put("k", "", 10, "ten").await;
+    s.engine.flush().await.expect("flush");
+    s.put("k", "", 20, "twenty").await;
+    s.engine.write(vec![delete("k", "", 30)], Durability::Sync).await.expect("delete");
+    let at = |ms| ReadAt::AsOf(put("k", "", ms, "").version.id.ts);
+    let get = |r| {
+        let k = key("k", "");
+        let engine = &s.engine;
+        async move { engine.get(k.as_ref(), r).await.expect("get").map(|row| row.value) }
+    };
+    assert_eq!(get(at(9)).await, None);
+    assert_eq!(get(at(10)).await, Some(b"ten".to_vec()));
+    assert_eq!(get(at(25)).await, Some(b"twenty".to_vec()));
+    assert_eq!(get(at(30)).await, None);
+    assert_eq!(get(ReadAt::Latest).await, None);
+}
+
+pub async fn expiry_hides_values_without_exposing_older_ones<D: Disk>(disk: D, root: PathBuf) {
+    let clock = ManualClock::new(START_MS);
+    let s = Store::create(disk, &root, clock.clone(), small_options()).await;
+    s.put("k", "", 10, "old").await;
+    let mut e = put("k", "", 20, "short-lived");
+    e.version.payload = Payload::Value { value: b"short-lived".to_vec(), expires_at_ms: Some(START_MS + 1_000) };
+    s.engine.write(vec![e], Durability::Sync).await.expect("write");
+    assert_eq!(s.get("k", "").await.as_deref(), Some("short-lived"));
+    clock.advance(1_000);
+    assert_eq!(s.get("k", "").await, None, "expired, and the older value stays hidden");
+    s.engine.flush().await.expect("flush");
+    let ids = s.engine.segment_ids();
+    s.engine.compact(&ids, CompactionOptions { expire_values: true, enforce_retention: false }).await.expect("compact");
+    assert_eq!(s.get("k", "").await, None, "compaction turned it into a tombstone, still hiding the old value");
+    s.engine.define_table(TABLE, TableSettings { default_ttl_ms: Some(500), ..TableSettings::default() });
+    s.put("ttl", "", 1_001_000, "defaulted").await;
+    assert_eq!(s.get("ttl", "").await.as_deref(), Some("defaulted"));
+    clock.advance(500);
+    assert_eq!(s.get("ttl", "").await, None, "the table's default TTL counts from the version's ts");
+}
+
+pub async fn scans_page_forward_and_reverse_across_memtable_and_segments<D: Disk>(disk: D, root: PathBuf) {
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    for i in 0..30u64 {
+        s.put("p", &format!("{i:03}"), 10, &format!("v{i}")).await;
+        if i % 7 == 0 {
+            s.engine.flush().await.expect("flush");
+        }
+    }
+    s.put("p", "005", 20, "newer").await;
+    s.engine.write(vec![delete("p", "006", 20)], Durability::Sync).await.expect("delete");
+    s.put("q", "000", 10, "other partition key").await;
+    s.put("o", "999", 10, "other partition key").await;
+    for reverse in [false, true] {
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            let req = ScanRequest {
+                table: TABLE,
+                partition_key: b"p".to_vec(),
+                from: Some(b"002".to_vec()),
+                to: Some(b"025".to_vec()),
+                limit: 4,
+                reverse,
+                cursor: cursor.clone(),
+                at: ReadAt::Latest,
+            };
+            let page = s.engine.scan(&req).await.expect("scan");
+            seen.extend(
+                page.rows.iter().map(|r| (String::from_utf8(r.sort_key.clone()).expect("utf8"), r.value.clone())),
+            );
+            pages += 1;
+            assert!(pages < 100, "scan must terminate");
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut expected: Vec<(String, Vec<u8>)> = (2..=25u64)
+            .filter(|i| *i != 6)
+            .map(|i| (format!("{i:03}"), if i == 5 { b"newer".to_vec() } else { format!("v{i}").into_bytes() }))
+            .collect();
+        if reverse {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected, "reverse={reverse}");
+    }
+}
+
+pub async fn compaction_preserves_versions_and_origins_and_drops_only_what_options_allow<D: Disk>(
+    disk: D,
+    root: PathBuf,
+) {
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    for ts in 1..=5u64 {
+        s.put("k", "", ts * 10, &format!("v{ts}")).await;
+        s.put(&format!("other{ts}"), "", ts, "x").await;
+        s.engine.flush().await.expect("flush");
+    }
+    let before = history(&s, "k", "").await;
+    assert_eq!(before.len(), 5);
+    let ids = s.engine.segment_ids();
+    let out = s.engine.compact(&ids, CompactionOptions::default()).await.expect("compact");
+    assert_eq!((out.versions_in, out.versions_out), (10, 10));
+    assert_eq!(s.engine.segment_ids().len(), 1);
+    assert_eq!(history(&s, "k", "").await, before, "keep-all compaction keeps every version");
+    let ids = s.engine.segment_ids();
+    s.engine.compact(&ids, CompactionOptions { enforce_retention: true, expire_values: false }).await.expect("compact");
+    let after = history(&s, "k", "").await;
+    assert_eq!(after, before[..3].to_vec(), "max_versions = 3 keeps the three greatest");
+    let s = s.reopen().await;
+    assert_eq!(history(&s, "k", "").await, after);
+    assert_eq!(s.get("other3", "").await.as_deref(), Some("x"));
+}
+
+pub async fn watermarks_supersede_older_versions_until_withdrawn<D: Disk>(disk: D, root: PathBuf) {
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    s.put("before", "", 10, "old").await;
+    s.put("after", "", 30, "new").await;
+    s.engine.flush().await.expect("flush");
+    let point = VersionId {
+        ts: put("x", "", 20, "").version.id.ts,
+        origin: Origin { kind: OriginKind::Bulk, source_id: 9, seq: 0 },
+    };
+    let mark = Watermark { point };
+    s.engine.add_watermark(TABLE, mark).await.expect("watermark");
+    s.engine
+        .write(
+            vec![entry(
+                "loaded",
+                "",
+                20,
+                OriginKind::Bulk,
+                Payload::Value { value: b"bulk".to_vec(), expires_at_ms: None },
+            )],
+            Durability::Sync,
+        )
+        .await
+        .expect("w");
+    assert_eq!(s.get("before", "").await, None, "superseded by the watermark");
+    assert_eq!(s.get("after", "").await.as_deref(), Some("new"), "newer than the watermark survives");
+    assert_eq!(s.get("loaded", "").await, None, "source 1 < source 9 at equal ts and kind: below the mark");
+    let s = s.reopen().await;
+    assert_eq!(s.get("before", "").await, None, "the watermark is durable");
+    s.engine.remove_watermark(TABLE, mark).await.expect("withdraw");
+    assert_eq!(s.get("before", "").await.as_deref(), Some("old"), "withdrawn: the old value shows again");
+    let s = s.reopen().await;
+    assert_eq!(s.get("before", "").await.as_deref(), Some("old"));
+}
+
+pub async fn bad_input_gets_typed_errors_and_changes_nothing<D: Disk>(disk: D, root: PathBuf) {
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    let limits = s.options.limits;
+    let big = "x".repeat(limits.max_value_bytes + 1);
+    let err = s.engine.write(vec![put("k", "", 1, "fine"), put("k2", "", 1, &big)], Durability::Sync).await;
+    assert!(matches!(err, Err(Error::LimitExceeded { what: Limit::Value, .. })), "{err:?}");
+    assert_eq!(s.get("k", "").await, None, "a rejected batch changes nothing");
+    let long_key = "k".repeat(limits.max_partition_key_bytes + 1);
+    let err = s.engine.write(vec![put(&long_key, "", 1, "v")], Durability::Sync).await;
+    assert!(matches!(err, Err(Error::LimitExceeded { what: Limit::PartitionKey, .. })), "{err:?}");
+    let mut future = put("k", "", 1, "v");
+    future.version.id.ts = Ts::from_millis(START_MS + 3_600_000);
+    let err = s.engine.write(vec![future], Durability::Sync).await;
+    assert!(matches!(err, Err(Error::TimestampTooFarInFuture { .. })), "{err:?}");
+    let mut other = put("k", "", 1, "v");
+    other.key.table = TableId(99);
+    let err = s.engine.write(vec![other], Durability::Sync).await;
+    assert!(matches!(err, Err(Error::UnknownTable(TableId(99)))), "{err:?}");
+    let err = s.engine.get(KeyRef { table: TableId(99), partition_key: b"k", sort_key: b"" }, ReadAt::Latest).await;
+    assert!(matches!(err, Err(Error::UnknownTable(_))), "{err:?}");
+    let err = s.engine.write(vec![], Durability::Sync).await;
+    assert!(matches!(err, Err(Error::InvalidArgument(_))), "{err:?}");
+    assert_eq!(s.engine.stats().memtable_entries, 0);
+    s.put("k", "", 1, "ok").await;
+    assert_eq!(s.get("k", "").await.as_deref(), Some("ok"), "still serving");
+}
+
+pub async fn a_second_engine_on_the_same_directory_is_refused<D: Disk>(disk: D, root: PathBuf) {
+    let s = Store::create(disk.clone(), &root, ManualClock::new(START_MS), small_options()).await;
+    let second = Store::open(disk.clone(), &root, ManualClock::new(START_MS), small_options()).await;
+    assert!(matches!(second, Err(Error::Locked { .. })), "{:?}", second.as_ref().err());
+    drop(s);
+    let reopened = Store::open(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    assert!(reopened.is_ok(), "the lock is released with the engine");
+}
+
+pub async fn many_writes_rotate_and_retire_wal_files_and_recover<D: Disk>(disk: D, root: PathBuf) {
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    let value = "v".repeat(900);
+    for i in 0..1500u64 {
+        let durability = if i % 3 == 0 { Durability::Sync } else { Durability::Async };
+        s.engine.write(vec![put(&format!("key{i:05}"), "", i + 1, &value)], durability).await.expect("write");
+        if s.engine.needs_flush() {
+            s.engine.flush().await.expect("flush");
+        }
+    }
+    s.wal.sync().await.expect("wal sync");
+    assert!(s.engine.stats().segment_count >= 10, "{:?}", s.engine.stats());
+    let files = s.wal.file_numbers();
+    assert!(files.len() < 6 && files[0] > 1, "flushed WAL files are retired: {files:?}");
+    let s = s.reopen().await;
+    for i in (0..1500u64).step_by(37) {
+        assert_eq!(s.get(&format!("key{i:05}"), "").await.as_deref(), Some(value.as_str()), "key{i:05}");
+    }
+    s.engine.flush().await.expect("flush");
+    let ids = s.engine.segment_ids();
+    s.engine.compact(&ids, CompactionOptions::default()).await.expect("compact");
+    let s = s.reopen().await;
+    assert_eq!(s.engine.stats().segment_entries, 1500);
+    assert_eq!(s.get("key01499", "").await.as_deref(), Some(value.as_str()));
+}
+
+/// Every scenario, by name, for the backends' test files.
+#[macro_export]
+macro_rules! for_each_scenario {
+    ($run:ident) => {
+        $run!(put_get_overwrite_delete_survive_flush_and_reopen);
+        $run!(reapplying_a_version_is_a_no_op_even_across_flush_and_reopen);
+        $run!(tie_rule_orders_equal_timestamps_by_origin);
+        $run!(as_of_reads_see_the_past);
+        $run!(expiry_hides_values_without_exposing_older_ones);
+        $run!(scans_page_forward_and_reverse_across_memtable_and_segments);
+        $run!(compaction_preserves_versions_and_origins_and_drops_only_what_options_allow);
+        $run!(watermarks_supersede_older_versions_until_withdrawn);
+        $run!(bad_input_gets_typed_errors_and_changes_nothing);
+        $run!(a_second_engine_on_the_same_directory_is_refused);
+        $run!(many_writes_rotate_and_retire_wal_files_and_recover);
+    };
+}
