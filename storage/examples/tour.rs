@@ -29,13 +29,22 @@ async fn open(root: &Path, create: bool) -> nacre_storage::Result<(Rc<Wal<DmaDis
     let clock: Rc<dyn Clock> = Rc::new(SystemClock);
     let (wal, engine) = if create {
         let wal = Wal::create(disk.clone(), &root.join("wal"), WalOptions::default()).await?;
-        let engine = Engine::create(disk, &root.join("p0"), PartitionId(0), wal.clone(), EngineOptions::default(), clock).await?;
+        let engine =
+            Engine::create(disk, &root.join("p0"), PartitionId(0), wal.clone(), EngineOptions::default(), clock)
+                .await?;
         (wal, engine)
     } else {
         let (wal, recovered) = Wal::recover(disk.clone(), &root.join("wal"), WalOptions::default()).await?;
-        let engine =
-            Engine::open(disk, &root.join("p0"), PartitionId(0), wal.clone(), &recovered, EngineOptions::default(), clock)
-                .await?;
+        let engine = Engine::open(
+            disk,
+            &root.join("p0"),
+            PartitionId(0),
+            wal.clone(),
+            &recovered,
+            EngineOptions::default(),
+            clock,
+        )
+        .await?;
         (wal, engine)
     };
     engine.define_table(TABLE, TableSettings::default());
@@ -47,20 +56,37 @@ async fn tour(root: PathBuf) -> nacre_storage::Result<()> {
     let hlc = Hlc::new();
     let now = hlc.next(&SystemClock);
     let snapshot = Ts::from_millis(now.millis() - 60_000);
-    println!("1. Three writes to one key: a bulk load as of a minute ago, then a stream and a direct write at the same ts.");
-    engine.write(vec![entry("user:42", "", snapshot, OriginKind::Bulk, 7, 0, "bulk: tier=silver")], Durability::Sync).await?;
-    engine.write(vec![entry("user:42", "", now, OriginKind::Stream, 3, 1_001, "stream: tier=gold")], Durability::Sync).await?;
-    engine.write(vec![entry("user:42", "", now, OriginKind::Direct, 0, 1, "direct: tier=platinum")], Durability::Sync).await?;
+    println!(
+        "1. Three writes to one key: a bulk load as of a minute ago, then a stream and a direct write at the same ts."
+    );
+    engine
+        .write(vec![entry("user:42", "", snapshot, OriginKind::Bulk, 7, 0, "bulk: tier=silver")], Durability::Sync)
+        .await?;
+    engine
+        .write(vec![entry("user:42", "", now, OriginKind::Stream, 3, 1_001, "stream: tier=gold")], Durability::Sync)
+        .await?;
+    engine
+        .write(vec![entry("user:42", "", now, OriginKind::Direct, 0, 1, "direct: tier=platinum")], Durability::Sync)
+        .await?;
     let key = Key::new(TABLE, &b"user:42"[..], &b""[..]);
     let row = engine.get(key.as_ref(), ReadAt::Latest).await?.expect("just written");
     println!("   visible: {:?} (on equal ts, Direct > Stream > Bulk)", String::from_utf8_lossy(&row.value));
     for i in 0..5u64 {
         let sk = format!("2026-11-{:02}", 20 + i);
-        engine.write(vec![entry("user:42:logins", &sk, now, OriginKind::Direct, 0, 10 + i, &format!("login #{i}"))], Durability::Sync).await?;
+        engine
+            .write(
+                vec![entry("user:42:logins", &sk, now, OriginKind::Direct, 0, 10 + i, &format!("login #{i}"))],
+                Durability::Sync,
+            )
+            .await?;
     }
     println!("2. Flush the memtable to a segment (direct I/O), then restart from disk.");
     let flushed = engine.flush().await?;
-    println!("   wrote {} segment(s): {:?}", flushed.len(), flushed.iter().map(|s| (s.id, s.entry_count, s.size_bytes)).collect::<Vec<_>>());
+    println!(
+        "   wrote {} segment(s): {:?}",
+        flushed.len(),
+        flushed.iter().map(|s| (s.id, s.entry_count, s.size_bytes)).collect::<Vec<_>>()
+    );
     drop(engine);
     drop(wal);
     let (_wal, engine) = open(&root, false).await?;
@@ -70,7 +96,10 @@ async fn tour(root: PathBuf) -> nacre_storage::Result<()> {
             Payload::Value { value, .. } => String::from_utf8_lossy(value).into_owned(),
             Payload::Tombstone => "<deleted>".into(),
         };
-        println!("   ts={} origin={:?}/{}/{} value={value:?}", v.id.ts, v.id.origin.kind, v.id.origin.source_id, v.id.origin.seq);
+        println!(
+            "   ts={} origin={:?}/{}/{} value={value:?}",
+            v.id.ts, v.id.origin.kind, v.id.origin.source_id, v.id.origin.seq
+        );
     }
     let past = engine.get(key.as_ref(), ReadAt::AsOf(Ts(now.0 - 1))).await?.expect("the bulk value");
     println!("4. As of just before the stream write: {:?}", String::from_utf8_lossy(&past.value));
@@ -108,7 +137,9 @@ fn main() {
     let executor = match executor {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("cannot start a glommio executor: {e}\nglommio locks memory for io_uring: raise the locked-memory limit (ulimit -l, or LimitMEMLOCK= in a systemd unit) to at least 4 MiB.");
+            eprintln!(
+                "cannot start a glommio executor: {e}\nglommio locks memory for io_uring: raise the locked-memory limit (ulimit -l, or LimitMEMLOCK= in a systemd unit) to at least 4 MiB."
+            );
             std::process::exit(2);
         }
     };

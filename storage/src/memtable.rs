@@ -6,7 +6,7 @@
 //! It does no I/O and knows nothing of the WAL.
 
 use crate::ids::{TableId, Ts};
-use crate::record::{Entry, EntryRef, KeyRef};
+use crate::record::{Entry, EntryRef, KeyRef, PartitionRange};
 use crate::version::{Origin, OriginKind, VersionId};
 use bumpalo::Bump;
 use std::cmp::Ordering;
@@ -176,18 +176,10 @@ impl Memtable {
         range_refs(index, Bound::Included(lo), Bound::Included(hi)).collect()
     }
 
-    /// Entries of `(table, partition_key)` whose sort key is in `[from, to]` (either bound
-    /// optional), in storage order, or reversed by sort key when `reverse` (versions of one sort
-    /// key stay newest first). Stops after `max_sort_keys` distinct sort keys.
-    pub fn scan_partition(
-        &self,
-        table: TableId,
-        partition_key: &[u8],
-        from: Option<&[u8]>,
-        to: Option<&[u8]>,
-        reverse: bool,
-        max_sort_keys: usize,
-    ) -> Vec<Entry> {
+    /// Entries of `range`, in storage order, or reversed by sort key when `range.reverse`
+    /// (versions of one sort key stay newest first).
+    pub fn scan_partition(&self, range: &PartitionRange<'_>) -> Vec<Entry> {
+        let PartitionRange { table, partition_key, from, to, reverse, max_sort_keys } = *range;
         let index = self.arena.borrow_dependent();
         let lo = probe(KeyRef { table, partition_key, sort_key: from.unwrap_or(&[]) }, FIRST_ID);
         let after_partition = [partition_key, &[0u8]].concat();
@@ -306,7 +298,14 @@ mod tests {
             m.insert(entry(pk, sk, 2, Some(b"w")));
         }
         let sks = |v: Vec<Entry>| v.iter().map(|e| (e.key.sort_key.clone(), e.version.id.ts.0)).collect::<Vec<_>>();
-        let all = m.scan_partition(TableId(1), b"a", None, None, false, 10);
+        let all = m.scan_partition(&PartitionRange {
+            table: TableId(1),
+            partition_key: b"a",
+            from: None,
+            to: None,
+            reverse: false,
+            max_sort_keys: 10,
+        });
         assert_eq!(
             sks(all),
             vec![
@@ -318,9 +317,23 @@ mod tests {
                 (b"3".to_vec(), 1)
             ]
         );
-        let rev = m.scan_partition(TableId(1), b"a", Some(b"2"), None, true, 10);
+        let rev = m.scan_partition(&PartitionRange {
+            table: TableId(1),
+            partition_key: b"a",
+            from: Some(b"2"),
+            to: None,
+            reverse: true,
+            max_sort_keys: 10,
+        });
         assert_eq!(sks(rev), vec![(b"3".to_vec(), 2), (b"3".to_vec(), 1), (b"2".to_vec(), 2), (b"2".to_vec(), 1)]);
-        let limited = m.scan_partition(TableId(1), b"a", None, Some(b"2"), false, 1);
+        let limited = m.scan_partition(&PartitionRange {
+            table: TableId(1),
+            partition_key: b"a",
+            from: None,
+            to: Some(b"2"),
+            reverse: false,
+            max_sort_keys: 1,
+        });
         assert_eq!(sks(limited), vec![(b"1".to_vec(), 2), (b"1".to_vec(), 1)]);
     }
 

@@ -139,3 +139,20 @@ impl EntryRef<'_> {
         }
     }
 }
+
+/// A range of one partition key's rows: what a scan asks each source (memtable, segment) for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionRange<'a> {
+    /// The table.
+    pub table: TableId,
+    /// The partition key.
+    pub partition_key: &'a [u8],
+    /// Smallest sort key, inclusive.
+    pub from: Option<&'a [u8]>,
+    /// Greatest sort key, inclusive.
+    pub to: Option<&'a [u8]>,
+    /// Descending sort-key order (versions of one sort key stay newest first).
+    pub reverse: bool,
+    /// Stop after this many distinct sort keys (whole groups only).
+    pub max_sort_keys: usize,
+}

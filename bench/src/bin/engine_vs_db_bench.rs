@@ -60,7 +60,10 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let _ = std::fs::remove_dir_all(&args.dir);
     std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
-    println!("workload: fillrandom,readrandom num={} key=16B value={}B no compression, one thread, WAL on without sync", args.num, args.value_size);
+    println!(
+        "workload: fillrandom,readrandom num={} key=16B value={}B no compression, one thread, WAL on without sync",
+        args.num, args.value_size
+    );
     let rocks = run_db_bench(&args)?;
     let _ = std::fs::remove_dir_all(args.dir.join("rocksdb"));
     let nacre = run_nacre(&args)?;
@@ -72,7 +75,10 @@ fn main() -> Result<()> {
     ] {
         println!("{name:<12} {n:>14.0} {r:>14.0} {:>7.2}x", n / r);
     }
-    println!("keys found by readrandom: nacre {} of {}, db_bench {} of {}", nacre.found, args.num, rocks.found, args.num);
+    println!(
+        "keys found by readrandom: nacre {} of {}, db_bench {} of {}",
+        nacre.found, args.num, rocks.found, args.num
+    );
     let _ = std::fs::remove_dir_all(&args.dir);
     Ok(())
 }
@@ -98,7 +104,8 @@ fn run_db_bench(args: &Args) -> Result<Rates> {
         bail!("db_bench failed: {}\n{}", text, String::from_utf8_lossy(&out.stderr));
     }
     let rate = |name: &str| -> Result<f64> {
-        let line = text.lines().find(|l| l.starts_with(name)).with_context(|| format!("no {name} line in db_bench output"))?;
+        let line =
+            text.lines().find(|l| l.starts_with(name)).with_context(|| format!("no {name} line in db_bench output"))?;
         let ops = line.split_whitespace().zip(line.split_whitespace().skip(1)).find(|(_, unit)| *unit == "ops/sec");
         ops.and_then(|(n, _)| n.parse().ok()).with_context(|| format!("cannot parse: {line}"))
     };
@@ -110,7 +117,10 @@ fn run_db_bench(args: &Args) -> Result<Rates> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     let rates = Rates { fill_ops_per_sec: rate("fillrandom")?, read_ops_per_sec: rate("readrandom")?, found };
-    println!("db_bench: fillrandom {:.0} ops/s, readrandom {:.0} ops/s", rates.fill_ops_per_sec, rates.read_ops_per_sec);
+    println!(
+        "db_bench: fillrandom {:.0} ops/s, readrandom {:.0} ops/s",
+        rates.fill_ops_per_sec, rates.read_ops_per_sec
+    );
     Ok(rates)
 }
 
@@ -154,7 +164,10 @@ async fn nacre_phases(root: &Path, num: u64, value_size: usize, seed: u64, optio
         let entry = Entry {
             key: Key { table, partition_key: key_bytes(rng.u64(0..num)), sort_key: Vec::new() },
             version: Version {
-                id: VersionId { ts: hlc.next(clock.as_ref()), origin: Origin { kind: OriginKind::Direct, source_id: 0, seq } },
+                id: VersionId {
+                    ts: hlc.next(clock.as_ref()),
+                    origin: Origin { kind: OriginKind::Direct, source_id: 0, seq },
+                },
                 payload: Payload::Value { value: value.clone(), expires_at_ms: None },
             },
         };

@@ -11,7 +11,7 @@ use super::read::{ReadAt, effective_watermark, resolve};
 use crate::error::{Error, Result};
 use crate::ids::TableId;
 use crate::io::Disk;
-use crate::record::Entry;
+use crate::record::{Entry, PartitionRange};
 use crate::version::{Version, VersionId};
 use std::collections::BTreeMap;
 
@@ -79,27 +79,25 @@ impl<D: Disk> Engine<D> {
         }
         // One extra group, since the cursor's own sort key may come back and be skipped.
         let cap = req.limit.saturating_add(1);
-        let mut reads = self.memtable_scan(req, from.as_deref(), to.as_deref(), cap);
+        let range = PartitionRange {
+            table: req.table,
+            partition_key: &req.partition_key,
+            from: from.as_deref(),
+            to: to.as_deref(),
+            reverse: req.reverse,
+            max_sort_keys: cap,
+        };
+        let mut reads = self.memtable_scan(&range);
         let segments = self.segments.borrow().clone();
         for segment in segments {
-            let r = segment
-                .scan_partition(
-                    req.table,
-                    &req.partition_key,
-                    from.as_deref(),
-                    to.as_deref(),
-                    req.reverse,
-                    cap,
-                    &self.cache,
-                )
-                .await?;
+            let r = segment.scan_partition(&range, &self.cache).await?;
             reads.push(SourceRead { entries: r.entries, truncated: r.truncated });
         }
         let frontier = reads
             .iter()
             .filter(|r| r.truncated)
             .filter_map(|r| r.entries.last().map(|e| e.key.sort_key.clone()))
-            .reduce(|a, b| if req.reverse { a.max(b) } else { a.min(b) });
+            .reduce(|a, b| if req.reverse { a.min(b) } else { a.max(b) });
         let mut groups: BTreeMap<Vec<u8>, Vec<Version>> = BTreeMap::new();
         for r in reads {
             for e in r.entries {
@@ -137,12 +135,12 @@ impl<D: Disk> Engine<D> {
         Ok(page)
     }
 
-    fn memtable_scan(&self, req: &ScanRequest, from: Option<&[u8]>, to: Option<&[u8]>, cap: usize) -> Vec<SourceRead> {
+    fn memtable_scan(&self, range: &PartitionRange<'_>) -> Vec<SourceRead> {
         let mem = self.mem.borrow();
         let tables = std::iter::once(&mem.active).chain(mem.frozen.iter().map(|f| f.table.as_ref()));
         tables
             .map(|t| {
-                let entries = t.scan_partition(req.table, &req.partition_key, from, to, req.reverse, cap);
+                let entries = t.scan_partition(range);
                 let groups = entries.iter().fold((0, None::<&[u8]>), |(n, last), e| {
                     if last == Some(e.key.sort_key.as_slice()) {
                         (n, last)
@@ -150,7 +148,7 @@ impl<D: Disk> Engine<D> {
                         (n + 1, Some(e.key.sort_key.as_slice()))
                     }
                 });
-                SourceRead { truncated: groups.0 == cap, entries }
+                SourceRead { truncated: groups.0 == range.max_sort_keys, entries }
             })
             .collect()
     }

@@ -76,7 +76,7 @@ pub fn seal_into(out: &mut Vec<u8>, kind: BlockKind, payload: &[u8]) {
 /// in `file`, for the error.
 pub fn unseal<'a>(block: &'a [u8], kind: BlockKind, file: &Path, offset: u64) -> Result<&'a [u8]> {
     let corrupt = |reason| Error::Corrupt { file: file.to_path_buf(), offset, reason };
-    if block.len() < BLOCK_HEADER_BYTES || block.len() % crate::io::ALIGN != 0 {
+    if block.len() < BLOCK_HEADER_BYTES || !block.len().is_multiple_of(crate::io::ALIGN) {
         return Err(corrupt("block is not a whole number of pages"));
     }
     let expected = u64::from_le_bytes(block[..8].try_into().expect("8 bytes"));

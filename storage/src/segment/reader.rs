@@ -11,9 +11,8 @@ use super::info::SegmentInfo;
 use crate::block_cache::BlockCache;
 use crate::codec::{self, Decoder};
 use crate::error::{Error, Result};
-use crate::ids::TableId;
 use crate::io::{ALIGN, DiskFile};
-use crate::record::{Entry, EntryRef, KeyRef};
+use crate::record::{Entry, EntryRef, KeyRef, PartitionRange};
 use crate::version::{Origin, OriginKind, VersionId};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -57,7 +56,7 @@ impl<F: DiskFile> SegmentReader<F> {
     pub async fn open(file: F, path: &Path, expected: &SegmentInfo) -> Result<Self> {
         let corrupt = |offset, reason| Error::Corrupt { file: path.to_path_buf(), offset, reason };
         let size = expected.size_bytes;
-        if size < 4 * ALIGN as u64 || size % ALIGN as u64 != 0 {
+        if size < 4 * ALIGN as u64 || !size.is_multiple_of(ALIGN as u64) {
             return Err(corrupt(0, "segment length is not a whole number of pages"));
         }
         if file.size().await? < size {
@@ -76,7 +75,7 @@ impl<F: DiskFile> SegmentReader<F> {
         }
         for h in [footer.index, footer.bloom, footer.meta] {
             if h.offset % ALIGN as u64 != 0
-                || h.len as usize % ALIGN != 0
+                || !(h.len as usize).is_multiple_of(ALIGN)
                 || h.len == 0
                 || h.offset + u64::from(h.len) > footer_offset
             {
@@ -96,7 +95,7 @@ impl<F: DiskFile> SegmentReader<F> {
         }
         let mut next = 0;
         for e in &index {
-            if e.offset != next || e.len as usize % ALIGN != 0 || e.len == 0 {
+            if e.offset != next || !(e.len as usize).is_multiple_of(ALIGN) || e.len == 0 {
                 return Err(corrupt(footer.index.offset, "index entries do not tile the data region"));
             }
             next = e.offset + u64::from(e.len);
@@ -190,18 +189,9 @@ impl<F: DiskFile> SegmentReader<F> {
         Ok(out)
     }
 
-    /// Entries of `(table, partition_key)` with sort key in `[from, to]`, stopping after
-    /// `max_sort_keys` distinct sort keys (whole groups only).
-    pub async fn scan_partition(
-        &self,
-        table: TableId,
-        partition_key: &[u8],
-        from: Option<&[u8]>,
-        to: Option<&[u8]>,
-        reverse: bool,
-        max_sort_keys: usize,
-        cache: &RefCell<BlockCache>,
-    ) -> Result<RangeRead> {
+    /// Entries of `range` held here, in the order [`RangeRead`] describes.
+    pub async fn scan_partition(&self, range: &PartitionRange<'_>, cache: &RefCell<BlockCache>) -> Result<RangeRead> {
+        let PartitionRange { table, partition_key, from, to, reverse, max_sort_keys } = *range;
         let lo = KeyRef { table, partition_key, sort_key: from.unwrap_or(&[]) };
         let before_range = |e: &EntryRef<'_>| {
             (e.table, e.partition_key) < (table, partition_key)
