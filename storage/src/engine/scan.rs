@@ -93,11 +93,12 @@ impl<D: Disk> Engine<D> {
             let r = segment.scan_partition(&range, &self.cache).await?;
             reads.push(SourceRead { entries: r.entries, truncated: r.truncated });
         }
+        // The nearest of the truncated sources' last groups: past it, some source is unread.
         let frontier = reads
             .iter()
             .filter(|r| r.truncated)
             .filter_map(|r| r.entries.last().map(|e| e.key.sort_key.clone()))
-            .reduce(|a, b| if req.reverse { a.min(b) } else { a.max(b) });
+            .reduce(|a, b| if req.reverse { a.max(b) } else { a.min(b) });
         let mut groups: BTreeMap<Vec<u8>, Vec<Version>> = BTreeMap::new();
         for r in reads {
             for e in r.entries {
