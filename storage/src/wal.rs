@@ -135,7 +135,16 @@ impl<D: Disk> Wal<D> {
             let path = file_path(dir, number);
             let file = disk.open(&path, OpenMode::Existing).await?;
             let read = log::read_log(&file, &path, LogKind::Wal).await;
+            // What is read here is what the next file continues from, so make it durable: after
+            // a failed fsync and a restart without a power cut, a file can hold batches that
+            // read back but never became durable, and a later power cut would take them from
+            // under the next file's sequence numbers.
+            let synced = match &read {
+                Ok(LogRead::Log(_)) => file.sync().await,
+                _ => Ok(()),
+            };
             file.close().await?;
+            synced?;
             let log = match read? {
                 LogRead::Log(log) => log,
                 LogRead::Unborn if i + 1 == numbers.len() => {
@@ -150,14 +159,13 @@ impl<D: Disk> Wal<D> {
                     });
                 }
             };
-            if log.torn_tail && i + 1 != numbers.len() {
-                return Err(Error::Corrupt {
-                    file: path,
-                    offset: 0,
-                    reason: "a WAL file before the last has a torn tail",
-                });
+            // A torn tail in a file before the last is one an earlier recovery dropped: it never
+            // appends to a recovered file, and starts the next file at the seq after the last
+            // valid batch. Had the tail been durable batches, the next file would start past
+            // them and the continuity check below would refuse the gap.
+            if i + 1 == numbers.len() {
+                recovered.torn_tail = log.torn_tail;
             }
-            recovered.torn_tail |= log.torn_tail;
             if !files.is_empty() && log.header.first_seq != next_seq {
                 return Err(Error::Corrupt { file: path, offset: 0, reason: "WAL files do not continue each other" });
             }
@@ -297,7 +305,15 @@ impl<D: Disk> Wal<D> {
 
     /// Makes everything appended so far durable.
     pub async fn sync(&self) -> Result<()> {
-        let last = self.state.borrow().pending_last;
+        let (last, poisoned) = {
+            let st = self.state.borrow();
+            (st.pending_last, st.poisoned)
+        };
+        // A failed commit took its records off the pending queue without making them durable:
+        // with nothing pending, only the poison remembers them.
+        if let Some(op) = poisoned {
+            return Err(Error::Poisoned { op });
+        }
         match last {
             Some(lsn) => self.commit(lsn).await,
             None => Ok(()),
@@ -368,6 +384,17 @@ impl<D: Disk> Wal<D> {
             Some(lsn) => st.needs.insert(partition, lsn),
             None => st.needs.remove(&partition),
         };
+    }
+
+    /// Makes every LSN handed out from now on greater than `lsn`. A recovering partition passes
+    /// the position its manifest covers: records up to it can be in segments without being in
+    /// any durable WAL batch (an async write flushed before its batch was written, or older
+    /// files deleted by a rotation before the batch that caused it was durable), so the WAL's
+    /// own files may end below it, and a record at or below it would be skipped by the next
+    /// recovery as already flushed.
+    pub fn advance_past(&self, lsn: Lsn) {
+        let mut st = self.state.borrow_mut();
+        st.next_lsn = st.next_lsn.max(lsn.0 + 1);
     }
 
     async fn delete_unneeded(&self) -> Result<()> {

@@ -61,6 +61,9 @@ impl<D: Disk> Engine<D> {
         }
         let (manifest, _torn) = Manifest::recover(disk.clone(), dir, options.manifest_snapshot_edits).await?;
         let state = manifest.state().clone();
+        // New records must sort past what the segments already cover, or the next recovery
+        // would skip them (see `Wal::advance_past`).
+        wal.advance_past(state.wal_position);
         let mut max_id = state.max_segment_id().map_or(0, |s| s.0);
         for name in disk.list(dir).await? {
             if let Some(id) = SegmentId::parse_file_name(&name) {
