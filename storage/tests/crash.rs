@@ -328,3 +328,41 @@ fn a_write_after_recovering_a_wal_rotation_that_deleted_every_older_file_survive
         }
     });
 }
+
+/// The checks above pass only if they can fail: a recovered store missing an acknowledged write,
+/// holding half a batch, or holding a version no write made must each be caught.
+#[test]
+fn the_crash_check_catches_a_lost_write_a_half_applied_batch_and_a_foreign_version() {
+    let caught = |case: &str, body: &dyn Fn()| {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+        assert!(outcome.is_err(), "the check missed {case}");
+    };
+    caught("a lost acknowledged write", &|| {
+        futures_lite::future::block_on(async {
+            let (store, ledger) = plain_store(3).await;
+            let before = store.disk.crash_image(false);
+            ledger::write(&ledger, &store.disk, &store, vec![put("a", "", 1, "v")], Durability::Sync).await.expect("w");
+            let at_op = store.disk.op_count();
+            // The image from before the write, claimed to be from after its acknowledgement.
+            ledger::check_image(&ledger.into_inner(), &recover(before, "lost").await, at_op, "lost").await;
+        });
+    });
+    caught("a half-applied batch", &|| {
+        futures_lite::future::block_on(async {
+            let (store, ledger) = plain_store(4).await;
+            ledger::write(&ledger, &store.disk, &store, vec![put("a", "", 1, "v")], Durability::Sync).await.expect("w");
+            // The ledger believes the batch held a second entry the store never got.
+            let mut ledger = ledger.into_inner();
+            ledger.writes[0].entries.push(put("b", "", 2, "never written"));
+            ledger::observe(&ledger, &store, "half").await;
+        });
+    });
+    caught("a version no write made", &|| {
+        futures_lite::future::block_on(async {
+            let (store, ledger) = plain_store(5).await;
+            ledger::write(&ledger, &store.disk, &store, vec![put("a", "", 1, "v")], Durability::Sync).await.expect("w");
+            store.engine.write(vec![put("a", "", 2, "foreign")], Durability::Sync).await.expect("w");
+            ledger::observe(&ledger.into_inner(), &store, "foreign").await;
+        });
+    });
+}
