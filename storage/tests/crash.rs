@@ -46,7 +46,7 @@ impl Run {
         Run { seed, store, ledger: RefCell::default(), batches, images_checked: 0 }
     }
 
-    /// The writes so far, owned: checks await, and writer tasks borrow the ledger mutably.
+    /// The writes so far, owned, so a check can await without holding a borrow of the ledger.
     fn snapshot(&self) -> Ledger {
         self.ledger.borrow().clone()
     }
