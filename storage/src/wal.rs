@@ -322,17 +322,24 @@ impl<D: Disk> Wal<D> {
 
     async fn run_commits(&self) -> Result<()> {
         self.state.borrow_mut().committing = true;
+        // If the leading writer's future is dropped mid-commit, a batch may be half written and
+        // the log writer is gone with it: the guard poisons and releases every waiter.
+        let mut guard = CommitGuard { wal: self, finished: false };
         let outcome = self.commit_loop().await;
+        guard.finished = true;
+        self.end_commits(outcome.is_err().then_some("wal write"));
+        outcome
+    }
+
+    fn end_commits(&self, failed: Option<&'static str>) {
         let mut st = self.state.borrow_mut();
         st.committing = false;
-        if outcome.is_err() {
-            st.poisoned.get_or_insert("wal write");
-            let op = st.poisoned.expect("set above");
+        if let Some(op) = failed {
+            let op = *st.poisoned.get_or_insert(op);
             for (_, w) in st.waiters.drain(..) {
                 let _ = w.send(Err(op));
             }
         }
-        outcome
     }
 
     async fn commit_loop(&self) -> Result<()> {
@@ -343,26 +350,36 @@ impl<D: Disk> Wal<D> {
                 let payload = std::mem::take(&mut st.pending.bytes);
                 (payload, last, st.writer.take().expect("only the committer takes the writer"))
             };
-            if writer.next_offset() + LogWriter::<D::File>::batch_len(payload.len()) > self.options.file_bytes {
+            let rotated =
+                writer.next_offset() + LogWriter::<D::File>::batch_len(payload.len()) > self.options.file_bytes;
+            if rotated {
                 writer = self.rotate(writer).await?;
             }
             let written = writer.append(&payload).await;
-            let mut st = self.state.borrow_mut();
-            st.writer = Some(writer);
+            self.state.borrow_mut().writer = Some(writer);
             if let Err(e) = written {
-                st.poisoned = Some("wal sync");
+                self.state.borrow_mut().poisoned = Some("wal sync");
                 return Err(e);
             }
-            st.durable = last;
-            st.files.last_mut().expect("the current file is listed").last_lsn = Some(last);
-            // Wake exactly those whose records are now durable: a waiter may have registered
-            // after this batch was taken, for a record in it.
-            let (done, waiting): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut st.waiters).into_iter().partition(|(lsn, _)| *lsn <= last);
-            st.waiters = waiting;
-            for (_, w) in done {
-                let _ = w.send(Ok(()));
+            self.mark_durable(last);
+            if rotated {
+                // Only now that the new file holds a durable batch may older files go.
+                self.retire_unneeded().await?;
             }
+        }
+    }
+
+    /// Records that everything up to `last` is durable and wakes exactly the waiters whose
+    /// records are: a waiter may have registered after its batch was taken.
+    fn mark_durable(&self, last: Lsn) {
+        let mut st = self.state.borrow_mut();
+        st.durable = last;
+        st.files.last_mut().expect("the current file is listed").last_lsn = Some(last);
+        let (done, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut st.waiters).into_iter().partition(|(lsn, _)| *lsn <= last);
+        st.waiters = waiting;
+        for (_, w) in done {
+            let _ = w.send(Ok(()));
         }
     }
 
@@ -372,12 +389,12 @@ impl<D: Disk> Wal<D> {
         old.close().await?;
         let writer = Self::new_file(&self.disk, &self.dir, number, first_seq, self.options.file_bytes).await?;
         self.state.borrow_mut().files.push(WalFile { number, path: writer.path().to_path_buf(), last_lsn: None });
-        self.delete_unneeded().await?;
         Ok(writer)
     }
 
     /// Tells the WAL the oldest record `partition` still needs (`None`: nothing, everything it
-    /// wrote is in durable segments). Files no partition needs are deleted at the next rotation.
+    /// wrote is in durable segments). Files no partition needs are deleted by
+    /// [`Wal::retire_unneeded`], which every rotation runs.
     pub fn set_needed(&self, partition: PartitionId, oldest: Option<Lsn>) {
         let mut st = self.state.borrow_mut();
         match oldest {
@@ -397,7 +414,10 @@ impl<D: Disk> Wal<D> {
         st.next_lsn = st.next_lsn.max(lsn.0 + 1);
     }
 
-    async fn delete_unneeded(&self) -> Result<()> {
+    /// Deletes the WAL files that no partition needs any more (all before the current one whose
+    /// records are below every partition's oldest need). Safe to call concurrently: each call
+    /// takes its files off the list before its first await.
+    pub async fn retire_unneeded(&self) -> Result<()> {
         let doomed: Vec<PathBuf> = {
             let mut st = self.state.borrow_mut();
             let floor = st.needs.values().min().copied().unwrap_or(Lsn(u64::MAX));
@@ -425,6 +445,20 @@ impl<D: Disk> Wal<D> {
     /// Numbers of the WAL files kept.
     pub fn file_numbers(&self) -> Vec<u64> {
         self.state.borrow().files.iter().map(|f| f.number).collect()
+    }
+}
+
+/// Poisons the WAL if a commit is abandoned half way (its future dropped).
+struct CommitGuard<'a, D: Disk> {
+    wal: &'a Wal<D>,
+    finished: bool,
+}
+
+impl<D: Disk> Drop for CommitGuard<'_, D> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.wal.end_commits(Some("wal commit abandoned"));
+        }
     }
 }
 

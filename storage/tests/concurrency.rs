@@ -15,6 +15,9 @@ use std::path::Path;
 use std::pin::Pin;
 use yielding::{YieldingDisk, join_all, yield_now};
 
+/// A write's future, yielding the crash image taken at its acknowledgement.
+type AckedImage<'a> = Pin<Box<dyn Future<Output = (u64, SimDisk)> + 'a>>;
+
 #[test]
 fn concurrent_sync_writers_share_fdatasyncs_and_each_ack_is_durable() {
     futures_lite::future::block_on(async {
@@ -26,9 +29,9 @@ fn concurrent_sync_writers_share_fdatasyncs_and_each_ack_is_durable() {
         let before = disk.syncs.get();
         let sim_ref = &sim;
         let store_ref = &store;
-        let futures: Vec<Pin<Box<dyn Future<Output = (u64, SimDisk)>>>> = (0..writers)
+        let futures: Vec<AckedImage<'_>> = (0..writers)
             .map(|i| {
-                let f: Pin<Box<dyn Future<Output = (u64, SimDisk)>>> = Box::pin(async move {
+                let f: AckedImage<'_> = Box::pin(async move {
                     store_ref
                         .engine
                         .write(vec![put(&format!("k{i}"), "", i + 1, &format!("v{i}"))], Durability::Sync)
@@ -44,8 +47,13 @@ fn concurrent_sync_writers_share_fdatasyncs_and_each_ack_is_durable() {
         let syncs = disk.syncs.get() - before;
         assert!(syncs >= 1 && syncs <= writers / 4, "{writers} concurrent writers took {syncs} fdatasyncs");
         for (i, image) in acked {
-            let recovered = Store::open(image, root, ManualClock::new(START_MS), small_options()).await.expect("recover");
-            assert_eq!(recovered.get(&format!("k{i}"), "").await, Some(format!("v{i}")), "write {i} was acknowledged before it was durable");
+            let recovered =
+                Store::open(image, root, ManualClock::new(START_MS), small_options()).await.expect("recover");
+            assert_eq!(
+                recovered.get(&format!("k{i}"), "").await,
+                Some(format!("v{i}")),
+                "write {i} was acknowledged before it was durable"
+            );
         }
     });
 }
@@ -56,7 +64,11 @@ fn reads_see_the_frozen_memtable_and_writes_go_on_while_a_flush_runs() {
         let disk = YieldingDisk::new(SimDisk::new(4));
         let store = Store::create(disk, Path::new("/nacre"), ManualClock::new(START_MS), small_options()).await;
         for i in 0..200u64 {
-            store.engine.write(vec![put(&format!("k{i:03}"), "", i + 1, "before")], Durability::Async).await.expect("write");
+            store
+                .engine
+                .write(vec![put(&format!("k{i:03}"), "", i + 1, "before")], Durability::Async)
+                .await
+                .expect("write");
         }
         let flush = async {
             let written = store.engine.flush().await.expect("flush");
@@ -67,7 +79,11 @@ fn reads_see_the_frozen_memtable_and_writes_go_on_while_a_flush_runs() {
             let stats = store.engine.stats();
             assert_eq!((stats.frozen_memtables, stats.segment_count), (1, 0), "the flush is under way");
             assert_eq!(store.get("k007", "").await.as_deref(), Some("before"), "reads see the frozen memtable");
-            store.engine.write(vec![put("k007", "", 1_000, "during")], Durability::Sync).await.expect("write during flush");
+            store
+                .engine
+                .write(vec![put("k007", "", 1_000, "during")], Durability::Sync)
+                .await
+                .expect("write during flush");
             assert_eq!(store.get("k007", "").await.as_deref(), Some("during"));
         };
         futures_lite::future::zip(flush, meanwhile).await;

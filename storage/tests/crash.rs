@@ -171,9 +171,9 @@ impl Run {
         println!("compaction: {n} torn images");
     }
 
-    /// Writes until the WAL rotates to a new file and deletes one no partition needs any more
-    /// (a flush after each rotation makes the older file unneeded); checks the images of each
-    /// rotating write.
+    /// Writes until the WAL rotates to a new file, then flushes, which makes the older file
+    /// unneeded and retires it (a rotation retires too, once its first batch is durable);
+    /// checks the images of each rotating write and of each retiring flush.
     async fn wal_rotation(&mut self) {
         let mut rotations = 0;
         let mut deleted = false;
@@ -194,7 +194,15 @@ impl Run {
             if deleted {
                 break;
             }
+            self.sim().set_capture(true);
             self.flush().await;
+            let retired = self.store.wal.file_numbers();
+            deleted |= retired.first() != after.first();
+            let n = self.check_captured("wal retirement").await;
+            println!("flush retiring {after:?} -> {retired:?}: {n} torn images");
+            if deleted {
+                break;
+            }
         }
         assert!(rotations > 0 && deleted, "the WAL rotated {rotations} times and deleted a file: {deleted}");
         self.check_now("wal rotation").await;

@@ -41,6 +41,8 @@ impl<D: Disk> Engine<D> {
             self.report_wal_needs();
             written.extend(info);
         }
+        // Best effort: a WAL file left behind here is retired by the next rotation or flush.
+        let _ = self.wal.retire_unneeded().await;
         Ok(written)
     }
 

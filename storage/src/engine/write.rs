@@ -48,8 +48,13 @@ impl<D: Disk> Engine<D> {
             return Err(e);
         }
         let (applied, duplicates) = self.apply(lsn, &batch);
-        if durability == Durability::Async {
-            self.wal.commit_if_over_threshold().await?;
+        if durability == Durability::Async
+            && let Err(e) = self.wal.commit_if_over_threshold().await
+        {
+            // The records are in the memtable but their batch never became durable: a flush
+            // must not make them durable behind the failure's back.
+            self.poison("wal commit");
+            return Err(e);
         }
         Ok(WriteAck { lsn, applied, duplicates })
     }
