@@ -95,3 +95,21 @@ fn reads_see_the_frozen_memtable_and_writes_go_on_while_a_flush_runs() {
         assert_eq!(store.get("k000", "").await.as_deref(), Some("before"));
     });
 }
+
+#[test]
+fn a_commit_abandoned_half_way_poisons_instead_of_hanging_its_followers() {
+    futures_lite::future::block_on(async {
+        let disk = YieldingDisk::new(SimDisk::new(5));
+        let store = Store::create(disk, Path::new("/nacre"), ManualClock::new(START_MS), small_options()).await;
+        let mut leader = Box::pin(store.engine.write(vec![put("a", "", 1, "leader")], Durability::Sync));
+        let mut follower = Box::pin(store.engine.write(vec![put("b", "", 2, "follower")], Durability::Sync));
+        // One poll each: the leader is now inside its batch's write, the follower waits on it.
+        assert!(futures_lite::future::poll_once(leader.as_mut()).await.is_none());
+        assert!(futures_lite::future::poll_once(follower.as_mut()).await.is_none());
+        drop(leader);
+        let outcome = follower.await;
+        assert!(matches!(outcome, Err(nacre_storage::Error::Poisoned { .. })), "{outcome:?}");
+        let later = store.engine.write(vec![put("c", "", 3, "later")], Durability::Sync).await;
+        assert!(matches!(later, Err(nacre_storage::Error::Poisoned { .. })), "{later:?}");
+    });
+}
