@@ -19,7 +19,7 @@ use harness::{START_MS, Store, TABLE, run_sim, small_options};
 use nacre_storage::io::sim::SimDisk;
 use nacre_storage::{
     Clock, CompactionOptions, Durability, EngineOptions, Entry, Key, KeyHistory, ManualClock, Origin, OriginKind,
-    Payload, ReadAt, Row, ScanRequest, ScanRow, Ts, Version, VersionId, Watermark,
+    Payload, ReadAt, Row, ScanRequest, ScanRow, TableId, TableSettings, TieRule, Ts, Version, VersionId, Watermark,
 };
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -32,9 +32,25 @@ use Durability::{Async, Sync};
 use OriginKind::{Bulk, Direct, Stream};
 use ReadAt::Latest;
 
-/// Partition keys: few, so keys contend; with neighbours (`a`, `a\0`, `ab`) and the empty key,
-/// so partition boundaries are exercised.
-const PKS: [&[u8]; 8] = [b"", b"a", b"a\0", b"ab", b"b", b"b\xff", b"c", b"zz"];
+/// A second table, with its own tie rule: Stream > Bulk > Direct.
+const T2: TableId = TableId(2);
+
+fn t2_rule() -> TieRule {
+    TieRule::new([Stream, Bulk, Direct]).expect("a permutation")
+}
+
+/// Partition keys with their tables: few, so keys contend; with neighbours (`a`, `a\0`, `ab`),
+/// the empty key, and one partition key in both tables, so boundaries are exercised.
+const PKS: [(TableId, &[u8]); 8] = [
+    (TABLE, b""),
+    (TABLE, b"a"),
+    (TABLE, b"a\0"),
+    (TABLE, b"ab"),
+    (TABLE, b"b\xff"),
+    (TABLE, b"c"),
+    (T2, b"a"),
+    (T2, b"b"),
+];
 /// Sort keys, with the empty one and prefixes of each other.
 const SKS: [&[u8]; 6] = [b"", b"0", b"0\0", b"1", b"10", b"2"];
 /// Scan bounds: the sort keys plus values that fall between or beyond them.
@@ -48,18 +64,19 @@ const FULL_CHECK_EVERY: usize = 64;
 // ---------------------------------------------------------------------------------------------
 // The model.
 
-/// The default tie rule, written out: Direct > Stream > Bulk.
-fn rank(kind: OriginKind) -> u8 {
-    match kind {
-        Direct => 2,
-        Stream => 1,
-        Bulk => 0,
+/// Each table's tie rule, written out: the default Direct > Stream > Bulk, and `T2`'s
+/// Stream > Bulk > Direct.
+fn rank(table: TableId, kind: OriginKind) -> u8 {
+    match (table == T2, kind) {
+        (false, Direct) | (true, Stream) => 2,
+        (false, Stream) | (true, Bulk) => 1,
+        (false, Bulk) | (true, Direct) => 0,
     }
 }
 
 /// The ordering rule's key for a version identity: `(ts, kind_rank, source_id, seq)`.
-fn id_key(id: &VersionId) -> (u64, u8, u32, u64) {
-    (id.ts.0, rank(id.origin.kind), id.origin.source_id, id.origin.seq)
+fn id_key(table: TableId, id: &VersionId) -> (u64, u8, u32, u64) {
+    (id.ts.0, rank(table, id.origin.kind), id.origin.source_id, id.origin.seq)
 }
 
 /// The tie-break among payloads claiming one identity: tombstone lowest, then values by expiry
@@ -73,20 +90,20 @@ fn payload_key(p: &Payload) -> Option<(u64, &[u8])> {
 
 type VersionKey<'a> = ((u64, u8, u32, u64), Option<(u64, &'a [u8])>);
 
-fn version_key(v: &Version) -> VersionKey<'_> {
-    (id_key(&v.id), payload_key(&v.payload))
+fn version_key(table: TableId, v: &Version) -> VersionKey<'_> {
+    (id_key(table, &v.id), payload_key(&v.payload))
 }
 
-/// Every version ever written, per key, one per identity, plus the live watermarks.
+/// Every version ever written, per key, one per identity, plus the live watermarks per table.
 #[derive(Debug, Default, Clone)]
 struct Model {
-    keys: BTreeMap<(Vec<u8>, Vec<u8>), Vec<Version>>,
-    watermarks: Vec<Watermark>,
+    keys: BTreeMap<Key, Vec<Version>>,
+    watermarks: BTreeMap<TableId, Vec<Watermark>>,
 }
 
 impl Model {
     fn insert(&mut self, e: &Entry) {
-        let versions = self.keys.entry((e.key.partition_key.clone(), e.key.sort_key.clone())).or_default();
+        let versions = self.keys.entry(e.key.clone()).or_default();
         match versions.iter_mut().find(|v| v.id == e.version.id) {
             Some(v) => {
                 if payload_key(&e.version.payload) > payload_key(&v.payload) {
@@ -97,24 +114,36 @@ impl Model {
         }
     }
 
-    fn add_watermark(&mut self, mark: Watermark) {
-        if !self.watermarks.contains(&mark) {
-            self.watermarks.push(mark);
+    fn add_watermark(&mut self, table: TableId, mark: Watermark) {
+        let marks = self.watermarks.entry(table).or_default();
+        if !marks.contains(&mark) {
+            marks.push(mark);
         }
     }
 
-    fn remove_watermark(&mut self, mark: Watermark) {
-        self.watermarks.retain(|m| *m != mark);
+    fn remove_watermark(&mut self, table: TableId, mark: Watermark) {
+        self.watermarks.entry(table).or_default().retain(|m| *m != mark);
     }
 
-    /// The visible row of a key's `versions` read at `at` when the clock reads `now_ms`.
-    fn resolve(&self, versions: &[Version], at: ReadAt, now_ms: u64) -> Option<Row> {
+    fn marks(&self, table: TableId) -> &[Watermark] {
+        self.watermarks.get(&table).map_or(&[], Vec::as_slice)
+    }
+
+    /// The visible row of a key's `versions` in `table`, read at `at` when the clock reads
+    /// `now_ms`.
+    fn resolve(&self, table: TableId, versions: &[Version], at: ReadAt, now_ms: u64) -> Option<Row> {
         let (bound, expiry_ms) = match at {
             ReadAt::Latest => (u64::MAX, now_ms),
             ReadAt::AsOf(ts) => (ts.0, (ts.0 >> 16).min(now_ms)),
         };
-        let best = versions.iter().filter(|v| v.id.ts.0 <= bound).max_by(|a, b| version_key(a).cmp(&version_key(b)))?;
-        let hidden = self.watermarks.iter().any(|w| w.point.ts.0 <= bound && id_key(&best.id) < id_key(&w.point));
+        let best = versions
+            .iter()
+            .filter(|v| v.id.ts.0 <= bound)
+            .max_by(|a, b| version_key(table, a).cmp(&version_key(table, b)))?;
+        let hidden = self
+            .marks(table)
+            .iter()
+            .any(|w| w.point.ts.0 <= bound && id_key(table, &best.id) < id_key(table, &w.point));
         match &best.payload {
             _ if hidden => None,
             Payload::Tombstone => None,
@@ -125,34 +154,34 @@ impl Model {
         }
     }
 
-    fn versions_of(&self, pk: &[u8], sk: &[u8]) -> &[Version] {
-        self.keys.get(&(pk.to_vec(), sk.to_vec())).map_or(&[], Vec::as_slice)
+    fn versions_of(&self, key: &Key) -> &[Version] {
+        self.keys.get(key).map_or(&[], Vec::as_slice)
     }
 
-    fn get(&self, pk: &[u8], sk: &[u8], at: ReadAt, now_ms: u64) -> Option<Row> {
-        self.resolve(self.versions_of(pk, sk), at, now_ms)
+    fn get(&self, key: &Key, at: ReadAt, now_ms: u64) -> Option<Row> {
+        self.resolve(key.table, self.versions_of(key), at, now_ms)
     }
 
-    fn history(&self, pk: &[u8], sk: &[u8]) -> KeyHistory {
-        let mut versions = self.versions_of(pk, sk).to_vec();
-        versions.sort_by(|a, b| version_key(b).cmp(&version_key(a)));
-        let watermark = self.watermarks.iter().copied().max_by_key(|w| id_key(&w.point));
+    fn history(&self, key: &Key) -> KeyHistory {
+        let mut versions = self.versions_of(key).to_vec();
+        versions.sort_by(|a, b| version_key(key.table, b).cmp(&version_key(key.table, a)));
+        let watermark = self.marks(key.table).iter().copied().max_by_key(|w| id_key(key.table, &w.point));
         KeyHistory { versions, watermark }
     }
 
     fn scan(&self, spec: &ScanSpec, now_ms: u64) -> Vec<ScanRow> {
-        let pk = PKS[spec.pk];
+        let (table, pk) = PKS[spec.pk];
         let mut rows: Vec<ScanRow> = self
             .keys
             .iter()
-            .filter(|((p, s), _)| {
-                p.as_slice() == pk
-                    && spec.from.as_ref().is_none_or(|f| s >= f)
-                    && spec.to.as_ref().is_none_or(|t| s <= t)
+            .filter(|(k, _)| {
+                (k.table, k.partition_key.as_slice()) == (table, pk)
+                    && spec.from.as_ref().is_none_or(|f| k.sort_key >= *f)
+                    && spec.to.as_ref().is_none_or(|t| k.sort_key <= *t)
             })
-            .filter_map(|((_, sk), versions)| {
-                self.resolve(versions, spec.at, now_ms).map(|r| ScanRow {
-                    sort_key: sk.clone(),
+            .filter_map(|(k, versions)| {
+                self.resolve(table, versions, spec.at, now_ms).map(|r| ScanRow {
+                    sort_key: k.sort_key.clone(),
                     value: r.value,
                     id: r.id,
                     expires_at_ms: r.expires_at_ms,
@@ -191,8 +220,8 @@ enum Op {
     /// mask (modulo 64); if none, the one at `mask % count`.
     Compact(u64),
     Reopen,
-    AddMark(Watermark),
-    RemoveMark(Watermark),
+    AddMark(TableId, Watermark),
+    RemoveMark(TableId, Watermark),
     Get(usize, usize, ReadAt),
     Versions(usize, usize),
     Scan(ScanSpec),
@@ -211,9 +240,14 @@ fn id(t: (i64, u16), kind: OriginKind, source_id: u32, seq: u64) -> VersionId {
     VersionId { ts: ts(t.0, t.1), origin: Origin { kind, source_id, seq } }
 }
 
-/// One version of key `(PKS[pk], SKS[sk])`.
+/// The key `(PKS[pk], SKS[sk])`.
+fn key(pk: usize, sk: usize) -> Key {
+    Key::new(PKS[pk].0, PKS[pk].1, SKS[sk])
+}
+
+/// One version of [`key`]`(pk, sk)`.
 fn e(pk: usize, sk: usize, t: (i64, u16), kind: OriginKind, source_id: u32, seq: u64, payload: Payload) -> Entry {
-    Entry { key: Key::new(TABLE, PKS[pk], SKS[sk]), version: Version { id: id(t, kind, source_id, seq), payload } }
+    Entry { key: key(pk, sk), version: Version { id: id(t, kind, source_id, seq), payload } }
 }
 
 fn val(v: &[u8]) -> Payload {
@@ -247,7 +281,14 @@ fn scan(pk: usize, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize, reverse
 // Printing operations as the Rust code above, so a shrunk failure pastes into a regression test.
 
 fn bytes_code(b: &[u8]) -> String {
-    format!("b\"{}\"", b.escape_ascii())
+    match b {
+        [first, rest @ ..] if rest.len() >= 16 && rest.iter().all(|x| x == first) => format!("&[{first}; {}]", b.len()),
+        _ => format!("b\"{}\"", b.escape_ascii()),
+    }
+}
+
+fn table_code(t: TableId) -> &'static str {
+    if t == T2 { "T2" } else { "TABLE" }
 }
 
 fn offset_code(t: Ts) -> String {
@@ -269,7 +310,8 @@ fn at_code(at: ReadAt) -> String {
 }
 
 fn entry_code(x: &Entry) -> String {
-    let index = |all: &[&[u8]], k: &[u8]| all.iter().position(|c| *c == k).expect("generated keys come from the lists");
+    let pk = PKS.iter().position(|(t, p)| (*t, *p) == (x.key.table, x.key.partition_key.as_slice()));
+    let sk = SKS.iter().position(|s| *s == x.key.sort_key.as_slice());
     let payload = match &x.version.payload {
         Payload::Tombstone => "tomb()".to_string(),
         Payload::Value { value, expires_at_ms: None } => format!("val({})", bytes_code(value)),
@@ -277,12 +319,8 @@ fn entry_code(x: &Entry) -> String {
             format!("ttl({}, {})", bytes_code(value), *at as i64 - START_MS as i64)
         }
     };
-    format!(
-        "e({}, {}, {}, {payload})",
-        index(&PKS, &x.key.partition_key),
-        index(&SKS, &x.key.sort_key),
-        id_code(&x.version.id)
-    )
+    let (pk, sk) = (pk.expect("generated keys come from PKS"), sk.expect("and SKS"));
+    format!("e({pk}, {sk}, {}, {payload})", id_code(&x.version.id))
 }
 
 fn op_code(op: &Op) -> String {
@@ -299,8 +337,8 @@ fn op_code(op: &Op) -> String {
         Op::Flush => "Op::Flush".into(),
         Op::Compact(mask) => format!("Op::Compact({mask:#x})"),
         Op::Reopen => "Op::Reopen".into(),
-        Op::AddMark(m) => format!("Op::AddMark(mark({}))", id_code(&m.point)),
-        Op::RemoveMark(m) => format!("Op::RemoveMark(mark({}))", id_code(&m.point)),
+        Op::AddMark(t, m) => format!("Op::AddMark({}, mark({}))", table_code(*t), id_code(&m.point)),
+        Op::RemoveMark(t, m) => format!("Op::RemoveMark({}, mark({}))", table_code(*t), id_code(&m.point)),
         Op::Get(pk, sk, at) => format!("Op::Get({pk}, {sk}, {})", at_code(*at)),
         Op::Versions(pk, sk) => format!("Op::Versions({pk}, {sk})"),
         Op::Scan(s) => {
@@ -327,7 +365,7 @@ struct Generator {
     rng: fastrand::Rng,
     now_offset_ms: i64,
     written: Vec<Entry>,
-    marks: Vec<Watermark>,
+    marks: Vec<(TableId, Watermark)>,
 }
 
 impl Generator {
@@ -353,7 +391,11 @@ impl Generator {
         [Bulk, Stream, Direct][self.rng.usize(0..3)]
     }
 
+    /// Mostly a few bytes; now and then one larger than a block, or than a page.
     fn value(&mut self) -> Vec<u8> {
+        if self.rng.u8(0..50) == 0 {
+            return vec![b'v'; self.rng.usize(100..6000)];
+        }
         let len = self.rng.usize(0..4);
         (0..len).map(|_| [b'x', b'y', b'z', 0, 0xff][self.rng.usize(0..5)]).collect()
     }
@@ -369,9 +411,23 @@ impl Generator {
         }
     }
 
+    /// A version identity: mostly from small ranges, so ties are common; now and then at the
+    /// extremes (the epoch, the greatest source and seq), where the engine's probe bounds sit.
+    fn id(&mut self) -> ((i64, u16), OriginKind, u32, u64) {
+        let mut t = self.ts();
+        let (kind, mut source, mut seq) = (self.kind(), self.rng.u32(0..3), self.rng.u64(0..3));
+        match self.rng.u8(0..100) {
+            0 => t = (-(START_MS as i64), 0),
+            1 => source = u32::MAX,
+            2 => seq = u64::MAX,
+            _ => {}
+        }
+        (t, kind, source, seq)
+    }
+
     fn entry(&mut self) -> Entry {
         let (pk, sk) = (self.rng.usize(0..PKS.len()), self.rng.usize(0..SKS.len()));
-        let (t, kind, source, seq) = (self.ts(), self.kind(), self.rng.u32(0..3), self.rng.u64(0..3));
+        let (t, kind, source, seq) = self.id();
         let payload = self.payload();
         e(pk, sk, t, kind, source, seq, payload)
     }
@@ -417,14 +473,14 @@ impl Generator {
             525..537 => Op::Compact(if self.rng.u8(0..6) == 0 { u64::MAX } else { self.rng.u64(..) }),
             537..552 => Op::Reopen,
             552..558 => {
-                let (t, kind, source, seq) = (self.ts(), self.kind(), self.rng.u32(0..3), self.rng.u64(0..3));
-                let m = mark(t, kind, source, seq);
-                self.marks.push(m);
-                Op::AddMark(m)
+                let (t, kind, source, seq) = self.id();
+                let (table, m) = (PKS[self.rng.usize(0..PKS.len())].0, mark(t, kind, source, seq));
+                self.marks.push((table, m));
+                Op::AddMark(table, m)
             }
             558..566 if !self.marks.is_empty() => {
-                let m = self.marks.swap_remove(self.rng.usize(0..self.marks.len()));
-                Op::RemoveMark(m)
+                let (table, m) = self.marks.swap_remove(self.rng.usize(0..self.marks.len()));
+                Op::RemoveMark(table, m)
             }
             558..700 => {
                 let at = self.read_at();
@@ -446,17 +502,27 @@ impl Generator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Config {
     block_bytes: usize,
+    memtable_bytes: usize,
+    cache_bytes: usize,
 }
 
 impl Config {
+    /// Small blocks, a small memtable and a small cache: the configuration regressions use.
+    const SMALL: Config = Config { block_bytes: 96, memtable_bytes: 16 << 10, cache_bytes: 24 << 10 };
+
     fn from_seed(seed: u64) -> Config {
-        Config { block_bytes: [96, 300, 4080][(seed % 3) as usize] }
+        let mut rng = fastrand::Rng::with_seed(seed);
+        Config {
+            block_bytes: [96, 300, 4080][rng.usize(0..3)],
+            memtable_bytes: [4 << 10, 16 << 10, 64 << 10][rng.usize(0..3)],
+            cache_bytes: [0, 24 << 10, 1 << 20][rng.usize(0..3)],
+        }
     }
 
     fn options(self) -> EngineOptions {
         EngineOptions {
-            memtable_flush_bytes: 16 << 10,
-            block_cache_bytes: 24 << 10,
+            memtable_flush_bytes: self.memtable_bytes,
+            block_cache_bytes: self.cache_bytes,
             block_target_bytes: self.block_bytes,
             ..small_options()
         }
@@ -499,8 +565,7 @@ impl Run {
                     self.store().engine.flush().await.unwrap_or_else(|e| panic!("{}: auto flush: {e}", ctx()));
                 }
                 for x in entries {
-                    let (pk, sk) = (&x.key.partition_key, &x.key.sort_key);
-                    self.compare_get(pk, sk, Latest, &ctx).await;
+                    self.compare_get(&x.key, Latest, &ctx).await;
                 }
             }
             Op::Advance(ms) => self.clock.advance(*ms),
@@ -528,42 +593,43 @@ impl Run {
                 // model, which holds every write, stays exact across the reopen.
                 store.wal.sync().await.unwrap_or_else(|e| panic!("{}: wal sync: {e}", ctx()));
                 self.store = Some(store.reopen().await);
+                define_t2(self.store());
             }
-            Op::AddMark(m) => {
-                self.store().engine.add_watermark(TABLE, *m).await.unwrap_or_else(|e| panic!("{}: {e}", ctx()));
-                self.model.add_watermark(*m);
+            Op::AddMark(table, m) => {
+                self.store().engine.add_watermark(*table, *m).await.unwrap_or_else(|e| panic!("{}: {e}", ctx()));
+                self.model.add_watermark(*table, *m);
             }
-            Op::RemoveMark(m) => {
-                self.store().engine.remove_watermark(TABLE, *m).await.unwrap_or_else(|e| panic!("{}: {e}", ctx()));
-                self.model.remove_watermark(*m);
+            Op::RemoveMark(table, m) => {
+                self.store().engine.remove_watermark(*table, *m).await.unwrap_or_else(|e| panic!("{}: {e}", ctx()));
+                self.model.remove_watermark(*table, *m);
             }
-            Op::Get(pk, sk, at) => self.compare_get(PKS[*pk], SKS[*sk], *at, &ctx).await,
-            Op::Versions(pk, sk) => self.compare_versions(PKS[*pk], SKS[*sk], &ctx).await,
+            Op::Get(pk, sk, at) => self.compare_get(&key(*pk, *sk), *at, &ctx).await,
+            Op::Versions(pk, sk) => self.compare_versions(&key(*pk, *sk), &ctx).await,
             Op::Scan(spec) => self.compare_scan(spec, &ctx).await,
         }
     }
 
-    async fn compare_get(&self, pk: &[u8], sk: &[u8], at: ReadAt, ctx: &dyn Fn() -> String) {
-        let key = Key::new(TABLE, pk, sk);
+    async fn compare_get(&self, key: &Key, at: ReadAt, ctx: &dyn Fn() -> String) {
         let got = self.store().engine.get(key.as_ref(), at).await.unwrap_or_else(|e| panic!("{}: get: {e}", ctx()));
-        let want = self.model.get(pk, sk, at, self.now_ms());
+        let want = self.model.get(key, at, self.now_ms());
         assert_eq!(
             got,
             want,
-            "{}: get({}, {}, {}) at now {}",
+            "{}: get({}, {}, {}, {}) at now {}",
             ctx(),
-            bytes_code(pk),
-            bytes_code(sk),
+            table_code(key.table),
+            bytes_code(&key.partition_key),
+            bytes_code(&key.sort_key),
             at_code(at),
             self.now_ms() as i64 - START_MS as i64
         );
     }
 
-    async fn compare_versions(&self, pk: &[u8], sk: &[u8], ctx: &dyn Fn() -> String) {
-        let key = Key::new(TABLE, pk, sk);
+    async fn compare_versions(&self, key: &Key, ctx: &dyn Fn() -> String) {
         let got =
             self.store().engine.versions(key.as_ref()).await.unwrap_or_else(|e| panic!("{}: versions: {e}", ctx()));
-        assert_eq!(got, self.model.history(pk, sk), "{}: versions({}, {})", ctx(), bytes_code(pk), bytes_code(sk));
+        let (pk, sk) = (bytes_code(&key.partition_key), bytes_code(&key.sort_key));
+        assert_eq!(got, self.model.history(key), "{}: versions({}, {pk}, {sk})", ctx(), table_code(key.table));
     }
 
     async fn compare_scan(&self, spec: &ScanSpec, ctx: &dyn Fn() -> String) {
@@ -578,18 +644,19 @@ impl Run {
     /// failure it finds survives shrinking.
     async fn compare_all(&self, step: usize, why: &str) {
         let ctx = || format!("step {step}: full check after {why}");
-        for pk in PKS {
-            for sk in SKS {
-                self.compare_get(pk, sk, Latest, &ctx).await;
-                self.compare_versions(pk, sk, &ctx).await;
-                for at in as_of_points(self.model.versions_of(pk, sk)) {
-                    self.compare_get(pk, sk, at, &ctx).await;
+        for pk in 0..PKS.len() {
+            for sk in 0..SKS.len() {
+                let key = key(pk, sk);
+                self.compare_get(&key, Latest, &ctx).await;
+                self.compare_versions(&key, &ctx).await;
+                for at in as_of_points(self.model.versions_of(&key)) {
+                    self.compare_get(&key, at, &ctx).await;
                 }
             }
         }
-        for (pk, pk_bytes) in PKS.iter().enumerate() {
+        for pk in 0..PKS.len() {
             let all: Vec<Version> =
-                SKS.iter().flat_map(|sk| self.model.versions_of(pk_bytes, sk).iter().cloned()).collect();
+                (0..SKS.len()).flat_map(|sk| self.model.versions_of(&key(pk, sk)).iter().cloned()).collect();
             let ats = std::iter::once(Latest).chain(as_of_points(&all).into_iter().step_by(2));
             for (i, at) in ats.enumerate() {
                 for reverse in [false, true] {
@@ -612,15 +679,20 @@ fn as_of_points(versions: &[Version]) -> Vec<ReadAt> {
     let Some(last) = stamps.len().checked_sub(1) else { return Vec::new() };
     let mut picks = vec![stamps[0], stamps[last / 2], stamps[last]];
     picks.dedup();
-    picks.iter().flat_map(|t| [ReadAt::AsOf(*t), ReadAt::AsOf(Ts(t.0 - 1))]).collect()
+    picks.iter().flat_map(|t| [ReadAt::AsOf(*t), ReadAt::AsOf(Ts(t.0.saturating_sub(1)))]).collect()
+}
+
+/// Tells the engine about [`T2`] (the harness defines [`TABLE`] itself).
+fn define_t2(store: &Store<SimDisk>) {
+    store.engine.define_table(T2, TableSettings { tie_rule: t2_rule(), ..TableSettings::default() });
 }
 
 /// Follows a scan's cursors to the end and returns the concatenation of its pages, checking that
 /// each page respects the limit and each cursor moves forward.
 async fn scan_all(store: &Store<SimDisk>, spec: &ScanSpec) -> Result<Vec<ScanRow>, String> {
     let mut req = ScanRequest {
-        table: TABLE,
-        partition_key: PKS[spec.pk].to_vec(),
+        table: PKS[spec.pk].0,
+        partition_key: PKS[spec.pk].1.to_vec(),
         from: spec.from.clone(),
         to: spec.to.clone(),
         limit: spec.limit,
@@ -657,6 +729,7 @@ fn replay_with(config: Config, ops: &[Op], full_checks: bool) -> Snapshot {
     run_sim(0, |disk, root: PathBuf| async move {
         let clock = ManualClock::new(START_MS);
         let store = Store::create(disk, &root, clock.clone(), config.options()).await;
+        define_t2(&store);
         let mut run = Run { store: Some(store), clock, model: Model::default() };
         for (i, op) in ops.iter().enumerate() {
             run.step(i, op).await;
@@ -676,9 +749,14 @@ fn replay_with(config: Config, ops: &[Op], full_checks: bool) -> Snapshot {
     snapshot.expect("the run finished")
 }
 
-/// Replays a regression's operations with every check on.
+/// Replays a regression's operations with every check on, in [`Config::SMALL`].
 fn replay(ops: Vec<Op>) {
-    replay_with(Config { block_bytes: 96 }, &ops, true);
+    replay_in(Config::SMALL, ops);
+}
+
+/// Replays a regression's operations with every check on.
+fn replay_in(config: Config, ops: Vec<Op>) {
+    replay_with(config, &ops, true);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -778,7 +856,8 @@ fn for_each_seed(name: &str, steps: usize, run: impl Fn(u64, usize) -> Option<(C
             let shrunk_message = fails(config, &shrunk).unwrap_or_default();
             QUIET.with(|q| q.set(false));
             panic!(
-                "SEED={seed} failed: {message}\n\nshrunk to {} ops ({config:?}), failing with: {shrunk_message}\n{}",
+                "SEED={seed} failed: {message}\n\nshrunk to {} ops, failing with: {shrunk_message}\n\
+                 replay_in({config:?}, {});",
                 shrunk.len(),
                 ops_code(&shrunk)
             );
@@ -816,11 +895,11 @@ impl Snapshot {
     async fn take(store: &Store<SimDisk>) -> Snapshot {
         let engine = &store.engine;
         let reads: Vec<ReadAt> =
-            std::iter::once(Latest).chain((-50..30).step_by(7).map(|ms| as_of(ms, (ms & 1) as u16))).collect();
+            std::iter::once(Latest).chain((-50..30).step_by(3).map(|ms| as_of(ms, (ms & 1) as u16))).collect();
         let mut s = Snapshot { gets: Vec::new(), histories: Vec::new(), scans: Vec::new() };
-        for pk in PKS {
-            for sk in SKS {
-                let key = Key::new(TABLE, pk, sk);
+        for pk in 0..PKS.len() {
+            for sk in 0..SKS.len() {
+                let key = key(pk, sk);
                 for at in &reads {
                     s.gets.push(engine.get(key.as_ref(), *at).await.expect("get"));
                 }
@@ -840,12 +919,12 @@ impl Snapshot {
 /// The writes of `entries`, in the order `rng` shuffles them into, in batches, with flushes,
 /// compactions, reopens and the watermarks `marks` (plus one added and withdrawn again)
 /// scattered among them, ending with the clock moved to the same time as every other schedule.
-fn schedule(rng: &mut fastrand::Rng, entries: &[Entry], marks: &[Watermark]) -> Vec<Op> {
+fn schedule(rng: &mut fastrand::Rng, entries: &[Entry], marks: &[(TableId, Watermark)]) -> Vec<Op> {
     let mut order = entries.to_vec();
     rng.shuffle(&mut order);
     let mut ops = Vec::new();
-    let mut pending_marks: Vec<Watermark> = marks.to_vec();
-    let transient = mark((-30, 0), Direct, 9, 9);
+    let mut pending_marks: Vec<(TableId, Watermark)> = marks.to_vec();
+    let transient = (TABLE, mark((-30, 0), Direct, 9, 9));
     let mut transient_added = false;
     while !order.is_empty() {
         let n = rng.usize(1..6).min(order.len());
@@ -855,18 +934,21 @@ fn schedule(rng: &mut fastrand::Rng, entries: &[Entry], marks: &[Watermark]) -> 
             0..10 => ops.push(Op::Flush),
             10..16 => ops.push(Op::Compact(rng.u64(..))),
             16..19 => ops.push(Op::Reopen),
-            19..23 if !pending_marks.is_empty() => ops.push(Op::AddMark(pending_marks.remove(0))),
+            19..23 if !pending_marks.is_empty() => {
+                let (table, m) = pending_marks.remove(0);
+                ops.push(Op::AddMark(table, m));
+            }
             23..25 if !transient_added => {
                 transient_added = true;
-                ops.push(Op::AddMark(transient));
+                ops.push(Op::AddMark(transient.0, transient.1));
             }
             _ => {}
         }
     }
-    ops.extend(pending_marks.into_iter().map(Op::AddMark));
+    ops.extend(pending_marks.into_iter().map(|(table, m)| Op::AddMark(table, m)));
     // Withdraw the transient mark whether or not it was added: withdrawing an absent one is a
     // no-op.
-    ops.push(Op::RemoveMark(transient));
+    ops.push(Op::RemoveMark(transient.0, transient.1));
     if rng.bool() {
         ops.push(Op::Flush);
     }
@@ -889,7 +971,11 @@ fn the_same_versions_in_any_order_and_schedule_read_the_same() {
         for _ in 0..count / 8 {
             entries.push(generator.reapply());
         }
-        let marks = [mark((-35, 1), Bulk, 1, 0), mark((-20, 0), Stream, 2, 1)];
+        let marks = [
+            (TABLE, mark((-35, 1), Bulk, 1, 0)),
+            (TABLE, mark((-20, 0), Stream, 2, 1)),
+            (T2, mark((-25, 0), Direct, 1, 1)),
+        ];
         let config = Config::from_seed(seed);
         let mut rng = fastrand::Rng::with_seed(seed);
         let (a, b) = (schedule(&mut rng, &entries, &marks), schedule(&mut rng, &entries, &marks));
@@ -920,14 +1006,41 @@ fn the_same_versions_in_any_order_and_schedule_read_the_same() {
 #[test]
 fn a_scan_page_ends_at_the_nearest_frontier_of_its_sources() {
     replay(vec![
-        w(vec![e(6, 0, (-36, 1), Bulk, 1, 2, val(b"zy\xff"))]),
-        w(vec![e(6, 1, (-14, 0), Stream, 1, 1, val(b"\xff\xff"))]),
-        w(vec![e(6, 4, (-17, 1), Stream, 2, 2, val(b"x"))]),
+        w(vec![e(5, 0, (-36, 1), Bulk, 1, 2, val(b"zy\xff"))]),
+        w(vec![e(5, 1, (-14, 0), Stream, 1, 1, val(b"\xff\xff"))]),
+        w(vec![e(5, 4, (-17, 1), Stream, 2, 2, val(b"x"))]),
         Op::Flush,
-        w(vec![e(6, 4, (-14, 1), Stream, 1, 1, val(b"\x00\x00z"))]),
-        w(vec![e(6, 1, (0, 1), Stream, 0, 2, val(b"\xff"))]),
-        w(vec![e(6, 2, (3, 0), Direct, 2, 0, tomb())]),
-        scan(6, None, None, 1, true, Latest),
-        scan(6, None, None, 1, false, Latest),
+        w(vec![e(5, 4, (-14, 1), Stream, 1, 1, val(b"\x00\x00z"))]),
+        w(vec![e(5, 1, (0, 1), Stream, 0, 2, val(b"\xff"))]),
+        w(vec![e(5, 2, (3, 0), Direct, 2, 0, tomb())]),
+        scan(5, None, None, 1, true, Latest),
+        scan(5, None, None, 1, false, Latest),
     ]);
+}
+
+/// Naming a segment twice in one compaction is a caller's mistake: it must get a typed error and
+/// change nothing. It used to merge, write an output, and then fail the manifest edit (removing
+/// the same segment twice), which poisoned the engine and left an orphan file.
+#[test]
+fn compacting_a_segment_named_twice_is_refused_and_changes_nothing() {
+    run_sim(0, |disk, root| async move {
+        let clock = ManualClock::new(START_MS);
+        let store = Store::create(disk, &root, clock, Config::SMALL.options()).await;
+        store.engine.write(vec![e(1, 1, (-5, 0), Direct, 1, 1, val(b"x"))], Sync).await.expect("write");
+        store.engine.flush().await.expect("flush");
+        store.engine.write(vec![e(1, 2, (-4, 0), Direct, 1, 2, val(b"y"))], Sync).await.expect("write");
+        store.engine.flush().await.expect("flush");
+        let before = store.engine.segment_ids();
+        let twice = [before[0], before[1], before[0]];
+        let refused = store.engine.compact(&twice, CompactionOptions::default()).await;
+        assert!(matches!(refused, Err(nacre_storage::Error::InvalidArgument(_))), "{refused:?}");
+        assert!(store.engine.check_poisoned().is_ok(), "a refused request does not poison");
+        assert_eq!(store.engine.segment_ids(), before);
+        let files = store.disk.live_paths().into_iter().filter(|p| p.extension().is_some_and(|x| x == "seg")).count();
+        assert_eq!(files, before.len(), "no orphan segment file");
+        store.engine.compact(&before, CompactionOptions::default()).await.expect("a proper compaction still works");
+        let store = store.reopen().await;
+        let got = store.engine.get(key(1, 2).as_ref(), Latest).await.expect("get").map(|r| r.value);
+        assert_eq!(got, Some(b"y".to_vec()));
+    });
 }

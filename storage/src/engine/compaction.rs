@@ -65,6 +65,12 @@ impl<D: Disk> Engine<D> {
         if ids.is_empty() {
             return Err(Error::InvalidArgument("compaction needs at least one segment"));
         }
+        // Checked before any work: a segment named twice would be merged twice and removed
+        // twice, and the manifest would refuse the edit only after the output was written, a
+        // failure that poisons the engine.
+        if ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id)) {
+            return Err(Error::InvalidArgument("compaction names a segment more than once"));
+        }
         let _guard = self.maintenance.lock().await;
         let inputs: Vec<Rc<SegmentReader<D::File>>> = {
             let live = self.segments.borrow();
