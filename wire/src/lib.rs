@@ -1,3 +1,26 @@
-//! Nacre's wire protocol: the flatbuffers schema, framing and limits, verified decoding, and the
-//! Rust client. Nothing is here yet; the daemon issue builds it. It depends on no other crate of
-//! the workspace.
+//! Nacre's wire protocol: the flatbuffers schema (`schema/nacre.fbs`), framing and limits,
+//! verified decoding into plain Rust types, the partitioner, and the async Rust client.
+//!
+//! It depends on no other crate of the workspace: the daemon converts between these types and
+//! storage's at its edge, in one place. The flatbuffers types stay private to this crate;
+//! callers only see [`Request`], [`Reply`] and the plain structs they carry. FORMAT.md's "Wire
+//! protocol" section is the byte-level spec.
+//!
+//! `unsafe` is denied everywhere except the flatc-generated module (see `generated.rs`).
+#![deny(unsafe_code)]
+
+mod codec;
+mod error;
+pub mod frame;
+mod generated;
+mod partitioner;
+mod request;
+mod response;
+mod types;
+
+pub use error::WireError;
+pub use frame::FrameLimits;
+pub use partitioner::partition_of;
+pub use request::{Request, decode_request, decode_request_with, encode_request};
+pub use response::{Reply, decode_response, decode_response_with, encode_response};
+pub use types::*;

@@ -1,0 +1,170 @@
+//! Frame → [`Request`]. Verifies first (`codec::verify`), then converts, rejecting what the
+//! verifier cannot see: unknown enum values, a delete carrying a value, contradictory alter
+//! fields. Semantic checks (limits, table existence, a tie rule's permutation) are the server's.
+
+use super::Request;
+use crate::codec::{bytes, opt_bytes, settings_from_fb, tie_rule_from_fb, verify};
+use crate::error::WireError;
+use crate::frame::FrameLimits;
+use crate::generated as fb;
+use crate::types::{
+    AlterTable, BatchOp, CreateTable, Delete, DropTable, Durability, Get, Handshake, Key, MultiGet, Put, Scan, Ts,
+    Versions, WriteBatch,
+};
+
+pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Request), WireError> {
+    let root = verify::<fb::Request>(frame, limits)?;
+    Ok((root.request_id(), body(&root)?))
+}
+
+fn unknown(root: &fb::Request<'_>) -> WireError {
+    WireError::UnknownRequestKind { tag: root.body_type().0 }
+}
+
+fn body(root: &fb::Request<'_>) -> Result<Request, WireError> {
+    let missing = || unknown(root);
+    Ok(match root.body_type() {
+        fb::RequestBody::Handshake => {
+            let h = root.body_as_handshake().ok_or_else(missing)?;
+            Request::Handshake(Handshake {
+                protocol_version: h.protocol_version(),
+                client_name: h.client_name().unwrap_or_default().to_owned(),
+            })
+        }
+        fb::RequestBody::GetTopology => Request::Topology,
+        fb::RequestBody::CreateTable => {
+            let c = root.body_as_create_table().ok_or_else(missing)?;
+            Request::CreateTable(CreateTable { name: c.name().to_owned(), settings: settings_from_fb(c.settings())? })
+        }
+        fb::RequestBody::AlterTable => {
+            Request::AlterTable(alter_table(root.body_as_alter_table().ok_or_else(missing)?)?)
+        }
+        fb::RequestBody::DropTable => {
+            let d = root.body_as_drop_table().ok_or_else(missing)?;
+            Request::DropTable(DropTable { name: d.name().to_owned() })
+        }
+        fb::RequestBody::ListTables => Request::ListTables,
+        fb::RequestBody::Put => {
+            let p = root.body_as_put().ok_or_else(missing)?;
+            Request::Put(Put {
+                table: p.table().to_owned(),
+                key: Key { partition_key: p.partition_key().bytes().to_vec(), sort_key: bytes(p.sort_key()) },
+                value: bytes(p.value()),
+                ts: p.ts().map(Ts),
+                ttl_ms: p.ttl_ms(),
+                durability: durability(p.durability(), "Put.durability")?,
+            })
+        }
+        fb::RequestBody::Delete => {
+            let d = root.body_as_delete().ok_or_else(missing)?;
+            Request::Delete(Delete {
+                table: d.table().to_owned(),
+                key: Key { partition_key: d.partition_key().bytes().to_vec(), sort_key: bytes(d.sort_key()) },
+                ts: d.ts().map(Ts),
+                durability: durability(d.durability(), "Delete.durability")?,
+            })
+        }
+        fb::RequestBody::WriteBatch => {
+            Request::WriteBatch(write_batch(root.body_as_write_batch().ok_or_else(missing)?)?)
+        }
+        fb::RequestBody::Get => {
+            let g = root.body_as_get().ok_or_else(missing)?;
+            Request::Get(Get {
+                table: g.table().to_owned(),
+                key: Key { partition_key: g.partition_key().bytes().to_vec(), sort_key: bytes(g.sort_key()) },
+                as_of: g.as_of().map(Ts),
+            })
+        }
+        fb::RequestBody::MultiGet => {
+            let m = root.body_as_multi_get().ok_or_else(missing)?;
+            let keys = m
+                .keys()
+                .iter()
+                .map(|k| Key { partition_key: k.partition_key().bytes().to_vec(), sort_key: bytes(k.sort_key()) })
+                .collect();
+            Request::MultiGet(MultiGet { table: m.table().to_owned(), keys, as_of: m.as_of().map(Ts) })
+        }
+        fb::RequestBody::Scan => {
+            let s = root.body_as_scan().ok_or_else(missing)?;
+            Request::Scan(Scan {
+                table: s.table().to_owned(),
+                partition_key: s.partition_key().bytes().to_vec(),
+                from: opt_bytes(s.from()),
+                to: opt_bytes(s.to()),
+                limit: s.limit(),
+                reverse: s.reverse(),
+                cursor: opt_bytes(s.cursor()),
+                as_of: s.as_of().map(Ts),
+            })
+        }
+        fb::RequestBody::Versions => {
+            let v = root.body_as_versions().ok_or_else(missing)?;
+            Request::Versions(Versions {
+                table: v.table().to_owned(),
+                key: Key { partition_key: v.partition_key().bytes().to_vec(), sort_key: bytes(v.sort_key()) },
+            })
+        }
+        fb::RequestBody::GetStats => Request::Stats,
+        _ => return Err(unknown(root)),
+    })
+}
+
+fn durability(d: fb::Durability, field: &'static str) -> Result<Option<Durability>, WireError> {
+    match d {
+        fb::Durability::Default => Ok(None),
+        fb::Durability::Sync => Ok(Some(Durability::Sync)),
+        fb::Durability::Async => Ok(Some(Durability::Async)),
+        other => Err(WireError::UnknownEnumValue { field, value: u16::from(other.0) }),
+    }
+}
+
+/// A setting that can be kept, set or cleared: set and clear together contradict each other.
+fn change(value: Option<u64>, clear: bool, field: &'static str) -> Result<Option<Option<u64>>, WireError> {
+    match (value, clear) {
+        (Some(_), true) => Err(WireError::InvalidField { field, reason: "both set and cleared" }),
+        (Some(v), false) => Ok(Some(Some(v))),
+        (None, true) => Ok(Some(None)),
+        (None, false) => Ok(None),
+    }
+}
+
+fn alter_table(a: fb::AlterTable<'_>) -> Result<AlterTable, WireError> {
+    Ok(AlterTable {
+        name: a.name().to_owned(),
+        max_versions: a.max_versions(),
+        version_retention_ms: change(
+            a.version_retention_ms(),
+            a.clear_version_retention(),
+            "AlterTable.version_retention_ms",
+        )?,
+        default_ttl_ms: change(a.default_ttl_ms(), a.clear_default_ttl(), "AlterTable.default_ttl_ms")?,
+        tie_rule: tie_rule_from_fb(a.tie_rule(), "AlterTable.tie_rule")?,
+    })
+}
+
+fn write_batch(b: fb::WriteBatch<'_>) -> Result<WriteBatch, WireError> {
+    let ops = b.ops().iter().map(batch_op).collect::<Result<_, _>>()?;
+    Ok(WriteBatch {
+        table: b.table().to_owned(),
+        ops,
+        durability: durability(b.durability(), "WriteBatch.durability")?,
+    })
+}
+
+fn batch_op(op: fb::BatchOp<'_>) -> Result<BatchOp, WireError> {
+    let key = Key { partition_key: op.partition_key().bytes().to_vec(), sort_key: bytes(op.sort_key()) };
+    let ts = op.ts().map(Ts);
+    match op.kind() {
+        fb::BatchOpKind::Put => Ok(BatchOp::Put { key, value: bytes(op.value()), ts, ttl_ms: op.ttl_ms() }),
+        fb::BatchOpKind::Delete => {
+            if op.value().is_some() || op.ttl_ms().is_some() {
+                return Err(WireError::InvalidField {
+                    field: "BatchOp.value",
+                    reason: "a delete carries no value or ttl",
+                });
+            }
+            Ok(BatchOp::Delete { key, ts })
+        }
+        other => Err(WireError::UnknownEnumValue { field: "BatchOp.kind", value: u16::from(other.0) }),
+    }
+}

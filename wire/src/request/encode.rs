@@ -1,0 +1,191 @@
+//! [`Request`] → frame. Absent optional fields are left out of the buffer, so an old peer sees
+//! exactly what it knows.
+
+use super::Request;
+use crate::codec::{builder, finish, nonempty_bytes, settings_to_fb, tie_rule_to_fb};
+use crate::generated as fb;
+use crate::types::{AlterTable, BatchOp, Durability, Key, Ts, WriteBatch};
+use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
+
+pub(super) fn encode(request_id: u64, request: &Request) -> Vec<u8> {
+    let mut fbb = builder(payload_bytes(request));
+    let (body_type, body) = body(&mut fbb, request);
+    let root = fb::Request::create(&mut fbb, &fb::RequestArgs { request_id, body_type, body: Some(body) });
+    finish(fbb, root)
+}
+
+/// Bytes of keys and values, to size the builder once.
+fn payload_bytes(request: &Request) -> usize {
+    let key = |k: &Key| k.partition_key.len() + k.sort_key.len();
+    match request {
+        Request::Put(p) => key(&p.key) + p.value.len(),
+        Request::WriteBatch(b) => b
+            .ops
+            .iter()
+            .map(|op| match op {
+                BatchOp::Put { key: k, value, .. } => key(k) + value.len() + 64,
+                BatchOp::Delete { key: k, .. } => key(k) + 48,
+            })
+            .sum(),
+        Request::MultiGet(m) => m.keys.iter().map(|k| key(k) + 24).sum(),
+        _ => 0,
+    }
+}
+
+fn durability(d: Option<Durability>) -> fb::Durability {
+    match d {
+        None => fb::Durability::Default,
+        Some(Durability::Sync) => fb::Durability::Sync,
+        Some(Durability::Async) => fb::Durability::Async,
+    }
+}
+
+fn ts(t: Option<Ts>) -> Option<u64> {
+    t.map(|t| t.0)
+}
+
+fn body<'b>(fbb: &mut FlatBufferBuilder<'b>, request: &Request) -> (fb::RequestBody, WIPOffset<UnionWIPOffset>) {
+    match request {
+        Request::Handshake(h) => {
+            let client_name = Some(fbb.create_string(&h.client_name));
+            let args = fb::HandshakeArgs { protocol_version: h.protocol_version, client_name };
+            (fb::RequestBody::Handshake, fb::Handshake::create(fbb, &args).as_union_value())
+        }
+        Request::Topology => {
+            (fb::RequestBody::GetTopology, fb::GetTopology::create(fbb, &fb::GetTopologyArgs {}).as_union_value())
+        }
+        Request::CreateTable(c) => {
+            let name = Some(fbb.create_string(&c.name));
+            let settings = Some(settings_to_fb(fbb, &c.settings));
+            let t = fb::CreateTable::create(fbb, &fb::CreateTableArgs { name, settings });
+            (fb::RequestBody::CreateTable, t.as_union_value())
+        }
+        Request::AlterTable(a) => (fb::RequestBody::AlterTable, alter_table(fbb, a).as_union_value()),
+        Request::DropTable(d) => {
+            let name = Some(fbb.create_string(&d.name));
+            (fb::RequestBody::DropTable, fb::DropTable::create(fbb, &fb::DropTableArgs { name }).as_union_value())
+        }
+        Request::ListTables => {
+            (fb::RequestBody::ListTables, fb::ListTables::create(fbb, &fb::ListTablesArgs {}).as_union_value())
+        }
+        Request::Put(p) => {
+            let table = Some(fbb.create_string(&p.table));
+            let partition_key = Some(fbb.create_vector(&p.key.partition_key));
+            let sort_key = nonempty_bytes(fbb, &p.key.sort_key);
+            let value = nonempty_bytes(fbb, &p.value);
+            let args = fb::PutArgs {
+                table,
+                partition_key,
+                sort_key,
+                value,
+                ts: ts(p.ts),
+                ttl_ms: p.ttl_ms,
+                durability: durability(p.durability),
+            };
+            (fb::RequestBody::Put, fb::Put::create(fbb, &args).as_union_value())
+        }
+        Request::Delete(d) => {
+            let table = Some(fbb.create_string(&d.table));
+            let partition_key = Some(fbb.create_vector(&d.key.partition_key));
+            let sort_key = nonempty_bytes(fbb, &d.key.sort_key);
+            let args =
+                fb::DeleteArgs { table, partition_key, sort_key, ts: ts(d.ts), durability: durability(d.durability) };
+            (fb::RequestBody::Delete, fb::Delete::create(fbb, &args).as_union_value())
+        }
+        Request::WriteBatch(b) => (fb::RequestBody::WriteBatch, write_batch(fbb, b).as_union_value()),
+        Request::Get(g) => {
+            let table = Some(fbb.create_string(&g.table));
+            let partition_key = Some(fbb.create_vector(&g.key.partition_key));
+            let sort_key = nonempty_bytes(fbb, &g.key.sort_key);
+            let args = fb::GetArgs { table, partition_key, sort_key, as_of: ts(g.as_of) };
+            (fb::RequestBody::Get, fb::Get::create(fbb, &args).as_union_value())
+        }
+        Request::MultiGet(m) => {
+            let table = Some(fbb.create_string(&m.table));
+            let keys: Vec<_> = m.keys.iter().map(|k| key(fbb, k)).collect();
+            let keys = Some(fbb.create_vector(&keys));
+            let args = fb::MultiGetArgs { table, keys, as_of: ts(m.as_of) };
+            (fb::RequestBody::MultiGet, fb::MultiGet::create(fbb, &args).as_union_value())
+        }
+        Request::Scan(s) => {
+            let table = Some(fbb.create_string(&s.table));
+            let partition_key = Some(fbb.create_vector(&s.partition_key));
+            let from = s.from.as_ref().map(|b| fbb.create_vector(b));
+            let to = s.to.as_ref().map(|b| fbb.create_vector(b));
+            let cursor = s.cursor.as_ref().map(|b| fbb.create_vector(b));
+            let args = fb::ScanArgs {
+                table,
+                partition_key,
+                from,
+                to,
+                limit: s.limit,
+                reverse: s.reverse,
+                cursor,
+                as_of: ts(s.as_of),
+            };
+            (fb::RequestBody::Scan, fb::Scan::create(fbb, &args).as_union_value())
+        }
+        Request::Versions(v) => {
+            let table = Some(fbb.create_string(&v.table));
+            let partition_key = Some(fbb.create_vector(&v.key.partition_key));
+            let sort_key = nonempty_bytes(fbb, &v.key.sort_key);
+            let args = fb::VersionsArgs { table, partition_key, sort_key };
+            (fb::RequestBody::Versions, fb::Versions::create(fbb, &args).as_union_value())
+        }
+        Request::Stats => (fb::RequestBody::GetStats, fb::GetStats::create(fbb, &fb::GetStatsArgs {}).as_union_value()),
+    }
+}
+
+fn key<'b>(fbb: &mut FlatBufferBuilder<'b>, k: &Key) -> WIPOffset<fb::Key<'b>> {
+    let partition_key = Some(fbb.create_vector(&k.partition_key));
+    let sort_key = nonempty_bytes(fbb, &k.sort_key);
+    fb::Key::create(fbb, &fb::KeyArgs { partition_key, sort_key })
+}
+
+fn alter_table<'b>(fbb: &mut FlatBufferBuilder<'b>, a: &AlterTable) -> WIPOffset<fb::AlterTable<'b>> {
+    let name = Some(fbb.create_string(&a.name));
+    let tie_rule = a.tie_rule.as_ref().map(|r| tie_rule_to_fb(fbb, r));
+    let args = fb::AlterTableArgs {
+        name,
+        max_versions: a.max_versions,
+        version_retention_ms: a.version_retention_ms.flatten(),
+        clear_version_retention: a.version_retention_ms == Some(None),
+        default_ttl_ms: a.default_ttl_ms.flatten(),
+        clear_default_ttl: a.default_ttl_ms == Some(None),
+        tie_rule,
+    };
+    fb::AlterTable::create(fbb, &args)
+}
+
+fn write_batch<'b>(fbb: &mut FlatBufferBuilder<'b>, b: &WriteBatch) -> WIPOffset<fb::WriteBatch<'b>> {
+    let table = Some(fbb.create_string(&b.table));
+    let ops: Vec<_> = b
+        .ops
+        .iter()
+        .map(|op| {
+            let partition_key = Some(fbb.create_vector(&op.key().partition_key));
+            let sort_key = nonempty_bytes(fbb, &op.key().sort_key);
+            let args = match op {
+                BatchOp::Put { value, ts: t, ttl_ms, .. } => fb::BatchOpArgs {
+                    kind: fb::BatchOpKind::Put,
+                    partition_key,
+                    sort_key,
+                    value: nonempty_bytes(fbb, value),
+                    ts: ts(*t),
+                    ttl_ms: *ttl_ms,
+                },
+                BatchOp::Delete { ts: t, .. } => fb::BatchOpArgs {
+                    kind: fb::BatchOpKind::Delete,
+                    partition_key,
+                    sort_key,
+                    value: None,
+                    ts: ts(*t),
+                    ttl_ms: None,
+                },
+            };
+            fb::BatchOp::create(fbb, &args)
+        })
+        .collect();
+    let ops = Some(fbb.create_vector(&ops));
+    fb::WriteBatch::create(fbb, &fb::WriteBatchArgs { table, ops, durability: durability(b.durability) })
+}

@@ -1,0 +1,80 @@
+//! Responses: the [`Reply`] enum a server answers with (an error is one of its variants) and its
+//! frame codec. Encoding never fails; decoding verifies the frame first and returns a typed
+//! [`WireError`] for anything malformed, never panics.
+
+mod decode;
+mod encode;
+
+use crate::error::WireError;
+use crate::frame::FrameLimits;
+use crate::types::{ErrorReply, HandshakeOk, KeyHistory, Row, ScanPage, Stat, TableInfo, Topology, VersionId};
+
+/// A server's answer to one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// The request failed; it changed nothing unless the code says otherwise.
+    Error(ErrorReply),
+    /// Answers [`crate::Request::Handshake`].
+    Handshake(HandshakeOk),
+    /// Answers [`crate::Request::Topology`].
+    Topology(Topology),
+    /// Answers [`crate::Request::CreateTable`] and [`crate::Request::AlterTable`]: the table as
+    /// it now is.
+    Table(TableInfo),
+    /// Answers [`crate::Request::DropTable`].
+    TableDropped,
+    /// Answers [`crate::Request::ListTables`], in name order.
+    Tables(Vec<TableInfo>),
+    /// Answers [`crate::Request::Put`] and [`crate::Request::Delete`]: the version written.
+    Written(VersionId),
+    /// Answers [`crate::Request::WriteBatch`]: the versions written, in the order of the ops.
+    BatchWritten(Vec<VersionId>),
+    /// Answers [`crate::Request::Get`]; `None` when nothing is visible.
+    Get(Option<Row>),
+    /// Answers [`crate::Request::MultiGet`]: one result per key, in order.
+    MultiGet(Vec<Option<Row>>),
+    /// Answers [`crate::Request::Scan`].
+    Scan(ScanPage),
+    /// Answers [`crate::Request::Versions`].
+    Versions(KeyHistory),
+    /// Answers [`crate::Request::Stats`].
+    Stats(Vec<Stat>),
+}
+
+impl Reply {
+    /// The reply's kind, for logs and errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Error(_) => "error",
+            Reply::Handshake(_) => "handshake",
+            Reply::Topology(_) => "topology",
+            Reply::Table(_) => "table",
+            Reply::TableDropped => "table_dropped",
+            Reply::Tables(_) => "tables",
+            Reply::Written(_) => "written",
+            Reply::BatchWritten(_) => "batch_written",
+            Reply::Get(_) => "get",
+            Reply::MultiGet(_) => "multi_get",
+            Reply::Scan(_) => "scan",
+            Reply::Versions(_) => "versions",
+            Reply::Stats(_) => "stats",
+        }
+    }
+}
+
+/// The frame carrying `reply` to the request with id `request_id` (0 for an error about the
+/// connection itself).
+pub fn encode_response(request_id: u64, reply: &Reply) -> Vec<u8> {
+    encode::encode(request_id, reply)
+}
+
+/// The request id and reply in `frame` (exactly one frame, prefix included), under the default
+/// [`FrameLimits`].
+pub fn decode_response(frame: &[u8]) -> Result<(u64, Reply), WireError> {
+    decode_response_with(frame, &FrameLimits::default())
+}
+
+/// The request id and reply in `frame`, under `limits`.
+pub fn decode_response_with(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Reply), WireError> {
+    decode::decode(frame, limits)
+}

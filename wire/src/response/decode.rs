@@ -1,0 +1,141 @@
+//! Frame → [`Reply`]. Verifies first (`codec::verify`), then converts, rejecting what the
+//! verifier cannot see: unknown origin kinds, a topology without one port per partition, a
+//! tombstone carrying a value. An unknown error code is kept as [`ErrorCode::Other`].
+
+use super::Reply;
+use crate::codec::{bytes, opt_bytes, table_info_from_fb, verify, version_from_fb};
+use crate::error::WireError;
+use crate::frame::FrameLimits;
+use crate::generated as fb;
+use crate::types::{
+    ErrorCode, ErrorReply, HandshakeOk, KeyHistory, Payload, Row, ScanPage, ScanRow, Stat, Topology, VersionEntry,
+};
+
+pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Reply), WireError> {
+    let root = verify::<fb::Response>(frame, limits)?;
+    Ok((root.request_id(), body(&root)?))
+}
+
+fn body(root: &fb::Response<'_>) -> Result<Reply, WireError> {
+    let missing = || WireError::UnknownResponseKind { tag: root.body_type().0 };
+    Ok(match root.body_type() {
+        fb::ResponseBody::Error => {
+            let e = root.body_as_error().ok_or_else(missing)?;
+            Reply::Error(ErrorReply {
+                code: ErrorCode::from_code(e.code().0),
+                message: e.message().unwrap_or_default().to_owned(),
+            })
+        }
+        fb::ResponseBody::HandshakeOk => {
+            let h = root.body_as_handshake_ok().ok_or_else(missing)?;
+            Reply::Handshake(HandshakeOk {
+                protocol_version: h.protocol_version(),
+                server_name: h.server_name().unwrap_or_default().to_owned(),
+                server_version: h.server_version().unwrap_or_default().to_owned(),
+                topology: topology(h.topology())?,
+            })
+        }
+        fb::ResponseBody::TopologyReply => {
+            Reply::Topology(topology(root.body_as_topology_reply().ok_or_else(missing)?.topology())?)
+        }
+        fb::ResponseBody::TableReply => {
+            Reply::Table(table_info_from_fb(root.body_as_table_reply().ok_or_else(missing)?.table())?)
+        }
+        fb::ResponseBody::DropTableReply => Reply::TableDropped,
+        fb::ResponseBody::ListTablesReply => {
+            let l = root.body_as_list_tables_reply().ok_or_else(missing)?;
+            Reply::Tables(l.tables().iter().map(table_info_from_fb).collect::<Result<_, _>>()?)
+        }
+        fb::ResponseBody::WriteReply => {
+            let w = root.body_as_write_reply().ok_or_else(missing)?;
+            Reply::Written(version_from_fb(w.version(), "WriteReply.version")?)
+        }
+        fb::ResponseBody::WriteBatchReply => {
+            let w = root.body_as_write_batch_reply().ok_or_else(missing)?;
+            let versions = w.versions().iter().map(|v| version_from_fb(v, "WriteBatchReply.versions"));
+            Reply::BatchWritten(versions.collect::<Result<_, _>>()?)
+        }
+        fb::ResponseBody::GetReply => Reply::Get(get_reply(root.body_as_get_reply().ok_or_else(missing)?)?),
+        fb::ResponseBody::MultiGetReply => {
+            let m = root.body_as_multi_get_reply().ok_or_else(missing)?;
+            Reply::MultiGet(m.results().iter().map(get_reply).collect::<Result<_, _>>()?)
+        }
+        fb::ResponseBody::ScanReply => Reply::Scan(scan(root.body_as_scan_reply().ok_or_else(missing)?)?),
+        fb::ResponseBody::VersionsReply => {
+            Reply::Versions(versions(root.body_as_versions_reply().ok_or_else(missing)?)?)
+        }
+        fb::ResponseBody::StatsReply => {
+            let s = root.body_as_stats_reply().ok_or_else(missing)?;
+            let stats = s.stats().iter().map(|s| Stat {
+                name: s.name().to_owned(),
+                shard: s.shard(),
+                partition: s.partition(),
+                value: s.value(),
+            });
+            Reply::Stats(stats.collect())
+        }
+        _ => return Err(missing()),
+    })
+}
+
+fn topology(t: fb::Topology<'_>) -> Result<Topology, WireError> {
+    let owner_ports: Vec<u16> = t.owner_ports().iter().collect();
+    if t.partition_count() == 0 {
+        return Err(WireError::InvalidField { field: "Topology.partition_count", reason: "at least one partition" });
+    }
+    if usize::try_from(t.partition_count()).ok() != Some(owner_ports.len()) {
+        return Err(WireError::InvalidField { field: "Topology.owner_ports", reason: "one port per partition" });
+    }
+    Ok(Topology { partition_count: t.partition_count(), shard_count: t.shard_count(), owner_ports })
+}
+
+fn get_reply(g: fb::GetReply<'_>) -> Result<Option<Row>, WireError> {
+    g.row()
+        .map(|r| {
+            Ok(Row {
+                value: bytes(r.value()),
+                version: version_from_fb(r.version(), "Row.version")?,
+                expires_at_ms: r.expires_at_ms(),
+            })
+        })
+        .transpose()
+}
+
+fn scan(s: fb::ScanReply<'_>) -> Result<ScanPage, WireError> {
+    let rows = s
+        .rows()
+        .iter()
+        .map(|r| {
+            Ok(ScanRow {
+                sort_key: bytes(r.sort_key()),
+                value: bytes(r.value()),
+                version: version_from_fb(r.version(), "ScanRow.version")?,
+                expires_at_ms: r.expires_at_ms(),
+            })
+        })
+        .collect::<Result<_, WireError>>()?;
+    Ok(ScanPage { rows, cursor: opt_bytes(s.cursor()) })
+}
+
+fn versions(h: fb::VersionsReply<'_>) -> Result<KeyHistory, WireError> {
+    let versions = h
+        .versions()
+        .iter()
+        .map(|v| {
+            let payload = if v.tombstone() {
+                if v.value().is_some() || v.expires_at_ms().is_some() {
+                    return Err(WireError::InvalidField {
+                        field: "VersionEntry.value",
+                        reason: "a tombstone carries no value or expiry",
+                    });
+                }
+                Payload::Tombstone
+            } else {
+                Payload::Value { value: bytes(v.value()), expires_at_ms: v.expires_at_ms() }
+            };
+            Ok(VersionEntry { version: version_from_fb(v.version(), "VersionEntry.version")?, payload })
+        })
+        .collect::<Result<_, WireError>>()?;
+    let watermark = h.watermark().map(|w| version_from_fb(w, "VersionsReply.watermark")).transpose()?;
+    Ok(KeyHistory { versions, watermark })
+}

@@ -1,0 +1,163 @@
+//! [`Reply`] → frame.
+
+use super::Reply;
+use crate::codec::{builder, finish, nonempty_bytes, table_info_to_fb, version_to_fb};
+use crate::generated as fb;
+use crate::types::{ErrorReply, KeyHistory, Payload, Row, ScanPage, Stat, Topology};
+use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
+
+pub(super) fn encode(request_id: u64, reply: &Reply) -> Vec<u8> {
+    let mut fbb = builder(payload_bytes(reply));
+    let (body_type, body) = body(&mut fbb, reply);
+    let root = fb::Response::create(&mut fbb, &fb::ResponseArgs { request_id, body_type, body: Some(body) });
+    finish(fbb, root)
+}
+
+/// Bytes of values and keys, plus per-row overhead, to size the builder once.
+fn payload_bytes(reply: &Reply) -> usize {
+    match reply {
+        Reply::Get(Some(row)) => row.value.len(),
+        Reply::MultiGet(rows) => rows.iter().map(|r| r.as_ref().map_or(8, |r| r.value.len() + 64)).sum(),
+        Reply::Scan(page) => page.rows.iter().map(|r| r.sort_key.len() + r.value.len() + 64).sum(),
+        Reply::Versions(h) => h
+            .versions
+            .iter()
+            .map(|v| match &v.payload {
+                Payload::Value { value, .. } => value.len() + 64,
+                Payload::Tombstone => 48,
+            })
+            .sum(),
+        Reply::BatchWritten(v) => v.len() * 24,
+        _ => 0,
+    }
+}
+
+fn body<'b>(fbb: &mut FlatBufferBuilder<'b>, reply: &Reply) -> (fb::ResponseBody, WIPOffset<UnionWIPOffset>) {
+    match reply {
+        Reply::Error(e) => (fb::ResponseBody::Error, error(fbb, e).as_union_value()),
+        Reply::Handshake(h) => {
+            let server_name = Some(fbb.create_string(&h.server_name));
+            let server_version = Some(fbb.create_string(&h.server_version));
+            let topology = Some(topology(fbb, &h.topology));
+            let args =
+                fb::HandshakeOkArgs { protocol_version: h.protocol_version, server_name, server_version, topology };
+            (fb::ResponseBody::HandshakeOk, fb::HandshakeOk::create(fbb, &args).as_union_value())
+        }
+        Reply::Topology(t) => {
+            let topology = Some(topology(fbb, t));
+            (
+                fb::ResponseBody::TopologyReply,
+                fb::TopologyReply::create(fbb, &fb::TopologyReplyArgs { topology }).as_union_value(),
+            )
+        }
+        Reply::Table(t) => {
+            let table = Some(table_info_to_fb(fbb, t));
+            (fb::ResponseBody::TableReply, fb::TableReply::create(fbb, &fb::TableReplyArgs { table }).as_union_value())
+        }
+        Reply::TableDropped => (
+            fb::ResponseBody::DropTableReply,
+            fb::DropTableReply::create(fbb, &fb::DropTableReplyArgs {}).as_union_value(),
+        ),
+        Reply::Tables(tables) => {
+            let tables: Vec<_> = tables.iter().map(|t| table_info_to_fb(fbb, t)).collect();
+            let tables = Some(fbb.create_vector(&tables));
+            let list = fb::ListTablesReply::create(fbb, &fb::ListTablesReplyArgs { tables });
+            (fb::ResponseBody::ListTablesReply, list.as_union_value())
+        }
+        Reply::Written(v) => {
+            let version = version_to_fb(v);
+            let w = fb::WriteReply::create(fbb, &fb::WriteReplyArgs { version: Some(&version) });
+            (fb::ResponseBody::WriteReply, w.as_union_value())
+        }
+        Reply::BatchWritten(versions) => {
+            let versions: Vec<fb::VersionId> = versions.iter().map(version_to_fb).collect();
+            let versions = Some(fbb.create_vector(&versions));
+            let w = fb::WriteBatchReply::create(fbb, &fb::WriteBatchReplyArgs { versions });
+            (fb::ResponseBody::WriteBatchReply, w.as_union_value())
+        }
+        Reply::Get(row) => (fb::ResponseBody::GetReply, get_reply(fbb, row.as_ref()).as_union_value()),
+        Reply::MultiGet(rows) => {
+            let results: Vec<_> = rows.iter().map(|r| get_reply(fbb, r.as_ref())).collect();
+            let results = Some(fbb.create_vector(&results));
+            let m = fb::MultiGetReply::create(fbb, &fb::MultiGetReplyArgs { results });
+            (fb::ResponseBody::MultiGetReply, m.as_union_value())
+        }
+        Reply::Scan(page) => (fb::ResponseBody::ScanReply, scan(fbb, page).as_union_value()),
+        Reply::Versions(h) => (fb::ResponseBody::VersionsReply, versions(fbb, h).as_union_value()),
+        Reply::Stats(stats) => (fb::ResponseBody::StatsReply, stats_reply(fbb, stats).as_union_value()),
+    }
+}
+
+fn error<'b>(fbb: &mut FlatBufferBuilder<'b>, e: &ErrorReply) -> WIPOffset<fb::Error<'b>> {
+    let message = Some(fbb.create_string(&e.message));
+    fb::Error::create(fbb, &fb::ErrorArgs { code: fb::ErrorCode(e.code.code()), message })
+}
+
+fn topology<'b>(fbb: &mut FlatBufferBuilder<'b>, t: &Topology) -> WIPOffset<fb::Topology<'b>> {
+    let owner_ports = Some(fbb.create_vector(&t.owner_ports));
+    let args = fb::TopologyArgs { partition_count: t.partition_count, shard_count: t.shard_count, owner_ports };
+    fb::Topology::create(fbb, &args)
+}
+
+fn get_reply<'b>(fbb: &mut FlatBufferBuilder<'b>, row: Option<&Row>) -> WIPOffset<fb::GetReply<'b>> {
+    let row = row.map(|r| {
+        let value = nonempty_bytes(fbb, &r.value);
+        let version = version_to_fb(&r.version);
+        fb::Row::create(fbb, &fb::RowArgs { value, version: Some(&version), expires_at_ms: r.expires_at_ms })
+    });
+    fb::GetReply::create(fbb, &fb::GetReplyArgs { row })
+}
+
+fn scan<'b>(fbb: &mut FlatBufferBuilder<'b>, page: &ScanPage) -> WIPOffset<fb::ScanReply<'b>> {
+    let rows: Vec<_> = page
+        .rows
+        .iter()
+        .map(|r| {
+            let sort_key = nonempty_bytes(fbb, &r.sort_key);
+            let value = nonempty_bytes(fbb, &r.value);
+            let version = version_to_fb(&r.version);
+            let args = fb::ScanRowArgs { sort_key, value, version: Some(&version), expires_at_ms: r.expires_at_ms };
+            fb::ScanRow::create(fbb, &args)
+        })
+        .collect();
+    let rows = Some(fbb.create_vector(&rows));
+    let cursor = page.cursor.as_ref().map(|c| fbb.create_vector(c));
+    fb::ScanReply::create(fbb, &fb::ScanReplyArgs { rows, cursor })
+}
+
+fn versions<'b>(fbb: &mut FlatBufferBuilder<'b>, h: &KeyHistory) -> WIPOffset<fb::VersionsReply<'b>> {
+    let entries: Vec<_> = h
+        .versions
+        .iter()
+        .map(|v| {
+            let version = version_to_fb(&v.version);
+            let args = match &v.payload {
+                Payload::Value { value, expires_at_ms } => fb::VersionEntryArgs {
+                    version: Some(&version),
+                    tombstone: false,
+                    value: nonempty_bytes(fbb, value),
+                    expires_at_ms: *expires_at_ms,
+                },
+                Payload::Tombstone => {
+                    fb::VersionEntryArgs { version: Some(&version), tombstone: true, value: None, expires_at_ms: None }
+                }
+            };
+            fb::VersionEntry::create(fbb, &args)
+        })
+        .collect();
+    let versions = Some(fbb.create_vector(&entries));
+    let watermark = h.watermark.as_ref().map(version_to_fb);
+    fb::VersionsReply::create(fbb, &fb::VersionsReplyArgs { versions, watermark: watermark.as_ref() })
+}
+
+fn stats_reply<'b>(fbb: &mut FlatBufferBuilder<'b>, stats: &[Stat]) -> WIPOffset<fb::StatsReply<'b>> {
+    let stats: Vec<_> = stats
+        .iter()
+        .map(|s| {
+            let name = Some(fbb.create_string(&s.name));
+            fb::Stat::create(fbb, &fb::StatArgs { name, shard: s.shard, partition: s.partition, value: s.value })
+        })
+        .collect();
+    let stats = Some(fbb.create_vector(&stats));
+    fb::StatsReply::create(fbb, &fb::StatsReplyArgs { stats })
+}

@@ -1,0 +1,17 @@
+//! The plain Rust types of every request and reply: what the daemon, the client and the CLI
+//! build and match on. They carry no flatbuffers types and do no I/O; the codec
+//! ([`crate::request`], [`crate::response`]) converts them to and from frames.
+
+mod error_code;
+mod read;
+mod session;
+mod table;
+mod version;
+mod write;
+
+pub use error_code::{ErrorCode, ErrorReply};
+pub use read::{Get, Key, KeyHistory, MultiGet, Payload, Row, Scan, ScanPage, ScanRow, VersionEntry, Versions};
+pub use session::{Handshake, HandshakeOk, PROTOCOL_VERSION, Stat, Topology};
+pub use table::{AlterTable, CreateTable, DropTable, TableInfo, TableSettings, TieRule};
+pub use version::{Origin, OriginKind, Ts, VersionId};
+pub use write::{BatchOp, Delete, Durability, Put, WriteBatch};

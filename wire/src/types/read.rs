@@ -1,0 +1,142 @@
+//! Read requests and what they return: get, multi-get, scan pages and key histories. Not-found
+//! is a value (`None`), never an error.
+
+use super::version::{Ts, VersionId};
+
+/// A key of a table: the partition key decides the partition; the sort key orders rows within
+/// it and may be empty.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Key {
+    /// The partition key.
+    pub partition_key: Vec<u8>,
+    /// The sort key; may be empty.
+    pub sort_key: Vec<u8>,
+}
+
+impl Key {
+    /// A key from its parts.
+    pub fn new(partition_key: impl Into<Vec<u8>>, sort_key: impl Into<Vec<u8>>) -> Key {
+        Key { partition_key: partition_key.into(), sort_key: sort_key.into() }
+    }
+}
+
+/// Reads the visible value of one key. Answered by [`crate::Reply::Get`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Get {
+    /// The table.
+    pub table: String,
+    /// The key.
+    pub key: Key,
+    /// Read the state as of this timestamp; `None` reads the latest.
+    pub as_of: Option<Ts>,
+}
+
+/// Reads several keys of one table, which may span partitions. Answered by
+/// [`crate::Reply::MultiGet`], one result per key in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiGet {
+    /// The table.
+    pub table: String,
+    /// The keys.
+    pub keys: Vec<Key>,
+    /// Read the state as of this timestamp; `None` reads the latest.
+    pub as_of: Option<Ts>,
+}
+
+/// Reads one page of the rows of one partition key, in sort-key order. Answered by
+/// [`crate::Reply::Scan`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scan {
+    /// The table.
+    pub table: String,
+    /// The partition key whose rows are read.
+    pub partition_key: Vec<u8>,
+    /// Smallest sort key, inclusive; `None` is unbounded.
+    pub from: Option<Vec<u8>>,
+    /// Greatest sort key, inclusive; `None` is unbounded.
+    pub to: Option<Vec<u8>>,
+    /// Most rows to return; 0 asks for the server's default. The server caps it, and a page
+    /// may be short even when rows remain: only a `None` cursor means the range is done.
+    pub limit: u32,
+    /// Descending sort-key order.
+    pub reverse: bool,
+    /// A previous page's cursor: resume strictly after it (before it, in reverse).
+    pub cursor: Option<Vec<u8>>,
+    /// Read the state as of this timestamp; `None` reads the latest.
+    pub as_of: Option<Ts>,
+}
+
+/// Reads every retained version of one key, with origins. Answered by
+/// [`crate::Reply::Versions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versions {
+    /// The table.
+    pub table: String,
+    /// The key.
+    pub key: Key,
+}
+
+/// A visible value and the version that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The value.
+    pub value: Vec<u8>,
+    /// The winning version, with its origin (lineage).
+    pub version: VersionId,
+    /// When the value stops being visible, Unix milliseconds; `None` never.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// One row of a scan page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanRow {
+    /// The row's sort key.
+    pub sort_key: Vec<u8>,
+    /// The value.
+    pub value: Vec<u8>,
+    /// The winning version.
+    pub version: VersionId,
+    /// When the value stops being visible, Unix milliseconds; `None` never.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// A page of a scan.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScanPage {
+    /// Rows in scan order.
+    pub rows: Vec<ScanRow>,
+    /// Pass back as [`Scan::cursor`] for the next page; `None` when the range is done.
+    pub cursor: Option<Vec<u8>>,
+}
+
+/// What a version says about its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// The key holds this value, until `expires_at_ms` if set.
+    Value {
+        /// The value.
+        value: Vec<u8>,
+        /// When it stops being visible, Unix milliseconds.
+        expires_at_ms: Option<u64>,
+    },
+    /// The key is deleted.
+    Tombstone,
+}
+
+/// One retained version of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    /// Its identity.
+    pub version: VersionId,
+    /// Value or tombstone.
+    pub payload: Payload,
+}
+
+/// A key's history: every retained version, greatest first under the table's tie rule.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyHistory {
+    /// The versions.
+    pub versions: Vec<VersionEntry>,
+    /// The table-wide watermark in force, if any: versions ordered below it are superseded.
+    pub watermark: Option<VersionId>,
+}
