@@ -31,6 +31,16 @@ pub enum WireError {
         /// How many.
         extra: usize,
     },
+    /// A vector holds more elements than the limit allows; nothing was copied.
+    #[error("{field} holds {len} elements, over the limit of {max}")]
+    TooManyItems {
+        /// The field, as `Table.field`.
+        field: &'static str,
+        /// How many it holds.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The flatbuffers verifier rejected the buffer (out-of-bounds offset, bad UTF-8, a missing
     /// required field, a verifier limit).
     #[error("invalid flatbuffer: {0}")]

@@ -18,13 +18,18 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 8 << 20;
 /// (`Response` → `VersionsReply` → `VersionEntry`) is 3 tables, so 16 only rejects garbage.
 pub const DEFAULT_MAX_DEPTH: usize = 16;
 
-/// The verifier's apparent-size budget, as a multiple of the flatbuffer's own length. A table's
-/// vtable can be shared by many tables and is counted at each visit, so an honest buffer's
-/// apparent size exceeds its length (by at most 1.5x for this schema's smallest tables: a
-/// 4-byte table, a 4-byte shared vtable and a 4-byte vector slot); a buffer whose offsets point
-/// many times at one large object (a DAG blown up into a tree) exceeds it by far more, and is
-/// rejected after work linear in its length.
-pub const APPARENT_SIZE_FACTOR: usize = 4;
+/// Default cap on the elements of any one vector (keys, ops, rows, versions, stats, ports):
+/// 100,000. Checked before the elements are copied out, since a decoded element can take ten
+/// times the bytes it took on the wire.
+pub const DEFAULT_MAX_ITEMS: usize = 100_000;
+
+/// The verifier's apparent-size budget, as a multiple of the flatbuffer's own length. The
+/// verifier counts every byte it reads, and reads offsets and shared vtables once per visit, so
+/// an honest buffer's apparent size exceeds its length: by 2.25x for this schema's smallest
+/// tables (an empty `GetReply` per key), and by at most about 3x for any shape. A buffer whose
+/// offsets point many times at one large object (a DAG that would decode into a huge tree)
+/// exceeds it by far more, and is refused after work linear in its length.
+pub const APPARENT_SIZE_FACTOR: usize = 8;
 
 /// The smallest table on the wire, bytes: its offset to its vtable. Bounds how many tables an
 /// honest buffer can hold.
@@ -38,11 +43,13 @@ pub struct FrameLimits {
     pub max_frame_bytes: usize,
     /// Deepest nesting of tables the verifier accepts. Default [`DEFAULT_MAX_DEPTH`].
     pub max_depth: usize,
+    /// Most elements in any one vector of a message. Default [`DEFAULT_MAX_ITEMS`].
+    pub max_items: usize,
 }
 
 impl Default for FrameLimits {
     fn default() -> Self {
-        Self { max_frame_bytes: DEFAULT_MAX_FRAME_BYTES, max_depth: DEFAULT_MAX_DEPTH }
+        Self { max_frame_bytes: DEFAULT_MAX_FRAME_BYTES, max_depth: DEFAULT_MAX_DEPTH, max_items: DEFAULT_MAX_ITEMS }
     }
 }
 
@@ -97,6 +104,15 @@ impl FrameLimits {
             max_apparent_size: len.saturating_mul(APPARENT_SIZE_FACTOR),
             ignore_missing_null_terminator: false,
         }
+    }
+
+    /// Refuses a vector of `len` elements over [`FrameLimits::max_items`]; the decoders call it
+    /// before copying a vector out.
+    pub fn check_items(&self, len: usize, field: &'static str) -> Result<(), WireError> {
+        if len > self.max_items {
+            return Err(WireError::TooManyItems { field, len, max: self.max_items });
+        }
+        Ok(())
     }
 }
 
@@ -154,10 +170,10 @@ mod tests {
 
     #[test]
     fn verifier_options_scale_with_the_buffer_and_stop_at_the_cap() {
-        let limits = FrameLimits { max_frame_bytes: 1000, max_depth: 7 };
+        let limits = FrameLimits { max_frame_bytes: 1000, max_depth: 7, ..FrameLimits::default() };
         let small = limits.verifier_options(100);
-        assert_eq!((small.max_depth, small.max_tables, small.max_apparent_size), (7, 25, 400));
+        assert_eq!((small.max_depth, small.max_tables, small.max_apparent_size), (7, 25, 800));
         let capped = limits.verifier_options(1 << 20);
-        assert_eq!((capped.max_tables, capped.max_apparent_size), (250, 4000));
+        assert_eq!((capped.max_tables, capped.max_apparent_size), (250, 8000));
     }
 }

@@ -9,15 +9,19 @@
 //! `unsafe` is denied everywhere except the flatc-generated module (see `generated.rs`).
 #![deny(unsafe_code)]
 
+mod client;
 mod codec;
 mod error;
 pub mod frame;
 mod generated;
+#[cfg(test)]
+mod limit_tests;
 mod partitioner;
 mod request;
 mod response;
 mod types;
 
+pub use client::{Client, ClientError, ClientOptions, Disconnect};
 pub use error::WireError;
 pub use frame::FrameLimits;
 pub use partitioner::partition_of;

@@ -14,14 +14,14 @@ use crate::types::{
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Request), WireError> {
     let root = verify::<fb::Request>(frame, limits)?;
-    Ok((root.request_id(), body(&root)?))
+    Ok((root.request_id(), body(&root, limits)?))
 }
 
 fn unknown(root: &fb::Request<'_>) -> WireError {
     WireError::UnknownRequestKind { tag: root.body_type().0 }
 }
 
-fn body(root: &fb::Request<'_>) -> Result<Request, WireError> {
+fn body(root: &fb::Request<'_>, limits: &FrameLimits) -> Result<Request, WireError> {
     let missing = || unknown(root);
     Ok(match root.body_type() {
         fb::RequestBody::Handshake => {
@@ -65,7 +65,7 @@ fn body(root: &fb::Request<'_>) -> Result<Request, WireError> {
             })
         }
         fb::RequestBody::WriteBatch => {
-            Request::WriteBatch(write_batch(root.body_as_write_batch().ok_or_else(missing)?)?)
+            Request::WriteBatch(write_batch(root.body_as_write_batch().ok_or_else(missing)?, limits)?)
         }
         fb::RequestBody::Get => {
             let g = root.body_as_get().ok_or_else(missing)?;
@@ -77,6 +77,7 @@ fn body(root: &fb::Request<'_>) -> Result<Request, WireError> {
         }
         fb::RequestBody::MultiGet => {
             let m = root.body_as_multi_get().ok_or_else(missing)?;
+            limits.check_items(m.keys().len(), "MultiGet.keys")?;
             let keys = m
                 .keys()
                 .iter()
@@ -142,7 +143,8 @@ fn alter_table(a: fb::AlterTable<'_>) -> Result<AlterTable, WireError> {
     })
 }
 
-fn write_batch(b: fb::WriteBatch<'_>) -> Result<WriteBatch, WireError> {
+fn write_batch(b: fb::WriteBatch<'_>, limits: &FrameLimits) -> Result<WriteBatch, WireError> {
+    limits.check_items(b.ops().len(), "WriteBatch.ops")?;
     let ops = b.ops().iter().map(batch_op).collect::<Result<_, _>>()?;
     Ok(WriteBatch {
         table: b.table().to_owned(),

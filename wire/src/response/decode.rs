@@ -13,10 +13,10 @@ use crate::types::{
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Reply), WireError> {
     let root = verify::<fb::Response>(frame, limits)?;
-    Ok((root.request_id(), body(&root)?))
+    Ok((root.request_id(), body(&root, limits)?))
 }
 
-fn body(root: &fb::Response<'_>) -> Result<Reply, WireError> {
+fn body(root: &fb::Response<'_>, limits: &FrameLimits) -> Result<Reply, WireError> {
     let missing = || WireError::UnknownResponseKind { tag: root.body_type().0 };
     Ok(match root.body_type() {
         fb::ResponseBody::Error => {
@@ -32,11 +32,11 @@ fn body(root: &fb::Response<'_>) -> Result<Reply, WireError> {
                 protocol_version: h.protocol_version(),
                 server_name: h.server_name().unwrap_or_default().to_owned(),
                 server_version: h.server_version().unwrap_or_default().to_owned(),
-                topology: topology(h.topology())?,
+                topology: topology(h.topology(), limits)?,
             })
         }
         fb::ResponseBody::TopologyReply => {
-            Reply::Topology(topology(root.body_as_topology_reply().ok_or_else(missing)?.topology())?)
+            Reply::Topology(topology(root.body_as_topology_reply().ok_or_else(missing)?.topology(), limits)?)
         }
         fb::ResponseBody::TableReply => {
             Reply::Table(table_info_from_fb(root.body_as_table_reply().ok_or_else(missing)?.table())?)
@@ -44,6 +44,7 @@ fn body(root: &fb::Response<'_>) -> Result<Reply, WireError> {
         fb::ResponseBody::DropTableReply => Reply::TableDropped,
         fb::ResponseBody::ListTablesReply => {
             let l = root.body_as_list_tables_reply().ok_or_else(missing)?;
+            limits.check_items(l.tables().len(), "ListTablesReply.tables")?;
             Reply::Tables(l.tables().iter().map(table_info_from_fb).collect::<Result<_, _>>()?)
         }
         fb::ResponseBody::WriteReply => {
@@ -52,20 +53,23 @@ fn body(root: &fb::Response<'_>) -> Result<Reply, WireError> {
         }
         fb::ResponseBody::WriteBatchReply => {
             let w = root.body_as_write_batch_reply().ok_or_else(missing)?;
+            limits.check_items(w.versions().len(), "WriteBatchReply.versions")?;
             let versions = w.versions().iter().map(|v| version_from_fb(v, "WriteBatchReply.versions"));
             Reply::BatchWritten(versions.collect::<Result<_, _>>()?)
         }
         fb::ResponseBody::GetReply => Reply::Get(get_reply(root.body_as_get_reply().ok_or_else(missing)?)?),
         fb::ResponseBody::MultiGetReply => {
             let m = root.body_as_multi_get_reply().ok_or_else(missing)?;
+            limits.check_items(m.results().len(), "MultiGetReply.results")?;
             Reply::MultiGet(m.results().iter().map(get_reply).collect::<Result<_, _>>()?)
         }
-        fb::ResponseBody::ScanReply => Reply::Scan(scan(root.body_as_scan_reply().ok_or_else(missing)?)?),
+        fb::ResponseBody::ScanReply => Reply::Scan(scan(root.body_as_scan_reply().ok_or_else(missing)?, limits)?),
         fb::ResponseBody::VersionsReply => {
-            Reply::Versions(versions(root.body_as_versions_reply().ok_or_else(missing)?)?)
+            Reply::Versions(versions(root.body_as_versions_reply().ok_or_else(missing)?, limits)?)
         }
         fb::ResponseBody::StatsReply => {
             let s = root.body_as_stats_reply().ok_or_else(missing)?;
+            limits.check_items(s.stats().len(), "StatsReply.stats")?;
             let stats = s.stats().iter().map(|s| Stat {
                 name: s.name().to_owned(),
                 shard: s.shard(),
@@ -78,7 +82,8 @@ fn body(root: &fb::Response<'_>) -> Result<Reply, WireError> {
     })
 }
 
-fn topology(t: fb::Topology<'_>) -> Result<Topology, WireError> {
+fn topology(t: fb::Topology<'_>, limits: &FrameLimits) -> Result<Topology, WireError> {
+    limits.check_items(t.owner_ports().len(), "Topology.owner_ports")?;
     let owner_ports: Vec<u16> = t.owner_ports().iter().collect();
     if t.partition_count() == 0 {
         return Err(WireError::InvalidField { field: "Topology.partition_count", reason: "at least one partition" });
@@ -101,7 +106,8 @@ fn get_reply(g: fb::GetReply<'_>) -> Result<Option<Row>, WireError> {
         .transpose()
 }
 
-fn scan(s: fb::ScanReply<'_>) -> Result<ScanPage, WireError> {
+fn scan(s: fb::ScanReply<'_>, limits: &FrameLimits) -> Result<ScanPage, WireError> {
+    limits.check_items(s.rows().len(), "ScanReply.rows")?;
     let rows = s
         .rows()
         .iter()
@@ -117,7 +123,8 @@ fn scan(s: fb::ScanReply<'_>) -> Result<ScanPage, WireError> {
     Ok(ScanPage { rows, cursor: opt_bytes(s.cursor()) })
 }
 
-fn versions(h: fb::VersionsReply<'_>) -> Result<KeyHistory, WireError> {
+fn versions(h: fb::VersionsReply<'_>, limits: &FrameLimits) -> Result<KeyHistory, WireError> {
+    limits.check_items(h.versions().len(), "VersionsReply.versions")?;
     let versions = h
         .versions()
         .iter()

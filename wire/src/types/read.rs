@@ -31,6 +31,13 @@ pub struct Get {
     pub as_of: Option<Ts>,
 }
 
+impl Get {
+    /// A read of the latest visible value of `key`.
+    pub fn new(table: impl Into<String>, key: Key) -> Get {
+        Get { table: table.into(), key, as_of: None }
+    }
+}
+
 /// Reads several keys of one table, which may span partitions. Answered by
 /// [`crate::Reply::MultiGet`], one result per key in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +48,13 @@ pub struct MultiGet {
     pub keys: Vec<Key>,
     /// Read the state as of this timestamp; `None` reads the latest.
     pub as_of: Option<Ts>,
+}
+
+impl MultiGet {
+    /// A read of the latest visible values of `keys`.
+    pub fn new(table: impl Into<String>, keys: Vec<Key>) -> MultiGet {
+        MultiGet { table: table.into(), keys, as_of: None }
+    }
 }
 
 /// Reads one page of the rows of one partition key, in sort-key order. Answered by
@@ -66,6 +80,13 @@ pub struct Scan {
     pub as_of: Option<Ts>,
 }
 
+impl Scan {
+    /// A forward scan of all of `partition_key`'s rows, latest state, server's page size.
+    pub fn new(table: impl Into<String>, partition_key: impl Into<Vec<u8>>) -> Scan {
+        Scan { table: table.into(), partition_key: partition_key.into(), ..Scan::default() }
+    }
+}
+
 /// Reads every retained version of one key, with origins. Answered by
 /// [`crate::Reply::Versions`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +95,13 @@ pub struct Versions {
     pub table: String,
     /// The key.
     pub key: Key,
+}
+
+impl Versions {
+    /// A read of `key`'s history.
+    pub fn new(table: impl Into<String>, key: Key) -> Versions {
+        Versions { table: table.into(), key }
+    }
 }
 
 /// A visible value and the version that holds it.

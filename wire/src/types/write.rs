@@ -32,6 +32,14 @@ pub struct Put {
     pub durability: Option<Durability>,
 }
 
+impl Put {
+    /// A put of `value` at `key`, with the server's timestamp, the table's TTL and the default
+    /// durability.
+    pub fn new(table: impl Into<String>, key: Key, value: impl Into<Vec<u8>>) -> Put {
+        Put { table: table.into(), key, value: value.into(), ts: None, ttl_ms: None, durability: None }
+    }
+}
+
 /// Deletes a key (writes a tombstone). Answered by [`crate::Reply::Written`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delete {
@@ -43,6 +51,13 @@ pub struct Delete {
     pub ts: Option<Ts>,
     /// When to acknowledge; `None` for the default.
     pub durability: Option<Durability>,
+}
+
+impl Delete {
+    /// A delete of `key` with the server's timestamp and the default durability.
+    pub fn new(table: impl Into<String>, key: Key) -> Delete {
+        Delete { table: table.into(), key, ts: None, durability: None }
+    }
 }
 
 /// One write of a batch.
@@ -89,4 +104,11 @@ pub struct WriteBatch {
     pub ops: Vec<BatchOp>,
     /// When to acknowledge; `None` for the default.
     pub durability: Option<Durability>,
+}
+
+impl WriteBatch {
+    /// A batch of `ops` with the default durability.
+    pub fn new(table: impl Into<String>, ops: Vec<BatchOp>) -> WriteBatch {
+        WriteBatch { table: table.into(), ops, durability: None }
+    }
 }
