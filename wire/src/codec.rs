@@ -2,7 +2,7 @@
 //! table settings, and the finishing and verifying of a frame. Everything that touches the
 //! flatbuffers types lives in this module and its two users; none of it is public.
 
-use crate::error::WireError;
+use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{Origin, OriginKind, TableInfo, TableSettings, TieRule, Ts, VersionId};
@@ -50,8 +50,8 @@ pub(crate) fn origin_kind_to_fb(kind: OriginKind) -> fb::OriginKind {
     fb::OriginKind(kind.code())
 }
 
-pub(crate) fn origin_kind_from_fb(kind: fb::OriginKind, field: &'static str) -> Result<OriginKind, WireError> {
-    OriginKind::from_code(kind.0).ok_or(WireError::UnknownEnumValue { field, value: u16::from(kind.0) })
+pub(crate) fn origin_kind_from_fb(kind: fb::OriginKind, field: &'static str) -> Result<OriginKind, MessageError> {
+    OriginKind::from_code(kind.0).ok_or(MessageError::UnknownEnumValue { field, value: u16::from(kind.0) })
 }
 
 pub(crate) fn version_to_fb(v: &VersionId) -> fb::VersionId {
@@ -59,7 +59,7 @@ pub(crate) fn version_to_fb(v: &VersionId) -> fb::VersionId {
     fb::VersionId::new(v.ts.0, &origin)
 }
 
-pub(crate) fn version_from_fb(v: &fb::VersionId, field: &'static str) -> Result<VersionId, WireError> {
+pub(crate) fn version_from_fb(v: &fb::VersionId, field: &'static str) -> Result<VersionId, MessageError> {
     let o = v.origin();
     let origin = Origin { kind: origin_kind_from_fb(o.kind(), field)?, source_id: o.source_id(), seq: o.seq() };
     Ok(VersionId { ts: Ts(v.ts()), origin })
@@ -78,10 +78,10 @@ pub(crate) fn tie_rule_to_fb<'b>(
 pub(crate) fn tie_rule_from_fb(
     v: Option<Vector<'_, fb::OriginKind>>,
     field: &'static str,
-) -> Result<Option<TieRule>, WireError> {
+) -> Result<Option<TieRule>, MessageError> {
     let Some(v) = v else { return Ok(None) };
     if v.len() != 3 {
-        return Err(WireError::InvalidField { field, reason: "a tie rule names exactly three origin kinds" });
+        return Err(MessageError::InvalidField { field, reason: "a tie rule names exactly three origin kinds" });
     }
     let mut rule = TableSettings::DEFAULT_TIE_RULE;
     for (slot, kind) in rule.iter_mut().zip(v.iter()) {
@@ -107,7 +107,7 @@ pub(crate) fn settings_to_fb<'b>(
     )
 }
 
-pub(crate) fn settings_from_fb(s: fb::TableSettings<'_>) -> Result<TableSettings, WireError> {
+pub(crate) fn settings_from_fb(s: fb::TableSettings<'_>) -> Result<TableSettings, MessageError> {
     Ok(TableSettings {
         max_versions: s.max_versions(),
         version_retention_ms: s.version_retention_ms(),
@@ -122,7 +122,7 @@ pub(crate) fn table_info_to_fb<'b>(fbb: &mut FlatBufferBuilder<'b>, t: &TableInf
     fb::TableInfo::create(fbb, &fb::TableInfoArgs { name: Some(name), settings: Some(settings) })
 }
 
-pub(crate) fn table_info_from_fb(t: fb::TableInfo<'_>) -> Result<TableInfo, WireError> {
+pub(crate) fn table_info_from_fb(t: fb::TableInfo<'_>) -> Result<TableInfo, MessageError> {
     Ok(TableInfo { name: t.name().to_owned(), settings: settings_from_fb(t.settings())? })
 }
 
@@ -162,7 +162,7 @@ mod tests {
         let list =
             flatbuffers::root::<Vector<'_, flatbuffers::ForwardsUOffset<fb::TableSettings<'_>>>>(fbb.finished_data())
                 .expect("just built");
-        assert!(matches!(settings_from_fb(list.get(0)), Err(WireError::InvalidField { .. })));
-        assert!(matches!(settings_from_fb(list.get(1)), Err(WireError::UnknownEnumValue { value: 9, .. })));
+        assert!(matches!(settings_from_fb(list.get(0)), Err(MessageError::InvalidField { .. })));
+        assert!(matches!(settings_from_fb(list.get(1)), Err(MessageError::UnknownEnumValue { value: 9, .. })));
     }
 }

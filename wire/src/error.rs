@@ -1,8 +1,17 @@
-//! The one error type of nacre-wire's codec: everything that can be wrong with a frame. It owns
-//! no decoding logic; the client's own failures (timeouts, lost connections) are
-//! [`crate::ClientError`].
+//! The codec's error types: what can be wrong with a frame ([`WireError`]), and, inside it,
+//! what can be wrong with a well-formed message ([`MessageError`]). It owns no decoding logic;
+//! the client's own failures (timeouts, lost connections) are [`crate::ClientError`].
+
+use crate::types::ErrorCode;
 
 /// Why bytes are not a valid frame of the protocol.
+///
+/// Two kinds, and a peer treats them differently. A *frame* error (every variant but
+/// [`WireError::Message`]) leaves the stream unusable or the request unidentifiable: answer
+/// with request id 0 and close the connection. A *message* error comes from a frame that passed
+/// verification, so its request id is known: answer that request and keep serving the
+/// connection. That is how a server answers a newer client's unknown request kind with
+/// [`ErrorCode::Unsupported`] rather than hanging up.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WireError {
@@ -31,29 +40,47 @@ pub enum WireError {
         /// How many.
         extra: usize,
     },
-    /// A vector holds more elements than the limit allows; nothing was copied.
-    #[error("{field} holds {len} elements, over the limit of {max}")]
-    TooManyItems {
-        /// The field, as `Table.field`.
-        field: &'static str,
-        /// How many it holds.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
     /// The flatbuffers verifier rejected the buffer (out-of-bounds offset, bad UTF-8, a missing
     /// required field, a verifier limit).
     #[error("invalid flatbuffer: {0}")]
     Verify(#[from] flatbuffers::InvalidFlatbuffer),
-    /// A request kind this build does not know (a newer peer, or garbage).
-    #[error("unknown request kind {tag}")]
-    UnknownRequestKind {
-        /// The union tag.
-        tag: u8,
+    /// A verified frame whose message breaks a rule of the protocol.
+    #[error("request {request_id}: {problem}")]
+    Message {
+        /// The id the frame carries.
+        request_id: u64,
+        /// What is wrong.
+        problem: MessageError,
     },
-    /// A response kind this build does not know.
-    #[error("unknown response kind {tag}")]
-    UnknownResponseKind {
+}
+
+impl WireError {
+    /// The request id, when the frame was sound enough to carry one.
+    pub fn request_id(&self) -> Option<u64> {
+        match self {
+            WireError::Message { request_id, .. } => Some(*request_id),
+            _ => None,
+        }
+    }
+
+    /// The code a server answers this error with.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            WireError::FrameTooLarge { .. } => ErrorCode::FrameTooLarge,
+            WireError::Message { problem: MessageError::UnknownKind { .. }, .. } => ErrorCode::Unsupported,
+            WireError::Message { problem: MessageError::TooManyItems { .. }, .. } => ErrorCode::BatchTooLarge,
+            _ => ErrorCode::BadRequest,
+        }
+    }
+}
+
+/// Why a verified message is still not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// A request or response kind this build does not know (a newer peer).
+    #[error("unknown message kind {tag}")]
+    UnknownKind {
         /// The union tag.
         tag: u8,
     },
@@ -72,5 +99,15 @@ pub enum WireError {
         field: &'static str,
         /// The rule broken.
         reason: &'static str,
+    },
+    /// A vector holds more elements than the limit allows; nothing was copied.
+    #[error("{field} holds {len} elements, over the limit of {max}")]
+    TooManyItems {
+        /// The field, as `Table.field`.
+        field: &'static str,
+        /// How many it holds.
+        len: usize,
+        /// The limit.
+        max: usize,
     },
 }

@@ -4,7 +4,7 @@
 //! This module owns the byte layout of a frame and nothing about what the flatbuffer says; it
 //! does no I/O, so the daemon (glommio) and the client (tokio) share it.
 
-use crate::error::WireError;
+use crate::error::{MessageError, WireError};
 use flatbuffers::VerifierOptions;
 
 /// Bytes of the length prefix.
@@ -108,9 +108,9 @@ impl FrameLimits {
 
     /// Refuses a vector of `len` elements over [`FrameLimits::max_items`]; the decoders call it
     /// before copying a vector out.
-    pub fn check_items(&self, len: usize, field: &'static str) -> Result<(), WireError> {
+    pub fn check_items(&self, len: usize, field: &'static str) -> Result<(), MessageError> {
         if len > self.max_items {
-            return Err(WireError::TooManyItems { field, len, max: self.max_items });
+            return Err(MessageError::TooManyItems { field, len, max: self.max_items });
         }
         Ok(())
     }

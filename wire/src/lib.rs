@@ -22,7 +22,7 @@ mod response;
 mod types;
 
 pub use client::{Client, ClientError, ClientOptions, Disconnect};
-pub use error::WireError;
+pub use error::{MessageError, WireError};
 pub use frame::FrameLimits;
 pub use partitioner::partition_of;
 pub use request::{Request, decode_request, decode_request_with, encode_request};

@@ -9,7 +9,9 @@ use crate::generated as fb;
 use crate::types::{
     BatchOp, Key, KeyHistory, Origin, OriginKind, Payload, Stat, Ts, VersionEntry, VersionId, WriteBatch,
 };
-use crate::{Reply, Request, WireError, decode_request, decode_request_with, decode_response, decode_response_with};
+use crate::{
+    MessageError, Reply, Request, WireError, decode_request, decode_request_with, decode_response, decode_response_with,
+};
 use crate::{encode_request, encode_response};
 use flatbuffers::{FlatBufferBuilder, InvalidFlatbuffer};
 
@@ -123,9 +125,15 @@ fn collections_over_the_item_limit_are_refused_before_they_are_copied() {
     let over = encode_response(1, &Reply::MultiGet(vec![None; 11]));
     assert!(matches!(
         decode_response_with(&over, &limits),
-        Err(WireError::TooManyItems { field: "MultiGetReply.results", len: 11, max: 10 })
+        Err(WireError::Message {
+            request_id: 1,
+            problem: MessageError::TooManyItems { field: "MultiGetReply.results", len: 11, max: 10 }
+        })
     ));
     let keys = (0..11u8).map(|i| Key::new([i], [])).collect();
     let request = encode_request(1, &Request::MultiGet(crate::MultiGet::new("t", keys)));
-    assert!(matches!(decode_request_with(&request, &limits), Err(WireError::TooManyItems { len: 11, .. })));
+    assert!(matches!(
+        decode_request_with(&request, &limits),
+        Err(WireError::Message { problem: MessageError::TooManyItems { len: 11, .. }, .. })
+    ));
 }

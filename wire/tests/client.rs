@@ -182,7 +182,13 @@ async fn server_errors_and_wrong_reply_kinds_are_typed() {
         Err(ClientError::UnexpectedReply { request: "get", reply: "stats" }) => {}
         other => panic!("expected UnexpectedReply, got {other:?}"),
     }
-    // Neither failure hurt the connection.
+    match client.get(Get::new("t", Key::new("future", ""))).await {
+        Err(ClientError::BadReply { source }) => {
+            assert!(matches!(source, WireError::Message { problem: MessageError::UnknownKind { tag: 200 }, .. }));
+        }
+        other => panic!("expected BadReply, got {other:?}"),
+    }
+    // None of these failures hurt the connection.
     assert!(client.get(Get::new("t", Key::new("k", ""))).await.expect("get").is_some());
 }
 

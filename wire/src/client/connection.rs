@@ -30,7 +30,7 @@ const MAX_FRAMES_PER_FLUSH: usize = 256;
 /// Requests in flight, by id, and why the connection ended once it has.
 #[derive(Default)]
 struct Pending {
-    waiting: HashMap<u64, oneshot::Sender<Reply>>,
+    waiting: HashMap<u64, oneshot::Sender<Result<Reply, WireError>>>,
     closed: Option<Disconnect>,
 }
 
@@ -90,7 +90,7 @@ pub(crate) struct InFlight<'a> {
     connection: &'a Connection,
     _guard: PendingGuard<'a>,
     _permit: OwnedSemaphorePermit,
-    reply: oneshot::Receiver<Reply>,
+    reply: oneshot::Receiver<Result<Reply, WireError>>,
 }
 
 impl Connection {
@@ -167,7 +167,11 @@ impl Connection {
 impl InFlight<'_> {
     /// Waits for the reply.
     pub(crate) async fn reply(mut self) -> Result<Reply, ClientError> {
-        (&mut self.reply).await.map_err(|_| self.connection.closed_error())
+        match (&mut self.reply).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(source)) => Err(ClientError::BadReply { source }),
+            Err(_) => Err(self.connection.closed_error()),
+        }
     }
 }
 
@@ -213,18 +217,23 @@ async fn read_loop(half: OwnedReadHalf, limits: FrameLimits, shared: Arc<Shared>
         };
         match decode_response_with(&frame, &limits) {
             Ok((0, Reply::Error(e))) => break Disconnect::Refused(e),
-            Ok((id, reply)) => {
-                let waiter = shared.lock().waiting.remove(&id);
-                // No waiter: the caller gave up (timed out) already. A reply to an id never
-                // sent is indistinguishable from that, and equally harmless.
-                if let Some(tx) = waiter {
-                    let _ = tx.send(reply);
-                }
-            }
+            Ok((id, reply)) => deliver(&shared, id, Ok(reply)),
+            // A sound frame whose reply this build cannot read (a newer server's reply kind):
+            // only its request fails.
+            Err(e @ WireError::Message { request_id, .. }) if request_id != 0 => deliver(&shared, request_id, Err(e)),
             Err(e) => break Disconnect::BadFrame(Arc::new(e)),
         }
     };
     shared.close(reason);
+}
+
+/// Hands a reply to its waiter. No waiter means the caller gave up (timed out) already; a reply
+/// to an id never sent is indistinguishable from that, and equally harmless.
+fn deliver(shared: &Shared, id: u64, reply: Result<Reply, WireError>) {
+    let waiter = shared.lock().waiting.remove(&id);
+    if let Some(tx) = waiter {
+        let _ = tx.send(reply);
+    }
 }
 
 /// The next whole frame, prefix included; `None` at a clean end of stream. The prefix is

@@ -90,6 +90,14 @@ pub enum ClientError {
         /// The reply's kind.
         reply: &'static str,
     },
+    /// The server's reply to this request is a sound frame this client cannot read (a reply
+    /// kind or enum value from a newer server, a broken rule). The connection stays usable.
+    #[error("unreadable reply: {source}")]
+    BadReply {
+        /// What is wrong with it.
+        #[source]
+        source: WireError,
+    },
     /// The server chose a protocol version this client does not speak.
     #[error("server speaks protocol version {server}; this client speaks {client}")]
     ProtocolVersion {

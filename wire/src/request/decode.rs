@@ -4,7 +4,7 @@
 
 use super::Request;
 use crate::codec::{bytes, opt_bytes, settings_from_fb, tie_rule_from_fb, verify};
-use crate::error::WireError;
+use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
@@ -14,14 +14,16 @@ use crate::types::{
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Request), WireError> {
     let root = verify::<fb::Request>(frame, limits)?;
-    Ok((root.request_id(), body(&root, limits)?))
+    let request_id = root.request_id();
+    let request = body(&root, limits).map_err(|problem| WireError::Message { request_id, problem })?;
+    Ok((request_id, request))
 }
 
-fn unknown(root: &fb::Request<'_>) -> WireError {
-    WireError::UnknownRequestKind { tag: root.body_type().0 }
+fn unknown(root: &fb::Request<'_>) -> MessageError {
+    MessageError::UnknownKind { tag: root.body_type().0 }
 }
 
-fn body(root: &fb::Request<'_>, limits: &FrameLimits) -> Result<Request, WireError> {
+fn body(root: &fb::Request<'_>, limits: &FrameLimits) -> Result<Request, MessageError> {
     let missing = || unknown(root);
     Ok(match root.body_type() {
         fb::RequestBody::Handshake => {
@@ -110,26 +112,26 @@ fn body(root: &fb::Request<'_>, limits: &FrameLimits) -> Result<Request, WireErr
     })
 }
 
-fn durability(d: fb::Durability, field: &'static str) -> Result<Option<Durability>, WireError> {
+fn durability(d: fb::Durability, field: &'static str) -> Result<Option<Durability>, MessageError> {
     match d {
         fb::Durability::Default => Ok(None),
         fb::Durability::Sync => Ok(Some(Durability::Sync)),
         fb::Durability::Async => Ok(Some(Durability::Async)),
-        other => Err(WireError::UnknownEnumValue { field, value: u16::from(other.0) }),
+        other => Err(MessageError::UnknownEnumValue { field, value: u16::from(other.0) }),
     }
 }
 
 /// A setting that can be kept, set or cleared: set and clear together contradict each other.
-fn change(value: Option<u64>, clear: bool, field: &'static str) -> Result<Option<Option<u64>>, WireError> {
+fn change(value: Option<u64>, clear: bool, field: &'static str) -> Result<Option<Option<u64>>, MessageError> {
     match (value, clear) {
-        (Some(_), true) => Err(WireError::InvalidField { field, reason: "both set and cleared" }),
+        (Some(_), true) => Err(MessageError::InvalidField { field, reason: "both set and cleared" }),
         (Some(v), false) => Ok(Some(Some(v))),
         (None, true) => Ok(Some(None)),
         (None, false) => Ok(None),
     }
 }
 
-fn alter_table(a: fb::AlterTable<'_>) -> Result<AlterTable, WireError> {
+fn alter_table(a: fb::AlterTable<'_>) -> Result<AlterTable, MessageError> {
     Ok(AlterTable {
         name: a.name().to_owned(),
         max_versions: a.max_versions(),
@@ -143,7 +145,7 @@ fn alter_table(a: fb::AlterTable<'_>) -> Result<AlterTable, WireError> {
     })
 }
 
-fn write_batch(b: fb::WriteBatch<'_>, limits: &FrameLimits) -> Result<WriteBatch, WireError> {
+fn write_batch(b: fb::WriteBatch<'_>, limits: &FrameLimits) -> Result<WriteBatch, MessageError> {
     limits.check_items(b.ops().len(), "WriteBatch.ops")?;
     let ops = b.ops().iter().map(batch_op).collect::<Result<_, _>>()?;
     Ok(WriteBatch {
@@ -153,20 +155,97 @@ fn write_batch(b: fb::WriteBatch<'_>, limits: &FrameLimits) -> Result<WriteBatch
     })
 }
 
-fn batch_op(op: fb::BatchOp<'_>) -> Result<BatchOp, WireError> {
+fn batch_op(op: fb::BatchOp<'_>) -> Result<BatchOp, MessageError> {
     let key = Key { partition_key: op.partition_key().bytes().to_vec(), sort_key: bytes(op.sort_key()) };
     let ts = op.ts().map(Ts);
     match op.kind() {
         fb::BatchOpKind::Put => Ok(BatchOp::Put { key, value: bytes(op.value()), ts, ttl_ms: op.ttl_ms() }),
         fb::BatchOpKind::Delete => {
             if op.value().is_some() || op.ttl_ms().is_some() {
-                return Err(WireError::InvalidField {
+                return Err(MessageError::InvalidField {
                     field: "BatchOp.value",
                     reason: "a delete carries no value or ttl",
                 });
             }
             Ok(BatchOp::Delete { key, ts })
         }
-        other => Err(WireError::UnknownEnumValue { field: "BatchOp.kind", value: u16::from(other.0) }),
+        other => Err(MessageError::UnknownEnumValue { field: "BatchOp.kind", value: u16::from(other.0) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::finish;
+    use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
+
+    fn frame_of(
+        build: impl FnOnce(&mut FlatBufferBuilder<'static>) -> (fb::RequestBody, WIPOffset<UnionWIPOffset>),
+    ) -> Vec<u8> {
+        let mut fbb = FlatBufferBuilder::new();
+        let (body_type, body) = build(&mut fbb);
+        let root = fb::Request::create(&mut fbb, &fb::RequestArgs { request_id: 42, body_type, body: Some(body) });
+        finish(fbb, root)
+    }
+
+    fn problem(frame: &[u8]) -> (Option<u64>, MessageError, crate::ErrorCode) {
+        match decode(frame, &FrameLimits::default()) {
+            Err(e @ WireError::Message { .. }) => {
+                let code = e.error_code();
+                match e {
+                    WireError::Message { request_id, problem } => (Some(request_id), problem, code),
+                    _ => unreachable!("matched above"),
+                }
+            }
+            other => panic!("expected a message error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unknown_request_kind_keeps_its_id_and_maps_to_unsupported() {
+        let frame =
+            frame_of(|fbb| (fb::RequestBody(99), fb::ListTables::create(fbb, &fb::ListTablesArgs {}).as_union_value()));
+        assert_eq!(problem(&frame), (Some(42), MessageError::UnknownKind { tag: 99 }, crate::ErrorCode::Unsupported));
+    }
+
+    #[test]
+    fn rules_the_verifier_cannot_see_are_refused_as_bad_requests() {
+        let delete_with_value = frame_of(|fbb| {
+            let table = Some(fbb.create_string("t"));
+            let partition_key = Some(fbb.create_vector(b"k"));
+            let value = Some(fbb.create_vector(b"v"));
+            let op = fb::BatchOp::create(
+                fbb,
+                &fb::BatchOpArgs { kind: fb::BatchOpKind::Delete, partition_key, value, ..Default::default() },
+            );
+            let ops = Some(fbb.create_vector(&[op]));
+            let args = fb::WriteBatchArgs { table, ops, durability: fb::Durability::Default };
+            (fb::RequestBody::WriteBatch, fb::WriteBatch::create(fbb, &args).as_union_value())
+        });
+        let (_, p, code) = problem(&delete_with_value);
+        assert!(matches!(p, MessageError::InvalidField { field: "BatchOp.value", .. }));
+        assert_eq!(code, crate::ErrorCode::BadRequest);
+
+        let set_and_clear = frame_of(|fbb| {
+            let name = Some(fbb.create_string("t"));
+            let args =
+                fb::AlterTableArgs { name, default_ttl_ms: Some(5), clear_default_ttl: true, ..Default::default() };
+            (fb::RequestBody::AlterTable, fb::AlterTable::create(fbb, &args).as_union_value())
+        });
+        assert!(matches!(
+            problem(&set_and_clear).1,
+            MessageError::InvalidField { field: "AlterTable.default_ttl_ms", .. }
+        ));
+
+        let unknown_durability = frame_of(|fbb| {
+            let table = Some(fbb.create_string("t"));
+            let partition_key = Some(fbb.create_vector(b"k"));
+            let args = fb::DeleteArgs { table, partition_key, durability: fb::Durability(7), ..Default::default() };
+            (fb::RequestBody::Delete, fb::Delete::create(fbb, &args).as_union_value())
+        });
+        assert_eq!(
+            problem(&unknown_durability).1,
+            MessageError::UnknownEnumValue { field: "Delete.durability", value: 7 }
+        );
     }
 }

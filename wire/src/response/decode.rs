@@ -4,7 +4,7 @@
 
 use super::Reply;
 use crate::codec::{bytes, opt_bytes, table_info_from_fb, verify, version_from_fb};
-use crate::error::WireError;
+use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
@@ -13,11 +13,13 @@ use crate::types::{
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Reply), WireError> {
     let root = verify::<fb::Response>(frame, limits)?;
-    Ok((root.request_id(), body(&root, limits)?))
+    let request_id = root.request_id();
+    let reply = body(&root, limits).map_err(|problem| WireError::Message { request_id, problem })?;
+    Ok((request_id, reply))
 }
 
-fn body(root: &fb::Response<'_>, limits: &FrameLimits) -> Result<Reply, WireError> {
-    let missing = || WireError::UnknownResponseKind { tag: root.body_type().0 };
+fn body(root: &fb::Response<'_>, limits: &FrameLimits) -> Result<Reply, MessageError> {
+    let missing = || MessageError::UnknownKind { tag: root.body_type().0 };
     Ok(match root.body_type() {
         fb::ResponseBody::Error => {
             let e = root.body_as_error().ok_or_else(missing)?;
@@ -82,19 +84,19 @@ fn body(root: &fb::Response<'_>, limits: &FrameLimits) -> Result<Reply, WireErro
     })
 }
 
-fn topology(t: fb::Topology<'_>, limits: &FrameLimits) -> Result<Topology, WireError> {
+fn topology(t: fb::Topology<'_>, limits: &FrameLimits) -> Result<Topology, MessageError> {
     limits.check_items(t.owner_ports().len(), "Topology.owner_ports")?;
     let owner_ports: Vec<u16> = t.owner_ports().iter().collect();
     if t.partition_count() == 0 {
-        return Err(WireError::InvalidField { field: "Topology.partition_count", reason: "at least one partition" });
+        return Err(MessageError::InvalidField { field: "Topology.partition_count", reason: "at least one partition" });
     }
     if usize::try_from(t.partition_count()).ok() != Some(owner_ports.len()) {
-        return Err(WireError::InvalidField { field: "Topology.owner_ports", reason: "one port per partition" });
+        return Err(MessageError::InvalidField { field: "Topology.owner_ports", reason: "one port per partition" });
     }
     Ok(Topology { partition_count: t.partition_count(), shard_count: t.shard_count(), owner_ports })
 }
 
-fn get_reply(g: fb::GetReply<'_>) -> Result<Option<Row>, WireError> {
+fn get_reply(g: fb::GetReply<'_>) -> Result<Option<Row>, MessageError> {
     g.row()
         .map(|r| {
             Ok(Row {
@@ -106,7 +108,7 @@ fn get_reply(g: fb::GetReply<'_>) -> Result<Option<Row>, WireError> {
         .transpose()
 }
 
-fn scan(s: fb::ScanReply<'_>, limits: &FrameLimits) -> Result<ScanPage, WireError> {
+fn scan(s: fb::ScanReply<'_>, limits: &FrameLimits) -> Result<ScanPage, MessageError> {
     limits.check_items(s.rows().len(), "ScanReply.rows")?;
     let rows = s
         .rows()
@@ -119,11 +121,11 @@ fn scan(s: fb::ScanReply<'_>, limits: &FrameLimits) -> Result<ScanPage, WireErro
                 expires_at_ms: r.expires_at_ms(),
             })
         })
-        .collect::<Result<_, WireError>>()?;
+        .collect::<Result<_, MessageError>>()?;
     Ok(ScanPage { rows, cursor: opt_bytes(s.cursor()) })
 }
 
-fn versions(h: fb::VersionsReply<'_>, limits: &FrameLimits) -> Result<KeyHistory, WireError> {
+fn versions(h: fb::VersionsReply<'_>, limits: &FrameLimits) -> Result<KeyHistory, MessageError> {
     limits.check_items(h.versions().len(), "VersionsReply.versions")?;
     let versions = h
         .versions()
@@ -131,7 +133,7 @@ fn versions(h: fb::VersionsReply<'_>, limits: &FrameLimits) -> Result<KeyHistory
         .map(|v| {
             let payload = if v.tombstone() {
                 if v.value().is_some() || v.expires_at_ms().is_some() {
-                    return Err(WireError::InvalidField {
+                    return Err(MessageError::InvalidField {
                         field: "VersionEntry.value",
                         reason: "a tombstone carries no value or expiry",
                     });
@@ -142,7 +144,65 @@ fn versions(h: fb::VersionsReply<'_>, limits: &FrameLimits) -> Result<KeyHistory
             };
             Ok(VersionEntry { version: version_from_fb(v.version(), "VersionEntry.version")?, payload })
         })
-        .collect::<Result<_, WireError>>()?;
+        .collect::<Result<_, MessageError>>()?;
     let watermark = h.watermark().map(|w| version_from_fb(w, "VersionsReply.watermark")).transpose()?;
     Ok(KeyHistory { versions, watermark })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::finish;
+    use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
+
+    fn problem_of(
+        build: impl FnOnce(&mut FlatBufferBuilder<'static>) -> (fb::ResponseBody, WIPOffset<UnionWIPOffset>),
+    ) -> MessageError {
+        let mut fbb = FlatBufferBuilder::new();
+        let (body_type, body) = build(&mut fbb);
+        let root = fb::Response::create(&mut fbb, &fb::ResponseArgs { request_id: 5, body_type, body: Some(body) });
+        match decode(&finish(fbb, root), &FrameLimits::default()) {
+            Err(WireError::Message { request_id: 5, problem }) => problem,
+            other => panic!("expected a message error, got {other:?}"),
+        }
+    }
+
+    fn topology_reply(partition_count: u32, ports: &[u16]) -> MessageError {
+        problem_of(|fbb| {
+            let owner_ports = Some(fbb.create_vector(ports));
+            let t = fb::Topology::create(fbb, &fb::TopologyArgs { partition_count, shard_count: 1, owner_ports });
+            let r = fb::TopologyReply::create(fbb, &fb::TopologyReplyArgs { topology: Some(t) });
+            (fb::ResponseBody::TopologyReply, r.as_union_value())
+        })
+    }
+
+    #[test]
+    fn a_topology_needs_one_port_per_partition_and_at_least_one_partition() {
+        assert!(matches!(
+            topology_reply(4, &[1, 2, 3]),
+            MessageError::InvalidField { field: "Topology.owner_ports", .. }
+        ));
+        assert!(matches!(topology_reply(0, &[]), MessageError::InvalidField { field: "Topology.partition_count", .. }));
+    }
+
+    #[test]
+    fn a_tombstone_carries_no_value_and_kinds_must_be_known() {
+        let tombstone_with_value = problem_of(|fbb| {
+            let value = Some(fbb.create_vector(b"v"));
+            let version = fb::VersionId::new(1, &fb::Origin::new(fb::OriginKind::Bulk, 0, 0));
+            let args = fb::VersionEntryArgs { version: Some(&version), tombstone: true, value, expires_at_ms: None };
+            let entry = fb::VersionEntry::create(fbb, &args);
+            let versions = Some(fbb.create_vector(&[entry]));
+            let reply = fb::VersionsReply::create(fbb, &fb::VersionsReplyArgs { versions, watermark: None });
+            (fb::ResponseBody::VersionsReply, reply.as_union_value())
+        });
+        assert!(matches!(tombstone_with_value, MessageError::InvalidField { field: "VersionEntry.value", .. }));
+
+        let unknown_origin = problem_of(|fbb| {
+            let version = fb::VersionId::new(1, &fb::Origin::new(fb::OriginKind(3), 0, 0));
+            let reply = fb::WriteReply::create(fbb, &fb::WriteReplyArgs { version: Some(&version) });
+            (fb::ResponseBody::WriteReply, reply.as_union_value())
+        });
+        assert_eq!(unknown_origin, MessageError::UnknownEnumValue { field: "WriteReply.version", value: 3 });
+    }
 }

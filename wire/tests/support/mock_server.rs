@@ -20,6 +20,8 @@ enum Action {
     Close,
     /// Writes these bytes, then closes.
     Raw(Vec<u8>),
+    /// Answers with a response kind no build knows yet (tag 200), keeping the connection.
+    FutureKind,
 }
 
 /// The running mock. Its listener tasks live as long as the test's runtime.
@@ -137,6 +139,10 @@ async fn serve(stream: TcpStream, port: u16, state: State) {
                     let _ = tx.send(encode_response(id, &reply));
                 });
             }
+            Action::FutureKind => {
+                outstanding.fetch_sub(1, Ordering::SeqCst);
+                let _ = tx.send(future_kind_response(id));
+            }
             Action::Silence => {}
             Action::Close => break,
             Action::Raw(bytes) => {
@@ -147,6 +153,21 @@ async fn serve(stream: TcpStream, port: u16, state: State) {
         }
     }
     writer.abort();
+}
+
+/// A sound `Response` frame whose body is an empty table under union tag 200, built with the
+/// generic flatbuffers builder (the generated one only knows today's kinds).
+fn future_kind_response(id: u64) -> Vec<u8> {
+    let mut fbb = flatbuffers::FlatBufferBuilder::new();
+    let start = fbb.start_table();
+    let body = fbb.end_table(start);
+    let start = fbb.start_table();
+    fbb.push_slot::<u64>(4, id, 0); // request_id
+    fbb.push_slot_always(8, body); // body
+    fbb.push_slot::<u8>(6, 200, 0); // body_type
+    let root = fbb.end_table(start);
+    fbb.finish_size_prefixed(root, None);
+    fbb.finished_data().to_vec()
 }
 
 fn version(port: u16) -> VersionId {
@@ -197,6 +218,9 @@ fn respond(port: u16, topology: &Topology, request: Request) -> Action {
             }
             if pk == b"close" {
                 return Action::Close;
+            }
+            if pk == b"future" {
+                return Action::FutureKind;
             }
             if pk == b"stats" {
                 return Action::Reply(Reply::Stats(Vec::new()));
