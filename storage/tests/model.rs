@@ -1050,8 +1050,8 @@ fn the_same_versions_in_any_order_and_schedule_read_the_same() {
 // Regressions: each replays the shortest sequence that once failed.
 
 /// A page ends at the nearest point where some source stopped reading (its frontier). Taking the
-/// farthest instead (as a refactor once did for both directions) let a reverse scan serve, for a
-/// sort key past the memtable's frontier, an older value from a segment that had read further.
+/// farthest instead (commit 568d9a6, in both directions) let a reverse scan serve, for a sort key
+/// past the memtable's frontier, an older value from a segment that had read further.
 #[test]
 fn a_scan_page_ends_at_the_nearest_frontier_of_its_sources() {
     replay(vec![
