@@ -1,8 +1,9 @@
 //! Framing and limits: `u32 little-endian length | flatbuffer`, the frame-size cap (checked
 //! before anything is allocated), and the verifier limits every decode runs under.
 //!
-//! This module owns the byte layout of a frame and nothing about what the flatbuffer says; it
-//! does no I/O, so the daemon (glommio) and the client (tokio) share it.
+//! A frame is exactly a flatbuffers size-prefixed buffer, so alignment inside it counts from the
+//! prefix's first byte. This module owns the byte layout of a frame and nothing about what the
+//! flatbuffer says; it does no I/O, so the daemon (glommio) and the client (tokio) share it.
 
 use crate::error::{MessageError, WireError};
 use flatbuffers::VerifierOptions;
@@ -93,9 +94,9 @@ impl FrameLimits {
     }
 
     /// The verifier limits for a flatbuffer of `body_len` bytes: the depth limit, at most one
-    /// table per [`MIN_TABLE_BYTES`], and an apparent size of [`APPARENT_SIZE_FACTOR`] times its
-    /// length. Derived from the buffer's own length (itself under the cap), so verification work
-    /// stays linear in the bytes received.
+    /// table per 4 bytes (the smallest a table can be), and an apparent size of
+    /// [`APPARENT_SIZE_FACTOR`] times its length. Derived from the buffer's own length (itself
+    /// under the cap), so verification work stays linear in the bytes received.
     pub fn verifier_options(&self, body_len: usize) -> VerifierOptions {
         let len = body_len.min(self.max_frame_bytes);
         VerifierOptions {
@@ -116,7 +117,10 @@ impl FrameLimits {
     }
 }
 
-/// A frame: the length prefix, then `body`.
+/// Raw bytes behind a length prefix, for tests and tools that need a frame of arbitrary bytes.
+/// Messages are never framed this way: the codec finishes them as size-prefixed flatbuffers,
+/// whose alignment counts the prefix (see FORMAT.md); prefixing an unprefixed flatbuffer would
+/// misalign it.
 ///
 /// # Panics
 ///

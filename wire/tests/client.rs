@@ -260,3 +260,25 @@ async fn a_request_over_the_frame_limit_is_refused_before_sending() {
     }
     assert!(!mock.log().iter().any(|(_, r)| matches!(r, Request::Put(_))), "nothing was sent");
 }
+
+/// Every call's future can move between threads, so callers can `tokio::spawn` them on a
+/// multi-threaded runtime. Checked at compile time; never run.
+#[expect(dead_code, reason = "a compile-time check, never called")]
+fn client_futures_are_send(client: &Client) {
+    fn send<T: Send>(_: T) {}
+    send(Client::connect("127.0.0.1:1", ClientOptions::default()));
+    send(client.send(Request::Stats));
+    send(client.topology());
+    send(client.create_table("t", TableSettings::default()));
+    send(client.alter_table(AlterTable::default()));
+    send(client.drop_table("t"));
+    send(client.list_tables());
+    send(client.put(Put::new("t", Key::default(), vec![])));
+    send(client.delete(Delete::new("t", Key::default())));
+    send(client.write_batch(WriteBatch::new("t", vec![])));
+    send(client.get(Get::new("t", Key::default())));
+    send(client.multi_get(MultiGet::new("t", vec![])));
+    send(client.scan(Scan::new("t", "pk")));
+    send(client.versions(Versions::new("t", Key::default())));
+    send(client.stats());
+}
