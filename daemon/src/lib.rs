@@ -1,3 +1,16 @@
-//! The `nacred` daemon and the `nacre` CLI: per-core shards composed over `nacre-storage`,
-//! routing, TCP, RESP, Kafka consumers, the bulk linker, admin and metrics. Not yet built: the
-//! daemon issue fills it in. Only this crate converts between wire types and storage types.
+//! The `nacred` daemon: per-core shards composed over `nacre-storage`, routing and forwarding
+//! between them, the TCP front door speaking `nacre-wire`, table administration, configuration
+//! and the process life cycle. Only [`convert`] names both wire types and storage types.
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod catalog;
+pub mod config;
+pub mod convert;
+pub mod datadir;
+pub mod mesh;
+pub mod server;
+pub mod service;
+pub mod shard;
+pub mod startup;

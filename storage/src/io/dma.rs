@@ -64,7 +64,10 @@ impl DmaDisk {
 /// Files on other block devices than `root`'s are not covered.
 async fn warm_up_iopoll_probe(root: &Path) -> IoResult<()> {
     std::fs::create_dir_all(root).map_err(serr("create_dir_all", root))?;
-    let probe = root.join(PROBE_NAME);
+    // One probe file per warm-up: shards warm up concurrently on their own threads.
+    static NEXT_PROBE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT_PROBE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = root.join(format!("{PROBE_NAME}-{}-{n}", std::process::id()));
     {
         // `create` truncates a probe left behind by a crash during an earlier warm-up.
         let mut file = std::fs::File::create(&probe).map_err(serr("open", &probe))?;
@@ -259,7 +262,12 @@ mod tests {
             .expect("glommio executor")
             .run(async move {
                 let disk = DmaDisk::new(&root).await.unwrap();
-                assert!(!root.join(PROBE_NAME).exists(), "warm-up leaves no probe behind");
+                let left: Vec<_> = std::fs::read_dir(&root)
+                    .unwrap()
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(PROBE_NAME))
+                    .collect();
+                assert!(left.is_empty(), "warm-up leaves no probe behind: {left:?}");
                 body(disk, root).await;
             });
     }

@@ -1,0 +1,127 @@
+//! `nacred`: the Nacre daemon. One pinned glommio executor per shard, each owning its
+//! partitions; see ARCHITECTURE.md.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use nacre_daemon::config::{Config, DEFAULT_CONFIG};
+use nacre_daemon::datadir::DataDir;
+use nacre_daemon::shard::Process;
+use nacre_daemon::{mesh, server, startup};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+#[derive(Parser, Debug)]
+#[command(name = "nacred", version, about = "The Nacre daemon: a key-value store for derived data")]
+struct Args {
+    /// Configuration file (TOML); see --print-default-config.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (initialised if new, recovered otherwise).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Shared listen address; shard i listens on the next port + i.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Shards (one pinned core each); 0 = one per available core.
+    #[arg(long)]
+    cores: Option<usize>,
+    /// Print the default configuration file, documented, and exit.
+    #[arg(long)]
+    print_default_config: bool,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run() {
+        eprintln!("nacred: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    if args.print_default_config {
+        print!("{DEFAULT_CONFIG}");
+        return Ok(());
+    }
+    let mut config = match &args.config {
+        Some(path) => {
+            Config::from_toml(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)
+                .with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => Config::default(),
+    };
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(c) = args.cores {
+        config.cores = c;
+    }
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards = if config.cores == 0 { available } else { config.cores };
+    if shards > available {
+        bail!("--cores {shards} is more than the {available} cores available");
+    }
+    config.validate(shards).map_err(anyhow::Error::msg)?;
+    startup::check_locked_memory(shards)?;
+    startup::check_io_uring()?;
+    let data = DataDir::open_or_init(&config.data_dir, config.partitions, shards)?;
+    startup::check_direct_io(data.root())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+    let process = Arc::new(Process {
+        partition_count: data.cluster().partition_count,
+        shard_count: shards,
+        root: data.root().to_path_buf(),
+        config: config.clone(),
+        stop,
+        drained: Arc::new(AtomicUsize::new(0)),
+    });
+    tracing::info!(
+        data_dir = %data.root().display(),
+        fresh = data.is_fresh(),
+        partitions = process.partition_count,
+        shards,
+        listen = %config.listen,
+        "starting"
+    );
+    let mut handles = Vec::new();
+    for (id, ends) in mesh::build(shards, config.limits.forward_queue_depth).into_iter().enumerate() {
+        let process = process.clone();
+        let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(id))
+            .name(&format!("shard-{id}"))
+            .io_memory(startup::IO_MEMORY_PER_SHARD)
+            .spawn(move || async move { server::run_shard(id, process, ends).await.map_err(|e| format!("{e:#}")) })
+            .map_err(|e| anyhow::anyhow!("starting shard {id}: {e}"))?;
+        handles.push(handle);
+    }
+    let mut failed = false;
+    for (id, handle) in handles.into_iter().enumerate() {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(shard = id, error = %e, "shard failed");
+                failed = true;
+            }
+            Err(e) => {
+                tracing::error!(shard = id, error = ?e, "shard panicked");
+                failed = true;
+            }
+        }
+    }
+    drop(data);
+    if failed {
+        bail!("one or more shards failed; see the log above");
+    }
+    tracing::info!("stopped cleanly");
+    Ok(())
+}

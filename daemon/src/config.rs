@@ -1,0 +1,183 @@
+//! `nacred`'s configuration: every limit and default, read from a TOML file and overridden by
+//! flags. The documented default file below *is* the default: `Config::default()` parses it, so
+//! `nacred --print-default-config` can never drift from what the daemon does.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The default configuration file, with every setting documented.
+pub const DEFAULT_CONFIG: &str = r#"# nacred configuration. Every setting is shown with its default.
+
+# Data directory: initialised on first start, recovered after.
+data_dir = "nacre-data"
+
+# The shared port any client may use (SO_REUSEPORT on every shard). Shard i also listens on
+# its own port, listen.port + 1 + i, which shard-aware clients use directly.
+listen = "127.0.0.1:7070"
+
+# Shards (one pinned glommio executor each). 0 = one per available core.
+cores = 0
+
+# Logical partitions, fixed when the data directory is initialised (later starts read it from
+# the directory and ignore this).
+partitions = 64
+
+[limits]
+# Largest frame a client may send, bytes (checked before anything is allocated).
+max_frame_bytes = 8388608
+# Connections per shard; more are refused at accept.
+max_connections_per_shard = 1024
+# Requests in flight per connection; a client sending more is not read until some complete.
+max_in_flight_per_connection = 128
+# Requests waiting in one shard's inbound queue from each other shard (forwarding).
+forward_queue_depth = 1024
+# Largest partition key, sort key and value, bytes.
+max_partition_key_bytes = 1024
+max_sort_key_bytes = 1024
+max_value_bytes = 1048576
+# Largest write batch: entries and encoded bytes.
+max_batch_entries = 10000
+max_batch_bytes = 4194304
+# How far in the future a client timestamp may be, milliseconds.
+max_clock_skew_ms = 60000
+
+[memory]
+# Memtable bytes per shard before the largest memtable is flushed.
+memtable_budget_bytes = 268435456
+# Memtable bytes per shard at which writes wait for a flush instead of growing memory.
+memtable_ceiling_bytes = 536870912
+# How long a write waits under the ceiling before it fails with Busy, milliseconds.
+write_stall_deadline_ms = 5000
+# Block cache per partition, bytes.
+block_cache_bytes_per_partition = 8388608
+
+[shutdown]
+# How long SIGTERM waits for in-flight requests before flushing anyway, milliseconds.
+drain_deadline_ms = 10000
+"#;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// The shared port; shard ports follow it.
+    pub listen: SocketAddr,
+    /// Shards; 0 = one per core.
+    pub cores: usize,
+    /// Logical partitions for a new data directory.
+    pub partitions: u32,
+    /// Sizes and counts.
+    pub limits: LimitsConfig,
+    /// Memory budgets.
+    pub memory: MemoryConfig,
+    /// Shutdown behaviour.
+    pub shutdown: ShutdownConfig,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
+pub struct LimitsConfig {
+    pub max_frame_bytes: usize,
+    pub max_connections_per_shard: usize,
+    pub max_in_flight_per_connection: usize,
+    pub forward_queue_depth: usize,
+    pub max_partition_key_bytes: usize,
+    pub max_sort_key_bytes: usize,
+    pub max_value_bytes: usize,
+    pub max_batch_entries: usize,
+    pub max_batch_bytes: usize,
+    pub max_clock_skew_ms: u64,
+}
+
+/// `[memory]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
+pub struct MemoryConfig {
+    pub memtable_budget_bytes: usize,
+    pub memtable_ceiling_bytes: usize,
+    pub write_stall_deadline_ms: u64,
+    pub block_cache_bytes_per_partition: usize,
+}
+
+/// `[shutdown]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
+pub struct ShutdownConfig {
+    pub drain_deadline_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str(DEFAULT_CONFIG).expect("the built-in default configuration parses")
+    }
+}
+
+impl Config {
+    /// Reads a configuration file; settings it omits keep their defaults.
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        let mut merged: toml::Table = toml::from_str(DEFAULT_CONFIG).expect("the default parses");
+        let given: toml::Table = toml::from_str(text)?;
+        merge(&mut merged, given);
+        toml::Value::Table(merged).try_into()
+    }
+
+    /// The port of shard `shard`.
+    pub fn shard_port(&self, shard: usize) -> u16 {
+        let port = usize::from(self.listen.port()) + 1 + shard;
+        u16::try_from(port).expect("validated: shard ports fit below 65536")
+    }
+
+    /// Checks settings that depend on each other.
+    pub fn validate(&self, shards: usize) -> Result<(), String> {
+        if usize::from(self.listen.port()) + shards >= usize::from(u16::MAX) {
+            return Err(format!("listen port {} leaves no room for {shards} shard ports after it", self.listen.port()));
+        }
+        if self.partitions == 0 {
+            return Err("partitions must be at least 1".into());
+        }
+        if self.memory.memtable_ceiling_bytes < self.memory.memtable_budget_bytes {
+            return Err("memory.memtable_ceiling_bytes must be at least memory.memtable_budget_bytes".into());
+        }
+        if self.limits.max_partition_key_bytes > usize::from(u16::MAX)
+            || self.limits.max_sort_key_bytes > usize::from(u16::MAX)
+        {
+            return Err("keys are at most 65535 bytes".into());
+        }
+        Ok(())
+    }
+}
+
+fn merge(base: &mut toml::Table, given: toml::Table) {
+    for (k, v) in given {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(g)) => merge(b, g),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_file_is_the_default_and_partial_files_keep_defaults() {
+        let c = Config::default();
+        assert_eq!(c.partitions, 64);
+        assert_eq!(c.listen.port(), 7070);
+        let partial = Config::from_toml("cores = 2\n[memory]\nwrite_stall_deadline_ms = 10\n").expect("parses");
+        assert_eq!(partial.cores, 2);
+        assert_eq!(partial.memory.write_stall_deadline_ms, 10);
+        assert_eq!(partial.memory.memtable_budget_bytes, c.memory.memtable_budget_bytes);
+        assert!(Config::from_toml("no_such_setting = 1").is_err(), "unknown settings are refused");
+    }
+}

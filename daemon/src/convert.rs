@@ -1,0 +1,134 @@
+//! The one place wire types become storage types and back. Nothing else in the daemon names
+//! both.
+
+use nacre_storage as st;
+use nacre_wire as wire;
+
+/// A storage timestamp from the wire's.
+pub fn ts(t: wire::Ts) -> st::Ts {
+    st::Ts(t.0)
+}
+
+/// An origin kind to storage.
+pub fn kind(k: wire::OriginKind) -> st::OriginKind {
+    match k {
+        wire::OriginKind::Bulk => st::OriginKind::Bulk,
+        wire::OriginKind::Stream => st::OriginKind::Stream,
+        wire::OriginKind::Direct => st::OriginKind::Direct,
+    }
+}
+
+/// An origin kind to the wire.
+pub fn wire_kind(k: st::OriginKind) -> wire::OriginKind {
+    match k {
+        st::OriginKind::Bulk => wire::OriginKind::Bulk,
+        st::OriginKind::Stream => wire::OriginKind::Stream,
+        st::OriginKind::Direct => wire::OriginKind::Direct,
+    }
+}
+
+/// A version identity to the wire.
+pub fn wire_version(v: st::VersionId) -> wire::VersionId {
+    wire::VersionId {
+        ts: wire::Ts(v.ts.0),
+        origin: wire::Origin { kind: wire_kind(v.origin.kind), source_id: v.origin.source_id, seq: v.origin.seq },
+    }
+}
+
+/// A row to the wire.
+pub fn wire_row(r: st::Row) -> wire::Row {
+    wire::Row { value: r.value, version: wire_version(r.id), expires_at_ms: r.expires_at_ms }
+}
+
+/// A scan page to the wire.
+pub fn wire_page(p: st::ScanPage) -> wire::ScanPage {
+    wire::ScanPage {
+        rows: p
+            .rows
+            .into_iter()
+            .map(|r| wire::ScanRow {
+                sort_key: r.sort_key,
+                value: r.value,
+                version: wire_version(r.id),
+                expires_at_ms: r.expires_at_ms,
+            })
+            .collect(),
+        cursor: p.cursor,
+    }
+}
+
+/// A key history to the wire.
+pub fn wire_history(h: st::KeyHistory) -> wire::KeyHistory {
+    wire::KeyHistory {
+        versions: h
+            .versions
+            .into_iter()
+            .map(|v| wire::VersionEntry {
+                version: wire_version(v.id),
+                payload: match v.payload {
+                    st::Payload::Value { value, expires_at_ms } => wire::Payload::Value { value, expires_at_ms },
+                    st::Payload::Tombstone => wire::Payload::Tombstone,
+                },
+            })
+            .collect(),
+        watermark: h.watermark.map(|w| wire_version(w.point)),
+    }
+}
+
+/// Durability to storage; `None` is the default, `Sync`.
+pub fn durability(d: Option<wire::Durability>) -> st::Durability {
+    match d {
+        Some(wire::Durability::Async) => st::Durability::Async,
+        _ => st::Durability::Sync,
+    }
+}
+
+/// Table settings to storage; a tie rule that is not a permutation is a bad request.
+pub fn settings(s: &wire::TableSettings) -> Result<st::TableSettings, wire::ErrorReply> {
+    let tie_rule = st::TieRule::new(s.tie_rule.map(kind))
+        .ok_or_else(|| error(wire::ErrorCode::BadRequest, "tie_rule must name bulk, stream and direct once each"))?;
+    if s.max_versions == 0 {
+        return Err(error(wire::ErrorCode::BadRequest, "max_versions must be at least 1"));
+    }
+    Ok(st::TableSettings {
+        max_versions: s.max_versions,
+        version_retention_ms: s.version_retention_ms,
+        default_ttl_ms: s.default_ttl_ms,
+        tie_rule,
+    })
+}
+
+/// Table settings to the wire.
+pub fn wire_settings(s: &st::TableSettings) -> wire::TableSettings {
+    wire::TableSettings {
+        max_versions: s.max_versions,
+        version_retention_ms: s.version_retention_ms,
+        default_ttl_ms: s.default_ttl_ms,
+        tie_rule: s.tie_rule.highest_first().map(wire_kind),
+    }
+}
+
+/// An error reply.
+pub fn error(code: wire::ErrorCode, message: impl Into<String>) -> wire::ErrorReply {
+    wire::ErrorReply { code, message: message.into() }
+}
+
+/// A storage error as the code and message a client sees.
+pub fn storage_error(e: &st::Error) -> wire::ErrorReply {
+    use wire::ErrorCode as C;
+    let code = match e {
+        st::Error::LimitExceeded { what: st::Limit::Value, .. } => C::ValueTooLarge,
+        st::Error::LimitExceeded { what: st::Limit::PartitionKey | st::Limit::SortKey, .. } => C::KeyTooLarge,
+        st::Error::LimitExceeded { .. } => C::BatchTooLarge,
+        st::Error::TimestampTooFarInFuture { .. } => C::TimestampTooFarInFuture,
+        st::Error::UnknownTable(_) => C::UnknownTable,
+        st::Error::Poisoned { .. } => C::Poisoned,
+        st::Error::ChecksumMismatch { .. } | st::Error::Corrupt { .. } | st::Error::UnsupportedFormatVersion { .. } => {
+            C::Corruption
+        }
+        st::Error::Io { .. } => C::Io,
+        st::Error::InvalidArgument(_) => C::BadRequest,
+        _ => C::Internal,
+    };
+    error(code, e.to_string())
+}

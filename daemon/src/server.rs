@@ -1,0 +1,285 @@
+//! A shard's network side: its listeners (its own port and the shared SO_REUSEPORT port), one
+//! task per connection reading frames and one writing replies, the mesh receive loops, and the
+//! shard's run from start to clean stop.
+
+use crate::mesh::{Ask, Inbound, Mesh, MeshEnds};
+use crate::shard::{Process, Shard};
+use anyhow::Result;
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use glommio::net::{TcpListener, TcpStream};
+use glommio::{Latency, Shares};
+use nacre_wire::{self as wire, ErrorCode, FrameLimits, Reply};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Counts this shard as drained exactly once, even when it fails before it gets there, so the
+/// other shards' shutdown barrier never waits for a shard that is gone.
+struct DrainedMark {
+    process: Arc<Process>,
+    marked: std::cell::Cell<bool>,
+}
+
+impl DrainedMark {
+    fn mark(&self) {
+        if !self.marked.replace(true) {
+            self.process.drained.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for DrainedMark {
+    fn drop(&mut self) {
+        if !self.marked.get() {
+            // A shard that fails stops the whole process: the others drain and flush.
+            self.process.stop.store(true, Ordering::SeqCst);
+            self.mark();
+        }
+    }
+}
+
+/// Runs shard `id` until the process is told to stop, then drains, flushes and returns. If the
+/// shard fails, it stops the process.
+pub async fn run_shard(id: usize, process: Arc<Process>, ends: MeshEnds) -> Result<()> {
+    let drained = DrainedMark { process: process.clone(), marked: std::cell::Cell::new(false) };
+    let (mesh, inbound) = Mesh::connect(ends).await;
+    let shard = Rc::new(Shard::open(id, process.clone(), mesh).await?);
+    let foreground = glommio::executor().create_task_queue(
+        Shares::Static(1000),
+        Latency::Matters(Duration::from_millis(1)),
+        "foreground",
+    );
+    let background = glommio::executor().create_task_queue(Shares::Static(100), Latency::NotImportant, "flush");
+    spawn_mesh_loops(&shard, inbound, foreground);
+    glommio::spawn_local_into(shard.clone().flush_loop(), background)
+        .map_err(|e| anyhow::anyhow!("spawning the flush task: {e}"))?
+        .detach();
+    let own: SocketAddr = SocketAddr::new(process.config.listen.ip(), process.config.shard_port(id));
+    let listeners = [
+        TcpListener::bind(process.config.listen)
+            .map_err(|e| anyhow::anyhow!("binding {}: {e}", process.config.listen))?,
+        TcpListener::bind(own).map_err(|e| anyhow::anyhow!("binding {own}: {e}"))?,
+    ];
+    tracing::info!(shard = id, shared = %process.config.listen, own = %own, partitions = shard.engines.len(), "serving");
+    let mut accepting = Vec::new();
+    for listener in listeners {
+        let s = shard.clone();
+        accepting.push(
+            glommio::spawn_local_into(accept_loop(s, listener), foreground)
+                .map_err(|e| anyhow::anyhow!("spawning accept: {e}"))?,
+        );
+    }
+    wait_for_stop(&process).await;
+    shard.stopping.set(true);
+    for task in accepting {
+        task.await;
+    }
+    let deadline = Instant::now() + Duration::from_millis(process.config.shutdown.drain_deadline_ms);
+    while shard.active_requests.get() > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    // Keep answering peers until every shard has drained its own clients.
+    drained.mark();
+    while process.drained.load(Ordering::SeqCst) < process.shard_count {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    shard.flush_all().await?;
+    tracing::info!(shard = id, "flushed and stopped");
+    Ok(())
+}
+
+async fn wait_for_stop(process: &Process) {
+    while !process.stop.load(Ordering::SeqCst) {
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn until_stopping(shard: &Shard) {
+    while !shard.stopping.get() {
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn spawn_mesh_loops(shard: &Rc<Shard>, inbound: Inbound, queue: glommio::TaskQueueHandle) {
+    for (from, rx) in inbound.asks {
+        let s = shard.clone();
+        let task = async move {
+            while let Some(asked) = rx.recv().await {
+                let s = s.clone();
+                // Each request runs in its own task so this loop never blocks on a reply.
+                glommio::spawn_local(async move {
+                    let reply = match asked.ask {
+                        Ask::Request(request) => s.execute(request).await,
+                        Ask::Catalog(catalog) => {
+                            s.install_catalog(catalog);
+                            Reply::TableDropped
+                        }
+                    };
+                    s.mesh.answer(from, asked.ticket, reply).await;
+                })
+                .detach();
+            }
+        };
+        glommio::spawn_local_into(task, queue).expect("the queue exists").detach();
+    }
+    for rx in inbound.answers {
+        let s = shard.clone();
+        glommio::spawn_local_into(
+            async move {
+                while let Some(answered) = rx.recv().await {
+                    s.mesh.complete(answered);
+                }
+            },
+            queue,
+        )
+        .expect("the queue exists")
+        .detach();
+    }
+}
+
+async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+    let max = shard.process.config.limits.max_connections_per_shard;
+    loop {
+        let accepted = async { Some(listener.accept().await) }.or(async {
+            until_stopping(&shard).await;
+            None
+        });
+        let stream = match accepted.await {
+            None => return,
+            Some(Ok(stream)) => stream,
+            Some(Err(e)) => {
+                tracing::warn!(shard = shard.id, error = %e, "accept failed");
+                continue;
+            }
+        };
+        if shard.connections.get() >= max {
+            // Refused at the door: closing is the backpressure a client sees.
+            drop(stream);
+            continue;
+        }
+        shard.connections.set(shard.connections.get() + 1);
+        let s = shard.clone();
+        glommio::spawn_local(async move {
+            if let Err(e) = serve_connection(&s, stream).await {
+                tracing::debug!(shard = s.id, error = %e, "connection closed");
+            }
+            s.connections.set(s.connections.get() - 1);
+        })
+        .detach();
+    }
+}
+
+/// Reads frames until the peer closes, the shard stops, or the peer breaks the protocol.
+async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
+    stream.set_nodelay(true).ok();
+    let (mut reader, writer) = futures_lite::io::split(stream);
+    let limits = &shard.process.config.limits;
+    let frame_limits = FrameLimits { max_frame_bytes: limits.max_frame_bytes, ..FrameLimits::default() };
+    let (tx, rx) = glommio::channels::local_channel::new_bounded::<Vec<u8>>(limits.max_in_flight_per_connection);
+    let writing = glommio::spawn_local(write_replies(writer, rx));
+    let in_flight = Arc::new(async_lock::Semaphore::new(limits.max_in_flight_per_connection));
+    let pending = Rc::new(std::cell::Cell::new(0usize));
+    let tx = Rc::new(tx);
+    let mut greeted = false;
+    let outcome: Result<()> = async {
+        loop {
+            let mut len = [0u8; 4];
+            let read = async { Some(reader.read_exact(&mut len).await) }.or(async {
+                until_stopping(shard).await;
+                None
+            });
+            match read.await {
+                None => return Ok(()),
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(())) => {}
+            }
+            let size = u32::from_le_bytes(len) as usize;
+            if size > frame_limits.max_frame_bytes {
+                send(
+                    &tx,
+                    0,
+                    Reply::Error(wire::ErrorReply {
+                        code: ErrorCode::FrameTooLarge,
+                        message: format!("frame of {size} bytes is over the limit of {}", frame_limits.max_frame_bytes),
+                    }),
+                )
+                .await;
+                anyhow::bail!("frame too large");
+            }
+            let mut frame = vec![0u8; 4 + size];
+            frame[..4].copy_from_slice(&len);
+            reader.read_exact(&mut frame[4..]).await?;
+            let (id, request) = match wire::decode_request_with(&frame, &frame_limits) {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    send(
+                        &tx,
+                        0,
+                        Reply::Error(wire::ErrorReply { code: ErrorCode::BadRequest, message: e.to_string() }),
+                    )
+                    .await;
+                    anyhow::bail!("undecodable frame: {e}");
+                }
+            };
+            if !greeted {
+                if !matches!(request, wire::Request::Handshake(_)) {
+                    send(
+                        &tx,
+                        id,
+                        Reply::Error(wire::ErrorReply {
+                            code: ErrorCode::ProtocolVersion,
+                            message: "the first request must be a handshake".into(),
+                        }),
+                    )
+                    .await;
+                    anyhow::bail!("no handshake");
+                }
+                greeted = true;
+            }
+            let permit = in_flight.acquire_arc().await;
+            let s = shard.clone();
+            let tx = tx.clone();
+            let pending = pending.clone();
+            s.active_requests.set(s.active_requests.get() + 1);
+            pending.set(pending.get() + 1);
+            glommio::spawn_local(async move {
+                let reply = s.handle(request).await;
+                send(&tx, id, reply).await;
+                s.active_requests.set(s.active_requests.get() - 1);
+                pending.set(pending.get() - 1);
+                drop(permit);
+            })
+            .detach();
+        }
+    }
+    .await;
+    // Let in-flight replies go out before the writer stops.
+    while pending.get() > 0 {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    drop(tx);
+    writing.await;
+    outcome
+}
+
+async fn send(tx: &glommio::channels::local_channel::LocalSender<Vec<u8>>, id: u64, reply: Reply) {
+    let _ = tx.send(wire::encode_response(id, &reply)).await;
+}
+
+async fn write_replies(
+    mut writer: futures_lite::io::WriteHalf<TcpStream>,
+    rx: glommio::channels::local_channel::LocalReceiver<Vec<u8>>,
+) {
+    while let Some(frame) = rx.recv().await {
+        if writer.write_all(&frame).await.is_err() {
+            return;
+        }
+        if writer.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.flush().await;
+}

@@ -1,0 +1,348 @@
+//! What a shard does with a request: route it to the shard that owns it (forwarding through the
+//! mesh when that is another shard), and execute what it owns against its engines.
+
+use crate::catalog::TableEntry;
+use crate::convert::{self, error};
+use crate::mesh::Ask;
+use crate::shard::Shard;
+use nacre_storage as st;
+use nacre_wire::{self as wire, ErrorCode, Reply, Request};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Where a request runs.
+enum Route {
+    /// On this shard.
+    Here,
+    /// On shard `n`.
+    Shard(usize),
+    /// Split across shards by key (multi-get).
+    Split,
+    /// On every shard, merged (stats).
+    Everywhere,
+}
+
+impl Shard {
+    fn owner_of(&self, partition_key: &[u8]) -> usize {
+        self.process.owner(wire::partition_of(partition_key, self.process.partition_count))
+    }
+
+    fn route(&self, request: &Request) -> Route {
+        let here_or = |shard: usize| if shard == self.id { Route::Here } else { Route::Shard(shard) };
+        match request {
+            Request::Handshake(_) | Request::Topology | Request::ListTables => Route::Here,
+            Request::CreateTable(_) | Request::AlterTable(_) | Request::DropTable(_) => here_or(0),
+            Request::Put(p) => here_or(self.owner_of(&p.key.partition_key)),
+            Request::Delete(d) => here_or(self.owner_of(&d.key.partition_key)),
+            Request::WriteBatch(b) => match b.ops.first() {
+                Some(op) => here_or(self.owner_of(&op.key().partition_key)),
+                None => Route::Here,
+            },
+            Request::Get(g) => here_or(self.owner_of(&g.key.partition_key)),
+            Request::Scan(s) => here_or(self.owner_of(&s.partition_key)),
+            Request::Versions(v) => here_or(self.owner_of(&v.key.partition_key)),
+            Request::MultiGet(_) => Route::Split,
+            Request::Stats => Route::Everywhere,
+        }
+    }
+
+    /// Handles a request from a client of this shard, wherever it must run.
+    pub async fn handle(self: &Rc<Self>, request: Request) -> Reply {
+        match self.route(&request) {
+            Route::Here => self.execute(request).await,
+            Route::Shard(n) => self.forward(n, request).await,
+            Route::Split => self.multi_get(request).await,
+            Route::Everywhere => self.stats_everywhere().await,
+        }
+    }
+
+    async fn forward(&self, shard: usize, request: Request) -> Reply {
+        match self.mesh.ask(shard, Ask::Request(request)).await {
+            Ok(reply) => reply,
+            Err(_) => Reply::Error(error(ErrorCode::ShuttingDown, format!("shard {shard} is shutting down"))),
+        }
+    }
+
+    /// Executes a request this shard owns.
+    pub async fn execute(self: &Rc<Self>, request: Request) -> Reply {
+        let outcome = match request {
+            Request::Handshake(h) => Ok(self.handshake(&h)),
+            Request::Topology => Ok(Reply::Topology(self.topology())),
+            Request::ListTables => Ok(self.list_tables()),
+            Request::CreateTable(c) => self.create_table(c).await,
+            Request::AlterTable(a) => self.alter_table(a).await,
+            Request::DropTable(d) => self.drop_table(d).await,
+            Request::Put(p) => self.write_one(&p.table, p.key, Some((p.value, p.ttl_ms)), p.ts, p.durability).await,
+            Request::Delete(d) => self.write_one(&d.table, d.key, None, d.ts, d.durability).await,
+            Request::WriteBatch(b) => self.write_batch(b).await,
+            Request::Get(g) => self.get(g).await,
+            Request::Scan(s) => self.scan(s).await,
+            Request::Versions(v) => self.versions(v).await,
+            Request::MultiGet(m) => self.multi_get_here(m).await,
+            Request::Stats => Ok(Reply::Stats(self.stats())),
+        };
+        outcome.unwrap_or_else(Reply::Error)
+    }
+
+    fn handshake(&self, h: &wire::Handshake) -> Reply {
+        if h.protocol_version != wire::PROTOCOL_VERSION {
+            return Reply::Error(error(
+                ErrorCode::ProtocolVersion,
+                format!(
+                    "protocol version {} is not served (this server speaks {})",
+                    h.protocol_version,
+                    wire::PROTOCOL_VERSION
+                ),
+            ));
+        }
+        Reply::Handshake(wire::HandshakeOk {
+            protocol_version: wire::PROTOCOL_VERSION,
+            server_name: "nacred".into(),
+            server_version: env!("CARGO_PKG_VERSION").into(),
+            topology: self.topology(),
+        })
+    }
+
+    /// The partition-to-port map.
+    pub fn topology(&self) -> wire::Topology {
+        let p = &self.process;
+        wire::Topology {
+            partition_count: p.partition_count,
+            shard_count: u32::try_from(p.shard_count).expect("shard counts are small"),
+            owner_ports: (0..p.partition_count).map(|part| p.config.shard_port(p.owner(part))).collect(),
+        }
+    }
+
+    fn table(&self, name: &str) -> Result<TableEntry, wire::ErrorReply> {
+        self.catalog
+            .borrow()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| error(ErrorCode::UnknownTable, format!("no table named {name:?}")))
+    }
+
+    fn engine_for(&self, partition_key: &[u8]) -> Result<Rc<st::Engine<st::io::dma::DmaDisk>>, wire::ErrorReply> {
+        let p = wire::partition_of(partition_key, self.process.partition_count);
+        self.engines
+            .get(&p)
+            .cloned()
+            .ok_or_else(|| error(ErrorCode::NotOwner, format!("partition {p} is not on shard {}", self.id)))
+    }
+
+    /// Waits while the shard's memtables are over the hard ceiling, up to the stall deadline.
+    async fn wait_for_memory(&self) -> Result<(), wire::ErrorReply> {
+        let memory = &self.process.config.memory;
+        let start = Instant::now();
+        while self.memtable_bytes() > memory.memtable_ceiling_bytes {
+            if start.elapsed() > Duration::from_millis(memory.write_stall_deadline_ms) {
+                return Err(error(ErrorCode::Busy, "memtables are at their ceiling and flushes have not caught up"));
+            }
+            glommio::timer::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(())
+    }
+
+    fn version(&self, ts: Option<wire::Ts>) -> st::VersionId {
+        let ts = match ts {
+            Some(t) => {
+                let t = convert::ts(t);
+                self.hlc.observe(t);
+                t
+            }
+            None => self.hlc.next(self.clock.as_ref()),
+        };
+        let origin = st::Origin {
+            kind: st::OriginKind::Direct,
+            source_id: u32::try_from(self.id).expect("shard ids are small"),
+            seq: self.next_seq(),
+        };
+        st::VersionId { ts, origin }
+    }
+
+    fn entry(
+        &self,
+        table: st::TableId,
+        key: wire::Key,
+        value: Option<(Vec<u8>, Option<u64>)>,
+        ts: Option<wire::Ts>,
+    ) -> st::Entry {
+        let id = self.version(ts);
+        let payload = match value {
+            Some((value, ttl_ms)) => {
+                st::Payload::Value { value, expires_at_ms: ttl_ms.map(|ttl| id.ts.millis().saturating_add(ttl)) }
+            }
+            None => st::Payload::Tombstone,
+        };
+        st::Entry {
+            key: st::Key { table, partition_key: key.partition_key, sort_key: key.sort_key },
+            version: st::Version { id, payload },
+        }
+    }
+
+    async fn write_one(
+        &self,
+        table: &str,
+        key: wire::Key,
+        value: Option<(Vec<u8>, Option<u64>)>,
+        ts: Option<wire::Ts>,
+        durability: Option<wire::Durability>,
+    ) -> Result<Reply, wire::ErrorReply> {
+        let t = self.table(table)?;
+        let engine = self.engine_for(&key.partition_key)?;
+        self.wait_for_memory().await?;
+        let entry = self.entry(t.table_id(), key, value, ts);
+        let id = entry.version.id;
+        engine.write(vec![entry], convert::durability(durability)).await.map_err(|e| convert::storage_error(&e))?;
+        Ok(Reply::Written(convert::wire_version(id)))
+    }
+
+    async fn write_batch(&self, b: wire::WriteBatch) -> Result<Reply, wire::ErrorReply> {
+        let t = self.table(&b.table)?;
+        let Some(first) = b.ops.first() else {
+            return Err(error(ErrorCode::BadRequest, "a write batch holds at least one op"));
+        };
+        let partition = wire::partition_of(&first.key().partition_key, self.process.partition_count);
+        if b.ops.iter().any(|op| wire::partition_of(&op.key().partition_key, self.process.partition_count) != partition)
+        {
+            return Err(error(ErrorCode::CrossPartitionBatch, "every op of a write batch must fall in one partition"));
+        }
+        let engine = self.engine_for(&first.key().partition_key)?;
+        self.wait_for_memory().await?;
+        let entries: Vec<st::Entry> = b
+            .ops
+            .into_iter()
+            .map(|op| match op {
+                wire::BatchOp::Put { key, value, ts, ttl_ms } => {
+                    self.entry(t.table_id(), key, Some((value, ttl_ms)), ts)
+                }
+                wire::BatchOp::Delete { key, ts } => self.entry(t.table_id(), key, None, ts),
+            })
+            .collect();
+        let ids = entries.iter().map(|e| convert::wire_version(e.version.id)).collect();
+        engine.write(entries, convert::durability(b.durability)).await.map_err(|e| convert::storage_error(&e))?;
+        Ok(Reply::BatchWritten(ids))
+    }
+
+    fn read_at(as_of: Option<wire::Ts>) -> st::ReadAt {
+        as_of.map_or(st::ReadAt::Latest, |t| st::ReadAt::AsOf(convert::ts(t)))
+    }
+
+    async fn get(&self, g: wire::Get) -> Result<Reply, wire::ErrorReply> {
+        let t = self.table(&g.table)?;
+        let engine = self.engine_for(&g.key.partition_key)?;
+        let key = st::KeyRef { table: t.table_id(), partition_key: &g.key.partition_key, sort_key: &g.key.sort_key };
+        let row = engine.get(key, Self::read_at(g.as_of)).await.map_err(|e| convert::storage_error(&e))?;
+        Ok(Reply::Get(row.map(convert::wire_row)))
+    }
+
+    async fn multi_get_here(&self, m: wire::MultiGet) -> Result<Reply, wire::ErrorReply> {
+        let t = self.table(&m.table)?;
+        let mut rows = Vec::with_capacity(m.keys.len());
+        for key in &m.keys {
+            let engine = self.engine_for(&key.partition_key)?;
+            let k = st::KeyRef { table: t.table_id(), partition_key: &key.partition_key, sort_key: &key.sort_key };
+            rows.push(
+                engine
+                    .get(k, Self::read_at(m.as_of))
+                    .await
+                    .map_err(|e| convert::storage_error(&e))?
+                    .map(convert::wire_row),
+            );
+        }
+        Ok(Reply::MultiGet(rows))
+    }
+
+    async fn scan(&self, s: wire::Scan) -> Result<Reply, wire::ErrorReply> {
+        let t = self.table(&s.table)?;
+        let engine = self.engine_for(&s.partition_key)?;
+        let req = st::ScanRequest {
+            table: t.table_id(),
+            partition_key: s.partition_key,
+            from: s.from,
+            to: s.to,
+            limit: usize::try_from(s.limit).unwrap_or(usize::MAX).clamp(1, 10_000),
+            reverse: s.reverse,
+            cursor: s.cursor,
+            at: Self::read_at(s.as_of),
+        };
+        let page = engine.scan(&req).await.map_err(|e| convert::storage_error(&e))?;
+        Ok(Reply::Scan(convert::wire_page(page)))
+    }
+
+    async fn versions(&self, v: wire::Versions) -> Result<Reply, wire::ErrorReply> {
+        let t = self.table(&v.table)?;
+        let engine = self.engine_for(&v.key.partition_key)?;
+        let key = st::KeyRef { table: t.table_id(), partition_key: &v.key.partition_key, sort_key: &v.key.sort_key };
+        let history = engine.versions(key).await.map_err(|e| convert::storage_error(&e))?;
+        Ok(Reply::Versions(convert::wire_history(history)))
+    }
+
+    /// Splits a multi-get by owning shard, runs the parts, and reassembles them in order.
+    async fn multi_get(self: &Rc<Self>, request: Request) -> Reply {
+        let Request::MultiGet(m) = request else { return Reply::Error(error(ErrorCode::Internal, "not a multi-get")) };
+        let mut parts: Vec<Vec<(usize, wire::Key)>> = vec![Vec::new(); self.process.shard_count];
+        for (i, key) in m.keys.into_iter().enumerate() {
+            parts[self.owner_of(&key.partition_key)].push((i, key));
+        }
+        let total: usize = parts.iter().map(Vec::len).sum();
+        let mut rows: Vec<Option<wire::Row>> = vec![None; total];
+        for (shard, part) in parts.into_iter().enumerate() {
+            if part.is_empty() {
+                continue;
+            }
+            let (indexes, keys): (Vec<usize>, Vec<wire::Key>) = part.into_iter().unzip();
+            let sub = Request::MultiGet(wire::MultiGet { table: m.table.clone(), keys, as_of: m.as_of });
+            let reply = if shard == self.id { self.execute(sub).await } else { self.forward(shard, sub).await };
+            match reply {
+                Reply::MultiGet(got) if got.len() == indexes.len() => {
+                    for (i, row) in indexes.into_iter().zip(got) {
+                        rows[i] = row;
+                    }
+                }
+                Reply::Error(e) => return Reply::Error(e),
+                other => {
+                    return Reply::Error(error(
+                        ErrorCode::Internal,
+                        format!("unexpected {} from shard {shard}", other.kind()),
+                    ));
+                }
+            }
+        }
+        Reply::MultiGet(rows)
+    }
+
+    /// This shard's statistics.
+    pub fn stats(&self) -> Vec<wire::Stat> {
+        let shard = Some(u32::try_from(self.id).expect("small"));
+        let mut out = vec![
+            wire::Stat { name: "connections".into(), shard, partition: None, value: self.connections.get() as u64 },
+            wire::Stat { name: "memtable_bytes".into(), shard, partition: None, value: self.memtable_bytes() as u64 },
+        ];
+        for (p, engine) in &self.engines {
+            let s = engine.stats();
+            let partition = Some(*p);
+            for (name, value) in [
+                ("memtable_bytes", s.memtable_bytes as u64),
+                ("segment_count", s.segment_count as u64),
+                ("segment_bytes", s.segment_bytes),
+                ("cache_hits_total", s.cache_hits),
+                ("cache_misses_total", s.cache_misses),
+            ] {
+                out.push(wire::Stat { name: name.into(), shard, partition, value });
+            }
+        }
+        out
+    }
+
+    async fn stats_everywhere(self: &Rc<Self>) -> Reply {
+        let mut all = self.stats();
+        for shard in (0..self.process.shard_count).filter(|s| *s != self.id) {
+            match self.forward(shard, Request::Stats).await {
+                Reply::Stats(s) => all.extend(s),
+                Reply::Error(e) => return Reply::Error(e),
+                _ => {}
+            }
+        }
+        Reply::Stats(all)
+    }
+}

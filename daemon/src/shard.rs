@@ -1,0 +1,205 @@
+//! A shard: one glommio executor pinned to one core, owning the engines of its partitions, one
+//! shared WAL, a copy of the catalog and its mesh ends. No state is shared with other shards;
+//! everything crosses through the mesh.
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::mesh::Mesh;
+use anyhow::{Context, Result};
+use nacre_storage::io::dma::DmaDisk;
+use nacre_storage::{Clock, Engine, EngineOptions, Hlc, Limits, PartitionId, SystemClock, Wal, WalOptions};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+/// What every shard shares, read-only, with the process.
+#[derive(Debug)]
+pub struct Process {
+    /// The configuration.
+    pub config: Config,
+    /// The data directory.
+    pub root: PathBuf,
+    /// Logical partitions.
+    pub partition_count: u32,
+    /// Shards.
+    pub shard_count: usize,
+    /// Set by SIGTERM/SIGINT.
+    pub stop: Arc<AtomicBool>,
+    /// Shards that have drained their connections and wait to flush.
+    pub drained: Arc<AtomicUsize>,
+}
+
+impl Process {
+    /// The shard owning `partition`.
+    pub fn owner(&self, partition: u32) -> usize {
+        partition as usize % self.shard_count
+    }
+}
+
+/// One shard's state.
+pub struct Shard {
+    /// Index of this shard.
+    pub id: usize,
+    /// Process-wide facts.
+    pub process: Arc<Process>,
+    /// Engines of the partitions this shard owns.
+    pub engines: BTreeMap<u32, Rc<Engine<DmaDisk>>>,
+    /// The shard's WAL.
+    pub wal: Rc<Wal<DmaDisk>>,
+    /// This shard's copy of the catalog.
+    pub catalog: RefCell<Catalog>,
+    /// Serialises catalog changes (on shard 0).
+    pub admin: async_lock::Mutex<()>,
+    /// Direct-write timestamps.
+    pub hlc: Hlc,
+    /// Wall clock.
+    pub clock: Rc<dyn Clock>,
+    /// Per-shard counter for direct-write origins.
+    pub seq: Cell<u64>,
+    /// The mesh to other shards.
+    pub mesh: Rc<Mesh>,
+    /// Set once this shard stops accepting work.
+    pub stopping: Cell<bool>,
+    /// Requests being executed on behalf of this shard's connections.
+    pub active_requests: Cell<usize>,
+    /// Open client connections.
+    pub connections: Cell<usize>,
+}
+
+fn engine_options(config: &Config, owned_partitions: usize) -> EngineOptions {
+    let l = &config.limits;
+    EngineOptions {
+        limits: Limits {
+            max_partition_key_bytes: l.max_partition_key_bytes,
+            max_sort_key_bytes: l.max_sort_key_bytes,
+            max_value_bytes: l.max_value_bytes,
+            max_batch_bytes: l.max_batch_bytes,
+            max_batch_entries: l.max_batch_entries,
+        },
+        // One partition alone never needs more than the shard's budget; the shard's flush loop
+        // picks the largest when the sum is over.
+        memtable_flush_bytes: config.memory.memtable_budget_bytes / owned_partitions.max(1),
+        block_cache_bytes: config.memory.block_cache_bytes_per_partition,
+        max_clock_skew_ms: l.max_clock_skew_ms,
+        ..EngineOptions::default()
+    }
+}
+
+impl Shard {
+    /// Recovers (or creates) the shard's WAL and every partition it owns.
+    pub async fn open(id: usize, process: Arc<Process>, mesh: Rc<Mesh>) -> Result<Shard> {
+        let root = process.root.clone();
+        let disk = DmaDisk::new(&root).await.context("preparing direct I/O")?;
+        let clock: Rc<dyn Clock> = Rc::new(SystemClock);
+        let wal_dir = root.join("wal").join(format!("shard-{id:02}"));
+        let (wal, recovered) = if wal_dir.join("LOCK").exists() {
+            Wal::recover(disk.clone(), &wal_dir, WalOptions::default()).await.context("recovering the WAL")?
+        } else {
+            (
+                Wal::create(disk.clone(), &wal_dir, WalOptions::default()).await.context("creating the WAL")?,
+                Default::default(),
+            )
+        };
+        let catalog = Catalog::load(&root)?;
+        let owned: Vec<u32> = (0..process.partition_count).filter(|p| process.owner(*p) == id).collect();
+        let options = engine_options(&process.config, owned.len());
+        let mut engines = BTreeMap::new();
+        for p in owned {
+            let dir = partition_dir(&root, p);
+            let engine = if dir.join("CURRENT").exists() {
+                Engine::open(
+                    disk.clone(),
+                    &dir,
+                    PartitionId(p),
+                    wal.clone(),
+                    &recovered,
+                    options.clone(),
+                    clock.clone(),
+                )
+                .await
+            } else {
+                Engine::create(disk.clone(), &dir, PartitionId(p), wal.clone(), options.clone(), clock.clone()).await
+            }
+            .with_context(|| format!("opening partition {p}"))?;
+            for table in catalog.tables.values() {
+                engine.define_table(table.table_id(), table.settings());
+            }
+            engines.insert(p, Rc::new(engine));
+        }
+        // Writes recovered from a WAL written under another shard layout would belong to
+        // partitions this shard may not own; datadir refuses such a start.
+        let hlc = Hlc::new();
+        let first = hlc.next(clock.as_ref());
+        Ok(Shard {
+            id,
+            process,
+            engines,
+            wal,
+            catalog: RefCell::new(catalog),
+            admin: async_lock::Mutex::new(()),
+            hlc,
+            clock,
+            seq: Cell::new(first.0),
+            mesh,
+            stopping: Cell::new(false),
+            active_requests: Cell::new(0),
+            connections: Cell::new(0),
+        })
+    }
+
+    /// Memtable bytes of every engine of this shard.
+    pub fn memtable_bytes(&self) -> usize {
+        self.engines.values().map(|e| e.stats().memtable_bytes).sum()
+    }
+
+    /// Flushes the largest memtable while the shard is over its budget. Runs in the `flush`
+    /// task queue, so foreground requests keep their share of the core.
+    pub async fn flush_loop(self: Rc<Self>) {
+        let budget = self.process.config.memory.memtable_budget_bytes;
+        loop {
+            if self.stopping.get() {
+                return;
+            }
+            let over = self.memtable_bytes() > budget;
+            let largest = self.engines.values().max_by_key(|e| e.stats().memtable_bytes).cloned();
+            let mut flushed = false;
+            if let Some(engine) = largest
+                && (over || engine.needs_flush())
+            {
+                if let Err(e) = engine.flush().await {
+                    tracing::error!(shard = self.id, partition = engine.partition().0, error = %e, "flush failed");
+                    // A failed flush poisons its engine; keep serving the others.
+                    glommio::timer::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                flushed = true;
+            }
+            if !flushed {
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+
+    /// Flushes every engine and syncs the WAL: the last step of a clean shutdown.
+    pub async fn flush_all(&self) -> Result<()> {
+        for (p, engine) in &self.engines {
+            engine.flush().await.with_context(|| format!("flushing partition {p}"))?;
+        }
+        self.wal.sync().await.context("syncing the WAL")?;
+        Ok(())
+    }
+
+    /// The next direct-write origin sequence number.
+    pub fn next_seq(&self) -> u64 {
+        let s = self.seq.get();
+        self.seq.set(s + 1);
+        s
+    }
+}
+
+/// Partition `p`'s directory under `root`.
+pub fn partition_dir(root: &Path, p: u32) -> PathBuf {
+    root.join("partitions").join(format!("{p:04}"))
+}
