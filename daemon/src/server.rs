@@ -215,13 +215,19 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
             let (id, request) = match wire::decode_request_with(&frame, &frame_limits) {
                 Ok(decoded) => decoded,
                 Err(e) => {
-                    send(
-                        &tx,
-                        0,
-                        Reply::Error(wire::ErrorReply { code: ErrorCode::BadRequest, message: e.to_string() }),
-                    )
-                    .await;
-                    anyhow::bail!("undecodable frame: {e}");
+                    let reply = Reply::Error(wire::ErrorReply { code: e.error_code(), message: e.to_string() });
+                    match e.request_id() {
+                        // A verified frame whose message is invalid: answer it, keep the connection.
+                        Some(id) if greeted => {
+                            send(&tx, id, reply).await;
+                            continue;
+                        }
+                        // Bytes that are not a frame: the stream can no longer be trusted.
+                        _ => {
+                            send(&tx, 0, reply).await;
+                            anyhow::bail!("undecodable frame: {e}");
+                        }
+                    }
                 }
             };
             if !greeted {
