@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
+use tracing::Instrument;
 
 #[derive(Parser, Debug)]
 #[command(name = "nacred", version, about = "The Nacre daemon: a key-value store for derived data")]
@@ -100,7 +101,10 @@ fn run() -> Result<()> {
         let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(id))
             .name(&format!("shard-{id}"))
             .io_memory(startup::IO_MEMORY_PER_SHARD)
-            .spawn(move || async move { server::run_shard(id, process, ends).await.map_err(|e| format!("{e:#}")) })
+            .spawn(move || async move {
+                let span = tracing::info_span!("shard", shard = id);
+                server::run_shard(id, process, ends).instrument(span).await.map_err(|e| format!("{e:#}"))
+            })
             .map_err(|e| anyhow::anyhow!("starting shard {id}: {e}"))?;
         handles.push(handle);
     }

@@ -5,6 +5,7 @@
 use crate::codec::{DecodeError, Decoder, Encoder};
 use crate::ids::TableId;
 use crate::record::KeyRef;
+use xxhash_rust::xxh3::Xxh3;
 
 const KEY_SEED: u64 = 0x6e61_6372_656b_6579; // "nacrekey"
 const PREFIX_SEED: u64 = 0x6e61_6372_6570_6678; // "nacrepfx"
@@ -12,20 +13,21 @@ const MAX_PROBES: u32 = 30;
 
 /// The hash a whole key is filtered by.
 pub fn key_hash(key: KeyRef<'_>) -> u64 {
-    let mut bytes = Vec::with_capacity(8 + key.partition_key.len() + key.sort_key.len());
-    bytes.extend_from_slice(&key.table.0.to_le_bytes());
-    bytes.extend_from_slice(&(key.partition_key.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(key.partition_key);
-    bytes.extend_from_slice(key.sort_key);
-    xxhash_rust::xxh3::xxh3_64_with_seed(&bytes, KEY_SEED)
+    // Streamed, not concatenated: this runs for every segment a point read considers.
+    let mut h = Xxh3::with_seed(KEY_SEED);
+    h.update(&key.table.0.to_le_bytes());
+    h.update(&(key.partition_key.len() as u32).to_le_bytes());
+    h.update(key.partition_key);
+    h.update(key.sort_key);
+    h.digest()
 }
 
 /// The hash a partition prefix is filtered by.
 pub fn prefix_hash(table: TableId, partition_key: &[u8]) -> u64 {
-    let mut bytes = Vec::with_capacity(4 + partition_key.len());
-    bytes.extend_from_slice(&table.0.to_le_bytes());
-    bytes.extend_from_slice(partition_key);
-    xxhash_rust::xxh3::xxh3_64_with_seed(&bytes, PREFIX_SEED)
+    let mut h = Xxh3::with_seed(PREFIX_SEED);
+    h.update(&table.0.to_le_bytes());
+    h.update(partition_key);
+    h.digest()
 }
 
 /// A bloom filter.

@@ -170,19 +170,18 @@ impl<F: DiskFile> SegmentReader<F> {
         let mut i = index::first_block_at_or_after(&self.index, key, &FIRST_ID);
         while i < self.index.len() {
             let payload = self.block(i, Some(cache)).await?;
-            let mut past = false;
-            for e in self.decode_block(i, &payload)? {
+            let offset = self.index[i].offset;
+            let corrupt = |reason| Error::Corrupt { file: self.path.clone(), offset, reason };
+            // Decode lazily and stop at the first greater key: most of a block is never needed.
+            let mut dec = Decoder::new(&payload);
+            let count = dec.count(codec::ENTRY_FIXED_BYTES).map_err(|e| corrupt(e.reason))?;
+            for _ in 0..count {
+                let e = codec::decode_entry(&mut dec).map_err(|e| corrupt(e.reason))?;
                 match e.key().cmp(&key) {
                     std::cmp::Ordering::Less => {}
                     std::cmp::Ordering::Equal => out.push(e.to_owned()),
-                    std::cmp::Ordering::Greater => {
-                        past = true;
-                        break;
-                    }
+                    std::cmp::Ordering::Greater => return Ok(out),
                 }
-            }
-            if past {
-                break;
             }
             i += 1;
         }
