@@ -50,6 +50,9 @@ pub struct EngineOptions {
     pub segment_preallocate_bytes: u64,
     /// Manifest edits after which the manifest is rewritten as a snapshot. Default 1,000.
     pub manifest_snapshot_edits: usize,
+    /// Put the data blocks a flush or compaction writes straight into the block cache. Direct
+    /// I/O bypasses the page cache, so fresh data would otherwise be cold. Default true.
+    pub cache_on_write: bool,
 }
 
 impl Default for EngineOptions {
@@ -63,6 +66,7 @@ impl Default for EngineOptions {
             max_clock_skew_ms: 60_000,
             segment_preallocate_bytes: 4 << 20,
             manifest_snapshot_edits: 1_000,
+            cache_on_write: true,
         }
     }
 }

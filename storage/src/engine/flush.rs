@@ -77,27 +77,37 @@ impl<D: Disk> Engine<D> {
             block_target_bytes: self.options.block_target_bytes,
             bloom_bits_per_key: self.options.bloom_bits_per_key,
             preallocate_bytes: self.options.segment_preallocate_bytes,
+            keep_blocks: self.options.cache_on_write,
         };
         let result = async {
             let mut writer = SegmentWriter::create(&self.disk, &path, id, kind, layout).await?;
             for e in entries {
                 writer.add(e).await?;
             }
-            let info = writer.finish().await?;
+            let finished = writer.finish().await?;
             self.disk.sync_dir(&self.dir).await?;
-            Ok(info)
+            Ok(finished)
         }
         .await;
-        if let Err(e) = &result {
-            if matches!(e, crate::error::Error::Io { .. }) {
-                // A failed write or sync: never retried, as the kernel may have dropped the
-                // dirty pages it could not write.
-                self.poison("segment write");
+        match result {
+            Ok(finished) => {
+                let mut cache = self.cache.borrow_mut();
+                for (n, payload) in finished.blocks.into_iter().enumerate() {
+                    cache.insert(id, u32::try_from(n).expect("under 4G blocks"), payload);
+                }
+                Ok(finished.info)
             }
-            // Best effort: an orphan left here is deleted by the next recovery.
-            let _ = self.disk.remove(&path).await;
+            Err(e) => {
+                if matches!(e, crate::error::Error::Io { .. }) {
+                    // A failed write or sync: never retried, as the kernel may have dropped the
+                    // dirty pages it could not write.
+                    self.poison("segment write");
+                }
+                // Best effort: an orphan left here is deleted by the next recovery.
+                let _ = self.disk.remove(&path).await;
+                Err(e)
+            }
         }
-        result
     }
 
     pub(super) async fn open_segment(&self, info: &SegmentInfo) -> Result<Rc<SegmentReader<D::File>>> {

@@ -28,6 +28,18 @@ pub struct SegmentLayout {
     pub bloom_bits_per_key: usize,
     /// Preallocation step, bytes.
     pub preallocate_bytes: u64,
+    /// Keep every data block's payload for the caller's block cache: direct I/O bypasses the
+    /// page cache, so without this freshly written data is cold.
+    pub keep_blocks: bool,
+}
+
+/// A finished segment: its summary and, if asked for, its data block payloads in order.
+#[derive(Debug)]
+pub struct FinishedSegment {
+    /// The summary.
+    pub info: SegmentInfo,
+    /// Data block payloads by block number (empty unless `keep_blocks`).
+    pub blocks: Vec<std::rc::Rc<[u8]>>,
 }
 
 /// An open segment being written.
@@ -43,6 +55,7 @@ pub struct SegmentWriter<F: DiskFile> {
     written_bytes: u64,
     allocated_bytes: u64,
     index: Vec<IndexEntry>,
+    kept_blocks: Vec<std::rc::Rc<[u8]>>,
     hashes: Vec<u64>,
     last: Option<(Key, VersionId)>,
     entry_count: u64,
@@ -75,6 +88,7 @@ impl<F: DiskFile> SegmentWriter<F> {
             written_bytes: 0,
             allocated_bytes: 0,
             index: Vec::new(),
+            kept_blocks: Vec::new(),
             hashes: Vec::new(),
             last: None,
             entry_count: 0,
@@ -137,6 +151,9 @@ impl<F: DiskFile> SegmentWriter<F> {
         self.block.bytes[..4].copy_from_slice(&count);
         let offset = self.written_bytes + self.pending.len() as u64;
         block::seal_into(&mut self.pending, BlockKind::Data, &self.block.bytes);
+        if self.layout.keep_blocks {
+            self.kept_blocks.push(std::rc::Rc::from(self.block.bytes.as_slice()));
+        }
         let len = self.written_bytes + self.pending.len() as u64 - offset;
         let (key, id) = self.last.as_ref().expect("a block holds at least one entry");
         self.index.push(IndexEntry {
@@ -172,7 +189,7 @@ impl<F: DiskFile> SegmentWriter<F> {
 
     /// Writes the index, bloom, metadata and footer, trims the file to its logical length,
     /// makes it durable and returns its summary. The caller makes the directory entry durable.
-    pub async fn finish(mut self) -> Result<SegmentInfo> {
+    pub async fn finish(mut self) -> Result<FinishedSegment> {
         if self.entry_count == 0 {
             return Err(Error::InvalidArgument("a segment holds at least one entry"));
         }
@@ -230,7 +247,7 @@ impl<F: DiskFile> SegmentWriter<F> {
         self.file.truncate(info.size_bytes).await?;
         self.file.sync().await?;
         self.file.close().await?;
-        Ok(info)
+        Ok(FinishedSegment { info, blocks: self.kept_blocks })
     }
 
     /// The file being written.
