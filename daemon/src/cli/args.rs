@@ -1,0 +1,258 @@
+//! The `nacre` command line: every command, flag and default, as clap derive types. Owns
+//! parsing only; running a command is `command.rs`'s job.
+
+use super::time::{parse_as_of, parse_duration_ms, parse_ts};
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use nacre_wire::Ts;
+use std::time::Duration;
+
+/// `nacre`: talk to a running `nacred`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "nacre",
+    version,
+    about = "Command-line client for nacred",
+    after_help = "TS is RFC 3339 (2026-11-26T10:00:00Z), integer milliseconds since the Unix epoch, or \
+                  MS.LOGICAL as printed by reads. DURATION is 30s, 15m, 7d, 1h30m, ...\n\
+                  Exit status: 0 success, 1 not found (get, versions), 2 any error."
+)]
+pub struct Cli {
+    /// The server: its shared port, or any shard's port.
+    #[arg(long, global = true, default_value = "127.0.0.1:7070")]
+    pub addr: String,
+    /// Longest to wait for connecting and for each reply.
+    #[arg(long, global = true, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A `nacre` command.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create, list or drop tables.
+    #[command(subcommand)]
+    Table(TableCommand),
+    /// Write a value.
+    Put(PutArgs),
+    /// Read a key's visible value (exit 1 if there is none).
+    Get(GetArgs),
+    /// Delete a key (write a tombstone).
+    Del(DelArgs),
+    /// Read a partition key's rows in sort-key order, following pages to the end or --limit.
+    Scan(ScanArgs),
+    /// Read every retained version of a key, newest first, with origins (exit 1 if none).
+    Versions(VersionsArgs),
+    /// Server, shard and partition statistics.
+    Stats(StatsArgs),
+}
+
+/// `nacre table ...`.
+#[derive(Subcommand, Debug)]
+pub enum TableCommand {
+    /// Create a table.
+    Create(TableCreateArgs),
+    /// List tables and their settings.
+    List(OutputArgs),
+    /// Drop a table and all its data.
+    Drop {
+        /// The table.
+        name: String,
+    },
+}
+
+/// `nacre table create`.
+#[derive(ClapArgs, Debug)]
+pub struct TableCreateArgs {
+    /// The new table's name.
+    pub name: String,
+    /// Versions of each key to keep (server default 3).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_versions: Option<u32>,
+    /// Time to live of writes that carry none.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    pub ttl: Option<u64>,
+    /// Longest a superseded version is kept.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    pub retention: Option<u64>,
+}
+
+/// How a read prints.
+#[derive(ClapArgs, Debug, Clone, Copy, Default)]
+pub struct OutputArgs {
+    /// One JSON object per row instead of a table (see the module docs for the fields).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A key: table, partition key, optional sort key.
+#[derive(ClapArgs, Debug)]
+pub struct KeyArgs {
+    /// The table.
+    pub table: String,
+    /// The partition key (UTF-8).
+    pub pk: String,
+    /// The sort key (UTF-8); empty if not given.
+    #[arg(long, short = 's', default_value = "")]
+    pub sort_key: String,
+}
+
+/// When a write is acknowledged.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurabilityArg {
+    /// After the write is durable on disk.
+    Sync,
+    /// After it is applied in memory; a crash may lose it.
+    Async,
+}
+
+/// `nacre put`.
+#[derive(ClapArgs, Debug)]
+pub struct PutArgs {
+    /// Where.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// The value (UTF-8, or base64 with --base64).
+    pub value: String,
+    /// The value is base64 (standard alphabet, padded), for binary values.
+    #[arg(long)]
+    pub base64: bool,
+    /// The version's timestamp; default: the server's clock.
+    #[arg(long, value_name = "TS", value_parser = parse_ts)]
+    pub ts: Option<Ts>,
+    /// Time to live, counted from the version's timestamp; default: the table's.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    pub ttl: Option<u64>,
+    /// When to acknowledge; default: the server's.
+    #[arg(long, value_enum)]
+    pub durability: Option<DurabilityArg>,
+}
+
+/// `nacre get`.
+#[derive(ClapArgs, Debug)]
+pub struct GetArgs {
+    /// What.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Read as of this timestamp (a wall-clock TS covers its whole millisecond).
+    #[arg(long, value_name = "TS", value_parser = parse_as_of)]
+    pub as_of: Option<Ts>,
+    /// How to print.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `nacre del`.
+#[derive(ClapArgs, Debug)]
+pub struct DelArgs {
+    /// What.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// The tombstone's timestamp; default: the server's clock.
+    #[arg(long, value_name = "TS", value_parser = parse_ts)]
+    pub ts: Option<Ts>,
+    /// When to acknowledge; default: the server's.
+    #[arg(long, value_enum)]
+    pub durability: Option<DurabilityArg>,
+}
+
+/// `nacre scan`.
+#[derive(ClapArgs, Debug)]
+pub struct ScanArgs {
+    /// The table.
+    pub table: String,
+    /// The partition key whose rows are read.
+    pub pk: String,
+    /// Smallest sort key, inclusive.
+    #[arg(long, value_name = "SK")]
+    pub from: Option<String>,
+    /// Greatest sort key, inclusive.
+    #[arg(long, value_name = "SK")]
+    pub to: Option<String>,
+    /// Most rows to print; default: all.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// Descending sort-key order.
+    #[arg(long)]
+    pub reverse: bool,
+    /// Read as of this timestamp (a wall-clock TS covers its whole millisecond).
+    #[arg(long, value_name = "TS", value_parser = parse_as_of)]
+    pub as_of: Option<Ts>,
+    /// How to print.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `nacre versions`.
+#[derive(ClapArgs, Debug)]
+pub struct VersionsArgs {
+    /// What.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// How to print.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `nacre stats`.
+#[derive(ClapArgs, Debug)]
+pub struct StatsArgs {
+    /// One row per partition statistic instead of sums per shard.
+    #[arg(long)]
+    pub partitions: bool,
+    /// How to print.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("nacre").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn put_takes_flags_anywhere_and_parses_ts_and_ttl() {
+        let cli = parse(&["--addr", "h:1", "put", "t", "pk", "--sort-key", "sk", "v", "--ts", "1000", "--ttl", "30s"])
+            .expect("valid");
+        assert_eq!(cli.addr, "h:1");
+        let Command::Put(put) = cli.command else { panic!("not a put: {:?}", cli.command) };
+        assert_eq!((put.key.table.as_str(), put.key.pk.as_str(), put.key.sort_key.as_str()), ("t", "pk", "sk"));
+        assert_eq!(put.value, "v");
+        assert_eq!(put.ts, Some(Ts::from_millis(1000)));
+        assert_eq!(put.ttl, Some(30_000));
+    }
+
+    #[test]
+    fn bad_ts_duration_and_limits_are_usage_errors() {
+        for args in [
+            &["put", "t", "pk", "v", "--ts", "yesterday"][..],
+            &["put", "t", "pk", "v", "--ttl", "forever"],
+            &["table", "create", "t", "--max-versions", "0"],
+            &["scan", "t", "pk", "--limit", "0"],
+            &["get", "t"],
+        ] {
+            let e = parse(args).expect_err("refused");
+            assert_eq!(e.exit_code(), 2, "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn global_flags_follow_the_command_too() {
+        let cli =
+            parse(&["get", "t", "pk", "--addr", "h:2", "--json", "--as-of", "2026-11-26T10:00:00Z"]).expect("valid");
+        assert_eq!(cli.addr, "h:2");
+        let Command::Get(get) = cli.command else { panic!("not a get") };
+        assert!(get.output.json);
+        assert_eq!(get.as_of, Some(Ts((1_795_687_200_000 << 16) | 0xffff)));
+    }
+}

@@ -1,0 +1,192 @@
+//! Runs one parsed `nacre` command against a server over the wire client and writes what it
+//! read. Owns the mapping from commands to requests, scan paging, and what counts as not found;
+//! how things print is `render.rs`'s.
+
+use super::args::{Cli, Command, DurabilityArg, KeyArgs, OutputArgs, ScanArgs, TableCommand};
+use super::render::{self, Format};
+use base64::Engine as _;
+use nacre_wire::{
+    Client, ClientError, ClientOptions, Delete, Durability, Get, Key, Put, Scan, TableSettings, Versions,
+};
+use std::io::Write;
+
+/// Rows asked for per scan page; the server may cap it lower.
+const SCAN_PAGE_ROWS: u32 = 1000;
+
+/// How a command that did not fail ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did what was asked.
+    Done,
+    /// The key it read has no visible value (or no versions); the message says which.
+    NotFound(String),
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// Connecting, or the request, failed; a server error carries the server's code and message.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// `--base64` was given and the value is not base64.
+    #[error("the value is not base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// Writing the output failed (a closed pipe).
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+fn format(output: OutputArgs) -> Format {
+    if output.json { Format::Json } else { Format::Table }
+}
+
+fn key(args: &KeyArgs) -> Key {
+    Key::new(args.pk.as_bytes(), args.sort_key.as_bytes())
+}
+
+fn durability(arg: Option<DurabilityArg>) -> Option<Durability> {
+    arg.map(|d| match d {
+        DurabilityArg::Sync => Durability::Sync,
+        DurabilityArg::Async => Durability::Async,
+    })
+}
+
+fn describe(args: &KeyArgs) -> String {
+    if args.sort_key.is_empty() {
+        format!("{}/{}", args.table, args.pk)
+    } else {
+        format!("{}/{} (sort key {:?})", args.table, args.pk, args.sort_key)
+    }
+}
+
+/// Connects to `cli.addr` and runs the command, writing results to `out`.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    let options = ClientOptions {
+        client_name: "nacre-cli".to_owned(),
+        timeout: cli.timeout,
+        connect_timeout: cli.timeout,
+        ..ClientOptions::default()
+    };
+    let client = Client::connect(cli.addr.as_str(), options).await?;
+    match cli.command {
+        Command::Table(table) => run_table(&client, table, out).await,
+        Command::Put(put) => {
+            let value = if put.base64 {
+                base64::engine::general_purpose::STANDARD.decode(put.value.as_bytes())?
+            } else {
+                put.value.into_bytes()
+            };
+            let request = Put {
+                table: put.key.table.clone(),
+                key: key(&put.key),
+                value,
+                ts: put.ts,
+                ttl_ms: put.ttl,
+                durability: durability(put.durability),
+            };
+            let written = client.put(request).await?;
+            writeln!(out, "ok {}", written.ts)?;
+            Ok(Outcome::Done)
+        }
+        Command::Del(del) => {
+            let request = Delete {
+                table: del.key.table.clone(),
+                key: key(&del.key),
+                ts: del.ts,
+                durability: durability(del.durability),
+            };
+            let written = client.delete(request).await?;
+            writeln!(out, "ok {}", written.ts)?;
+            Ok(Outcome::Done)
+        }
+        Command::Get(get) => {
+            let request = Get { table: get.key.table.clone(), key: key(&get.key), as_of: get.as_of };
+            match client.get(request).await? {
+                Some(row) => {
+                    let text = render::row(format(get.output), &get.key.table, &get.key.pk, &get.key.sort_key, &row);
+                    out.write_all(text.as_bytes())?;
+                    Ok(Outcome::Done)
+                }
+                None => Ok(Outcome::NotFound(format!("{} has no visible value", describe(&get.key)))),
+            }
+        }
+        Command::Versions(versions) => {
+            let history = client.versions(Versions::new(versions.key.table.clone(), key(&versions.key))).await?;
+            if history.versions.is_empty() {
+                return Ok(Outcome::NotFound(format!("{} has no versions", describe(&versions.key))));
+            }
+            let (k, f) = (&versions.key, format(versions.output));
+            out.write_all(render::history(f, &k.table, &k.pk, &k.sort_key, &history).as_bytes())?;
+            Ok(Outcome::Done)
+        }
+        Command::Scan(scan) => run_scan(&client, scan, out).await,
+        Command::Stats(stats) => {
+            let all = client.stats().await?;
+            out.write_all(render::stats(format(stats.output), &all, stats.partitions).as_bytes())?;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+async fn run_table(client: &Client, command: TableCommand, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    match command {
+        TableCommand::Create(create) => {
+            let defaults = TableSettings::default();
+            let settings = TableSettings {
+                max_versions: create.max_versions.unwrap_or(defaults.max_versions),
+                version_retention_ms: create.retention,
+                default_ttl_ms: create.ttl,
+                tie_rule: defaults.tie_rule,
+            };
+            let info = client.create_table(&create.name, settings).await?;
+            out.write_all(render::created(&info).as_bytes())?;
+        }
+        TableCommand::List(output) => {
+            let tables = client.list_tables().await?;
+            out.write_all(render::tables(format(output), &tables).as_bytes())?;
+        }
+        TableCommand::Drop { name } => {
+            client.drop_table(&name).await?;
+            writeln!(out, "dropped table {name}")?;
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+/// Follows cursors until `--limit` rows or the end. JSON rows are written page by page; a
+/// table is written once, aligned over every row.
+async fn run_scan(client: &Client, args: ScanArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    let format = format(args.output);
+    let mut remaining = args.limit.unwrap_or(u64::MAX);
+    let mut request = Scan {
+        table: args.table.clone(),
+        partition_key: args.pk.clone().into_bytes(),
+        from: args.from.map(String::into_bytes),
+        to: args.to.map(String::into_bytes),
+        limit: 0,
+        reverse: args.reverse,
+        cursor: None,
+        as_of: args.as_of,
+    };
+    let mut collected = Vec::new();
+    while remaining > 0 {
+        request.limit = u32::try_from(remaining.min(u64::from(SCAN_PAGE_ROWS))).expect("at most SCAN_PAGE_ROWS");
+        let mut page = client.scan(request.clone()).await?;
+        let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(page.rows.len());
+        page.rows.truncate(take);
+        remaining -= take as u64;
+        match format {
+            Format::Json => out.write_all(render::scan_rows(format, &args.table, &args.pk, &page.rows).as_bytes())?,
+            Format::Table => collected.append(&mut page.rows),
+        }
+        match page.cursor {
+            Some(cursor) => request.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    if format == Format::Table {
+        out.write_all(render::scan_rows(format, &args.table, &args.pk, &collected).as_bytes())?;
+    }
+    Ok(Outcome::Done)
+}
