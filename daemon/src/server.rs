@@ -185,6 +185,12 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
     let mut greeted = false;
     let outcome: Result<()> = async {
         loop {
+            // Checked before every frame, not only raced with the read below: `or` prefers a
+            // ready read, so a client that keeps sending would otherwise never let a stopping
+            // shard drain.
+            if shard.stopping.get() {
+                return Ok(());
+            }
             let mut len = [0u8; 4];
             let read = async { Some(reader.read_exact(&mut len).await) }.or(async {
                 until_stopping(shard).await;
@@ -218,7 +224,7 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
                     let reply = Reply::Error(wire::ErrorReply { code: e.error_code(), message: e.to_string() });
                     match e.request_id() {
                         // A verified frame whose message is invalid: answer it, keep the connection.
-                        Some(id) if greeted => {
+                        Some(id) if greeted && id != 0 => {
                             send(&tx, id, reply).await;
                             continue;
                         }
@@ -230,20 +236,30 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
                     }
                 }
             };
+            if id == 0 {
+                // Id 0 is reserved for errors about the connection; a reply under it would read
+                // as one, so the request is refused like a frame whose id cannot be trusted.
+                let message = "request id 0 is reserved for errors about the connection".to_owned();
+                send(&tx, 0, Reply::Error(wire::ErrorReply { code: ErrorCode::BadRequest, message })).await;
+                anyhow::bail!("request id 0");
+            }
             if !greeted {
-                if !matches!(request, wire::Request::Handshake(_)) {
-                    send(
-                        &tx,
-                        id,
-                        Reply::Error(wire::ErrorReply {
-                            code: ErrorCode::ProtocolVersion,
-                            message: "the first request must be a handshake".into(),
-                        }),
-                    )
-                    .await;
-                    anyhow::bail!("no handshake");
+                // Answered here, not in a task: until a handshake is accepted nothing else is
+                // served, and a refused one closes the connection like a missing one.
+                let reply = match &request {
+                    wire::Request::Handshake(h) => shard.handshake(h),
+                    _ => Reply::Error(wire::ErrorReply {
+                        code: ErrorCode::ProtocolVersion,
+                        message: "the first request must be a handshake".into(),
+                    }),
+                };
+                let accepted = matches!(reply, Reply::Handshake(_));
+                send(&tx, id, reply).await;
+                if !accepted {
+                    anyhow::bail!("no accepted handshake");
                 }
                 greeted = true;
+                continue;
             }
             let permit = in_flight.acquire_arc().await;
             let s = shard.clone();

@@ -10,6 +10,20 @@ use nacre_wire::{self as wire, ErrorCode, Reply, Request};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+/// Rows in a scan page when the request asks for the server's default (`limit` 0).
+const DEFAULT_SCAN_PAGE_ROWS: usize = 1_000;
+/// Most rows in a scan page, whatever the request asks.
+const MAX_SCAN_PAGE_ROWS: usize = 10_000;
+
+/// The rows of a scan page for a request's `limit`: 0 is the documented "server's default",
+/// not one row.
+fn scan_page_rows(limit: u32) -> usize {
+    match usize::try_from(limit).unwrap_or(usize::MAX) {
+        0 => DEFAULT_SCAN_PAGE_ROWS,
+        n => n.min(MAX_SCAN_PAGE_ROWS),
+    }
+}
+
 /// Where a request runs.
 enum Route {
     /// On this shard.
@@ -84,19 +98,17 @@ impl Shard {
         outcome.unwrap_or_else(Reply::Error)
     }
 
-    fn handshake(&self, h: &wire::Handshake) -> Reply {
-        if h.protocol_version != wire::PROTOCOL_VERSION {
+    /// Answers a handshake with `min(client's highest, ours)` (FORMAT.md, "Connections"); only
+    /// version 0, which no client speaks, is refused while this server speaks version 1 alone.
+    pub(crate) fn handshake(&self, h: &wire::Handshake) -> Reply {
+        if h.protocol_version == 0 {
             return Reply::Error(error(
                 ErrorCode::ProtocolVersion,
-                format!(
-                    "protocol version {} is not served (this server speaks {})",
-                    h.protocol_version,
-                    wire::PROTOCOL_VERSION
-                ),
+                format!("protocol version 0 is invalid (this server speaks 1 to {})", wire::PROTOCOL_VERSION),
             ));
         }
         Reply::Handshake(wire::HandshakeOk {
-            protocol_version: wire::PROTOCOL_VERSION,
+            protocol_version: h.protocol_version.min(wire::PROTOCOL_VERSION),
             server_name: "nacred".into(),
             server_version: env!("CARGO_PKG_VERSION").into(),
             topology: self.topology(),
@@ -146,7 +158,12 @@ impl Shard {
         let ts = match ts {
             Some(t) => {
                 let t = convert::ts(t);
-                self.hlc.observe(t);
+                // Only a timestamp within the skew bound moves the clock: one the engine is about
+                // to refuse must not drag every later server timestamp past the bound with it.
+                let skew_ms = self.process.config.limits.max_clock_skew_ms;
+                if t <= st::Ts::from_millis(self.clock.now_ms().saturating_add(skew_ms)) {
+                    self.hlc.observe(t);
+                }
                 t
             }
             None => self.hlc.next(self.clock.as_ref()),
@@ -260,7 +277,7 @@ impl Shard {
             partition_key: s.partition_key,
             from: s.from,
             to: s.to,
-            limit: usize::try_from(s.limit).unwrap_or(usize::MAX).clamp(1, 10_000),
+            limit: scan_page_rows(s.limit),
             reverse: s.reverse,
             cursor: s.cursor,
             at: Self::read_at(s.as_of),

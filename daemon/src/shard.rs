@@ -129,6 +129,16 @@ impl Shard {
             }
             engines.insert(p, Rc::new(engine));
         }
+        // Flush what recovery replayed before serving, so the WAL files it came from are retired.
+        // Otherwise every crash-restart leaves its files behind (preallocated, and each read
+        // whole by every later recovery) until a budget flush, and a crash loop grows the disk
+        // and the time of each recovery without bound.
+        if !recovered.records.is_empty() {
+            for (p, engine) in &engines {
+                engine.flush().await.with_context(|| format!("flushing partition {p}'s recovered writes"))?;
+            }
+        }
+        wal.retire_unneeded().await.context("retiring recovered WAL files")?;
         // Writes recovered from a WAL written under another shard layout would belong to
         // partitions this shard may not own; datadir refuses such a start.
         let hlc = Hlc::new();
