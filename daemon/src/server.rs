@@ -178,10 +178,10 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
     let limits = &shard.process.config.limits;
     let frame_limits = FrameLimits { max_frame_bytes: limits.max_frame_bytes, ..FrameLimits::default() };
     let (tx, rx) = glommio::channels::local_channel::new_bounded::<Vec<u8>>(limits.max_in_flight_per_connection);
-    let writing = glommio::spawn_local(write_replies(writer, rx));
+    let tx = Rc::new(tx);
+    let writing = glommio::spawn_local(write_replies(writer, rx, Rc::downgrade(&tx)));
     let in_flight = Arc::new(async_lock::Semaphore::new(limits.max_in_flight_per_connection));
     let pending = Rc::new(std::cell::Cell::new(0usize));
-    let tx = Rc::new(tx);
     let mut greeted = false;
     let outcome: Result<()> = async {
         loop {
@@ -291,17 +291,30 @@ async fn send(tx: &glommio::channels::local_channel::LocalSender<Vec<u8>>, id: u
     let _ = tx.send(wire::encode_response(id, &reply)).await;
 }
 
+/// Bytes of replies gathered into one write when several are ready.
+const REPLY_BATCH_BYTES: usize = 256 << 10;
+
+/// Writes replies as they come, gathering those already queued into one write: with pipelined
+/// requests, one syscall carries many replies. `queue` (weak, so the channel still closes when
+/// the connection's senders are gone) tells how many more are waiting.
 async fn write_replies(
     mut writer: futures_lite::io::WriteHalf<TcpStream>,
     rx: glommio::channels::local_channel::LocalReceiver<Vec<u8>>,
+    queue: std::rc::Weak<glommio::channels::local_channel::LocalSender<Vec<u8>>>,
 ) {
+    let mut batch = Vec::new();
     while let Some(frame) = rx.recv().await {
-        if writer.write_all(&frame).await.is_err() {
+        batch.extend_from_slice(&frame);
+        while batch.len() < REPLY_BATCH_BYTES && queue.upgrade().is_some_and(|tx| tx.len() > 0) {
+            match rx.recv().await {
+                Some(more) => batch.extend_from_slice(&more),
+                None => break,
+            }
+        }
+        if writer.write_all(&batch).await.is_err() || writer.flush().await.is_err() {
             return;
         }
-        if writer.flush().await.is_err() {
-            return;
-        }
+        batch.clear();
     }
     let _ = writer.flush().await;
 }
