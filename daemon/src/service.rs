@@ -1,7 +1,6 @@
 //! What a shard does with a request: route it to the shard that owns it (forwarding through the
 //! mesh when that is another shard), and execute what it owns against its engines.
 
-use crate::catalog::TableEntry;
 use crate::convert::{self, error};
 use crate::mesh::Ask;
 use crate::shard::Shard;
@@ -125,12 +124,12 @@ impl Shard {
         }
     }
 
-    fn table(&self, name: &str) -> Result<TableEntry, wire::ErrorReply> {
-        self.catalog
-            .borrow()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| error(ErrorCode::UnknownTable, format!("no table named {name:?}")))
+    /// The storage id of table `name` (no copy of its entry: this runs on every request).
+    fn table(&self, name: &str) -> Result<st::TableId, wire::ErrorReply> {
+        match self.catalog.borrow().get(name) {
+            Some(entry) => Ok(entry.table_id()),
+            None => Err(error(ErrorCode::UnknownTable, format!("no table named {name:?}"))),
+        }
     }
 
     fn engine_for(&self, partition_key: &[u8]) -> Result<Rc<st::Engine<st::io::dma::DmaDisk>>, wire::ErrorReply> {
@@ -207,7 +206,7 @@ impl Shard {
         let t = self.table(table)?;
         let engine = self.engine_for(&key.partition_key)?;
         self.wait_for_memory().await?;
-        let entry = self.entry(t.table_id(), key, value, ts);
+        let entry = self.entry(t, key, value, ts);
         let id = entry.version.id;
         engine.write(vec![entry], convert::durability(durability)).await.map_err(|e| convert::storage_error(&e))?;
         Ok(Reply::Written(convert::wire_version(id)))
@@ -229,10 +228,8 @@ impl Shard {
             .ops
             .into_iter()
             .map(|op| match op {
-                wire::BatchOp::Put { key, value, ts, ttl_ms } => {
-                    self.entry(t.table_id(), key, Some((value, ttl_ms)), ts)
-                }
-                wire::BatchOp::Delete { key, ts } => self.entry(t.table_id(), key, None, ts),
+                wire::BatchOp::Put { key, value, ts, ttl_ms } => self.entry(t, key, Some((value, ttl_ms)), ts),
+                wire::BatchOp::Delete { key, ts } => self.entry(t, key, None, ts),
             })
             .collect();
         let ids = entries.iter().map(|e| convert::wire_version(e.version.id)).collect();
@@ -247,7 +244,7 @@ impl Shard {
     async fn get(&self, g: wire::Get) -> Result<Reply, wire::ErrorReply> {
         let t = self.table(&g.table)?;
         let engine = self.engine_for(&g.key.partition_key)?;
-        let key = st::KeyRef { table: t.table_id(), partition_key: &g.key.partition_key, sort_key: &g.key.sort_key };
+        let key = st::KeyRef { table: t, partition_key: &g.key.partition_key, sort_key: &g.key.sort_key };
         let row = engine.get(key, Self::read_at(g.as_of)).await.map_err(|e| convert::storage_error(&e))?;
         Ok(Reply::Get(row.map(convert::wire_row)))
     }
@@ -257,7 +254,7 @@ impl Shard {
         let mut rows = Vec::with_capacity(m.keys.len());
         for key in &m.keys {
             let engine = self.engine_for(&key.partition_key)?;
-            let k = st::KeyRef { table: t.table_id(), partition_key: &key.partition_key, sort_key: &key.sort_key };
+            let k = st::KeyRef { table: t, partition_key: &key.partition_key, sort_key: &key.sort_key };
             rows.push(
                 engine
                     .get(k, Self::read_at(m.as_of))
@@ -273,7 +270,7 @@ impl Shard {
         let t = self.table(&s.table)?;
         let engine = self.engine_for(&s.partition_key)?;
         let req = st::ScanRequest {
-            table: t.table_id(),
+            table: t,
             partition_key: s.partition_key,
             from: s.from,
             to: s.to,
@@ -289,7 +286,7 @@ impl Shard {
     async fn versions(&self, v: wire::Versions) -> Result<Reply, wire::ErrorReply> {
         let t = self.table(&v.table)?;
         let engine = self.engine_for(&v.key.partition_key)?;
-        let key = st::KeyRef { table: t.table_id(), partition_key: &v.key.partition_key, sort_key: &v.key.sort_key };
+        let key = st::KeyRef { table: t, partition_key: &v.key.partition_key, sort_key: &v.key.sort_key };
         let history = engine.versions(key).await.map_err(|e| convert::storage_error(&e))?;
         Ok(Reply::Versions(convert::wire_history(history)))
     }
