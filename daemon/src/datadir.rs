@@ -39,6 +39,8 @@ impl DataDir {
     /// Locks `root`, creating and initialising it if new. A second process is refused.
     pub fn open_or_init(root: &Path, partitions: u32, shards: usize) -> Result<DataDir> {
         std::fs::create_dir_all(root).with_context(|| format!("creating data directory {}", root.display()))?;
+        // Absolute from here on: logs name it unambiguously and nothing depends on the cwd.
+        let root = &std::fs::canonicalize(root).with_context(|| format!("resolving {}", root.display()))?;
         let lock_path = root.join("nacred.lock");
         let lock = OpenOptions::new()
             .read(true)

@@ -114,3 +114,47 @@ fn sigterm_while_starting_stops_promptly_and_loses_nothing() {
         }
     });
 }
+
+/// README's first command runs nacred with a relative `--data-dir`; glommio 0.9 fails on
+/// relative paths (EBADF), so the daemon must resolve it.
+#[test]
+fn a_relative_data_directory_serves_and_stops_cleanly() {
+    let base = std::env::var_os("NACRE_TEST_DIR").map_or_else(std::env::temp_dir, std::path::PathBuf::from);
+    std::fs::create_dir_all(&base).expect("test dir");
+    let cwd = tempfile::Builder::new().prefix("nacred-relative-").tempdir_in(&base).expect("tempdir");
+    let listen = free_ports(2);
+    let mut child = Command::new(nacre_tests::server::nacred_binary())
+        .args(["--data-dir", "nacre-data", "--listen", &listen.to_string(), "--cores", "2"])
+        .current_dir(cwd.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning nacred");
+    let runtime = nacre_tests::runtime();
+    let served = runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            match nacre_wire::Client::connect(listen, nacre_tests::server::client_options()).await {
+                Ok(c) => break c,
+                Err(e) if Instant::now() > deadline => panic!("nacred never answered on {listen}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        client.create_table("t", TableSettings::default()).await.expect("create_table");
+        client.put(Put::new("t", Key::new("k", ""), "v")).await.expect("put");
+        client.get(Get::new("t", Key::new("k", ""))).await.expect("get").map(|row| row.value)
+    });
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+        .expect("SIGTERM");
+    let status = child.wait().expect("waiting for nacred");
+    let mut log = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        use std::io::Read;
+        let _ = err.read_to_string(&mut log);
+    }
+    assert_eq!(served, Some(b"v".to_vec()), "{log}");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(cwd.path().join("nacre-data").join("cluster.toml").exists(), "the data directory is where it was asked");
+}

@@ -32,6 +32,12 @@ fn serr<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     move |e| IoError::new(op, path, e)
 }
 
+/// `path` made absolute against the current directory: glommio 0.9 opens paths relative to a
+/// directory descriptor, and a relative path there fails with EBADF.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// Asserts the seam's alignment rule for a read or write.
 fn assert_aligned(offset: u64, len: usize) {
     assert!(offset.is_multiple_of(ALIGN as u64), "offset {offset} is not a multiple of ALIGN");
@@ -95,7 +101,7 @@ impl Disk for DmaDisk {
         if mode == OpenMode::CreateNew {
             opts.create_new(true);
         }
-        let file = opts.dma_open(path).await.map_err(gerr("open", path))?;
+        let file = opts.dma_open(absolute(path)).await.map_err(gerr("open", path))?;
         Ok(DmaDiskFile { file, path: path.to_path_buf() })
     }
 
@@ -135,7 +141,7 @@ impl Disk for DmaDisk {
     }
 
     async fn sync_dir(&self, dir: &Path) -> IoResult<()> {
-        let handle = Directory::open(dir).await.map_err(gerr("sync_dir", dir))?;
+        let handle = Directory::open(absolute(dir)).await.map_err(gerr("sync_dir", dir))?;
         let synced = handle.sync().await.map_err(gerr("sync_dir", dir));
         let closed = handle.close().await.map_err(gerr("close", dir));
         synced?;
