@@ -59,9 +59,13 @@ impl DataDir {
         }
         let shard_count = u32::try_from(shards).context("shard count")?;
         let cluster_path = root.join("cluster.toml");
-        let (cluster, fresh) = if cluster_path.exists() {
+        let previous: Option<ClusterFile> = if cluster_path.exists() {
             let text = std::fs::read_to_string(&cluster_path).context("reading cluster.toml")?;
-            let old: ClusterFile = toml::from_str(&text).context("parsing cluster.toml")?;
+            Some(toml::from_str(&text).context("parsing cluster.toml")?)
+        } else {
+            None
+        };
+        let (cluster, fresh) = if let Some(old) = previous {
             if old.shard_count != shard_count && wal_holds_records(root)? {
                 bail!(
                     "the data directory was last served by {} shards and its WAL still holds unflushed writes; \
@@ -74,7 +78,7 @@ impl DataDir {
         } else {
             (ClusterFile { partition_count: partitions, shard_count }, true)
         };
-        if old_differs(&cluster_path, &cluster)? {
+        if previous != Some(cluster) {
             write_atomically(&cluster_path, toml::to_string(&cluster).context("encoding cluster.toml")?.as_bytes())?;
         }
         std::fs::create_dir_all(root.join("wal"))?;
@@ -106,14 +110,6 @@ impl DataDir {
     pub fn partition_dir(&self, partition: u32) -> PathBuf {
         self.root.join("partitions").join(format!("{partition:04}"))
     }
-}
-
-fn old_differs(path: &Path, cluster: &ClusterFile) -> Result<bool> {
-    if !path.exists() {
-        return Ok(true);
-    }
-    let old: ClusterFile = toml::from_str(&std::fs::read_to_string(path)?)?;
-    Ok(old != *cluster)
 }
 
 /// True if any shard's WAL directory holds a WAL file with anything past its header page.

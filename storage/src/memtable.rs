@@ -7,7 +7,7 @@
 
 use crate::ids::{TableId, Ts};
 use crate::record::{Entry, EntryRef, KeyRef, PartitionRange};
-use crate::version::{Origin, OriginKind, VersionId};
+use crate::version::VersionId;
 use bumpalo::Bump;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -62,11 +62,8 @@ self_cell::self_cell!(
     }
 );
 
-/// The version identity that sorts first among a key's versions.
-const FIRST_ID: VersionId =
-    VersionId { ts: Ts::MAX, origin: Origin { kind: OriginKind::Direct, source_id: u32::MAX, seq: u64::MAX } };
-/// The version identity that sorts last among a key's versions.
-const LAST_ID: VersionId = VersionId { ts: Ts(0), origin: Origin { kind: OriginKind::Bulk, source_id: 0, seq: 0 } };
+const FIRST_ID: VersionId = VersionId::FIRST_IN_STORAGE;
+const LAST_ID: VersionId = VersionId::LAST_IN_STORAGE;
 
 /// What inserting an entry did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +255,7 @@ fn take_sort_keys_reversed<'s>(iter: impl Iterator<Item = EntryRef<'s>>, max: us
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::version::{Origin, OriginKind};
 
     fn entry<'a>(pk: &'a [u8], sk: &'a [u8], ts: u64, value: Option<&'a [u8]>) -> EntryRef<'a> {
         EntryRef {

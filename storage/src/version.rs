@@ -101,6 +101,13 @@ pub struct VersionId {
 }
 
 impl VersionId {
+    /// The identity that sorts first among a key's versions in storage order.
+    pub const FIRST_IN_STORAGE: VersionId =
+        VersionId { ts: Ts::MAX, origin: Origin { kind: OriginKind::Direct, source_id: u32::MAX, seq: u64::MAX } };
+    /// The identity that sorts last among a key's versions in storage order.
+    pub const LAST_IN_STORAGE: VersionId =
+        VersionId { ts: Ts(0), origin: Origin { kind: OriginKind::Bulk, source_id: 0, seq: 0 } };
+
     /// The physical order versions of one key are stored in: descending `ts`, then descending
     /// (kind code, source_id, seq). It is independent of the tie rule, so a table's rule can
     /// change without rewriting data; readers re-rank the versions of equal `ts`.

@@ -102,7 +102,9 @@ fn parse_file_name(name: &str) -> Option<u64> {
     (digits.len() == 16).then(|| digits.parse().ok()).flatten()
 }
 
-async fn lock_dir<D: Disk>(disk: &D, dir: &Path) -> Result<DirLock> {
+/// Takes `dir/LOCK` for this process, or fails with [`Error::Locked`] if another holds it. The
+/// WAL and each partition lock their directories the same way.
+pub(crate) async fn lock_dir<D: Disk>(disk: &D, dir: &Path) -> Result<DirLock> {
     let path = dir.join("LOCK");
     disk.lock(&path).await.map_err(|e| match e.source.kind() {
         std::io::ErrorKind::WouldBlock => Error::Locked { path },

@@ -12,18 +12,10 @@ use crate::ids::{PartitionId, SegmentId};
 use crate::io::{DirLock, Disk};
 use crate::manifest::{self, Manifest};
 use crate::options::EngineOptions;
-use crate::wal::{RecoveredWal, Wal};
+use crate::wal::{RecoveredWal, Wal, lock_dir};
 use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::rc::Rc;
-
-async fn lock_partition<D: Disk>(disk: &D, dir: &Path) -> Result<DirLock> {
-    let path = dir.join("LOCK");
-    disk.lock(&path).await.map_err(|e| match e.source.kind() {
-        std::io::ErrorKind::WouldBlock => Error::Locked { path },
-        _ => e.into(),
-    })
-}
 
 impl<D: Disk> Engine<D> {
     /// Creates a new, empty partition in `dir`, writing through the shared `wal`.
@@ -36,7 +28,7 @@ impl<D: Disk> Engine<D> {
         clock: Rc<dyn Clock>,
     ) -> Result<Self> {
         disk.create_dir_all(dir).await?;
-        let lock = lock_partition(&disk, dir).await?;
+        let lock = lock_dir(&disk, dir).await?;
         if disk.exists(&dir.join(manifest::CURRENT)).await? {
             return Err(Error::AlreadyExists { path: dir.to_path_buf() });
         }
@@ -55,7 +47,7 @@ impl<D: Disk> Engine<D> {
         options: EngineOptions,
         clock: Rc<dyn Clock>,
     ) -> Result<Self> {
-        let lock = lock_partition(&disk, dir).await?;
+        let lock = lock_dir(&disk, dir).await?;
         if !disk.exists(&dir.join(manifest::CURRENT)).await? {
             return Err(Error::NoPartition { path: dir.to_path_buf() });
         }

@@ -13,17 +13,13 @@ use crate::codec::{self, Decoder};
 use crate::error::{Error, Result};
 use crate::io::{ALIGN, DiskFile};
 use crate::record::{Entry, EntryRef, KeyRef, PartitionRange};
-use crate::version::{Origin, OriginKind, VersionId};
+use crate::version::VersionId;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-const FIRST_ID: VersionId = VersionId {
-    ts: crate::ids::Ts::MAX,
-    origin: Origin { kind: OriginKind::Direct, source_id: u32::MAX, seq: u64::MAX },
-};
-const LAST_ID: VersionId =
-    VersionId { ts: crate::ids::Ts(0), origin: Origin { kind: OriginKind::Bulk, source_id: 0, seq: 0 } };
+const FIRST_ID: VersionId = VersionId::FIRST_IN_STORAGE;
+const LAST_ID: VersionId = VersionId::LAST_IN_STORAGE;
 
 /// An open, verified segment.
 pub struct SegmentReader<F: DiskFile> {
