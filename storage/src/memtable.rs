@@ -173,6 +173,46 @@ impl Memtable {
         range_refs(index, Bound::Included(lo), Bound::Included(hi)).collect()
     }
 
+    /// The versions of `key` with the greatest `ts` at or below `bound`, in storage order: all a
+    /// point read needs from this memtable, since the ordering rule compares `ts` first. Reads
+    /// only that group, so a hot key with many versions costs no more than a cold one.
+    pub fn newest_versions_of<'s>(&'s self, key: KeyRef<'s>, bound: Ts) -> Vec<EntryRef<'s>> {
+        let index = self.arena.borrow_dependent();
+        let lo = probe(key, VersionId { ts: bound, ..FIRST_ID });
+        let hi = probe(key, LAST_ID);
+        let mut group = range_refs(index, Bound::Included(lo), Bound::Included(hi));
+        let Some(first) = group.next() else { return Vec::new() };
+        let mut out = vec![first];
+        out.extend(group.take_while(|e| e.id.ts == first.id.ts));
+        out
+    }
+
+    /// Entries of table `table` whose partition key is after `after` (from the table's first
+    /// when `None`), in storage order, up to `max_partition_keys` whole partition keys.
+    pub fn scan_table(&self, table: TableId, after: Option<&[u8]>, max_partition_keys: usize) -> Vec<Entry> {
+        let index = self.arena.borrow_dependent();
+        let start = after.map(|a| [a, &[0u8]].concat()).unwrap_or_default();
+        let lo = probe(KeyRef { table, partition_key: &start, sort_key: &[] }, FIRST_ID);
+        let hi = match table.0.checked_add(1) {
+            Some(next) => {
+                Bound::Excluded(probe(KeyRef { table: TableId(next), partition_key: &[], sort_key: &[] }, FIRST_ID))
+            }
+            None => Bound::Unbounded,
+        };
+        let mut out: Vec<Entry> = Vec::new();
+        let mut keys = 0;
+        for e in range_refs(index, Bound::Included(lo), hi) {
+            if out.last().is_none_or(|last| last.key.partition_key != e.partition_key) {
+                if keys == max_partition_keys {
+                    break;
+                }
+                keys += 1;
+            }
+            out.push(e.to_owned());
+        }
+        out
+    }
+
     /// Entries of `range`, in storage order, or reversed by sort key when `range.reverse`
     /// (versions of one sort key stay newest first).
     pub fn scan_partition(&self, range: &PartitionRange<'_>) -> Vec<Entry> {

@@ -11,6 +11,7 @@ use super::info::SegmentInfo;
 use crate::block_cache::BlockCache;
 use crate::codec::{self, Decoder};
 use crate::error::{Error, Result};
+use crate::ids::TableId;
 use crate::io::{ALIGN, DiskFile};
 use crate::record::{Entry, EntryRef, KeyRef, PartitionRange};
 use crate::version::VersionId;
@@ -254,6 +255,45 @@ impl<F: DiskFile> SegmentReader<F> {
             entries.extend(g);
         }
         Ok(RangeRead { entries, truncated })
+    }
+
+    /// Entries of table `table` whose partition key is after `after` (from the table's first
+    /// when `None`), in storage order, up to `max_partition_keys` whole partition keys;
+    /// `truncated` when the cap stopped the read.
+    pub async fn scan_table(
+        &self,
+        table: TableId,
+        after: Option<&[u8]>,
+        max_partition_keys: usize,
+        cache: &RefCell<BlockCache>,
+    ) -> Result<RangeRead> {
+        let start = after.map(|a| [a, &[0u8]].concat()).unwrap_or_default();
+        let lo = KeyRef { table, partition_key: &start, sort_key: &[] };
+        if table > self.info.max_key.table || table < self.info.min_key.table || self.index.is_empty() {
+            return Ok(RangeRead::default());
+        }
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut keys = 0;
+        let first = index::first_block_at_or_after(&self.index, lo, &FIRST_ID);
+        for i in first..self.index.len() {
+            let payload = self.block(i, Some(cache)).await?;
+            for e in self.decode_block(i, &payload)? {
+                if e.table < table || (e.table == table && e.partition_key < start.as_slice()) {
+                    continue;
+                }
+                if e.table > table {
+                    return Ok(RangeRead { entries, truncated: false });
+                }
+                if entries.last().is_none_or(|last| last.key.partition_key != e.partition_key) {
+                    if keys == max_partition_keys {
+                        return Ok(RangeRead { entries, truncated: true });
+                    }
+                    keys += 1;
+                }
+                entries.push(e.to_owned());
+            }
+        }
+        Ok(RangeRead { entries, truncated: false })
     }
 }
 
