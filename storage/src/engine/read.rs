@@ -104,8 +104,8 @@ impl<D: Disk> Engine<D> {
             if info.min_ts > bound {
                 continue;
             }
-            let found = segment.versions_of(key, &self.cache).await?;
-            candidates.extend(found.into_iter().map(|e| e.version).filter(|v| v.id.ts <= bound));
+            let found = segment.newest_versions_of(key, bound, &self.cache).await?;
+            candidates.extend(found.into_iter().map(|e| e.version));
         }
         let watermark = effective_watermark(self.watermarks.borrow().get(&key.table), settings.tie_rule, bound);
         Ok(resolve(&candidates, &settings, watermark, at, self.clock.now_ms()))
