@@ -73,8 +73,14 @@ fn the_append_only_check_catches_each_forbidden_edit() {
         ("a field retyped", V1.replace("  limit: uint;", "  limit: ulong;")),
         ("a field renamed", V1.replace("  reverse: bool;", "  descending: bool;")),
         ("a default changed", V1.replace("max_versions: uint = 3;", "max_versions: uint = 4;")),
-        ("a field made required", V1.replace("  /// Absent means empty.\n  value: [ubyte];", "  value: [ubyte] (required);")),
-        ("a required field appended", V1.replace(put_tail, &put_tail.replacen(";\n}", ";\n  x: [ubyte] (required);\n}", 1))),
+        (
+            "a field made required",
+            V1.replace("  /// Absent means empty.\n  value: [ubyte];", "  value: [ubyte] (required);"),
+        ),
+        (
+            "a required field appended",
+            V1.replace(put_tail, &put_tail.replacen(";\n}", ";\n  x: [ubyte] (required);\n}", 1)),
+        ),
         ("the last union member removed", V1.replace("  Versions,\n  GetStats,\n}", "  Versions,\n}")),
         ("union members reordered", V1.replace("  Versions,\n  GetStats,\n}", "  GetStats,\n  Versions,\n}")),
         ("the last enum value removed", V1.replace("  ShuttingDown = 18,\n", "")),
