@@ -181,7 +181,7 @@ impl V1Client {
                 next => cursor = next,
             }
         }
-        Err(Error::Malformed { field: "ScanReply.cursor", reason: "the range did not end within max_pages pages" })
+        Err(Error::TooManyPages { max_pages })
     }
 
     /// Every retained version of `key`, greatest first.

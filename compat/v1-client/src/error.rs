@@ -118,6 +118,12 @@ pub enum Error {
         /// The id received.
         got: u64,
     },
+    /// A scan's range did not end within the pages the caller allowed.
+    #[error("the scan did not end within {max_pages} pages")]
+    TooManyPages {
+        /// The caller's bound.
+        max_pages: usize,
+    },
     /// The server answered with a reply of the wrong kind.
     #[error("expected {expected}, got {got}")]
     UnexpectedReply {

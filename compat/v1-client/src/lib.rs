@@ -17,6 +17,8 @@
 mod client;
 mod error;
 pub mod frame;
+#[cfg(test)]
+mod fuzz_tests;
 mod generated;
 mod reply;
 mod request;
