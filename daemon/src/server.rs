@@ -250,21 +250,7 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
             // Handshakes are answered here, in order, not in a task: a connection's version
             // applies to exactly the requests read after the handshake that set it.
             if let wire::Request::Handshake(h) = &request {
-                match shard.handshake(h) {
-                    Ok((negotiated, ok)) => {
-                        tracing::debug!(shard = shard.id, version = negotiated.get(), client = %h.client_name, "handshake");
-                        version = Some(negotiated);
-                        send(&tx, id, Reply::Handshake(ok)).await;
-                    }
-                    Err(refused) => {
-                        send(&tx, id, Reply::Error(refused)).await;
-                        // A refused first handshake closes the connection like a missing one; a
-                        // refused later one leaves the version it had.
-                        if version.is_none() {
-                            anyhow::bail!("no accepted handshake");
-                        }
-                    }
-                }
+                version = Some(answer_handshake(shard, &tx, id, h, version).await?);
                 continue;
             }
             let Some(negotiated) = version else {
@@ -303,6 +289,29 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
     drop(tx);
     writing.await;
     outcome
+}
+
+/// Answers handshake `h` (request `id`) and returns the connection's version after it: the one
+/// negotiated, or, if it is refused, the one the connection already had. A refused first
+/// handshake is an error: the connection closes like one that never sent a handshake.
+async fn answer_handshake(
+    shard: &Shard,
+    tx: &glommio::channels::local_channel::LocalSender<Vec<u8>>,
+    id: u64,
+    h: &wire::Handshake,
+    current: Option<ProtocolVersion>,
+) -> Result<ProtocolVersion> {
+    match shard.handshake(h) {
+        Ok((negotiated, ok)) => {
+            tracing::debug!(shard = shard.id, version = negotiated.get(), client = %h.client_name, "handshake");
+            send(tx, id, Reply::Handshake(ok)).await;
+            Ok(negotiated)
+        }
+        Err(refused) => {
+            send(tx, id, Reply::Error(refused)).await;
+            current.ok_or_else(|| anyhow::anyhow!("no accepted handshake"))
+        }
+    }
 }
 
 async fn send(tx: &glommio::channels::local_channel::LocalSender<Vec<u8>>, id: u64, reply: Reply) {
