@@ -85,6 +85,7 @@ pub async fn run_shard(id: usize, process: Arc<Process>, ends: MeshEnds) -> Resu
     }
     wait_for_stop(&process).await;
     shard.stopping.set(true);
+    shard.stop_event.notify(usize::MAX);
     for task in accepting {
         task.await;
     }
@@ -108,10 +109,20 @@ async fn wait_for_stop(process: &Process) {
     }
 }
 
-/// Returns once `shard` stops accepting work.
+/// Returns once `shard` stops accepting work. Woken once, by the stop itself: a future raced
+/// against this one (an accept, a read) is never polled again for nothing. glommio 0.9 leaks a
+/// waker reference each time a pending socket future is re-polled, and a timer waking the race
+/// every few milliseconds overflowed an idle task's reference count within minutes.
 pub(crate) async fn until_stopping(shard: &Shard) {
-    while !shard.stopping.get() {
-        glommio::timer::sleep(Duration::from_millis(20)).await;
+    loop {
+        if shard.stopping.get() {
+            return;
+        }
+        let stopped = shard.stop_event.listen();
+        if shard.stopping.get() {
+            return;
+        }
+        stopped.await;
     }
 }
 
