@@ -5,11 +5,35 @@
 
 use nacre_wire::{Key, KeyHistory, Payload, Row, Ts};
 
-/// Two expiry instants this close are the same expiry. An observation's milliseconds come from
-/// `TIME` and its TTL from `PTTL` a few microseconds later in the same transaction, so the
-/// `expires_at` computed from them may be up to a millisecond early; two observations of one
-/// unchanged key may then differ by up to two.
-pub const EXPIRY_MATCH_TOLERANCE_MS: u64 = 2;
+/// Two exact expiry instants (`PEXPIRETIME`) this close are the same expiry.
+pub const EXACT_EXPIRY_TOLERANCE_MS: u64 = 2;
+
+/// Two expiries, one of them estimated from `TIME` and `PTTL` (Redis before 7.0), this close
+/// are the same expiry: the estimate is early by however long Redis's clock reads for the two
+/// commands were apart, a few milliseconds under load.
+pub const ESTIMATED_EXPIRY_TOLERANCE_MS: u64 = 250;
+
+/// How a snapshot's expiry was learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// From `PEXPIRETIME`: Redis's own instant.
+    Exact,
+    /// From `TIME` plus `PTTL`.
+    Estimated,
+}
+
+impl Expiry {
+    /// How far apart two expiries may be and still be the same.
+    pub fn tolerance_ms(self) -> u64 {
+        match self {
+            Expiry::Exact => EXACT_EXPIRY_TOLERANCE_MS,
+            Expiry::Estimated => ESTIMATED_EXPIRY_TOLERANCE_MS,
+        }
+    }
+}
+
+/// A hash field and its value.
+pub type Field = (Vec<u8>, Vec<u8>);
 
 /// What a Redis key held when it was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +41,7 @@ pub enum SourceValue {
     /// A string.
     Str(Vec<u8>),
     /// A hash: its fields and values.
-    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    Hash(Vec<Field>),
     /// A type that is not imported (list, set, zset, stream, ...), by Redis's name for it.
     Other(String),
     /// No such key (deleted or expired since it was listed).
@@ -31,8 +55,10 @@ pub struct Snapshot {
     pub key: Vec<u8>,
     /// Redis's clock when it was read: the version timestamp its rows are written at.
     pub observed: Ts,
-    /// When it expires, Unix milliseconds (`observed` plus its `PTTL`); `None` never.
+    /// When it expires, Unix milliseconds; `None` never.
     pub expires_at_ms: Option<u64>,
+    /// Whether `expires_at_ms` is Redis's own or an estimate.
+    pub expiry: Expiry,
     /// What it held.
     pub value: SourceValue,
 }
@@ -46,6 +72,8 @@ pub struct SourceRow {
     pub value: Vec<u8>,
     /// When it expires, Unix milliseconds.
     pub expires_at_ms: Option<u64>,
+    /// Whether that expiry is exact or estimated.
+    pub expiry: Expiry,
 }
 
 /// Why a key's rows cannot be formed.
@@ -75,6 +103,7 @@ impl Snapshot {
             key: Key::new(self.key.clone(), sort_key),
             value: value.to_vec(),
             expires_at_ms: self.expires_at_ms,
+            expiry: self.expiry,
         };
         match &self.value {
             SourceValue::Str(value) => Ok(vec![row(b"", value)]),
@@ -95,18 +124,18 @@ impl Snapshot {
     }
 }
 
-/// True if two expiries are the same within [`EXPIRY_MATCH_TOLERANCE_MS`].
-pub fn same_expiry(a: Option<u64>, b: Option<u64>) -> bool {
-    match (a, b) {
+/// True if Nacre's expiry `held` is `row`'s, within the tolerance of how `row`'s was learned.
+pub fn same_expiry(row: &SourceRow, held: Option<u64>) -> bool {
+    match (row.expires_at_ms, held) {
         (None, None) => true,
-        (Some(a), Some(b)) => a.abs_diff(b) <= EXPIRY_MATCH_TOLERANCE_MS,
+        (Some(a), Some(b)) => a.abs_diff(b) <= row.expiry.tolerance_ms(),
         _ => false,
     }
 }
 
 /// True if Nacre's visible `current` row already holds `row`.
 pub fn is_unchanged(row: &SourceRow, current: Option<&Row>) -> bool {
-    current.is_some_and(|c| c.value == row.value && same_expiry(c.expires_at_ms, row.expires_at_ms))
+    current.is_some_and(|c| c.value == row.value && same_expiry(row, c.expires_at_ms))
 }
 
 /// True if Nacre's visible row was written at or after `observed`: a write at `observed`
@@ -127,9 +156,7 @@ pub fn decide(row: &SourceRow, observed: Ts, current: Option<&Row>, history: Opt
     }
     let held_before = history.is_some_and(|h| {
         h.versions.iter().any(|v| match &v.payload {
-            Payload::Value { value, expires_at_ms } => {
-                *value == row.value && same_expiry(*expires_at_ms, row.expires_at_ms)
-            }
+            Payload::Value { value, expires_at_ms } => *value == row.value && same_expiry(row, *expires_at_ms),
             Payload::Tombstone => false,
         })
     });
@@ -149,14 +176,17 @@ mod tests {
     }
 
     fn row(value: &str, expires_at_ms: Option<u64>) -> SourceRow {
-        SourceRow { key: Key::new("k", ""), value: value.into(), expires_at_ms }
+        SourceRow { key: Key::new("k", ""), value: value.into(), expires_at_ms, expiry: Expiry::Exact }
     }
 
     fn current(value: &str, expires_at_ms: Option<u64>) -> Row {
         Row { value: value.into(), version: version(10), expires_at_ms }
     }
 
-    fn history(entries: &[(u64, Option<(&str, Option<u64>)>)]) -> KeyHistory {
+    /// A version's millisecond and its value and expiry (`None`: a tombstone).
+    type Entry<'a> = (u64, Option<(&'a str, Option<u64>)>);
+
+    fn history(entries: &[Entry<'_>]) -> KeyHistory {
         let versions = entries
             .iter()
             .map(|(ms, payload)| VersionEntry {
@@ -178,11 +208,17 @@ mod tests {
             key: b"user:1".to_vec(),
             observed: Ts::from_millis(1_000),
             expires_at_ms: Some(61_000),
+            expiry: Expiry::Exact,
             value: SourceValue::Str(b"v".to_vec()),
         };
         assert_eq!(
             snapshot.rows(),
-            Ok(vec![SourceRow { key: Key::new("user:1", ""), value: b"v".to_vec(), expires_at_ms: Some(61_000) }])
+            Ok(vec![SourceRow {
+                key: Key::new("user:1", ""),
+                value: b"v".to_vec(),
+                expires_at_ms: Some(61_000),
+                expiry: Expiry::Exact
+            }])
         );
         assert_eq!(snapshot.ttl_ms(), Some(60_000));
         snapshot.value = SourceValue::Hash(vec![(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec())]);
@@ -203,6 +239,7 @@ mod tests {
             key: b"k".to_vec(),
             observed: Ts((5_000 << 16) | 999),
             expires_at_ms: None,
+            expiry: Expiry::Exact,
             value: SourceValue::Gone,
         };
         assert_eq!(snapshot.ttl_ms(), None);
@@ -215,15 +252,26 @@ mod tests {
     #[test]
     fn same_value_and_expiry_is_unchanged() {
         assert_eq!(decide(&row("v", None), LATER, Some(&current("v", None)), None), Decision::Unchanged);
-        let near = Some(1_000 + EXPIRY_MATCH_TOLERANCE_MS);
+        let near = Some(1_000 + EXACT_EXPIRY_TOLERANCE_MS);
         assert_eq!(decide(&row("v", Some(1_000)), LATER, Some(&current("v", near)), None), Decision::Unchanged);
+    }
+
+    #[test]
+    fn an_estimated_expiry_matches_within_the_wider_tolerance() {
+        let mut estimated = row("v", Some(10_000));
+        estimated.expiry = Expiry::Estimated;
+        let early = Some(10_000 - ESTIMATED_EXPIRY_TOLERANCE_MS);
+        assert_eq!(decide(&estimated, LATER, Some(&current("v", early)), None), Decision::Unchanged);
+        assert_eq!(decide(&row("v", Some(10_000)), LATER, Some(&current("v", early)), None), Decision::Copy);
+        let moved_on = history(&[(20, Some(("w", None))), (10, Some(("v", early)))]);
+        assert_eq!(decide(&estimated, LATER, Some(&current("w", None)), Some(&moved_on)), Decision::NacreNewer);
     }
 
     #[test]
     fn a_different_value_or_expiry_without_history_is_copied() {
         assert_eq!(decide(&row("v", None), LATER, None, None), Decision::Copy);
         assert_eq!(decide(&row("v", None), LATER, Some(&current("w", None)), None), Decision::Copy);
-        let far = Some(1_001 + EXPIRY_MATCH_TOLERANCE_MS);
+        let far = Some(1_001 + EXACT_EXPIRY_TOLERANCE_MS);
         assert_eq!(decide(&row("v", Some(1_000)), LATER, Some(&current("v", far)), None), Decision::Copy);
         assert_eq!(decide(&row("v", Some(1_000)), LATER, Some(&current("v", None)), None), Decision::Copy);
         assert_eq!(decide(&row("v", None), LATER, None, Some(&history(&[]))), Decision::Copy);

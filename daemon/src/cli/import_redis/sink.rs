@@ -45,6 +45,12 @@ struct Planned {
 /// Keys of a batch that failed, with their first error.
 type Failures = BTreeMap<usize, String>;
 
+/// A partition key's visible rows in Nacre, by sort key.
+type HeldRows = Vec<(Vec<u8>, Row)>;
+
+/// A write batch's outcome: the versions written, one per op.
+type Written = Result<Vec<nacre_wire::VersionId>, ClientError>;
+
 impl<'a> Sink<'a> {
     /// A sink writing to `table`, at most `batch_rows` rows per write batch.
     pub fn new(client: &'a Client, table: String, batch_rows: usize) -> Sink<'a> {
@@ -114,7 +120,7 @@ impl<'a> Sink<'a> {
             .filter(|&k| matches!(snapshots[k].value, SourceValue::Str(_) | SourceValue::Hash(_) | SourceValue::Gone))
             .filter(|k| !failures.contains_key(k))
             .collect();
-        let held: Vec<(usize, Result<Vec<(Vec<u8>, Row)>, ClientError>)> = stream::iter(reconciled)
+        let held: Vec<(usize, Result<HeldRows, ClientError>)> = stream::iter(reconciled)
             .map(|k| async move { (k, self.rows_in_nacre(&snapshots[k].key).await) })
             .buffered(MAX_IN_FLIGHT_REQUESTS)
             .collect()
@@ -209,7 +215,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Every visible row of `partition_key`, by sort key, following scan pages to the end.
-    async fn rows_in_nacre(&self, partition_key: &[u8]) -> Result<Vec<(Vec<u8>, Row)>, ClientError> {
+    async fn rows_in_nacre(&self, partition_key: &[u8]) -> Result<HeldRows, ClientError> {
         let mut request = Scan::new(self.table.clone(), partition_key);
         request.limit = SCAN_PAGE_ROWS;
         let mut rows = Vec::new();
@@ -238,7 +244,7 @@ impl<'a> Sink<'a> {
     ) {
         let planned = planned.into_iter().filter(|p| !failures.contains_key(&p.key)).collect();
         let batches = batches(planned, self.partition_count, self.batch_rows);
-        let results: Vec<(Vec<Planned>, Result<Vec<nacre_wire::VersionId>, ClientError>)> = stream::iter(batches)
+        let results: Vec<(Vec<Planned>, Written)> = stream::iter(batches)
             .map(|batch| async move {
                 let ops = batch.iter().map(|p| p.op.clone()).collect();
                 let result = self.client.write_batch(WriteBatch::new(self.table.clone(), ops)).await;

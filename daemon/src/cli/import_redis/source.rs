@@ -1,19 +1,24 @@
-//! The Redis side of the import: connecting, `SCAN` pages, and reading keys. Each key is read
-//! in one `MULTI`/`EXEC` with Redis's own clock: `TIME`, `TYPE`, `PTTL`, `GET` and `HGETALL`
-//! run back to back, so the value, its expiry and the time it was observed belong together.
-//! Both reads are sent for every key (the one of the wrong type fails harmlessly) so that one
-//! round trip reads any key whatever its type. It never writes to Redis; the keyspace
-//! notification setup is `notify.rs`'s.
+//! The Redis side of the import: connecting, `SCAN` pages, and reading keys. Keys are read in
+//! one `MULTI`/`EXEC` per batch, each with Redis's own clock: `TIME`, `TYPE`, `PTTL`,
+//! `PEXPIRETIME`, `GET` and `HGETALL` run back to back, so the value, its expiry and the time it
+//! was observed belong together. Both reads are sent for every key (the one of the wrong type
+//! fails harmlessly) so that one round trip reads any key whatever its type.
+//!
+//! The expiry is `PEXPIRETIME`'s absolute instant (Redis 7.0 and later), exact. Before 7.0 that
+//! command fails and the expiry is estimated as `TIME` plus `PTTL`, which can be a few
+//! milliseconds early under load (Redis may read its clock for `TIME` and for `PTTL` at
+//! different points of its event loop), so estimated expiries compare with a wider tolerance.
+//! It never writes to Redis; the keyspace notification setup is `notify.rs`'s.
 
 use super::ImportError;
-use super::decision::{Snapshot, SourceValue};
+use super::decision::{Expiry, Field, Snapshot, SourceValue};
 use nacre_wire::Ts;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
 use std::time::Duration;
 
 /// Commands sent per key in a read transaction.
-const COMMANDS_PER_KEY: usize = 5;
+const COMMANDS_PER_KEY: usize = 6;
 
 /// How to reach the source Redis.
 #[derive(Debug, Clone)]
@@ -128,7 +133,8 @@ impl Source {
         let mut pipe = redis::pipe();
         pipe.atomic().ignore_errors();
         for key in keys {
-            pipe.cmd("TIME").cmd("TYPE").arg(key).cmd("PTTL").arg(key).cmd("GET").arg(key).cmd("HGETALL").arg(key);
+            pipe.cmd("TIME").cmd("TYPE").arg(key).cmd("PTTL").arg(key).cmd("PEXPIRETIME").arg(key);
+            pipe.cmd("GET").arg(key).cmd("HGETALL").arg(key);
         }
         let replies: Vec<redis::RedisResult<Value>> = pipe
             .query_async(&mut self.connection)
@@ -142,7 +148,7 @@ impl Source {
             .iter()
             .map(|key| {
                 let mut next = || replies.next().expect("the reply count was checked");
-                let group = [next(), next(), next(), next(), next()];
+                let group = [next(), next(), next(), next(), next(), next()];
                 snapshot_of(key, group)
             })
             .collect();
@@ -150,9 +156,10 @@ impl Source {
     }
 }
 
-/// A key's snapshot from its five replies: `TIME`, `TYPE`, `PTTL`, `GET`, `HGETALL`.
+/// A key's snapshot from its six replies: `TIME`, `TYPE`, `PTTL`, `PEXPIRETIME`, `GET`,
+/// `HGETALL`.
 pub fn snapshot_of(key: &[u8], replies: [redis::RedisResult<Value>; COMMANDS_PER_KEY]) -> Result<Snapshot, ReadError> {
-    let [time, type_name, pttl, get, hgetall] = replies;
+    let [time, type_name, pttl, pexpiretime, get, hgetall] = replies;
     let observed = observed_ts(ok("TIME", time)?)?;
     let type_name = text("TYPE", ok("TYPE", type_name)?)?;
     let pttl = match ok("PTTL", pttl)? {
@@ -172,10 +179,15 @@ pub fn snapshot_of(key: &[u8], replies: [redis::RedisResult<Value>; COMMANDS_PER
         }
         other => SourceValue::Other(other.to_owned()),
     };
-    // PTTL: -2 no such key, -1 no expiry, else milliseconds left.
-    let expires_at_ms = u64::try_from(pttl).ok().map(|left| observed.millis().saturating_add(left));
+    // Both: -2 no such key, -1 no expiry; else PTTL is the milliseconds left and PEXPIRETIME
+    // the Unix milliseconds it expires at. PEXPIRETIME fails on Redis before 7.0.
+    let (expires_at_ms, expiry) = match pexpiretime {
+        Ok(Value::Int(at)) => (u64::try_from(at).ok(), Expiry::Exact),
+        Ok(other) => return Err(unexpected("PEXPIRETIME", &other)),
+        Err(_) => (u64::try_from(pttl).ok().map(|left| observed.millis().saturating_add(left)), Expiry::Estimated),
+    };
     let value = if pttl == -2 { SourceValue::Gone } else { value };
-    Ok(Snapshot { key: key.to_vec(), observed, expires_at_ms, value })
+    Ok(Snapshot { key: key.to_vec(), observed, expires_at_ms, expiry, value })
 }
 
 /// Redis's `TIME` (seconds, microseconds) as a version timestamp: its milliseconds, with the
@@ -216,7 +228,7 @@ fn text(command: &'static str, reply: Value) -> Result<String, ReadError> {
 }
 
 /// `HGETALL`'s reply: a flat array of field, value (RESP2) or a map (RESP3).
-fn pairs(reply: Value) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ReadError> {
+fn pairs(reply: Value) -> Result<Vec<Field>, ReadError> {
     let bytes = |v: Value| match v {
         Value::BulkString(b) => Ok(b),
         other => Err(unexpected("HGETALL", &other)),
@@ -256,6 +268,13 @@ mod tests {
         Ok(Value::Array(vec![bulk(&seconds.to_string()), bulk(&micros.to_string())]))
     }
 
+    fn unknown_command() -> redis::RedisResult<Value> {
+        Err(redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "ERR unknown command",
+        )))
+    }
+
     fn wrong_type() -> redis::RedisResult<Value> {
         Err(redis::RedisError::from((redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError), "WRONGTYPE")))
     }
@@ -278,6 +297,7 @@ mod tests {
                 time(1_700_000_000, 123_456),
                 Ok(Value::SimpleString("string".into())),
                 Ok(Value::Int(5_000)),
+                unknown_command(),
                 Ok(bulk("v")),
                 wrong_type(),
             ],
@@ -285,7 +305,25 @@ mod tests {
         .expect("valid");
         assert_eq!(snapshot.observed, Ts((1_700_000_000_123 << 16) | 456));
         assert_eq!(snapshot.expires_at_ms, Some(1_700_000_005_123));
+        assert_eq!(snapshot.expiry, Expiry::Estimated);
         assert_eq!(snapshot.value, SourceValue::Str(b"v".to_vec()));
+    }
+
+    #[test]
+    fn pexpiretime_gives_the_exact_expiry_when_redis_has_it() {
+        let snapshot = snapshot_of(
+            b"k",
+            [
+                time(1_700_000_000, 123_456),
+                Ok(Value::SimpleString("string".into())),
+                Ok(Value::Int(4_990)),
+                Ok(Value::Int(1_700_000_005_124)),
+                Ok(bulk("v")),
+                wrong_type(),
+            ],
+        )
+        .expect("valid");
+        assert_eq!((snapshot.expires_at_ms, snapshot.expiry), (Some(1_700_000_005_124), Expiry::Exact));
     }
 
     #[test]
@@ -293,7 +331,14 @@ mod tests {
         let fields = Value::Array(vec![bulk("a"), bulk("1"), bulk("b"), bulk("2")]);
         let snapshot = snapshot_of(
             b"h",
-            [time(1, 0), Ok(Value::SimpleString("hash".into())), Ok(Value::Int(-1)), wrong_type(), Ok(fields)],
+            [
+                time(1, 0),
+                Ok(Value::SimpleString("hash".into())),
+                Ok(Value::Int(-1)),
+                Ok(Value::Int(-1)),
+                wrong_type(),
+                Ok(fields),
+            ],
         )
         .expect("valid");
         assert_eq!(snapshot.expires_at_ms, None);
@@ -311,6 +356,7 @@ mod tests {
                 time(1, 0),
                 Ok(Value::SimpleString("none".into())),
                 Ok(Value::Int(-2)),
+                Ok(Value::Int(-2)),
                 Ok(Value::Nil),
                 Ok(Value::Array(vec![])),
             ],
@@ -318,7 +364,14 @@ mod tests {
         assert_eq!(gone.expect("valid").value, SourceValue::Gone);
         let list = snapshot_of(
             b"l",
-            [time(1, 0), Ok(Value::SimpleString("list".into())), Ok(Value::Int(-1)), wrong_type(), wrong_type()],
+            [
+                time(1, 0),
+                Ok(Value::SimpleString("list".into())),
+                Ok(Value::Int(-1)),
+                Ok(Value::Int(-1)),
+                wrong_type(),
+                wrong_type(),
+            ],
         );
         assert_eq!(list.expect("valid").value, SourceValue::Other("list".into()));
     }
@@ -331,6 +384,7 @@ mod tests {
                 Ok(Value::Int(3)),
                 Ok(Value::SimpleString("string".into())),
                 Ok(Value::Int(-1)),
+                Ok(Value::Int(-1)),
                 Ok(bulk("v")),
                 wrong_type(),
             ],
@@ -342,6 +396,7 @@ mod tests {
                 time(1, 0),
                 Ok(Value::SimpleString("hash".into())),
                 Ok(Value::Int(-1)),
+                Ok(Value::Int(-1)),
                 wrong_type(),
                 Ok(Value::Array(vec![bulk("a")])),
             ],
@@ -349,7 +404,14 @@ mod tests {
         assert!(matches!(odd, Err(ReadError::Unexpected { command: "HGETALL", .. })), "{odd:?}");
         let failed = snapshot_of(
             b"s",
-            [time(1, 0), Ok(Value::SimpleString("string".into())), Ok(Value::Int(-1)), wrong_type(), wrong_type()],
+            [
+                time(1, 0),
+                Ok(Value::SimpleString("string".into())),
+                Ok(Value::Int(-1)),
+                Ok(Value::Int(-1)),
+                wrong_type(),
+                wrong_type(),
+            ],
         );
         assert!(matches!(failed, Err(ReadError::Server { command: "GET", .. })), "{failed:?}");
     }
