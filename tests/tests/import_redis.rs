@@ -16,8 +16,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use redis::Value;
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const TABLE: &str = "redis";
@@ -67,6 +69,11 @@ struct RedisServer {
 
 impl RedisServer {
     fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts one with extra command-line settings.
+    fn start_with(settings: &[&str]) -> RedisServer {
         let base = std::env::var_os("NACRE_TEST_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
         std::fs::create_dir_all(&base).expect("creating the test directory");
         let dir = tempfile::Builder::new().prefix("redis-e2e-").tempdir_in(&base).expect("a redis directory");
@@ -75,6 +82,7 @@ impl RedisServer {
             .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--port", &port.to_string()])
             .arg("--dir")
             .arg(dir.path())
+            .args(settings)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -265,37 +273,88 @@ fn mismatches(keys: &[u64], expected: &[Expected], held: &[Vec<Held>]) -> Vec<St
     out
 }
 
-fn spawn_import(server: &Server, redis: &RedisServer, follow: bool) -> Child {
-    let mut command = Command::new(nacre_binary());
-    command
-        .args(["--addr", &server.addr().to_string(), "--timeout", "30s", "import-redis", "--from", &redis.addr()])
-        .args(["--table", TABLE, "--json"]);
-    if follow {
-        command.arg("--follow");
-    }
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    command.spawn().expect("starting nacre import-redis")
+/// A running `nacre import-redis`, its stderr read line by line on a thread.
+struct Import {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+    seen: Vec<String>,
 }
 
-/// Waits for the importer, at most `IMPORT_TIMEOUT`, and returns its summary.
-fn finish_import(mut child: Child) -> serde_json::Value {
-    let deadline = Instant::now() + IMPORT_TIMEOUT;
-    while child.try_wait().expect("polling the importer").is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("reaping the importer");
-            panic!(
-                "import-redis did not finish within {IMPORT_TIMEOUT:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+impl Import {
+    fn spawn(server: &Server, redis: &RedisServer, follow: bool) -> Import {
+        let mut command = Command::new(nacre_binary());
+        command
+            .args(["--addr", &server.addr().to_string(), "--timeout", "30s", "import-redis", "--from", &redis.addr()])
+            .args(["--table", TABLE, "--json"]);
+        if follow {
+            command.arg("--follow");
         }
-        std::thread::sleep(Duration::from_millis(20));
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("starting nacre import-redis");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Import { child, stderr: receiver, seen: Vec::new() }
     }
-    let Output { status, stdout, stderr } = child.wait_with_output().expect("reading the importer's output");
-    let (stdout, stderr) = (String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
-    assert!(status.success(), "import-redis: {status}\nstdout: {stdout}\nstderr: {stderr}");
-    let last = stdout.lines().last().unwrap_or_else(|| panic!("no summary; stderr: {stderr}"));
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("summary {last:?}: {e}"))
+
+    /// Waits until the importer prints a line containing `needle` on stderr.
+    fn wait_for(&mut self, needle: &str) {
+        let deadline = Instant::now() + IMPORT_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = self.child.kill();
+                    panic!("import-redis never printed {needle:?} ({e}); stderr: {:#?}", self.seen);
+                }
+            }
+        }
+    }
+
+    fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("pids fit in i32"));
+        kill(pid, signal).expect("signalling the importer");
+    }
+
+    /// Waits for the importer to exit successfully, at most `IMPORT_TIMEOUT`, and returns its
+    /// summary.
+    fn finish(self) -> serde_json::Value {
+        let (code, summary, stderr) = self.finish_any();
+        assert_eq!(code, Some(0), "import-redis failed; stderr: {stderr:#?}");
+        summary
+    }
+
+    /// Waits for the importer to exit, at most `IMPORT_TIMEOUT`: its exit code, summary and
+    /// stderr lines.
+    fn finish_any(mut self) -> (Option<i32>, serde_json::Value, Vec<String>) {
+        let deadline = Instant::now() + IMPORT_TIMEOUT;
+        while self.child.try_wait().expect("polling the importer").is_none() {
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("import-redis did not finish within {IMPORT_TIMEOUT:?}; stderr: {:#?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let Output { status, stdout, .. } = self.child.wait_with_output().expect("reading the importer's output");
+        self.seen.extend(self.stderr.try_iter());
+        let stdout = String::from_utf8_lossy(&stdout);
+        let last = stdout.lines().last().unwrap_or_else(|| panic!("no summary ({status}); stderr: {:#?}", self.seen));
+        let summary = serde_json::from_str(last).unwrap_or_else(|e| panic!("summary {last:?}: {e}"));
+        (status.code(), summary, self.seen)
+    }
 }
 
 fn count(summary: &serde_json::Value, field: &str) -> u64 {
@@ -314,16 +373,17 @@ fn import_copies_a_changing_redis_then_keeps_newer_nacre_writes() {
     let client = runtime.block_on(server.client());
     runtime.block_on(client.create_table(TABLE, TableSettings::default())).expect("creating the table");
 
-    // The first import follows while the writer changes Redis; SIGINT once the writer is done.
-    let importer = spawn_import(&server, &redis, true);
+    // The first import follows while the writer changes Redis; SIGINT once the writer is done
+    // and the importer follows (so the signal finds its handler installed).
+    let mut importer = Import::spawn(&server, &redis, true);
     let writer = {
         let (connection, rng) = (redis.connection(), fastrand::Rng::with_seed(rng.u64(..)));
         std::thread::spawn(move || write_while_importing(connection, rng))
     };
     writer.join().expect("the writer");
-    let pid = Pid::from_raw(i32::try_from(importer.id()).expect("pids fit in i32"));
-    kill(pid, Signal::SIGINT).expect("signalling the importer");
-    let first = finish_import(importer);
+    importer.wait_for("following changes");
+    importer.signal(Signal::SIGINT);
+    let first = importer.finish();
     eprintln!("first import: {first}");
     assert_eq!(count(&first, "keys_failed"), 0, "{first}");
     assert!(count(&first, "rows_copied") >= KEYS, "{first}");
@@ -361,7 +421,7 @@ fn import_copies_a_changing_redis_then_keeps_newer_nacre_writes() {
     let before = runtime.block_on(nacre_state(&client, &keys));
 
     // A second import keeps Nacre's newer rows and changes nothing else.
-    let second = finish_import(spawn_import(&server, &redis, false));
+    let second = Import::spawn(&server, &redis, false).finish();
     eprintln!("second import: {second}");
     assert_eq!(count(&second, "keys_failed"), 0, "{second}");
     assert_eq!(count(&second, "rows_skipped_newer"), DIRECT_WRITES as u64, "{second}");
@@ -375,4 +435,53 @@ fn import_copies_a_changing_redis_then_keeps_newer_nacre_writes() {
         .map(|(i, (b, a))| format!("{}: before {b:?}, after {a:?}", key_name(*i)))
         .collect();
     assert!(changed.is_empty(), "{} keys changed, first: {:#?}", changed.len(), &changed[..changed.len().min(5)]);
+}
+
+/// Without `CONFIG` (as on managed Redis) the import warns that changes may be missed and still
+/// copies what it scans; other types are counted by type; a hash with an empty field name fails
+/// its key alone, and the exit status says so.
+#[test]
+fn import_without_notifications_warns_counts_types_and_fails_bad_keys_alone() {
+    let redis = RedisServer::start_with(&["--rename-command", "CONFIG", ""]);
+    let mut source = redis.connection();
+    redis::pipe()
+        .set("s:1", "one")
+        .pset_ex("s:2", "two", 600_000)
+        .hset_multiple("h:1", &[("a", "1"), ("b", "2")])
+        .hset("h:bad", "", "empty field")
+        .rpush("list", "x")
+        .sadd("set", "x")
+        .zadd("zset", "x", 1)
+        .exec(&mut source)
+        .expect("filling redis");
+    let server = Server::start();
+    let runtime = nacre_tests::runtime();
+    let client = runtime.block_on(server.client());
+    runtime.block_on(client.create_table(TABLE, TableSettings::default())).expect("creating the table");
+
+    let (code, summary, stderr) = Import::spawn(&server, &redis, false).finish_any();
+    assert_eq!(code, Some(2), "a failed key fails the run: {summary}");
+    assert!(stderr.iter().any(|l| l.contains("changes made during the copy may be missed")), "{stderr:#?}");
+    assert_eq!(summary["changes_may_be_missed"], true, "{summary}");
+    assert_eq!(count(&summary, "keys_scanned"), 7, "{summary}");
+    assert_eq!(count(&summary, "rows_copied"), 4, "{summary}");
+    assert_eq!(count(&summary, "keys_failed"), 1, "{summary}");
+    assert!(summary["errors"][0].as_str().is_some_and(|e| e.starts_with("h:bad: ")), "{summary}");
+    assert_eq!(summary["keys_skipped_by_type"], serde_json::json!({"list": 1, "set": 1, "zset": 1}));
+
+    let rows = runtime.block_on(async {
+        let mut rows = Vec::new();
+        for pk in ["s:1", "s:2", "h:1", "h:bad", "list"] {
+            let page = client.scan(Scan::new(TABLE, pk)).await.expect("a scan");
+            rows.extend(page.rows.into_iter().map(|r| (pk, r.sort_key, r.value, r.expires_at_ms.is_some())));
+        }
+        rows
+    });
+    let expected = vec![
+        ("s:1", b"".to_vec(), b"one".to_vec(), false),
+        ("s:2", b"".to_vec(), b"two".to_vec(), true),
+        ("h:1", b"a".to_vec(), b"1".to_vec(), false),
+        ("h:1", b"b".to_vec(), b"2".to_vec(), false),
+    ];
+    assert_eq!(rows, expected);
 }

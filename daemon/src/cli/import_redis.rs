@@ -107,6 +107,12 @@ impl Stop {
     }
 }
 
+/// True if `signals` received abort the copy: the first one without `--follow`, the second
+/// one with it (the first one only ends following, after the copy and its catch-up).
+fn aborts(signals: u32, follow: bool) -> bool {
+    signals >= 2 || signals >= 1 && !follow
+}
+
 /// One import run's state.
 struct Importer<'a> {
     args: ImportRedisArgs,
@@ -174,16 +180,14 @@ pub async fn run(
     if let Err(e) = stopped {
         importer.progress.warn(&format!("warning: {e}"));
     }
-    let summary = importer.summary;
+    let mut summary = importer.summary;
+    summary.still_changing = end == End::StillChanging;
     let text = if json { summary.to_json() } else { summary.to_text() };
     out.write_all(text.as_bytes())?;
     Ok(match end {
         End::Interrupted => Outcome::Incomplete("interrupted before the copy finished; re-run to finish".to_owned()),
         _ if summary.keys_failed > 0 => Outcome::Incomplete(format!("{} keys failed", summary.keys_failed)),
-        End::StillChanging => Outcome::Incomplete(
-            "Redis was still changing after the last catch-up round; re-run, or use --follow".to_owned(),
-        ),
-        End::Complete => Outcome::Done,
+        End::StillChanging | End::Complete => Outcome::Done,
     })
 }
 
@@ -202,11 +206,8 @@ impl Importer<'_> {
         Ok(if settled { End::Complete } else { End::StillChanging })
     }
 
-    /// A signal aborts the copy: the first one without `--follow`, the second one with it (the
-    /// first one ends following).
     fn aborted(&self) -> bool {
-        let signals = self.stop.received();
-        signals >= 2 || signals >= 1 && !self.args.follow
+        aborts(self.stop.received(), self.args.follow)
     }
 
     /// Scans the whole keyspace; false if a signal aborted it.
@@ -307,5 +308,18 @@ impl Importer<'_> {
 
     fn batch_keys(&self) -> usize {
         usize::try_from(self.args.batch).unwrap_or(usize::MAX).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_aborts_a_plain_import_but_only_ends_following() {
+        assert!(!aborts(0, false) && !aborts(0, true));
+        assert!(aborts(1, false));
+        assert!(!aborts(1, true));
+        assert!(aborts(2, true));
     }
 }

@@ -32,6 +32,9 @@ pub struct Summary {
     pub catch_up_rounds: u64,
     /// Set when changes made during the copy may have been missed (no keyspace notifications).
     pub changes_may_be_missed: bool,
+    /// Set when Redis still changed after the last catch-up round: changes notified since were
+    /// not copied (a re-run, or `--follow`, copies them).
+    pub still_changing: bool,
 }
 
 impl Summary {
@@ -80,6 +83,9 @@ impl Summary {
         if self.changes_may_be_missed {
             text.push_str("warning: keyspace notifications were unavailable; changes during the copy may be missed\n");
         }
+        if self.still_changing {
+            text.push_str("warning: Redis was still changing after the last catch-up round; re-run or use --follow\n");
+        }
         for error in &self.errors {
             text.push_str(&format!("error: {error}\n"));
         }
@@ -127,6 +133,8 @@ mod tests {
         }
         assert!(text.contains("keys skipped by type          3 (list 2, zset 1)"), "{text}");
         assert!(!text.contains("warning"), "{text}");
+        summary.still_changing = true;
+        assert!(summary.to_text().contains("warning: Redis was still changing"), "{}", summary.to_text());
     }
 
     #[test]
@@ -141,6 +149,7 @@ mod tests {
         assert_eq!(value["rows_unchanged"], 4);
         assert_eq!(value["catch_up_rounds"], 2);
         assert_eq!(value["changes_may_be_missed"], true);
+        assert_eq!(value["still_changing"], false);
         assert_eq!(value["keys_skipped_by_type"]["set"], 1);
         assert_eq!(value["keys_failed"], 1);
         assert_eq!(value["errors"][0], "bad: nope");
