@@ -107,8 +107,9 @@ impl<'a> Sink<'a> {
     }
 
     /// Imports keys notified during this run: each key's rows in Nacre are read whole; rows
-    /// Redis no longer has are deleted at the observed time, the others copied unless unchanged
-    /// (or written in Nacre at or after the observation).
+    /// Redis no longer has (the key deleted, of another type now, or a field gone) are deleted
+    /// at the observed time, the others copied unless unchanged (or written in Nacre at or
+    /// after the observation).
     pub async fn import_notified(&self, snapshots: &[Snapshot], summary: &mut Summary) {
         let mut failures = Failures::new();
         let rows = self.rows_of(snapshots, summary, &mut failures);
@@ -116,10 +117,9 @@ impl<'a> Sink<'a> {
         for (key, row) in &rows {
             rows_by_key[*key].push(row);
         }
-        let reconciled: Vec<usize> = (0..snapshots.len())
-            .filter(|&k| matches!(snapshots[k].value, SourceValue::Str(_) | SourceValue::Hash(_) | SourceValue::Gone))
-            .filter(|k| !failures.contains_key(k))
-            .collect();
+        // A key now of another type holds no string or hash rows: like a deleted key, its rows
+        // in Nacre are deleted.
+        let reconciled: Vec<usize> = (0..snapshots.len()).filter(|k| !failures.contains_key(k)).collect();
         let held: Vec<(usize, Result<HeldRows, ClientError>)> = stream::iter(reconciled)
             .map(|k| async move { (k, self.rows_in_nacre(&snapshots[k].key).await) })
             .buffered(MAX_IN_FLIGHT_REQUESTS)
