@@ -197,7 +197,9 @@ impl Importer<'_> {
             return Ok(End::Interrupted);
         }
         let mut settled = self.catch_up().await?;
-        if self.args.follow && self.watch.is_some() && !self.aborted() {
+        if self.args.follow && self.watch.is_none() {
+            self.progress.warn("warning: --follow needs keyspace notifications; stopping after the copy");
+        } else if self.args.follow && !self.aborted() {
             settled = self.follow().await?;
         }
         if self.aborted() {
@@ -218,8 +220,8 @@ impl Importer<'_> {
             if self.aborted() {
                 return Ok(false);
             }
-            let page = self.source.scan_page(cursor, self.args.pattern.as_deref(), self.args.scan_count).await?;
-            let (next, keys) = page;
+            let (next, keys) =
+                self.source.scan_page(cursor, self.args.pattern.as_deref(), self.args.scan_count).await?;
             for chunk in keys.chunks(self.batch_keys()) {
                 let snapshots = self.read(chunk).await?;
                 self.sink.import_scanned(&snapshots, &mut self.summary).await;

@@ -14,7 +14,7 @@ use super::decision::{Decision, Snapshot, SourceRow, SourceValue, decide, is_new
 use super::summary::Summary;
 use futures_util::{StreamExt, stream};
 use nacre_wire::{BatchOp, Client, ClientError, Get, Key, KeyHistory, MultiGet, Row, Scan, Versions, WriteBatch};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Requests (multi-gets, versions, scans, write batches) in flight at once.
 pub const MAX_IN_FLIGHT_REQUESTS: usize = 64;
@@ -143,8 +143,9 @@ impl<'a> Sink<'a> {
                     Decision::Copy => planned.push(Planned { key: k, op: put(snapshot, row) }),
                 }
             }
+            let in_redis: BTreeSet<&[u8]> = rows_by_key[k].iter().map(|r| r.key.sort_key.as_slice()).collect();
             for (sort_key, row) in held {
-                if rows_by_key[k].iter().any(|r| r.key.sort_key == sort_key) {
+                if in_redis.contains(sort_key) {
                     continue;
                 }
                 if is_newer_than(Some(row), snapshot.observed) {
