@@ -54,14 +54,23 @@ pub fn check_io_uring() -> Result<()> {
     }
 }
 
-/// Fails if another process already listens on one of `addrs`. Every shard binds its
-/// listeners with SO_REUSEPORT, which would otherwise let a second daemon (say, with another
-/// data directory) silently share the ports and take half of the connections. A bind without
-/// SO_REUSEPORT fails on a port anyone holds; the probe is released at once.
+/// Fails if something already listens on one of `addrs`. Every shard binds its listeners with
+/// SO_REUSEPORT, which would otherwise let a second daemon (say, with another data directory)
+/// silently share the ports and take some of the connections. The probe connects rather than
+/// binds: a bind would also trip over the TIME_WAIT connections a killed predecessor left.
 pub fn check_ports_free(addrs: &[std::net::SocketAddr]) -> Result<()> {
     for addr in addrs {
-        if let Err(e) = std::net::TcpListener::bind(addr) {
-            bail!("cannot listen on {addr}: {e} (is another nacred or server using it?)");
+        let target = match addr.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+                std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+            }
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+                std::net::SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), addr.port())
+            }
+            _ => *addr,
+        };
+        if std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_millis(500)).is_ok() {
+            bail!("something already listens on {addr} (another nacred or server?): not sharing it");
         }
     }
     Ok(())

@@ -80,12 +80,12 @@ fn run() -> Result<()> {
     config.validate(shards).map_err(anyhow::Error::msg)?;
     startup::check_locked_memory(shards)?;
     startup::check_io_uring()?;
+    let data = DataDir::open_or_init(&config.data_dir, config.partitions, shards)?;
+    startup::check_direct_io(data.root())?;
     let mut addrs = vec![config.listen];
     addrs.extend((0..shards).map(|i| std::net::SocketAddr::new(config.listen.ip(), config.shard_port(i))));
     addrs.extend(config.resp.listen_addr());
     startup::check_ports_free(&addrs)?;
-    let data = DataDir::open_or_init(&config.data_dir, config.partitions, shards)?;
-    startup::check_direct_io(data.root())?;
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
