@@ -75,6 +75,11 @@ impl RedisServer {
         std::fs::read_to_string(&path).unwrap_or_else(|e| format!("(no log at {}: {e})", path.display()))
     }
 
+    /// True while the process is alive.
+    pub fn is_running(&mut self) -> bool {
+        self.exited().is_none() && self.child.is_some()
+    }
+
     fn exited(&mut self) -> Option<String> {
         let child = self.child.as_mut()?;
         child.try_wait().ok().flatten().map(|status| format!("exited with {status}"))

@@ -208,7 +208,9 @@ pub fn parse(buf: &[u8], depth: usize) -> Result<Option<(Value, usize)>, String>
         return if buf.len() > MAX_REPLY_BYTES { Err("a header line without CRLF".to_owned()) } else { Ok(None) };
     };
     let Some((&kind, rest)) = buf[..line_end].split_first() else { return Err("an empty line".to_owned()) };
-    let line = std::str::from_utf8(rest).map_err(|_| "a header line that is not UTF-8".to_owned())?;
+    // Redis echoes a client's bytes in error lines as they came, UTF-8 or not.
+    let line = String::from_utf8_lossy(rest);
+    let line = line.as_ref();
     let after = line_end + 2;
     let number = || line.parse::<i64>().map_err(|_| format!("{:?} is not a length", kind as char));
     let value = match kind {
