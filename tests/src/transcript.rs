@@ -122,8 +122,7 @@ pub fn split_replies(output: &str, step_count: usize) -> Vec<Vec<String>> {
     }
     if replies.len() < step_count {
         replies.push(current);
-    } else if !current.is_empty() {
-        let last = replies.last_mut().expect("step_count > 0 when there is output");
+    } else if let Some(last) = replies.last_mut().filter(|_| !current.is_empty()) {
         last.push("<printed after the last reply:>".to_owned());
         last.extend(current);
     }
