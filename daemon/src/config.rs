@@ -55,6 +55,26 @@ block_cache_bytes_per_partition = 8388608
 [shutdown]
 # How long SIGTERM waits for in-flight requests before flushing anyway, milliseconds.
 drain_deadline_ms = 10000
+
+[resp]
+# The RESP (Redis protocol) door's address, shared by every shard (SO_REUSEPORT); "" is off.
+listen = ""
+# The table RESP keys live in; created at startup if missing (as are the prefix tables).
+table = "redis"
+# When a RESP write is acknowledged: "async" (applied, and queued for the WAL's next group
+# commit) or "sync" (after the WAL's fdatasync).
+durability = "async"
+# Limits of one RESP command; a command over one is a protocol error that closes its connection.
+max_args = 65536
+max_bulk_bytes = 2097152
+max_inline_bytes = 65536
+max_command_bytes = 16777216
+# Open SCAN cursors per shard; past this the least recently used is forgotten.
+max_scan_cursors = 10000
+
+# Keys starting with a prefix live in that prefix's table instead (the longest prefix wins; the
+# key is stored whole). For example: "session:" = "sessions"
+[resp.prefixes]
 "#;
 
 /// The whole configuration.
@@ -75,6 +95,8 @@ pub struct Config {
     pub memory: MemoryConfig,
     /// Shutdown behaviour.
     pub shutdown: ShutdownConfig,
+    /// The RESP door.
+    pub resp: RespConfig,
 }
 
 /// `[limits]`.
@@ -113,6 +135,61 @@ pub struct ShutdownConfig {
     pub drain_deadline_ms: u64,
 }
 
+/// `[resp]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
+pub struct RespConfig {
+    pub listen: String,
+    pub table: String,
+    pub durability: String,
+    pub max_args: usize,
+    pub max_bulk_bytes: usize,
+    pub max_inline_bytes: usize,
+    pub max_command_bytes: usize,
+    pub max_scan_cursors: usize,
+    pub prefixes: std::collections::BTreeMap<String, String>,
+}
+
+impl RespConfig {
+    /// The door's address, or `None` when it is off (or the address does not parse, which
+    /// `Config::validate` refuses).
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        if self.listen.is_empty() { None } else { self.listen.parse().ok() }
+    }
+
+    /// The durability of RESP writes.
+    pub fn durability(&self) -> nacre_storage::Durability {
+        if self.durability == "sync" { nacre_storage::Durability::Sync } else { nacre_storage::Durability::Async }
+    }
+
+    /// The request limits.
+    pub fn limits(&self) -> crate::resp::parser::RespLimits {
+        crate::resp::parser::RespLimits {
+            max_args: self.max_args,
+            max_bulk_bytes: self.max_bulk_bytes,
+            max_inline_bytes: self.max_inline_bytes,
+            max_command_bytes: self.max_command_bytes,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !self.listen.is_empty() && self.listen.parse::<SocketAddr>().is_err() {
+            return Err(format!("resp.listen {:?} is not an address like 127.0.0.1:6379", self.listen));
+        }
+        if !matches!(self.durability.as_str(), "sync" | "async") {
+            return Err(format!("resp.durability must be \"sync\" or \"async\", not {:?}", self.durability));
+        }
+        if self.max_args == 0 || self.max_bulk_bytes == 0 || self.max_inline_bytes == 0 || self.max_command_bytes == 0 {
+            return Err("resp limits must be at least 1".into());
+        }
+        if self.table.is_empty() || self.prefixes.iter().any(|(p, t)| p.is_empty() || t.is_empty()) {
+            return Err("resp.table and every resp.prefixes entry need a non-empty prefix and table".into());
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         toml::from_str(DEFAULT_CONFIG).expect("the built-in default configuration parses")
@@ -149,6 +226,13 @@ impl Config {
             || self.limits.max_sort_key_bytes > usize::from(u16::MAX)
         {
             return Err("keys are at most 65535 bytes".into());
+        }
+        self.resp.validate()?;
+        if let Some(resp) = self.resp.listen_addr()
+            && (resp.port() == self.listen.port() || (1..=shards).any(|i| self.shard_port(i - 1) == resp.port()))
+            && (resp.ip() == self.listen.ip() || resp.ip().is_unspecified() || self.listen.ip().is_unspecified())
+        {
+            return Err(format!("resp.listen {resp} collides with the native ports {} and after", self.listen));
         }
         Ok(())
     }

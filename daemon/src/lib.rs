@@ -1,5 +1,5 @@
 //! The `nacred` daemon: per-core shards composed over `nacre-storage`, routing and forwarding
-//! between them, the TCP front door speaking `nacre-wire`, table administration, configuration
+//! between them, the TCP front door speaking `nacre-wire`, the RESP (Redis protocol) door, table administration, configuration
 //! and the process life cycle. Only [`convert`] names both wire types and storage types.
 
 #![forbid(unsafe_code)]
@@ -11,6 +11,7 @@ pub mod config;
 pub mod convert;
 pub mod datadir;
 pub mod mesh;
+pub mod resp;
 pub mod server;
 pub mod service;
 pub mod shard;

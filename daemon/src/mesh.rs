@@ -8,6 +8,7 @@
 //! capacities when one task both sends and receives.)
 
 use crate::catalog::Catalog;
+use crate::resp;
 use futures_channel::oneshot;
 use glommio::channels::shared_channel::{self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender};
 use nacre_wire::{Reply, Request};
@@ -22,6 +23,23 @@ pub enum Ask {
     Request(Request),
     /// Install this catalog (sent by shard 0 after an admin change).
     Catalog(Catalog),
+    /// Run these RESP key operations, in order, on keys the receiver owns.
+    Keyspace(Vec<resp::KeyOp>),
+    /// List a page of keys of a partition the receiver owns.
+    Keys(resp::KeysAsk),
+    /// Run a RESP `SCAN` call whose cursor the receiver issued.
+    Scan(resp::ScanCall),
+}
+
+/// What a shard answers.
+#[derive(Debug)]
+pub enum Answer {
+    /// To [`Ask::Request`] and [`Ask::Catalog`].
+    Reply(Reply),
+    /// To [`Ask::Keyspace`] (one reply per operation) and [`Ask::Scan`] (one reply).
+    Keyspace(Vec<resp::Reply>),
+    /// To [`Ask::Keys`].
+    Keys(Result<nacre_storage::KeysPage, String>),
 }
 
 /// A message on a request channel.
@@ -39,7 +57,7 @@ pub struct Answered {
     /// The ticket of the request answered.
     pub ticket: u64,
     /// The answer.
-    pub reply: Reply,
+    pub reply: Answer,
 }
 
 /// One shard's unconnected ends of the mesh, built on the main thread and moved to the shard.
@@ -84,7 +102,7 @@ pub fn build(shards: usize, depth: usize) -> Vec<MeshEnds> {
 pub struct Mesh {
     ask_to: Vec<Option<ConnectedSender<Asked>>>,
     answer_to: Vec<Option<Rc<ConnectedSender<Answered>>>>,
-    pending: RefCell<HashMap<u64, oneshot::Sender<Reply>>>,
+    pending: RefCell<HashMap<u64, oneshot::Sender<Answer>>>,
     next_ticket: Cell<u64>,
 }
 
@@ -151,7 +169,7 @@ impl Mesh {
     }
 
     /// Asks shard `to` and waits for its answer. Waits while its queue is full (backpressure).
-    pub async fn ask(&self, to: usize, ask: Ask) -> Result<Reply, MeshError> {
+    pub async fn ask(&self, to: usize, ask: Ask) -> Result<Answer, MeshError> {
         let ticket = self.next_ticket.get();
         self.next_ticket.set(ticket + 1);
         let (tx, rx) = oneshot::channel();
@@ -165,7 +183,7 @@ impl Mesh {
     }
 
     /// Sends an answer back to shard `to`.
-    pub async fn answer(&self, to: usize, ticket: u64, reply: Reply) {
+    pub async fn answer(&self, to: usize, ticket: u64, reply: Answer) {
         let sender = self.answer_to[to].clone().expect("a shard never answers itself");
         // A peer that is gone has nobody waiting for the answer.
         let _ = sender.send(Answered { ticket, reply }).await;

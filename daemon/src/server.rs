@@ -2,7 +2,8 @@
 //! task per connection reading frames and one writing replies, the mesh receive loops, and the
 //! shard's run from start to clean stop.
 
-use crate::mesh::{Ask, Inbound, Mesh, MeshEnds};
+use crate::mesh::{Answer, Ask, Inbound, Mesh, MeshEnds};
+use crate::resp;
 use crate::shard::{Process, Shard};
 use anyhow::Result;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
@@ -67,7 +68,16 @@ pub async fn run_shard(id: usize, process: Arc<Process>, ends: MeshEnds) -> Resu
     for listener in listeners {
         let s = shard.clone();
         accepting.push(
-            glommio::spawn_local_into(accept_loop(s, listener), foreground)
+            glommio::spawn_local_into(accept_loop(s, listener, Door::Native), foreground)
+                .map_err(|e| anyhow::anyhow!("spawning accept: {e}"))?,
+        );
+    }
+    if let Some(addr) = process.config.resp.listen_addr() {
+        resp::prepare_tables(&shard).await?;
+        let listener = TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("binding the RESP door {addr}: {e}"))?;
+        tracing::info!(shard = id, resp = %addr, table = %process.config.resp.table, "serving RESP");
+        accepting.push(
+            glommio::spawn_local_into(accept_loop(shard.clone(), listener, Door::Resp), foreground)
                 .map_err(|e| anyhow::anyhow!("spawning accept: {e}"))?,
         );
     }
@@ -96,7 +106,8 @@ async fn wait_for_stop(process: &Process) {
     }
 }
 
-async fn until_stopping(shard: &Shard) {
+/// Returns once `shard` stops accepting work.
+pub(crate) async fn until_stopping(shard: &Shard) {
     while !shard.stopping.get() {
         glommio::timer::sleep(Duration::from_millis(20)).await;
     }
@@ -111,10 +122,16 @@ fn spawn_mesh_loops(shard: &Rc<Shard>, inbound: Inbound, queue: glommio::TaskQue
                 // Each request runs in its own task so this loop never blocks on a reply.
                 glommio::spawn_local(async move {
                     let reply = match asked.ask {
-                        Ask::Request(request) => s.execute(request).await,
+                        Ask::Request(request) => Answer::Reply(s.execute(request).await),
                         Ask::Catalog(catalog) => {
                             s.install_catalog(catalog);
-                            Reply::TableDropped
+                            Answer::Reply(Reply::TableDropped)
+                        }
+                        Ask::Keyspace(ops) => Answer::Keyspace(resp::execute(&s, ops).await),
+                        Ask::Keys(ask) => Answer::Keys(resp::list_keys(&s, &ask).await),
+                        Ask::Scan(call) => {
+                            let reply = resp::scan_step(&s, call, |key| s.resp_table_of(key).ok()).await;
+                            Answer::Keyspace(vec![reply])
                         }
                     };
                     s.mesh.answer(from, asked.ticket, reply).await;
@@ -139,7 +156,16 @@ fn spawn_mesh_loops(shard: &Rc<Shard>, inbound: Inbound, queue: glommio::TaskQue
     }
 }
 
-async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+/// Which protocol a listener's connections speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Door {
+    /// Nacre's flatbuffers protocol.
+    Native,
+    /// RESP (Redis protocol).
+    Resp,
+}
+
+async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, door: Door) {
     let max = shard.process.config.limits.max_connections_per_shard;
     loop {
         let accepted = async { Some(listener.accept().await) }.or(async {
@@ -162,8 +188,12 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
         shard.connections.set(shard.connections.get() + 1);
         let s = shard.clone();
         glommio::spawn_local(async move {
-            if let Err(e) = serve_connection(&s, stream).await {
-                tracing::debug!(shard = s.id, error = %e, "connection closed");
+            let served = match door {
+                Door::Native => serve_connection(&s, stream).await,
+                Door::Resp => resp::serve(&s, stream).await,
+            };
+            if let Err(e) = served {
+                tracing::debug!(shard = s.id, error = %e, ?door, "connection closed");
             }
             s.connections.set(s.connections.get() - 1);
         })

@@ -2,7 +2,7 @@
 //! mesh when that is another shard), and execute what it owns against its engines.
 
 use crate::convert::{self, error};
-use crate::mesh::Ask;
+use crate::mesh::{Answer, Ask};
 use crate::shard::Shard;
 use nacre_storage as st;
 use nacre_wire::{self as wire, ErrorCode, Reply, Request};
@@ -36,7 +36,8 @@ enum Route {
 }
 
 impl Shard {
-    fn owner_of(&self, partition_key: &[u8]) -> usize {
+    /// The shard that owns `partition_key`.
+    pub(crate) fn owner_of(&self, partition_key: &[u8]) -> usize {
         self.process.owner(wire::partition_of(partition_key, self.process.partition_count))
     }
 
@@ -71,7 +72,8 @@ impl Shard {
 
     async fn forward(&self, shard: usize, request: Request) -> Reply {
         match self.mesh.ask(shard, Ask::Request(request)).await {
-            Ok(reply) => reply,
+            Ok(Answer::Reply(reply)) => reply,
+            Ok(_) => Reply::Error(error(ErrorCode::Internal, format!("shard {shard} answered out of turn"))),
             Err(_) => Reply::Error(error(ErrorCode::ShuttingDown, format!("shard {shard} is shutting down"))),
         }
     }
@@ -132,6 +134,14 @@ impl Shard {
         }
     }
 
+    /// The engine of `partition_key`'s partition, which this shard must own.
+    pub(crate) fn engine_of(
+        &self,
+        partition_key: &[u8],
+    ) -> Result<Rc<st::Engine<st::io::dma::DmaDisk>>, wire::ErrorReply> {
+        self.engine_for(partition_key)
+    }
+
     fn engine_for(&self, partition_key: &[u8]) -> Result<Rc<st::Engine<st::io::dma::DmaDisk>>, wire::ErrorReply> {
         let p = wire::partition_of(partition_key, self.process.partition_count);
         self.engines
@@ -141,7 +151,7 @@ impl Shard {
     }
 
     /// Waits while the shard's memtables are over the hard ceiling, up to the stall deadline.
-    async fn wait_for_memory(&self) -> Result<(), wire::ErrorReply> {
+    pub(crate) async fn wait_for_memory(&self) -> Result<(), wire::ErrorReply> {
         let memory = &self.process.config.memory;
         let start = Instant::now();
         while self.memtable_bytes() > memory.memtable_ceiling_bytes {
@@ -167,6 +177,19 @@ impl Shard {
             }
             None => self.hlc.next(self.clock.as_ref()),
         };
+        self.direct_id(ts)
+    }
+
+    /// A direct write's version from the server's clock, after `after` when given: a write that
+    /// depends on a version it read supersedes it.
+    pub(crate) fn direct_version(&self, after: Option<st::Ts>) -> st::VersionId {
+        if let Some(seen) = after {
+            self.hlc.observe(seen);
+        }
+        self.direct_id(self.hlc.next(self.clock.as_ref()))
+    }
+
+    fn direct_id(&self, ts: st::Ts) -> st::VersionId {
         let origin = st::Origin {
             kind: st::OriginKind::Direct,
             source_id: u32::try_from(self.id).expect("shard ids are small"),

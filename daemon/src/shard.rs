@@ -67,6 +67,8 @@ pub struct Shard {
     pub active_requests: Cell<usize>,
     /// Open client connections.
     pub connections: Cell<usize>,
+    /// The RESP door's state on this shard.
+    pub resp: crate::resp::ShardState,
 }
 
 fn engine_options(config: &Config, owned_partitions: usize) -> EngineOptions {
@@ -143,6 +145,7 @@ impl Shard {
         // partitions this shard may not own; datadir refuses such a start.
         let hlc = Hlc::new();
         let first = hlc.next(clock.as_ref());
+        let resp = crate::resp::ShardState::new(process.config.resp.max_scan_cursors);
         Ok(Shard {
             id,
             process,
@@ -157,6 +160,7 @@ impl Shard {
             stopping: Cell::new(false),
             active_requests: Cell::new(0),
             connections: Cell::new(0),
+            resp,
         })
     }
 

@@ -53,3 +53,16 @@ pub fn check_io_uring() -> Result<()> {
         }
     }
 }
+
+/// Fails if another process already listens on one of `addrs`. Every shard binds its
+/// listeners with SO_REUSEPORT, which would otherwise let a second daemon (say, with another
+/// data directory) silently share the ports and take half of the connections. A bind without
+/// SO_REUSEPORT fails on a port anyone holds; the probe is released at once.
+pub fn check_ports_free(addrs: &[std::net::SocketAddr]) -> Result<()> {
+    for addr in addrs {
+        if let Err(e) = std::net::TcpListener::bind(addr) {
+            bail!("cannot listen on {addr}: {e} (is another nacred or server using it?)");
+        }
+    }
+    Ok(())
+}

@@ -9,6 +9,7 @@
 
 mod compaction;
 mod flush;
+mod keys;
 mod open;
 mod read;
 mod scan;
@@ -16,6 +17,7 @@ mod watermark;
 mod write;
 
 pub use compaction::{CompactionOptions, CompactionOutcome};
+pub use keys::{KeysPage, KeysRequest};
 pub use read::{KeyHistory, ReadAt, Row};
 pub use scan::{ScanPage, ScanRequest, ScanRow};
 pub use write::WriteAck;

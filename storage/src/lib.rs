@@ -26,8 +26,8 @@ pub mod wal;
 
 pub use clock::{Clock, Hlc, ManualClock, SystemClock};
 pub use engine::{
-    CompactionOptions, CompactionOutcome, Engine, EngineStats, KeyHistory, ReadAt, Row, ScanPage, ScanRequest, ScanRow,
-    WriteAck,
+    CompactionOptions, CompactionOutcome, Engine, EngineStats, KeyHistory, KeysPage, KeysRequest, ReadAt, Row,
+    ScanPage, ScanRequest, ScanRow, WriteAck,
 };
 pub use error::{Error, Limit, Result};
 pub use ids::{Lsn, PartitionId, SegmentId, TableId, Ts};

@@ -173,24 +173,91 @@ impl Memtable {
         range_refs(index, Bound::Included(lo), Bound::Included(hi)).collect()
     }
 
-    /// Entries of `range`, in storage order, or reversed by sort key when `range.reverse`
-    /// (versions of one sort key stay newest first).
-    pub fn scan_partition(&self, range: &PartitionRange<'_>) -> Vec<Entry> {
-        let PartitionRange { table, partition_key, from, to, reverse, max_sort_keys } = *range;
+    /// The versions of `key` with the greatest `ts` at or below `bound`, in storage order: all a
+    /// point read needs from this memtable, since the ordering rule compares `ts` first. Reads
+    /// only that group, so a hot key with many versions costs no more than a cold one.
+    pub fn newest_versions_of<'s>(&'s self, key: KeyRef<'s>, bound: Ts) -> Vec<EntryRef<'s>> {
         let index = self.arena.borrow_dependent();
-        let lo = probe(KeyRef { table, partition_key, sort_key: from.unwrap_or(&[]) }, FIRST_ID);
+        let lo = probe(key, VersionId { ts: bound, ..FIRST_ID });
+        let hi = probe(key, LAST_ID);
+        let mut group = range_refs(index, Bound::Included(lo), Bound::Included(hi));
+        let Some(first) = group.next() else { return Vec::new() };
+        let mut out = vec![first];
+        out.extend(group.take_while(|e| e.id.ts == first.id.ts));
+        out
+    }
+
+    /// Entries of table `table` whose partition key is after `after` (from the table's first
+    /// when `None`), in storage order, up to `max_partition_keys` whole partition keys.
+    pub fn scan_table(&self, table: TableId, after: Option<&[u8]>, max_partition_keys: usize) -> Vec<Entry> {
+        let index = self.arena.borrow_dependent();
+        let start = after.map(|a| [a, &[0u8]].concat()).unwrap_or_default();
+        let lo = probe(KeyRef { table, partition_key: &start, sort_key: &[] }, FIRST_ID);
+        let hi = match table.0.checked_add(1) {
+            Some(next) => {
+                Bound::Excluded(probe(KeyRef { table: TableId(next), partition_key: &[], sort_key: &[] }, FIRST_ID))
+            }
+            None => Bound::Unbounded,
+        };
+        let mut out: Vec<Entry> = Vec::new();
+        let mut keys = 0;
+        for e in range_refs(index, Bound::Included(lo), hi) {
+            if out.last().is_none_or(|last| last.key.partition_key != e.partition_key) {
+                if keys == max_partition_keys {
+                    break;
+                }
+                keys += 1;
+            }
+            out.push(e.to_owned());
+        }
+        out
+    }
+
+    /// Entries of `range`: of each sort key, its versions at the greatest `ts` at or below
+    /// `range.bound`, newest first; sort keys ascending, or descending when `range.reverse`.
+    /// Seeks from one sort key to the next, so a row with many versions costs no more than one
+    /// with few.
+    pub fn scan_partition(&self, range: &PartitionRange<'_>) -> Vec<Entry> {
+        let PartitionRange { table, partition_key, from, to, reverse, max_sort_keys, bound } = *range;
+        let index = self.arena.borrow_dependent();
         let after_partition = [partition_key, &[0u8]].concat();
-        let hi = match to {
-            Some(sk) => Bound::Included(probe(KeyRef { table, partition_key, sort_key: sk }, LAST_ID)),
-            None => Bound::Excluded(probe(KeyRef { table, partition_key: &after_partition, sort_key: &[] }, FIRST_ID)),
-        };
-        let range = range_refs(index, Bound::Included(lo), hi);
-        let taken = if reverse {
-            take_sort_keys_reversed(range.rev(), max_sort_keys)
-        } else {
-            take_sort_keys(range, max_sort_keys)
-        };
-        taken.into_iter().map(EntryRef::to_owned).collect()
+        let partition_end = probe(KeyRef { table, partition_key: &after_partition, sort_key: &[] }, FIRST_ID);
+        let mut out = Vec::new();
+        let mut groups = 0;
+        // The next sort key to visit is found from this edge (exclusive once a key was visited).
+        let mut edge: Option<Vec<u8>> = None;
+        while groups < max_sort_keys {
+            let next = if reverse {
+                let hi = match (&edge, to) {
+                    (Some(e), _) => Bound::Excluded(probe(KeyRef { table, partition_key, sort_key: e }, FIRST_ID)),
+                    (None, Some(t)) => Bound::Included(probe(KeyRef { table, partition_key, sort_key: t }, LAST_ID)),
+                    (None, None) => Bound::Excluded(partition_end),
+                };
+                let lo = probe(KeyRef { table, partition_key, sort_key: from.unwrap_or(&[]) }, FIRST_ID);
+                range_refs(index, Bound::Included(lo), hi).next_back()
+            } else {
+                let lo = match &edge {
+                    Some(e) => Bound::Excluded(probe(KeyRef { table, partition_key, sort_key: e }, LAST_ID)),
+                    None => {
+                        Bound::Included(probe(KeyRef { table, partition_key, sort_key: from.unwrap_or(&[]) }, FIRST_ID))
+                    }
+                };
+                let hi = match to {
+                    Some(t) => Bound::Included(probe(KeyRef { table, partition_key, sort_key: t }, LAST_ID)),
+                    None => Bound::Excluded(partition_end),
+                };
+                range_refs(index, lo, hi).next()
+            };
+            let Some(found) = next else { break };
+            let sort_key = found.sort_key;
+            let group = self.newest_versions_of(KeyRef { table, partition_key, sort_key }, bound);
+            if !group.is_empty() {
+                groups += 1;
+                out.extend(group.into_iter().map(EntryRef::to_owned));
+            }
+            edge = Some(sort_key.to_vec());
+        }
+        out
     }
 
     /// All entries in storage order, for a flush.
@@ -220,36 +287,6 @@ fn range_refs<'s>(
     hi: Bound<IndexKey<'s>>,
 ) -> impl DoubleEndedIterator<Item = EntryRef<'s>> {
     index.range((lo, hi)).map(|(k, v)| to_ref(k, v))
-}
-
-/// Takes entries until `max` distinct sort keys have been seen.
-pub(crate) fn take_sort_keys<'s>(iter: impl Iterator<Item = EntryRef<'s>>, max: usize) -> Vec<EntryRef<'s>> {
-    let mut out: Vec<EntryRef<'s>> = Vec::new();
-    let mut groups = 0;
-    for e in iter {
-        if out.last().is_none_or(|last| last.sort_key != e.sort_key) {
-            if groups == max {
-                break;
-            }
-            groups += 1;
-        }
-        out.push(e);
-    }
-    out
-}
-
-/// Like [`take_sort_keys`] over a reversed iterator (oldest version first within a sort key):
-/// keeps whole sort-key groups and restores newest-first order inside each.
-fn take_sort_keys_reversed<'s>(iter: impl Iterator<Item = EntryRef<'s>>, max: usize) -> Vec<EntryRef<'s>> {
-    let mut out = take_sort_keys(iter, max);
-    let mut start = 0;
-    while start < out.len() {
-        let sk = out[start].sort_key;
-        let end = start + out[start..].iter().take_while(|e| e.sort_key == sk).count();
-        out[start..end].reverse();
-        start = end;
-    }
-    out
 }
 
 #[cfg(test)]
@@ -303,18 +340,9 @@ mod tests {
             to: None,
             reverse: false,
             max_sort_keys: 10,
+            bound: Ts::MAX,
         });
-        assert_eq!(
-            sks(all),
-            vec![
-                (b"1".to_vec(), 2),
-                (b"1".to_vec(), 1),
-                (b"2".to_vec(), 2),
-                (b"2".to_vec(), 1),
-                (b"3".to_vec(), 2),
-                (b"3".to_vec(), 1)
-            ]
-        );
+        assert_eq!(sks(all), vec![(b"1".to_vec(), 2), (b"2".to_vec(), 2), (b"3".to_vec(), 2)]);
         let rev = m.scan_partition(&PartitionRange {
             table: TableId(1),
             partition_key: b"a",
@@ -322,8 +350,9 @@ mod tests {
             to: None,
             reverse: true,
             max_sort_keys: 10,
+            bound: Ts::MAX,
         });
-        assert_eq!(sks(rev), vec![(b"3".to_vec(), 2), (b"3".to_vec(), 1), (b"2".to_vec(), 2), (b"2".to_vec(), 1)]);
+        assert_eq!(sks(rev), vec![(b"3".to_vec(), 2), (b"2".to_vec(), 2)]);
         let limited = m.scan_partition(&PartitionRange {
             table: TableId(1),
             partition_key: b"a",
@@ -331,8 +360,9 @@ mod tests {
             to: Some(b"2"),
             reverse: false,
             max_sort_keys: 1,
+            bound: Ts(1),
         });
-        assert_eq!(sks(limited), vec![(b"1".to_vec(), 2), (b"1".to_vec(), 1)]);
+        assert_eq!(sks(limited), vec![(b"1".to_vec(), 1)], "only versions within the bound");
     }
 
     #[test]

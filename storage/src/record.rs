@@ -155,4 +155,7 @@ pub struct PartitionRange<'a> {
     pub reverse: bool,
     /// Stop after this many distinct sort keys (whole groups only).
     pub max_sort_keys: usize,
+    /// Only versions at or below this `ts` are read, and of each sort key only those at the
+    /// greatest such `ts`: all the ordering rule can pick. A sort key with none is skipped.
+    pub bound: crate::ids::Ts,
 }

@@ -21,8 +21,9 @@ mod harness;
 use harness::{START_MS, Store, TABLE, run_sim, small_options};
 use nacre_storage::io::sim::SimDisk;
 use nacre_storage::{
-    Clock, CompactionOptions, Durability, EngineOptions, Entry, Key, KeyHistory, ManualClock, Origin, OriginKind,
-    Payload, ReadAt, Row, ScanRequest, ScanRow, TableId, TableSettings, TieRule, Ts, Version, VersionId, Watermark,
+    Clock, CompactionOptions, Durability, EngineOptions, Entry, Key, KeyHistory, KeysRequest, ManualClock, Origin,
+    OriginKind, Payload, ReadAt, Row, ScanRequest, ScanRow, TableId, TableSettings, TieRule, Ts, Version, VersionId,
+    Watermark,
 };
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -703,6 +704,40 @@ impl Run {
                 }
             }
         }
+        for table in [TABLE, T2] {
+            for limit in [1, 2, 100] {
+                self.compare_partition_keys(table, limit, &ctx).await;
+            }
+        }
+    }
+
+    /// Lists every partition key of `table` page by page and compares with the model's keys
+    /// that have a visible row.
+    async fn compare_partition_keys(&self, table: TableId, limit: usize, ctx: &dyn Fn() -> String) {
+        let now_ms = self.now_ms();
+        let mut want: Vec<Vec<u8>> = self
+            .model
+            .keys
+            .iter()
+            .filter(|(k, versions)| k.table == table && self.model.resolve(table, versions, Latest, now_ms).is_some())
+            .map(|(k, _)| k.partition_key.clone())
+            .collect();
+        want.dedup();
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let mut req = KeysRequest { table, after: None, limit };
+        for _ in 0..4 * PKS.len() + 4 {
+            let page = self.store().engine.partition_keys(&req).await.unwrap_or_else(|e| panic!("{}: {e}", ctx()));
+            assert!(page.keys.len() <= limit, "{}: a page of {} keys over the limit {limit}", ctx(), page.keys.len());
+            got.extend(page.keys);
+            match page.cursor {
+                None => break,
+                Some(c) => {
+                    assert!(req.after.as_ref().is_none_or(|old| c > *old), "{}: the key cursor did not move", ctx());
+                    req.after = Some(c);
+                }
+            }
+        }
+        assert_eq!(got, want, "{}: partition keys of {} with pages of {limit}", ctx(), table_code(table));
     }
 }
 

@@ -25,6 +25,9 @@ struct Args {
     /// Shared listen address; shard i listens on the next port + i.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Open the RESP (Redis protocol) door on this address, e.g. 127.0.0.1:6379.
+    #[arg(long)]
+    resp_listen: Option<SocketAddr>,
     /// Shards (one pinned core each); 0 = one per available core.
     #[arg(long)]
     cores: Option<usize>,
@@ -63,6 +66,9 @@ fn run() -> Result<()> {
     if let Some(l) = args.listen {
         config.listen = l;
     }
+    if let Some(r) = args.resp_listen {
+        config.resp.listen = r.to_string();
+    }
     if let Some(c) = args.cores {
         config.cores = c;
     }
@@ -74,6 +80,10 @@ fn run() -> Result<()> {
     config.validate(shards).map_err(anyhow::Error::msg)?;
     startup::check_locked_memory(shards)?;
     startup::check_io_uring()?;
+    let mut addrs = vec![config.listen];
+    addrs.extend((0..shards).map(|i| std::net::SocketAddr::new(config.listen.ip(), config.shard_port(i))));
+    addrs.extend(config.resp.listen_addr());
+    startup::check_ports_free(&addrs)?;
     let data = DataDir::open_or_init(&config.data_dir, config.partitions, shards)?;
     startup::check_direct_io(data.root())?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -93,8 +93,7 @@ impl<D: Disk> Engine<D> {
     pub async fn get(&self, key: KeyRef<'_>, at: ReadAt) -> Result<Option<Row>> {
         let settings = self.table(key.table)?;
         let bound = at.bound();
-        let mut candidates: Vec<Version> =
-            self.memtable_versions(key).into_iter().filter(|v| v.id.ts <= bound).collect();
+        let mut candidates: Vec<Version> = self.memtable_newest_versions(key, bound);
         let segments = self.segments.borrow().clone();
         let best_ts = |c: &[Version]| c.iter().map(|v| v.id.ts).max();
         for segment in segments {
@@ -105,8 +104,8 @@ impl<D: Disk> Engine<D> {
             if info.min_ts > bound {
                 continue;
             }
-            let found = segment.versions_of(key, &self.cache).await?;
-            candidates.extend(found.into_iter().map(|e| e.version).filter(|v| v.id.ts <= bound));
+            let found = segment.newest_versions_of(key, bound, &self.cache).await?;
+            candidates.extend(found.into_iter().map(|e| e.version));
         }
         let watermark = effective_watermark(self.watermarks.borrow().get(&key.table), settings.tie_rule, bound);
         Ok(resolve(&candidates, &settings, watermark, at, self.clock.now_ms()))
@@ -135,6 +134,17 @@ impl<D: Disk> Engine<D> {
         all.dedup_by(|later, earlier| later.id == earlier.id);
         let watermark = effective_watermark(self.watermarks.borrow().get(&key.table), rule, Ts::MAX);
         Ok(KeyHistory { versions: all, watermark })
+    }
+
+    /// The versions of `key` at the greatest `ts` at or below `bound` in each memtable: the only
+    /// memtable versions the ordering rule can pick.
+    fn memtable_newest_versions(&self, key: KeyRef<'_>, bound: Ts) -> Vec<Version> {
+        let mem = self.mem.borrow();
+        let mut out: Vec<Version> = mem.active.newest_versions_of(key, bound).iter().map(|e| e.version()).collect();
+        for f in &mem.frozen {
+            out.extend(f.table.newest_versions_of(key, bound).iter().map(|e| e.version()));
+        }
+        out
     }
 
     fn memtable_versions(&self, key: KeyRef<'_>) -> Vec<Version> {

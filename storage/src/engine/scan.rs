@@ -86,6 +86,7 @@ impl<D: Disk> Engine<D> {
             to: to.as_deref(),
             reverse: req.reverse,
             max_sort_keys: cap,
+            bound: req.at.bound(),
         };
         let mut reads = self.memtable_scan(&range);
         let segments = self.segments.borrow().clone();

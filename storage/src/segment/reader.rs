@@ -11,6 +11,7 @@ use super::info::SegmentInfo;
 use crate::block_cache::BlockCache;
 use crate::codec::{self, Decoder};
 use crate::error::{Error, Result};
+use crate::ids::{TableId, Ts};
 use crate::io::{ALIGN, DiskFile};
 use crate::record::{Entry, EntryRef, KeyRef, PartitionRange};
 use crate::version::VersionId;
@@ -184,76 +185,202 @@ impl<F: DiskFile> SegmentReader<F> {
         Ok(out)
     }
 
-    /// Entries of `range` held here, in the order [`RangeRead`] describes.
+    /// The versions of `key` held here at the greatest `ts` at or below `bound`: all a point
+    /// read needs, found by seeking to `bound` and reading only that group.
+    pub async fn newest_versions_of(
+        &self,
+        key: KeyRef<'_>,
+        bound: Ts,
+        cache: &RefCell<BlockCache>,
+    ) -> Result<Vec<Entry>> {
+        if key < self.info.min_key.as_ref()
+            || key > self.info.max_key.as_ref()
+            || !self.bloom.may_contain(bloom::key_hash(key))
+        {
+            return Ok(Vec::new());
+        }
+        let start = VersionId { ts: bound, ..FIRST_ID };
+        let mut out: Vec<Entry> = Vec::new();
+        let mut i = index::first_block_at_or_after(&self.index, key, &start);
+        while i < self.index.len() {
+            let payload = self.block(i, Some(cache)).await?;
+            let offset = self.index[i].offset;
+            let corrupt = |reason| Error::Corrupt { file: self.path.clone(), offset, reason };
+            let mut dec = Decoder::new(&payload);
+            let count = dec.count(codec::ENTRY_FIXED_BYTES).map_err(|e| corrupt(e.reason))?;
+            for _ in 0..count {
+                let e = codec::decode_entry(&mut dec).map_err(|e| corrupt(e.reason))?;
+                match e.key().cmp(&key) {
+                    std::cmp::Ordering::Less => {}
+                    std::cmp::Ordering::Greater => return Ok(out),
+                    std::cmp::Ordering::Equal if e.id.ts > bound => {}
+                    std::cmp::Ordering::Equal => match out.first() {
+                        Some(first) if first.version.id.ts != e.id.ts => return Ok(out),
+                        _ => out.push(e.to_owned()),
+                    },
+                }
+            }
+            i += 1;
+        }
+        Ok(out)
+    }
+
+    /// Entries of `range` held here, in the order [`RangeRead`] describes: of each sort key
+    /// its versions at the greatest `ts` within `range.bound`. Seeks through the index from one
+    /// sort key to the next, so a row with many versions costs no more than one with few.
     pub async fn scan_partition(&self, range: &PartitionRange<'_>, cache: &RefCell<BlockCache>) -> Result<RangeRead> {
-        let PartitionRange { table, partition_key, from, to, reverse, max_sort_keys } = *range;
-        let lo = KeyRef { table, partition_key, sort_key: from.unwrap_or(&[]) };
-        let before_range = |e: &EntryRef<'_>| {
-            (e.table, e.partition_key) < (table, partition_key)
-                || ((e.table, e.partition_key) == (table, partition_key) && from.is_some_and(|f| e.sort_key < f))
-        };
-        let after_range = |e: &EntryRef<'_>| {
-            (e.table, e.partition_key) > (table, partition_key)
-                || ((e.table, e.partition_key) == (table, partition_key) && to.is_some_and(|t| e.sort_key > t))
-        };
+        let PartitionRange { table, partition_key, max_sort_keys, bound, .. } = *range;
         if (table, partition_key) > (self.info.max_key.table, self.info.max_key.partition_key.as_slice())
             || (table, partition_key) < (self.info.min_key.table, self.info.min_key.partition_key.as_slice())
             || !self.bloom.may_contain(bloom::prefix_hash(table, partition_key))
+            || self.index.is_empty()
         {
             return Ok(RangeRead::default());
         }
-        let mut groups: Vec<Vec<Entry>> = Vec::new();
-        let mut truncated = false;
-        let start = index::first_block_at_or_after(&self.index, lo, &FIRST_ID);
-        let order: Box<dyn Iterator<Item = usize>> = if reverse {
-            let after = [partition_key, &[0u8]].concat();
-            let hi_block = match to {
-                Some(t) => {
-                    index::first_block_at_or_after(&self.index, KeyRef { table, partition_key, sort_key: t }, &LAST_ID)
-                }
-                None => index::first_block_at_or_after(
-                    &self.index,
-                    KeyRef { table, partition_key: &after, sort_key: &[] },
-                    &FIRST_ID,
-                ),
+        let mut entries = Vec::new();
+        let mut groups = 0;
+        let mut edge: Option<Vec<u8>> = None;
+        loop {
+            let next = if range.reverse {
+                self.sort_key_before(range, edge.as_deref(), cache).await?
+            } else {
+                self.sort_key_after(range, edge.as_deref(), cache).await?
             };
-            Box::new((start..=hi_block.min(self.index.len() - 1)).rev())
-        } else {
-            Box::new(start..self.index.len())
-        };
-        'blocks: for i in order {
-            let payload = self.block(i, Some(cache)).await?;
-            let entries = self.decode_block(i, &payload)?;
-            let iter: Box<dyn Iterator<Item = &EntryRef<'_>>> =
-                if reverse { Box::new(entries.iter().rev()) } else { Box::new(entries.iter()) };
-            for e in iter {
-                let (skip, stop) =
-                    if reverse { (after_range(e), before_range(e)) } else { (before_range(e), after_range(e)) };
-                if stop {
-                    break 'blocks;
+            let Some(sort_key) = next else { return Ok(RangeRead { entries, truncated: false }) };
+            let group =
+                self.newest_versions_of(KeyRef { table, partition_key, sort_key: &sort_key }, bound, cache).await?;
+            if !group.is_empty() {
+                if groups == max_sort_keys {
+                    return Ok(RangeRead { entries, truncated: true });
                 }
-                if skip {
+                groups += 1;
+                entries.extend(group);
+            }
+            edge = Some(sort_key);
+        }
+    }
+
+    /// The smallest sort key of `range`'s partition key held here after `edge` (at or after
+    /// `range.from` when there is no edge yet), within `range.to`.
+    async fn sort_key_after(
+        &self,
+        range: &PartitionRange<'_>,
+        edge: Option<&[u8]>,
+        cache: &RefCell<BlockCache>,
+    ) -> Result<Option<Vec<u8>>> {
+        let PartitionRange { table, partition_key, from, to, .. } = *range;
+        let (sort_key, id) = match edge {
+            Some(e) => (e, LAST_ID),
+            None => (from.unwrap_or(&[]), FIRST_ID),
+        };
+        let mut i = index::first_block_at_or_after(&self.index, KeyRef { table, partition_key, sort_key }, &id);
+        while i < self.index.len() {
+            let payload = self.block(i, Some(cache)).await?;
+            for e in self.decode_block(i, &payload)? {
+                match (e.table, e.partition_key).cmp(&(table, partition_key)) {
+                    std::cmp::Ordering::Less => continue,
+                    std::cmp::Ordering::Greater => return Ok(None),
+                    std::cmp::Ordering::Equal => {}
+                }
+                let before = match edge {
+                    Some(ed) => e.sort_key <= ed,
+                    None => from.is_some_and(|f| e.sort_key < f),
+                };
+                if before {
                     continue;
                 }
-                let same = groups.last().is_some_and(|g| g[0].key.sort_key == e.sort_key);
-                if !same {
-                    if groups.len() == max_sort_keys {
-                        truncated = true;
-                        break 'blocks;
-                    }
-                    groups.push(Vec::new());
+                if to.is_some_and(|t| e.sort_key > t) {
+                    return Ok(None);
                 }
-                groups.last_mut().expect("pushed above").push((*e).to_owned());
+                return Ok(Some(e.sort_key.to_vec()));
+            }
+            i += 1;
+        }
+        Ok(None)
+    }
+
+    /// The greatest sort key of `range`'s partition key held here before `edge` (at or before
+    /// `range.to` when there is no edge yet), within `range.from`.
+    async fn sort_key_before(
+        &self,
+        range: &PartitionRange<'_>,
+        edge: Option<&[u8]>,
+        cache: &RefCell<BlockCache>,
+    ) -> Result<Option<Vec<u8>>> {
+        let PartitionRange { table, partition_key, from, to, .. } = *range;
+        let after_partition = [partition_key, &[0u8]].concat();
+        let target = match (edge, to) {
+            (Some(e), _) => KeyRef { table, partition_key, sort_key: e },
+            (None, Some(t)) => KeyRef { table, partition_key, sort_key: t },
+            (None, None) => KeyRef { table, partition_key: &after_partition, sort_key: &[] },
+        };
+        let id = if edge.is_none() && to.is_some() { LAST_ID } else { FIRST_ID };
+        let mut i = index::first_block_at_or_after(&self.index, target, &id).min(self.index.len() - 1);
+        loop {
+            let payload = self.block(i, Some(cache)).await?;
+            for e in self.decode_block(i, &payload)?.iter().rev() {
+                match (e.table, e.partition_key).cmp(&(table, partition_key)) {
+                    std::cmp::Ordering::Greater => continue,
+                    std::cmp::Ordering::Less => return Ok(None),
+                    std::cmp::Ordering::Equal => {}
+                }
+                let after = match (edge, to) {
+                    (Some(ed), _) => e.sort_key >= ed,
+                    (None, Some(t)) => e.sort_key > t,
+                    (None, None) => false,
+                };
+                if after {
+                    continue;
+                }
+                if from.is_some_and(|f| e.sort_key < f) {
+                    return Ok(None);
+                }
+                return Ok(Some(e.sort_key.to_vec()));
+            }
+            if i == 0 {
+                return Ok(None);
+            }
+            i -= 1;
+        }
+    }
+
+    /// Entries of table `table` whose partition key is after `after` (from the table's first
+    /// when `None`), in storage order, up to `max_partition_keys` whole partition keys;
+    /// `truncated` when the cap stopped the read.
+    pub async fn scan_table(
+        &self,
+        table: TableId,
+        after: Option<&[u8]>,
+        max_partition_keys: usize,
+        cache: &RefCell<BlockCache>,
+    ) -> Result<RangeRead> {
+        let start = after.map(|a| [a, &[0u8]].concat()).unwrap_or_default();
+        let lo = KeyRef { table, partition_key: &start, sort_key: &[] };
+        if table > self.info.max_key.table || table < self.info.min_key.table || self.index.is_empty() {
+            return Ok(RangeRead::default());
+        }
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut keys = 0;
+        let first = index::first_block_at_or_after(&self.index, lo, &FIRST_ID);
+        for i in first..self.index.len() {
+            let payload = self.block(i, Some(cache)).await?;
+            for e in self.decode_block(i, &payload)? {
+                if e.table < table || (e.table == table && e.partition_key < start.as_slice()) {
+                    continue;
+                }
+                if e.table > table {
+                    return Ok(RangeRead { entries, truncated: false });
+                }
+                if entries.last().is_none_or(|last| last.key.partition_key != e.partition_key) {
+                    if keys == max_partition_keys {
+                        return Ok(RangeRead { entries, truncated: true });
+                    }
+                    keys += 1;
+                }
+                entries.push(e.to_owned());
             }
         }
-        let mut entries = Vec::new();
-        for mut g in groups {
-            if reverse {
-                g.reverse();
-            }
-            entries.extend(g);
-        }
-        Ok(RangeRead { entries, truncated })
+        Ok(RangeRead { entries, truncated: false })
     }
 }
 

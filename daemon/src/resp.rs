@@ -1,0 +1,136 @@
+//! The RESP (Redis protocol) front door: RESP2, and RESP3 after `HELLO 3`, on every shard
+//! through one SO_REUSEPORT address, each key's commands run by the shard that owns it.
+//!
+//! Redis data maps onto rows: a string `key` is the row (partition key `key`, empty sort key); a
+//! hash field `f` of `key` is the row (`key`, `f`). Keys go to the configured default table,
+//! or to the table of the longest configured prefix they start with (the key is stored whole).
+//! README's "Redis door" section lists the commands and every difference from Redis.
+
+mod command;
+mod connection;
+mod glob;
+mod info;
+mod keyspace;
+pub mod parser;
+pub mod reply;
+mod scan;
+
+pub use connection::serve;
+pub use keyspace::{KeyLocks, KeyOp, execute};
+pub use reply::{Protocol, Reply};
+pub use scan::{Cursors, KeysAsk, ScanCall, list_keys, step as scan_step};
+
+use crate::shard::Shard;
+use nacre_storage as st;
+use std::cell::Cell;
+use std::time::Instant;
+
+/// A shard's door state.
+pub struct ShardState {
+    /// Key lock stripes for read-modify-write commands.
+    pub locks: KeyLocks,
+    /// Open SCAN cursors issued here.
+    pub cursors: Cursors,
+    next_client: Cell<u64>,
+    started: Instant,
+}
+
+impl ShardState {
+    /// Fresh state holding up to `max_scan_cursors` cursors.
+    pub fn new(max_scan_cursors: usize) -> ShardState {
+        ShardState {
+            locks: KeyLocks::default(),
+            cursors: Cursors::new(max_scan_cursors),
+            next_client: Cell::new(1),
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Shard {
+    /// The table a RESP key lives in: the longest matching prefix's, else the default.
+    pub fn resp_table_of(&self, key: &[u8]) -> Result<st::TableId, Reply> {
+        let resp = &self.process.config.resp;
+        let name = resp
+            .prefixes
+            .iter()
+            .filter(|(prefix, _)| key.starts_with(prefix.as_bytes()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or(resp.table.as_str(), |(_, table)| table.as_str());
+        self.catalog
+            .borrow()
+            .get(name)
+            .map(|entry| entry.table_id())
+            .ok_or_else(|| Reply::err(format!("no table named '{name}' (create it with: nacre table create {name})")))
+    }
+
+    /// Every table the door's keys may live in: the default, then each prefix's.
+    pub fn resp_tables(&self) -> Result<Vec<st::TableId>, Reply> {
+        let resp = &self.process.config.resp;
+        let mut names: Vec<&str> = vec![resp.table.as_str()];
+        for table in resp.prefixes.values() {
+            if !names.contains(&table.as_str()) {
+                names.push(table);
+            }
+        }
+        let catalog = self.catalog.borrow();
+        names
+            .into_iter()
+            .map(|n| catalog.get(n).map(|e| e.table_id()).ok_or_else(|| Reply::err(format!("no table named '{n}'"))))
+            .collect()
+    }
+
+    /// A client id unique in the process: a per-shard counter, with the shard in the low byte.
+    fn next_resp_client_id(&self) -> u64 {
+        let n = self.resp.next_client.get();
+        self.resp.next_client.set(n + 1);
+        (n << 8) | self.id as u64
+    }
+
+    fn resp_info_facts(&self) -> info::InfoFacts {
+        let resp = &self.process.config.resp;
+        info::InfoFacts {
+            port: resp.listen_addr().map_or(0, |a| a.port()),
+            uptime_s: self.resp.started.elapsed().as_secs(),
+            clients: self.connections.get(),
+            shards: self.process.shard_count,
+            partitions: self.process.partition_count,
+            table: resp.table.clone(),
+        }
+    }
+}
+
+/// How long a shard waits for shard 0 to publish the door's tables at startup.
+const TABLES_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Makes sure the door's tables exist before the door opens: shard 0 (which owns the catalog)
+/// creates the missing ones; every other shard waits until shard 0's catalog reaches it.
+pub async fn prepare_tables(shard: &std::rc::Rc<Shard>) -> anyhow::Result<()> {
+    let resp = &shard.process.config.resp;
+    let mut names: Vec<String> = vec![resp.table.clone()];
+    names.extend(resp.prefixes.values().cloned());
+    names.dedup();
+    let missing = |shard: &Shard| -> Vec<String> {
+        let catalog = shard.catalog.borrow();
+        names.iter().filter(|n| catalog.get(n).is_none()).cloned().collect()
+    };
+    if shard.id == 0 {
+        for name in missing(shard) {
+            let create = nacre_wire::CreateTable { name: name.clone(), settings: nacre_wire::TableSettings::default() };
+            match shard.create_table(create).await {
+                Ok(_) => tracing::info!(table = %name, "created the RESP door's table"),
+                Err(e) if e.code == nacre_wire::ErrorCode::TableExists => {}
+                Err(e) => anyhow::bail!("creating the RESP door's table {name:?}: {}", e.message),
+            }
+        }
+        return Ok(());
+    }
+    let start = Instant::now();
+    while !missing(shard).is_empty() {
+        if start.elapsed() > TABLES_DEADLINE {
+            anyhow::bail!("the RESP door's tables {:?} did not reach shard {}", missing(shard), shard.id);
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    Ok(())
+}

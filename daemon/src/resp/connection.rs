@@ -1,0 +1,382 @@
+//! One RESP connection: read what the client sent, parse every whole command, plan each (a
+//! reply ready at once, key operations for the shards that own the keys, or a SCAN step), run
+//! the key operations of the whole pipeline with one message per owning shard, and write every
+//! reply, in order, with one write.
+//!
+//! Commands of one pipeline run in order per shard, and one key always maps to one shard, so a
+//! pipeline sees its own writes. A SCAN waits for the commands before it.
+
+use super::command::{self, ClientCall, Command, CommandQuery};
+use super::info;
+use super::keyspace::{self, Action, KeyOp};
+use super::parser::{self, Args};
+use super::reply::{Protocol, Reply};
+use super::scan::{self, ScanCall};
+use crate::mesh::{Answer, Ask};
+use crate::shard::Shard;
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use glommio::net::TcpStream;
+use std::rc::Rc;
+
+/// Commands taken from the input buffer before their replies are written.
+const MAX_PIPELINE_COMMANDS: usize = 1024;
+/// Bytes read from the socket at a time.
+const READ_CHUNK_BYTES: usize = 64 << 10;
+
+/// What a connection remembers between commands.
+struct Session {
+    protocol: Protocol,
+    name: Option<Vec<u8>>,
+    id: u64,
+}
+
+/// How the replies of a command's key operations make its reply.
+enum Combine {
+    /// The one operation's reply.
+    One,
+    /// An array of the replies (`MGET`).
+    Array,
+    /// The sum of integer replies (`DEL`, `EXISTS`).
+    Sum,
+    /// `OK` unless one failed (`MSET`).
+    AllOk,
+}
+
+/// A planned command.
+enum Step {
+    Ready(Reply),
+    Keys { ops: Vec<(usize, KeyOp)>, combine: Combine },
+    Scan(ScanCall),
+}
+
+/// Serves `stream` until the client leaves, sends `QUIT`, breaks the protocol or the shard
+/// stops.
+pub async fn serve(shard: &Rc<Shard>, stream: TcpStream) -> anyhow::Result<()> {
+    stream.set_nodelay(true).ok();
+    let limits = shard.process.config.resp.limits();
+    let mut session = Session { protocol: Protocol::Resp2, name: None, id: shard.next_resp_client_id() };
+    let (mut reader, mut writer) = futures_lite::io::split(stream);
+    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        let mut commands: Vec<Args> = Vec::new();
+        let mut used = 0;
+        let mut broken = None;
+        while commands.len() < MAX_PIPELINE_COMMANDS {
+            match parser::parse(&input[used..], &limits) {
+                Ok(Some((args, n))) => {
+                    used += n;
+                    if !args.is_empty() {
+                        commands.push(args);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    broken = Some(e);
+                    break;
+                }
+            }
+        }
+        input.drain(..used);
+        let pipelined = commands.len();
+        if pipelined > 0 {
+            shard.active_requests.set(shard.active_requests.get() + 1);
+            let quit = run(shard, &mut session, commands, &mut out).await;
+            shard.active_requests.set(shard.active_requests.get() - 1);
+            writer.write_all(&out).await?;
+            out.clear();
+            if quit {
+                writer.flush().await?;
+                return Ok(());
+            }
+        }
+        if let Some(e) = broken {
+            Reply::err(&e).encode(session.protocol, &mut out);
+            writer.write_all(&out).await?;
+            writer.flush().await?;
+            anyhow::bail!("RESP protocol error: {e}");
+        }
+        if pipelined == MAX_PIPELINE_COMMANDS {
+            continue;
+        }
+        if shard.stopping.get() {
+            return Ok(());
+        }
+        let read = async { Some(reader.read(&mut chunk).await) }.or(async {
+            crate::server::until_stopping(shard).await;
+            None
+        });
+        match read.await {
+            None | Some(Ok(0)) => return Ok(()),
+            Some(Ok(n)) => input.extend_from_slice(&chunk[..n]),
+            Some(Err(e)) => return Err(e.into()),
+        }
+    }
+}
+
+/// Plans and runs one pipeline's commands and encodes their replies into `out`; true once the
+/// client said `QUIT`.
+async fn run(shard: &Rc<Shard>, session: &mut Session, commands: Vec<Args>, out: &mut Vec<u8>) -> bool {
+    let mut pending: Vec<(Step, Protocol)> = Vec::new();
+    let mut quit = false;
+    for args in commands {
+        let step = match command::parse(args) {
+            Err(reply) => Step::Ready(reply),
+            Ok(Command::Quit) => {
+                quit = true;
+                Step::Ready(Reply::OK)
+            }
+            Ok(c) => plan(shard, session, c),
+        };
+        if let Step::Scan(call) = step {
+            flush(shard, std::mem::take(&mut pending), out).await;
+            scan_call(shard, call).await.encode(session.protocol, out);
+        } else {
+            pending.push((step, session.protocol));
+        }
+        if quit {
+            break;
+        }
+    }
+    flush(shard, pending, out).await;
+    quit
+}
+
+/// Runs the key operations of `steps`, one message per owning shard, and encodes the replies.
+async fn flush(shard: &Rc<Shard>, steps: Vec<(Step, Protocol)>, out: &mut Vec<u8>) {
+    let shards = shard.process.shard_count;
+    let mut groups: Vec<Vec<KeyOp>> = (0..shards).map(|_| Vec::new()).collect();
+    // Where each step's operations went: (shard, index in that shard's group).
+    let mut slots: Vec<Vec<(usize, usize)>> = Vec::with_capacity(steps.len());
+    let mut planned = Vec::with_capacity(steps.len());
+    for (step, protocol) in steps {
+        let mut mine = Vec::new();
+        let step = match step {
+            Step::Keys { ops, combine } => {
+                for (owner, op) in ops {
+                    mine.push((owner, groups[owner].len()));
+                    groups[owner].push(op);
+                }
+                Step::Keys { ops: Vec::new(), combine }
+            }
+            other => other,
+        };
+        slots.push(mine);
+        planned.push((step, protocol));
+    }
+    let mut asked = Vec::new();
+    let mut local = Vec::new();
+    for (owner, ops) in groups.into_iter().enumerate() {
+        if ops.is_empty() {
+            continue;
+        }
+        if owner == shard.id {
+            local = ops;
+        } else {
+            let s = shard.clone();
+            let count = ops.len();
+            asked.push((owner, glommio::spawn_local(async move { ask(&s, owner, ops, count).await })));
+        }
+    }
+    let mut replies: Vec<Vec<Reply>> = (0..shards).map(|_| Vec::new()).collect();
+    if !local.is_empty() {
+        replies[shard.id] = keyspace::execute(shard, local).await;
+    }
+    for (owner, task) in asked {
+        replies[owner] = task.await;
+    }
+    let mut taken: Vec<std::vec::IntoIter<Reply>> = replies.into_iter().map(Vec::into_iter).collect();
+    for ((step, protocol), mine) in planned.into_iter().zip(slots) {
+        let reply = match step {
+            Step::Ready(r) => r,
+            Step::Keys { combine, .. } => {
+                let parts: Vec<Reply> = mine
+                    .iter()
+                    .map(|(owner, _)| taken[*owner].next().unwrap_or_else(|| Reply::err("a shard lost a reply")))
+                    .collect();
+                combined(combine, parts)
+            }
+            Step::Scan(_) => Reply::err("SCAN was planned out of order"),
+        };
+        reply.encode(protocol, out);
+    }
+}
+
+async fn ask(shard: &Rc<Shard>, owner: usize, ops: Vec<KeyOp>, count: usize) -> Vec<Reply> {
+    match shard.mesh.ask(owner, Ask::Keyspace(ops)).await {
+        Ok(Answer::Keyspace(replies)) if replies.len() == count => replies,
+        Ok(_) => vec![Reply::err(format!("shard {owner} answered out of turn")); count],
+        Err(_) => vec![Reply::err(format!("shard {owner} is shutting down")); count],
+    }
+}
+
+fn combined(combine: Combine, parts: Vec<Reply>) -> Reply {
+    match combine {
+        Combine::One => parts.into_iter().next().unwrap_or_else(|| Reply::err("no reply")),
+        Combine::Array => Reply::Array(parts),
+        Combine::Sum => {
+            let mut total = 0i64;
+            for p in parts {
+                match p {
+                    Reply::Integer(n) => total = total.saturating_add(n),
+                    other => return other,
+                }
+            }
+            Reply::Integer(total)
+        }
+        Combine::AllOk => parts.into_iter().find(Reply::is_error).unwrap_or(Reply::OK),
+    }
+}
+
+/// Runs a SCAN call where its cursor lives.
+async fn scan_call(shard: &Rc<Shard>, call: ScanCall) -> Reply {
+    let home = if call.cursor == 0 { shard.id } else { scan::home_of(call.cursor) };
+    if home >= shard.process.shard_count {
+        return Reply::err("invalid or expired SCAN cursor");
+    }
+    if home == shard.id {
+        return scan::step(shard, call, |key| shard.resp_table_of(key).ok()).await;
+    }
+    match shard.mesh.ask(home, Ask::Scan(call)).await {
+        Ok(Answer::Keyspace(mut replies)) if replies.len() == 1 => replies.remove(0),
+        Ok(_) => Reply::err(format!("shard {home} answered out of turn")),
+        Err(_) => Reply::err(format!("shard {home} is shutting down")),
+    }
+}
+
+/// A key operation on `key`, for its owner; or the reply when the key's table does not exist.
+fn key_op(shard: &Shard, key: Vec<u8>, action: Action) -> Result<(usize, KeyOp), Reply> {
+    let table = shard.resp_table_of(&key)?;
+    Ok((shard.owner_of(&key), KeyOp { table, key, action }))
+}
+
+fn keys_step(ops: Result<Vec<(usize, KeyOp)>, Reply>, combine: Combine) -> Step {
+    match ops {
+        Ok(ops) => Step::Keys { ops, combine },
+        Err(reply) => Step::Ready(reply),
+    }
+}
+
+fn one(shard: &Shard, key: Vec<u8>, action: Action) -> Step {
+    keys_step(key_op(shard, key, action).map(|op| vec![op]), Combine::One)
+}
+
+fn plan(shard: &Shard, session: &mut Session, c: Command) -> Step {
+    match c {
+        Command::Get(k) => one(shard, k, Action::Get),
+        Command::Set { key, value, expiry, presence, get } => {
+            one(shard, key, Action::Set { value, expiry, presence, get })
+        }
+        Command::GetDel(k) => one(shard, k, Action::GetDel),
+        Command::IncrBy(k, by) => one(shard, k, Action::IncrBy(by)),
+        Command::MGet(keys) => {
+            keys_step(keys.into_iter().map(|k| key_op(shard, k, Action::Get)).collect(), Combine::Array)
+        }
+        Command::MSet(pairs) => keys_step(
+            pairs
+                .into_iter()
+                .map(|(k, value)| {
+                    let set = Action::Set {
+                        value,
+                        expiry: command::Expiry::Never,
+                        presence: command::Presence::Any,
+                        get: false,
+                    };
+                    key_op(shard, k, set)
+                })
+                .collect(),
+            Combine::AllOk,
+        ),
+        Command::Del(keys) => {
+            keys_step(keys.into_iter().map(|k| key_op(shard, k, Action::Del)).collect(), Combine::Sum)
+        }
+        Command::Exists(keys) => {
+            keys_step(keys.into_iter().map(|k| key_op(shard, k, Action::Exists)).collect(), Combine::Sum)
+        }
+        Command::Expire { key, at, only } => one(shard, key, Action::Expire { in_ms: at.in_ms, only }),
+        Command::Ttl { key, millis } => one(shard, key, Action::Ttl { millis }),
+        Command::Persist(k) => one(shard, k, Action::Persist),
+        Command::HSet(k, pairs) => one(shard, k, Action::HSet(pairs)),
+        Command::HGet(k, f) => one(shard, k, Action::HGet(f)),
+        Command::HMGet(k, fields) => one(shard, k, Action::HMGet(fields)),
+        Command::HGetAll(k) => one(shard, k, Action::HGetAll),
+        Command::HDel(k, fields) => one(shard, k, Action::HDel(fields)),
+        Command::HExists(k, f) => one(shard, k, Action::HExists(f)),
+        Command::HLen(k) => one(shard, k, Action::HLen),
+        Command::HKeys(k) => one(shard, k, Action::HKeys),
+        Command::HVals(k) => one(shard, k, Action::HVals),
+        Command::Scan { cursor, pattern, count } => match shard.resp_tables() {
+            Ok(tables) => Step::Scan(ScanCall { cursor, tables, pattern, count }),
+            Err(reply) => Step::Ready(reply),
+        },
+        other => Step::Ready(answer(shard, session, other)),
+    }
+}
+
+/// Commands about the connection or the server, answered here.
+fn answer(shard: &Shard, session: &mut Session, c: Command) -> Reply {
+    match c {
+        Command::Ping(None) => Reply::Simple("PONG"),
+        Command::Ping(Some(message)) | Command::Echo(message) => Reply::Bulk(message),
+        Command::Select(0) => Reply::OK,
+        Command::Select(_) => Reply::err("DB index is out of range"),
+        Command::Auth { user, password: _ } => auth(user.as_deref()),
+        Command::Hello { protocol, auth: credentials, name } => {
+            let version = match protocol {
+                None => 2,
+                Some(v @ (2 | 3)) => v,
+                Some(_) => return Reply::Error("NOPROTO unsupported protocol version".into()),
+            };
+            if let Some((user, _)) = &credentials
+                && let err @ Reply::Error(_) = auth(Some(user))
+            {
+                return err;
+            }
+            if protocol.is_some() {
+                session.protocol = if version == 3 { Protocol::Resp3 } else { Protocol::Resp2 };
+            }
+            if name.is_some() {
+                session.name = name;
+            }
+            info::hello(session.id, if session.protocol == Protocol::Resp3 { 3 } else { 2 })
+        }
+        Command::Info(sections) => info::info(&sections, &shard.resp_info_facts()),
+        Command::Describe(q) => match q {
+            CommandQuery::All => info::command_all(),
+            CommandQuery::Count => info::command_count(),
+            CommandQuery::List => info::command_list(),
+            CommandQuery::Info(names) => info::command_info(&names),
+            CommandQuery::Docs(names) => info::command_docs(&names),
+        },
+        Command::Client(call) => match call {
+            ClientCall::SetName(name) => {
+                session.name = if name.is_empty() { None } else { Some(name) };
+                Reply::OK
+            }
+            ClientCall::GetName => Reply::bulk_or_nil(session.name.clone()),
+            ClientCall::Id => Reply::Integer(i64::try_from(session.id).unwrap_or(i64::MAX)),
+            ClientCall::SetInfo => Reply::OK,
+            ClientCall::Info => Reply::text(format!(
+                "id={} name={} db=0 resp={}\n",
+                session.id,
+                String::from_utf8_lossy(session.name.as_deref().unwrap_or_default()),
+                if session.protocol == Protocol::Resp3 { 3 } else { 2 }
+            )),
+        },
+        Command::ConfigGet(_) => Reply::Map(Vec::new()),
+        other => Reply::err(format!("{other:?} cannot be answered here")),
+    }
+}
+
+/// `AUTH`: the door has no users or passwords, like a Redis whose default user has `nopass`:
+/// `default` with any password is accepted, a password alone is the error Redis gives then.
+fn auth(user: Option<&[u8]>) -> Reply {
+    match user {
+        None => Reply::err(
+            "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ),
+        Some(b"default") => Reply::OK,
+        Some(_) => Reply::Error("WRONGPASS invalid username-password pair or user is disabled.".into()),
+    }
+}
