@@ -114,6 +114,70 @@ fn bad_resp_on_nacred_closes_only_its_connection() {
     bad_input(addr, || server.is_running());
 }
 
+/// The door's own limits (README, `[resp]`), set small here: a request exactly at a limit is
+/// served; one byte or one argument over is a protocol error that closes only its connection.
+/// Redis has no such limits at these sizes, so this runs against nacred only.
+#[test]
+fn requests_over_the_doors_limits_close_only_their_connection() {
+    let config = "[resp]\nmax_args = 8\nmax_bulk_bytes = 2048\nmax_inline_bytes = 256\nmax_command_bytes = 8192\n\
+                  [limits]\nmax_value_bytes = 1500\n";
+    let mut server =
+        Server::start_with(ServerOptions { resp: true, config: Some(config.to_owned()), ..ServerOptions::default() });
+    let addr = server.resp_addr();
+    let mut healthy = RespConnection::open(addr);
+
+    let at_limit = "e".repeat(2048);
+    assert_eq!(healthy.call(&["ECHO", &at_limit]), Value::Bulk(at_limit.clone().into_bytes()), "a 2048-byte bulk");
+    let over: Vec<u8> = encode_command(&[b"ECHO", &[b'e'; 2049]]);
+    expect_protocol_error_and_close(addr, &over, "a 2049-byte bulk");
+    still_serving(&mut healthy, addr, "a bulk over the limit");
+
+    // Data over the storage limits (value, key, hash field) is an error reply, not a protocol
+    // error: the connection lives on and nothing is written.
+    let value = "v".repeat(1500);
+    assert_eq!(healthy.call(&["SET", "limits:value", &value]), Value::Simple("OK".into()), "a 1500-byte value");
+    let too_big = "w".repeat(1501);
+    let long_key = "k".repeat(1025);
+    for (command, case) in [
+        (vec!["SET", "limits:value", too_big.as_str()], "a value over max_value_bytes"),
+        (vec!["SET", long_key.as_str(), "v"], "a key over max_partition_key_bytes"),
+        (vec!["HSET", "limits:hash", long_key.as_str(), "v"], "a field over max_sort_key_bytes"),
+        (vec!["MSET", "limits:m1", "v", "limits:m2", too_big.as_str()], "an MSET with one value too big"),
+    ] {
+        let reply = healthy.call(&command);
+        assert!(matches!(&reply, Value::Error(e) if e.starts_with("ERR ")), "{case}: {reply:?}");
+        still_serving(&mut healthy, addr, case);
+    }
+    assert_eq!(
+        healthy.call(&["GET", "limits:value"]),
+        Value::Bulk(value.into_bytes()),
+        "the refused SET wrote nothing"
+    );
+    // MSET is atomic in Redis: all keys are set or none.
+    for key in ["limits:hash", "limits:m1", "limits:m2"] {
+        assert_eq!(healthy.call(&["EXISTS", key]), Value::Integer(0), "{key}: a refused command wrote nothing");
+    }
+
+    let seven_keys = ["DEL", "k1", "k2", "k3", "k4", "k5", "k6", "k7"];
+    assert_eq!(healthy.call(&seven_keys), Value::Integer(0), "a command of 8 arguments");
+    let nine: Vec<&[u8]> = std::iter::once(&b"DEL"[..]).chain([&b"k"[..]; 8]).collect();
+    expect_protocol_error_and_close(addr, &encode_command(&nine), "a command of 9 arguments");
+    still_serving(&mut healthy, addr, "too many arguments");
+
+    let five_bulks: Vec<&[u8]> = std::iter::once(&b"MGET"[..]).chain([&[b'k'; 2000][..]; 5]).collect();
+    expect_protocol_error_and_close(addr, &encode_command(&five_bulks), "a 10 kB command");
+    still_serving(&mut healthy, addr, "a command over the byte limit");
+
+    let inline_ok = format!("ECHO {}\r\n", "i".repeat(200));
+    let mut c = RespConnection::open(addr);
+    c.send_bytes(inline_ok.as_bytes()).expect("send");
+    assert_eq!(c.receive_raw(1).expect("a reply"), format!("$200\r\n{}\r\n", "i".repeat(200)).into_bytes());
+    let inline_over = format!("ECHO {}\r\n", "i".repeat(300));
+    expect_protocol_error_and_close(addr, inline_over.as_bytes(), "a 305-byte inline line");
+    still_serving(&mut healthy, addr, "an inline line over the limit");
+    assert!(server.is_running());
+}
+
 #[test]
 fn bad_resp_on_redis_server_closes_only_its_connection() {
     let mut redis = RedisServer::start();
