@@ -75,6 +75,23 @@ async fn scenario(con: &mut ConnectionManager, tag: &str) -> redis::RedisResult<
     assert!((99_990_000..=100_000_000).contains(&pttl), "PTTL {pttl}");
     assert_eq!(con.get_del::<_, Option<String>>(key("ex")).await?, Some("v".to_owned()));
 
+    // Expiry that passes: a string and a whole hash (fields written before and after the
+    // PEXPIRE) are gone once their time is up. Only waits longer than the expiry, so a slow
+    // machine cannot make it fail.
+    let () = redis::cmd("SET").arg(key("short")).arg("v").arg("PX").arg(100).query_async(con).await?;
+    let () = con.hset(key("shorthash"), "a", "1").await?;
+    assert!(con.pexpire::<_, bool>(key("shorthash"), 100).await?);
+    let () = con.hset(key("shorthash"), "b", "2").await?;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(con.get::<_, Option<String>>(key("short")).await?, None, "an expired string");
+    assert!(con.hgetall::<_, HashMap<String, String>>(key("shorthash")).await?.is_empty(), "an expired hash");
+    assert_eq!(con.exists::<_, i64>(&[key("short"), key("shorthash")]).await?, 0);
+    assert_eq!(con.ttl::<_, i64>(key("shorthash")).await?, -2);
+
+    let large: Vec<u8> = (0..512 * 1024).map(|i| (i % 251) as u8).collect();
+    let () = con.set(key("large"), &large).await?;
+    assert_eq!(con.get::<_, Vec<u8>>(key("large")).await?, large, "a 512 KiB value");
+
     let mut expected = BTreeSet::new();
     for i in 0..30 {
         let () = con.set(key(&format!("scan:{i}")), i).await?;
