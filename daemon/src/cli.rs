@@ -4,11 +4,13 @@
 //!
 //! Exit status: 0 on success, 1 when a read key has no visible value (`get`) or no versions
 //! (`versions`), with a message on stderr, and 2 on any error (usage, connection, or a server
-//! error, printed with the server's code and message). Output formats are described in
+//! error, printed with the server's code and message) and when `import-redis` did not copy
+//! everything (failed keys, interrupted, Redis still changing). Output formats are described in
 //! [`render`].
 
 pub mod args;
 pub mod command;
+pub mod import_redis;
 pub mod render;
 pub mod time;
 

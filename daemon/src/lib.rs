@@ -1,12 +1,14 @@
 //! The `nacred` daemon: per-core shards composed over `nacre-storage`, routing and forwarding
-//! between them, the TCP front door speaking `nacre-wire`, the RESP (Redis protocol) door, table administration, configuration
-//! and the process life cycle. Only [`convert`] names both wire types and storage types.
+//! between them, the TCP front door speaking `nacre-wire`, the RESP (Redis protocol) door, table
+//! administration, configuration and the process life cycle. Only [`convert`] names both wire
+//! types and storage types; only [`compat`] knows what older protocol versions lack.
 
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod catalog;
 pub mod cli;
+pub mod compat;
 pub mod config;
 pub mod convert;
 pub mod datadir;

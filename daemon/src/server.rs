@@ -1,7 +1,9 @@
 //! A shard's network side: its listeners (its own port and the shared SO_REUSEPORT port), one
 //! task per connection reading frames and one writing replies, the mesh receive loops, and the
-//! shard's run from start to clean stop.
+//! shard's run from start to clean stop. A connection remembers the protocol version its
+//! handshake negotiated and hands every request to `compat` under it.
 
+use crate::compat::{self, ProtocolVersion};
 use crate::mesh::{Answer, Ask, Inbound, Mesh, MeshEnds};
 use crate::resp;
 use crate::shard::{Process, Shard};
@@ -83,6 +85,7 @@ pub async fn run_shard(id: usize, process: Arc<Process>, ends: MeshEnds) -> Resu
     }
     wait_for_stop(&process).await;
     shard.stopping.set(true);
+    shard.stop_event.notify(usize::MAX);
     for task in accepting {
         task.await;
     }
@@ -106,10 +109,20 @@ async fn wait_for_stop(process: &Process) {
     }
 }
 
-/// Returns once `shard` stops accepting work.
+/// Returns once `shard` stops accepting work. Woken once, by the stop itself: a future raced
+/// against this one (an accept, a read) is never polled again for nothing. glommio 0.9 leaks a
+/// waker reference each time a pending socket future is re-polled, and a timer waking the race
+/// every few milliseconds overflowed an idle task's reference count within minutes.
 pub(crate) async fn until_stopping(shard: &Shard) {
-    while !shard.stopping.get() {
-        glommio::timer::sleep(Duration::from_millis(20)).await;
+    loop {
+        if shard.stopping.get() {
+            return;
+        }
+        let stopped = shard.stop_event.listen();
+        if shard.stopping.get() {
+            return;
+        }
+        stopped.await;
     }
 }
 
@@ -212,7 +225,9 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
     let writing = glommio::spawn_local(write_replies(writer, rx, Rc::downgrade(&tx)));
     let in_flight = Arc::new(async_lock::Semaphore::new(limits.max_in_flight_per_connection));
     let pending = Rc::new(std::cell::Cell::new(0usize));
-    let mut greeted = false;
+    // The version this connection speaks, once a handshake is accepted; every request after it
+    // is served through `compat` under that version.
+    let mut version: Option<ProtocolVersion> = None;
     let outcome: Result<()> = async {
         loop {
             // Checked before every frame, not only raced with the read below: `or` prefers a
@@ -254,7 +269,7 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
                     let reply = Reply::Error(wire::ErrorReply { code: e.error_code(), message: e.to_string() });
                     match e.request_id() {
                         // A verified frame whose message is invalid: answer it, keep the connection.
-                        Some(id) if greeted && id != 0 => {
+                        Some(id) if version.is_some() && id != 0 => {
                             send(&tx, id, reply).await;
                             continue;
                         }
@@ -273,24 +288,24 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
                 send(&tx, 0, Reply::Error(wire::ErrorReply { code: ErrorCode::BadRequest, message })).await;
                 anyhow::bail!("request id 0");
             }
-            if !greeted {
-                // Answered here, not in a task: until a handshake is accepted nothing else is
-                // served, and a refused one closes the connection like a missing one.
-                let reply = match &request {
-                    wire::Request::Handshake(h) => shard.handshake(h),
-                    _ => Reply::Error(wire::ErrorReply {
-                        code: ErrorCode::ProtocolVersion,
-                        message: "the first request must be a handshake".into(),
-                    }),
-                };
-                let accepted = matches!(reply, Reply::Handshake(_));
-                send(&tx, id, reply).await;
-                if !accepted {
-                    anyhow::bail!("no accepted handshake");
-                }
-                greeted = true;
+            // Handshakes are answered here, in order, not in a task: a connection's version
+            // applies to exactly the requests read after the handshake that set it.
+            if let wire::Request::Handshake(h) = &request {
+                version = Some(answer_handshake(shard, &tx, id, h, version).await?);
                 continue;
             }
+            let Some(negotiated) = version else {
+                let message = "the first request must be a handshake".to_owned();
+                send(&tx, id, Reply::Error(wire::ErrorReply { code: ErrorCode::ProtocolVersion, message })).await;
+                anyhow::bail!("no handshake");
+            };
+            let request = match compat::upgrade_request(negotiated, request) {
+                Ok(request) => request,
+                Err(refused) => {
+                    send(&tx, id, Reply::Error(refused)).await;
+                    continue;
+                }
+            };
             let permit = in_flight.acquire_arc().await;
             let s = shard.clone();
             let tx = tx.clone();
@@ -315,6 +330,29 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
     drop(tx);
     writing.await;
     outcome
+}
+
+/// Answers handshake `h` (request `id`) and returns the connection's version after it: the one
+/// negotiated, or, if it is refused, the one the connection already had. A refused first
+/// handshake is an error: the connection closes like one that never sent a handshake.
+async fn answer_handshake(
+    shard: &Shard,
+    tx: &glommio::channels::local_channel::LocalSender<Vec<u8>>,
+    id: u64,
+    h: &wire::Handshake,
+    current: Option<ProtocolVersion>,
+) -> Result<ProtocolVersion> {
+    match shard.handshake(h) {
+        Ok((negotiated, ok)) => {
+            tracing::debug!(shard = shard.id, version = negotiated.get(), client = %h.client_name, "handshake");
+            send(tx, id, Reply::Handshake(ok)).await;
+            Ok(negotiated)
+        }
+        Err(refused) => {
+            send(tx, id, Reply::Error(refused)).await;
+            current.ok_or_else(|| anyhow::anyhow!("no accepted handshake"))
+        }
+    }
 }
 
 async fn send(tx: &glommio::channels::local_channel::LocalSender<Vec<u8>>, id: u64, reply: Reply) {

@@ -1,6 +1,7 @@
 //! What a shard does with a request: route it to the shard that owns it (forwarding through the
 //! mesh when that is another shard), and execute what it owns against its engines.
 
+use crate::compat::ProtocolVersion;
 use crate::convert::{self, error};
 use crate::mesh::{Answer, Ask};
 use crate::shard::Shard;
@@ -81,7 +82,7 @@ impl Shard {
     /// Executes a request this shard owns.
     pub async fn execute(self: &Rc<Self>, request: Request) -> Reply {
         let outcome = match request {
-            Request::Handshake(h) => Ok(self.handshake(&h)),
+            Request::Handshake(h) => self.handshake(&h).map(|(_, ok)| Reply::Handshake(ok)),
             Request::Topology => Ok(Reply::Topology(self.topology())),
             Request::ListTables => Ok(self.list_tables()),
             Request::CreateTable(c) => self.create_table(c).await,
@@ -99,21 +100,20 @@ impl Shard {
         outcome.unwrap_or_else(Reply::Error)
     }
 
-    /// Answers a handshake with `min(client's highest, ours)` (FORMAT.md, "Connections"); only
-    /// version 0, which no client speaks, is refused while this server speaks version 1 alone.
-    pub(crate) fn handshake(&self, h: &wire::Handshake) -> Reply {
-        if h.protocol_version == 0 {
-            return Reply::Error(error(
-                ErrorCode::ProtocolVersion,
-                format!("protocol version 0 is invalid (this server speaks 1 to {})", wire::PROTOCOL_VERSION),
-            ));
-        }
-        Reply::Handshake(wire::HandshakeOk {
-            protocol_version: h.protocol_version.min(wire::PROTOCOL_VERSION),
+    /// Answers a handshake: the version the connection speaks from now on, `min(client's
+    /// highest, ours)` (FORMAT.md, "Connections"), or `ProtocolVersion` if no version is served.
+    pub(crate) fn handshake(
+        &self,
+        h: &wire::Handshake,
+    ) -> Result<(ProtocolVersion, wire::HandshakeOk), wire::ErrorReply> {
+        let version = ProtocolVersion::negotiate(h.protocol_version)?;
+        let ok = wire::HandshakeOk {
+            protocol_version: version.get(),
             server_name: "nacred".into(),
             server_version: env!("CARGO_PKG_VERSION").into(),
             topology: self.topology(),
-        })
+        };
+        Ok((version, ok))
     }
 
     /// The partition-to-port map.

@@ -63,6 +63,8 @@ pub struct Shard {
     pub mesh: Rc<Mesh>,
     /// Set once this shard stops accepting work.
     pub stopping: Cell<bool>,
+    /// Notified when `stopping` is set.
+    pub stop_event: event_listener::Event,
     /// Requests being executed on behalf of this shard's connections.
     pub active_requests: Cell<usize>,
     /// Open client connections.
@@ -158,6 +160,7 @@ impl Shard {
             seq: Cell::new(first.0),
             mesh,
             stopping: Cell::new(false),
+            stop_event: event_listener::Event::new(),
             active_requests: Cell::new(0),
             connections: Cell::new(0),
             resp,

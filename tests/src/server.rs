@@ -85,6 +85,27 @@ pub fn nacred_binary() -> PathBuf {
     binary
 }
 
+/// The `nacre` CLI built with the `nacred` under test: `$NACRE` if set, else `nacre` next to
+/// [`nacred_binary`].
+///
+/// # Panics
+///
+/// If it is missing, or older than a source file it is built from.
+pub fn nacre_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("NACRE") {
+        return PathBuf::from(path);
+    }
+    let nacre = nacred_binary().with_file_name("nacre");
+    let built = match std::fs::metadata(&nacre).and_then(|m| m.modified()) {
+        Ok(t) => t,
+        Err(e) => panic!("{} is missing ({e}): run `cargo build -p nacre-daemon --bins`", nacre.display()),
+    };
+    if let Some((source, _)) = newest_source().filter(|(_, modified)| *modified > built) {
+        panic!("{} is older than {}: run `cargo build -p nacre-daemon --bins`", nacre.display(), source.display());
+    }
+    nacre
+}
+
 /// The most recently modified source file nacred is built from, with its time.
 fn newest_source() -> Option<(PathBuf, SystemTime)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;

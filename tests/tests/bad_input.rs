@@ -174,7 +174,8 @@ fn each_bad_input_gets_a_typed_error_or_a_closed_connection() {
 }
 
 /// A handshake names the highest version the client speaks: a newer client is answered in the
-/// version this server speaks, and version 0 is refused with the connection closed.
+/// version this server speaks, a later handshake is answered like the first, and version 0 is
+/// refused, with the connection closed when it comes first.
 fn protocol_versions(addr: SocketAddr) {
     let mut raw = RawConnection::connect(addr).expect("connect");
     let newer = Request::Handshake(Handshake { protocol_version: PROTOCOL_VERSION + 5, client_name: "future".into() });
@@ -183,6 +184,19 @@ fn protocol_versions(addr: SocketAddr) {
         other => panic!("a newer client's handshake answered with {other:?}"),
     }
     assert!(matches!(raw.call(&Request::Topology), Reply::Topology(_)));
+    // A later handshake is answered like the first; a refused one keeps the connection and the
+    // version it had.
+    let again = Request::Handshake(Handshake { protocol_version: 1, client_name: "again".into() });
+    match raw.call(&again) {
+        Reply::Handshake(ok) => assert_eq!(ok.protocol_version, 1),
+        other => panic!("a second handshake answered with {other:?}"),
+    }
+    let zero_later = Request::Handshake(Handshake { protocol_version: 0, client_name: "zero".into() });
+    match raw.call(&zero_later) {
+        Reply::Error(e) => assert_eq!(e.code, ErrorCode::ProtocolVersion),
+        other => panic!("a later version-0 handshake answered with {other:?}"),
+    }
+    assert!(matches!(raw.call(&Request::Topology), Reply::Topology(_)), "still served after a refused later one");
 
     let mut raw = RawConnection::connect(addr).expect("connect");
     let zero = encode_request(1, &Request::Handshake(Handshake { protocol_version: 0, client_name: "old".into() }));

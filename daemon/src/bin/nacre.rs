@@ -22,6 +22,10 @@ fn main() {
             eprintln!("nacre: not found: {message}");
             cli::EXIT_NOT_FOUND
         }
+        (Ok(Outcome::Incomplete(message)), Ok(())) => {
+            eprintln!("nacre: incomplete: {message}");
+            cli::EXIT_ERROR
+        }
         (Err(e), _) => {
             eprintln!("nacre: {e}");
             cli::EXIT_ERROR

@@ -46,6 +46,9 @@ pub enum Command {
     Versions(VersionsArgs),
     /// Server, shard and partition statistics.
     Stats(StatsArgs),
+    /// Copy a running Redis's strings and hashes (with TTLs) into a table, and follow its
+    /// changes with --follow; safe to re-run.
+    ImportRedis(ImportRedisArgs),
 }
 
 /// `nacre table ...`.
@@ -206,6 +209,51 @@ pub struct StatsArgs {
     pub output: OutputArgs,
 }
 
+/// Most keys read per Redis transaction and rows per Nacre write batch (`--batch`).
+pub const MAX_IMPORT_BATCH: u64 = 10_000;
+
+/// `nacre import-redis`.
+#[derive(ClapArgs, Debug)]
+pub struct ImportRedisArgs {
+    /// The source Redis, HOST:PORT ([V6]:PORT for IPv6).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub from: String,
+    /// The Nacre table to copy into (it must exist).
+    #[arg(long)]
+    pub table: String,
+    /// The Redis logical database.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
+    pub db: i64,
+    /// Copy only keys matching this SCAN pattern (notified keys are matched too).
+    #[arg(long = "match", value_name = "PATTERN")]
+    pub pattern: Option<String>,
+    /// SCAN's COUNT hint: keys Redis looks at per page.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub scan_count: u32,
+    /// Keys per Redis read transaction, and rows per Nacre write batch.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=MAX_IMPORT_BATCH))]
+    pub batch: u64,
+    /// After the copy, keep copying changes until SIGINT or SIGTERM, then drain and stop.
+    #[arg(long)]
+    pub follow: bool,
+    /// Catch-up rounds after the scan before giving up on a Redis that keeps changing.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_rounds: u32,
+    /// Redis ACL user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Redis password (visible to other local users in the process list; prefer an ACL user
+    /// with a short-lived password).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print the summary as one JSON object.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +288,59 @@ mod tests {
             &["table", "create", "t", "--max-versions", "0"],
             &["scan", "t", "pk", "--limit", "0"],
             &["get", "t"],
+        ] {
+            let e = parse(args).expect_err("refused");
+            assert_eq!(e.exit_code(), 2, "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn import_redis_takes_its_defaults_and_flags() {
+        let cli = parse(&["import-redis", "--from", "127.0.0.1:6379", "--table", "t"]).expect("valid");
+        let Command::ImportRedis(import) = cli.command else { panic!("not an import") };
+        assert_eq!((import.from.as_str(), import.table.as_str(), import.db), ("127.0.0.1:6379", "t", 0));
+        assert_eq!((import.scan_count, import.batch, import.max_rounds), (1000, 500, 16));
+        assert!(!import.follow && !import.quiet && !import.output.json);
+        assert_eq!(import.pattern, None);
+        let cli = parse(&[
+            "import-redis",
+            "--from",
+            "h:1",
+            "--table",
+            "t",
+            "--match",
+            "user:*",
+            "--scan-count",
+            "50",
+            "--batch",
+            "20",
+            "--follow",
+            "--db",
+            "3",
+            "--user",
+            "u",
+            "--password",
+            "p",
+            "--quiet",
+            "--json",
+        ])
+        .expect("valid");
+        let Command::ImportRedis(import) = cli.command else { panic!("not an import") };
+        assert_eq!(import.pattern.as_deref(), Some("user:*"));
+        assert_eq!((import.scan_count, import.batch, import.db), (50, 20, 3));
+        assert_eq!((import.user.as_deref(), import.password.as_deref()), (Some("u"), Some("p")));
+        assert!(import.follow && import.quiet && import.output.json);
+    }
+
+    #[test]
+    fn import_redis_refuses_missing_and_out_of_range_flags() {
+        for args in [
+            &["import-redis", "--table", "t"][..],
+            &["import-redis", "--from", "h:1"],
+            &["import-redis", "--from", "h:1", "--table", "t", "--batch", "0"],
+            &["import-redis", "--from", "h:1", "--table", "t", "--batch", "10001"],
+            &["import-redis", "--from", "h:1", "--table", "t", "--scan-count", "0"],
+            &["import-redis", "--from", "h:1", "--table", "t", "--db", "-1"],
         ] {
             let e = parse(args).expect_err("refused");
             assert_eq!(e.exit_code(), 2, "{args:?}: {e}");

@@ -20,6 +20,9 @@ pub enum Outcome {
     Done,
     /// The key it read has no visible value (or no versions); the message says which.
     NotFound(String),
+    /// It ran to the end but did not do all of it (an import with failed keys); the message
+    /// says what is missing. Exits with the error status.
+    Incomplete(String),
 }
 
 /// Why a command failed.
@@ -35,6 +38,9 @@ pub enum CliError {
     /// Writing the output failed (a closed pipe).
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
+    /// `import-redis` stopped before its summary.
+    #[error("import-redis: {0}")]
+    Import(#[from] super::import_redis::ImportError),
 }
 
 fn format(output: OutputArgs) -> Format {
@@ -121,6 +127,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             Ok(Outcome::Done)
         }
         Command::Scan(scan) => run_scan(&client, scan, out).await,
+        Command::ImportRedis(import) => super::import_redis::run(client, import, cli.timeout, out).await,
         Command::Stats(stats) => {
             let all = client.stats().await?;
             out.write_all(render::stats(format(stats.output), &all, stats.partitions).as_bytes())?;
