@@ -153,7 +153,7 @@ fn requests_over_the_doors_limits_close_only_their_connection() {
         Value::Bulk(value.into_bytes()),
         "the refused SET wrote nothing"
     );
-    // MSET is atomic in Redis: all keys are set or none.
+    // A refused MSET writes none of its pairs (each is checked before any is written).
     for key in ["limits:hash", "limits:m1", "limits:m2"] {
         assert_eq!(healthy.call(&["EXISTS", key]), Value::Integer(0), "{key}: a refused command wrote nothing");
     }
