@@ -1,5 +1,5 @@
 //! End-to-end tests against the real `nacred` binary: the shared harness the test files in
-//! `tests/tests/` use. (Kafka and third-party clients come with the issues that add them.)
+//! `tests/tests/` use. (Kafka comes with the issue that adds it.)
 //!
 //! - [`server`] starts, signals and restarts `nacred` on free loopback ports and a fresh data
 //!   directory, and keeps its stderr for the failure message.
@@ -8,15 +8,23 @@
 //! - [`acked`] is the log of acknowledged writes that durability tests check a restarted daemon
 //!   against, and the writer load that fills it.
 //! - [`seed`] gives random tests a printed, replayable seed.
+//! - [`resp`] speaks RESP (the Redis protocol) over a plain blocking socket, byte-exact, for the
+//!   RESP door's tests; [`redis`] starts a real `redis-server` to compare the door with;
+//!   [`transcript`] runs the scripted session's text; [`program`] runs third-party programs
+//!   (redis-cli, redis-benchmark) with a bounded time.
 //!
 //! The harness builds nothing: `cargo test --workspace` builds `nacred` before running any test
 //! (see [`server::nacred_binary`]), and a lone `cargo test -p nacre-tests` needs
 //! `cargo build -p nacre-daemon --bin nacred` first.
 
 pub mod acked;
+pub mod program;
 pub mod raw;
+pub mod redis;
+pub mod resp;
 pub mod seed;
 pub mod server;
+pub mod transcript;
 
 /// The runtime the tests drive clients on: two workers, so a load keeps running while the test
 /// thread blocks on the daemon (a start, a kill).

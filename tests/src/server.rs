@@ -139,11 +139,14 @@ pub struct ServerOptions {
     /// A configuration file's text (`--config`), for limits a test wants to change; `None`
     /// runs on the defaults.
     pub config: Option<String>,
+    /// Open the RESP (Redis protocol) door on a free loopback port (`--resp-listen`); a start
+    /// then also waits until it answers PING. See [`Server::resp_addr`].
+    pub resp: bool,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { cores: DEFAULT_CORES, config: None }
+        ServerOptions { cores: DEFAULT_CORES, config: None, resp: false }
     }
 }
 
@@ -154,6 +157,8 @@ pub struct Server {
     dir: Option<tempfile::TempDir>,
     data_dir: PathBuf,
     listen: SocketAddr,
+    /// The RESP door's address, when [`ServerOptions::resp`] asked for one.
+    resp_listen: Option<SocketAddr>,
     options: ServerOptions,
     /// Shard ports reserved after the shared one, at the first start.
     reserved_cores: usize,
@@ -185,12 +190,14 @@ impl Server {
             .unwrap_or_else(|e| panic!("creating a directory in {}: {e}", base.display()));
         let data_dir = dir.path().join("data");
         let listen = free_ports(options.cores);
+        let resp_listen = options.resp.then(|| free_port_outside(listen, options.cores));
         let reserved_cores = options.cores;
         let mut server = Server {
             binary,
             dir: Some(dir),
             data_dir,
             listen,
+            resp_listen,
             options,
             reserved_cores,
             child: None,
@@ -249,6 +256,10 @@ impl Server {
             "--cores".to_owned(),
             self.options.cores.to_string(),
         ];
+        if let Some(resp) = self.resp_listen {
+            args.push("--resp-listen".to_owned());
+            args.push(resp.to_string());
+        }
         if let Some(text) = &self.options.config {
             let path = self.dir_path().join("nacred.toml");
             std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
@@ -275,6 +286,16 @@ impl Server {
             pending.retain(|addr| !answers_handshake(*addr));
             if !pending.is_empty() {
                 std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if let Some(resp) = self.resp_listen {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let waited = crate::redis::wait_for_pong(resp, left, || {
+                let status = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                status.map(|s| format!("nacred exited during start with {s}"))
+            });
+            if let Err(e) = waited {
+                panic!("nacred's RESP door on {resp}: {e}\n{}", self.log_tail());
             }
         }
     }
@@ -350,6 +371,15 @@ impl Server {
         assert!(shard < self.options.cores, "shard {shard} of {}", self.options.cores);
         let port = self.listen.port() + 1 + u16::try_from(shard).expect("few shards");
         SocketAddr::new(self.listen.ip(), port)
+    }
+
+    /// The RESP door's address.
+    ///
+    /// # Panics
+    ///
+    /// If the server was started without [`ServerOptions::resp`].
+    pub fn resp_addr(&self) -> SocketAddr {
+        self.resp_listen.expect("started without ServerOptions::resp")
     }
 
     /// The shared address then every shard's.
@@ -460,6 +490,17 @@ pub fn free_ports(cores: usize) -> SocketAddr {
         }
     }
     panic!("found no {span} consecutive free ports in {PORT_RANGE:?}")
+}
+
+/// A free loopback port outside `listen`'s block of `cores + 1` ports: the RESP door's.
+fn free_port_outside(listen: SocketAddr, cores: usize) -> SocketAddr {
+    let block = listen.port()..=listen.port() + u16::try_from(cores).expect("few shards");
+    loop {
+        let addr = free_ports(0);
+        if !block.contains(&addr.port()) {
+            return addr;
+        }
+    }
 }
 
 /// True if `addr` accepts a connection and answers a handshake with a handshake.

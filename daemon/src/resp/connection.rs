@@ -262,6 +262,20 @@ fn one(shard: &Shard, key: Vec<u8>, action: Action) -> Step {
     keys_step(key_op(shard, key, action).map(|op| vec![op]), Combine::One)
 }
 
+/// The error MSET gets when one of its pairs is over a storage limit, found before any pair is
+/// written: MSET sets every key or none, as in Redis. (The message is the one the storage limit
+/// would give for that pair.)
+fn mset_refusal(shard: &Shard, pairs: &[(Vec<u8>, Vec<u8>)]) -> Option<Reply> {
+    let limits = &shard.process.config.limits;
+    let over = |what: &str, size: usize, max: usize| {
+        (size > max).then(|| Reply::err(format!("{what} of {size} bytes is over nacre's limit of {max}")))
+    };
+    pairs.iter().find_map(|(key, value)| {
+        over("partitionkey", key.len(), limits.max_partition_key_bytes)
+            .or_else(|| over("value", value.len(), limits.max_value_bytes))
+    })
+}
+
 fn plan(shard: &Shard, session: &mut Session, c: Command) -> Step {
     match c {
         Command::Get(k) => one(shard, k, Action::Get),
@@ -273,6 +287,7 @@ fn plan(shard: &Shard, session: &mut Session, c: Command) -> Step {
         Command::MGet(keys) => {
             keys_step(keys.into_iter().map(|k| key_op(shard, k, Action::Get)).collect(), Combine::Array)
         }
+        Command::MSet(pairs) if let Some(refused) = mset_refusal(shard, &pairs) => Step::Ready(refused),
         Command::MSet(pairs) => keys_step(
             pairs
                 .into_iter()

@@ -1,0 +1,193 @@
+//! nacred's RESP door against redis-server, same machine, same run: `redis-benchmark -t get,set`
+//! against each in turn, pipelined (`-P 16` by default) and not (`-P 1`), then a table of both
+//! rates and the ratio Nacre/Redis per test.
+//!
+//! redis-server runs with no persistence (`--save '' --appendonly no`); nacred runs on its
+//! defaults (a WAL with group commit) on a fresh data directory. Both share the machine with
+//! redis-benchmark itself, so only the ratio means anything, and only within one run.
+//!
+//! nacred is the release binary next to this one (`cargo build --release -p nacre-daemon`), or
+//! `--nacred PATH`.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(about = "nacred's RESP door vs redis-server: redis-benchmark -t get,set, same run")]
+struct Args {
+    /// Requests per test (redis-benchmark -n).
+    #[arg(long, default_value_t = 2_000_000)]
+    requests: u64,
+    /// Parallel connections (-c).
+    #[arg(long, default_value_t = 50)]
+    clients: u32,
+    /// Pipeline depths to run, in order (-P).
+    #[arg(long, value_delimiter = ',', default_value = "16,1")]
+    pipelines: Vec<u32>,
+    /// Value size, bytes (-d).
+    #[arg(long, default_value_t = 100)]
+    data_size: u32,
+    /// Key space (-r): keys are drawn from this many.
+    #[arg(long, default_value_t = 100_000)]
+    keyspace: u64,
+    /// nacred's shards (--cores); 0 = one per core.
+    #[arg(long, default_value_t = 0)]
+    cores: usize,
+    /// The nacred binary; default: `nacred` next to this binary.
+    #[arg(long)]
+    nacred: Option<PathBuf>,
+    /// nacred's data directory (must support O_DIRECT: ext4 or xfs, not tmpfs); emptied first.
+    #[arg(long, default_value = "/var/tmp/nacre-bench-resp")]
+    dir: PathBuf,
+    /// nacred's own protocol address (it also takes the next `cores` ports).
+    #[arg(long, default_value = "127.0.0.1:27170")]
+    listen: SocketAddr,
+    /// The redis-server binary (Debian: redis-server).
+    #[arg(long, default_value = "redis-server")]
+    redis_server: String,
+    /// The redis-benchmark binary (Debian: redis-tools).
+    #[arg(long, default_value = "redis-benchmark")]
+    redis_benchmark: String,
+}
+
+/// Longest a server may take to answer its first PING.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A child process killed when dropped.
+struct Guard(Child, &'static str);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // Fails only if it already exited.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One redis-benchmark run's rates, requests per second, by test name ("SET", "GET").
+type Rates = Vec<(String, f64)>;
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let nacred = match &args.nacred {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.parent().context("this binary's directory")?.join("nacred"),
+    };
+    if !nacred.exists() {
+        bail!("{} is missing: cargo build --release -p nacre-daemon (or --nacred PATH)", nacred.display());
+    }
+    let _ = std::fs::remove_dir_all(&args.dir);
+    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+
+    let redis_addr = free_port()?;
+    let redis = Command::new(&args.redis_server)
+        .args(["--port", &redis_addr.port().to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("running {} (Debian: redis-server)", args.redis_server))?;
+    let mut redis = Guard(redis, "redis-server");
+    wait_for_pong(redis_addr, &mut redis)?;
+
+    let resp_addr = free_port()?;
+    let log = std::fs::File::create(args.dir.join("nacred.log"))?;
+    let nacred_child = Command::new(&nacred)
+        .arg("--data-dir")
+        .arg(args.dir.join("data"))
+        .args(["--listen", &args.listen.to_string(), "--resp-listen", &resp_addr.to_string()])
+        .args(["--cores", &args.cores.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("running {}", nacred.display()))?;
+    let mut nacred_guard = Guard(nacred_child, "nacred");
+    wait_for_pong(resp_addr, &mut nacred_guard)?;
+
+    println!(
+        "redis-benchmark -t get,set -n {} -c {} -d {} -r {}, pipelines {:?}; nacred --cores {} (0 = all), redis-server without persistence",
+        args.requests, args.clients, args.data_size, args.keyspace, args.pipelines, args.cores
+    );
+    let mut rows = Vec::new();
+    for &pipeline in &args.pipelines {
+        let redis_rates = benchmark(&args, redis_addr, pipeline)?;
+        println!("redis-server -P {pipeline}: {redis_rates:?}");
+        let nacre_rates = benchmark(&args, resp_addr, pipeline)?;
+        println!("nacred       -P {pipeline}: {nacre_rates:?}");
+        for (test, redis_rate) in &redis_rates {
+            let nacre_rate = nacre_rates.iter().find(|(t, _)| t == test).map(|(_, r)| *r);
+            let nacre_rate = nacre_rate.with_context(|| format!("nacred's run has no {test} result"))?;
+            rows.push((test.clone(), pipeline, nacre_rate, *redis_rate));
+        }
+    }
+    println!();
+    println!("{:<6} {:>4} {:>14} {:>14} {:>12}", "test", "-P", "nacred req/s", "redis req/s", "nacre/redis");
+    for (test, pipeline, nacre, redis) in rows {
+        println!("{test:<6} {pipeline:>4} {nacre:>14.0} {redis:>14.0} {:>11.2}x", nacre / redis);
+    }
+    drop(nacred_guard);
+    let _ = std::fs::remove_dir_all(&args.dir);
+    Ok(())
+}
+
+/// Runs redis-benchmark against `addr` and returns its CSV rates.
+fn benchmark(args: &Args, addr: SocketAddr, pipeline: u32) -> Result<Rates> {
+    let output = Command::new(&args.redis_benchmark)
+        .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string(), "-t", "get,set", "--csv"])
+        .args(["-n", &args.requests.to_string(), "-c", &args.clients.to_string(), "-P", &pipeline.to_string()])
+        .args(["-d", &args.data_size.to_string(), "-r", &args.keyspace.to_string()])
+        .output()
+        .with_context(|| format!("running {} (Debian: redis-tools)", args.redis_benchmark))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!("redis-benchmark against {addr} failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+    // "test","rps","avg_latency_ms",...: one line per test after the header.
+    stdout
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').map(|f| f.trim_matches('"')).collect();
+            let rate = fields.get(1).and_then(|r| r.parse().ok()).with_context(|| format!("a CSV line: {line}"))?;
+            Ok((fields[0].to_owned(), rate))
+        })
+        .collect()
+}
+
+/// A loopback address with a free port (the kernel's choice; released at once).
+fn free_port() -> Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// Waits until `addr` answers PING, failing early if the server exits.
+fn wait_for_pong(addr: SocketAddr, server: &mut Guard) -> Result<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(status) = server.0.try_wait()? {
+            bail!("{} exited during start with {status}", server.1);
+        }
+        if pong(addr).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("{} did not answer PING on {addr} within {START_TIMEOUT:?}", server.1);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn pong(addr: SocketAddr) -> Result<()> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+    stream.write_all(b"*1\r\n$4\r\nPING\r\n")?;
+    let mut reply = [0u8; 7];
+    stream.read_exact(&mut reply)?;
+    if &reply != b"+PONG\r\n" {
+        bail!("PING answered {:?}", String::from_utf8_lossy(&reply));
+    }
+    Ok(())
+}
