@@ -69,9 +69,18 @@ pub fn check_ports_free(addrs: &[std::net::SocketAddr]) -> Result<()> {
             }
             _ => *addr,
         };
-        if std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_millis(500)).is_ok() {
-            bail!("something already listens on {addr} (another nacred or server?): not sharing it");
+        // A killed predecessor's listeners can outlive it briefly (the kernel tears down its
+        // io_uring after the process is gone), so only a listener that stays is refused.
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_millis(500)).is_ok() {
+            if start.elapsed() > PORT_RELEASE_WAIT {
+                bail!("something already listens on {addr} (another nacred or server?): not sharing it");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
     Ok(())
 }
+
+/// How long a port may stay held by a listener before startup gives up on it.
+const PORT_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
