@@ -267,11 +267,9 @@ fn one(shard: &Shard, key: Vec<u8>, action: Action) -> Step {
 /// would give for that pair.)
 fn mset_refusal(shard: &Shard, pairs: &[(Vec<u8>, Vec<u8>)]) -> Option<Reply> {
     let limits = &shard.process.config.limits;
-    let over = |what: &str, size: usize, max: usize| {
-        (size > max).then(|| Reply::err(format!("{what} of {size} bytes is over nacre's limit of {max}")))
-    };
+    let over = |what: &str, size: usize, max: usize| (size > max).then(|| keyspace::over_limit(what, size, max));
     pairs.iter().find_map(|(key, value)| {
-        over("partitionkey", key.len(), limits.max_partition_key_bytes)
+        over("key", key.len(), limits.max_partition_key_bytes)
             .or_else(|| over("value", value.len(), limits.max_value_bytes))
     })
 }

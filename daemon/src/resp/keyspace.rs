@@ -79,11 +79,25 @@ type OpResult = Result<Reply, Reply>;
 
 fn storage(e: &st::Error) -> Reply {
     match e {
-        st::Error::LimitExceeded { what, size, max } => {
-            Reply::err(format!("{what:?} of {size} bytes is over Nacre's limit of {max}").to_lowercase())
-        }
+        st::Error::LimitExceeded { what, size, max } => over_limit(limit_noun(*what), *size, *max),
         other => Reply::err(other),
     }
+}
+
+/// What a storage limit is called in Redis's terms.
+fn limit_noun(what: st::Limit) -> &'static str {
+    match what {
+        st::Limit::PartitionKey => "key",
+        st::Limit::SortKey => "hash field",
+        st::Limit::Value => "value",
+        st::Limit::Batch => "write",
+        _ => "number of fields",
+    }
+}
+
+/// The reply for `what` of `size` over the limit `max`.
+pub fn over_limit(what: &str, size: usize, max: usize) -> Reply {
+    Reply::err(format!("{what} of {size} is over Nacre's limit of {max}"))
 }
 
 /// Runs `ops` in order on this shard (which owns every key in them) and returns one reply each.
