@@ -32,7 +32,8 @@ struct Args {
     /// Value size, bytes (-d).
     #[arg(long, default_value_t = 100)]
     data_size: u32,
-    /// Key space (-r): keys are drawn from this many.
+    /// Key space (-r): keys are drawn from this many; 0 leaves -r out (every request on one key,
+    /// as plain `redis-benchmark -t get,set` does).
     #[arg(long, default_value_t = 100_000)]
     keyspace: u64,
     /// nacred's shards (--cores); 0 = one per core.
@@ -109,8 +110,13 @@ fn main() -> Result<()> {
     wait_for_pong(resp_addr, &mut nacred_guard)?;
 
     println!(
-        "redis-benchmark -t get,set -n {} -c {} -d {} -r {}, pipelines {:?}; nacred --cores {} (0 = all), redis-server without persistence",
-        args.requests, args.clients, args.data_size, args.keyspace, args.pipelines, args.cores
+        "redis-benchmark -t get,set -n {} -c {} -d {}{}, pipelines {:?}; nacred --cores {} (0 = all), redis-server without persistence",
+        args.requests,
+        args.clients,
+        args.data_size,
+        if args.keyspace > 0 { format!(" -r {}", args.keyspace) } else { " (one key)".to_owned() },
+        args.pipelines,
+        args.cores
     );
     let mut rows = Vec::new();
     for &pipeline in &args.pipelines {
@@ -139,7 +145,8 @@ fn benchmark(args: &Args, addr: SocketAddr, pipeline: u32) -> Result<Rates> {
     let output = Command::new(&args.redis_benchmark)
         .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string(), "-t", "get,set", "--csv"])
         .args(["-n", &args.requests.to_string(), "-c", &args.clients.to_string(), "-P", &pipeline.to_string()])
-        .args(["-d", &args.data_size.to_string(), "-r", &args.keyspace.to_string()])
+        .args(["-d", &args.data_size.to_string()])
+        .args(if args.keyspace > 0 { vec!["-r".to_owned(), args.keyspace.to_string()] } else { Vec::new() })
         .output()
         .with_context(|| format!("running {} (Debian: redis-tools)", args.redis_benchmark))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
