@@ -158,6 +158,17 @@ impl RespConfig {
         if self.listen.is_empty() { None } else { self.listen.parse().ok() }
     }
 
+    /// Every table the door's keys may live in: the default, then each prefix's, each once.
+    pub fn table_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = vec![self.table.as_str()];
+        for table in self.prefixes.values() {
+            if !names.contains(&table.as_str()) {
+                names.push(table);
+            }
+        }
+        names
+    }
+
     /// The durability of RESP writes.
     pub fn durability(&self) -> nacre_storage::Durability {
         if self.durability == "sync" { nacre_storage::Durability::Sync } else { nacre_storage::Durability::Async }

@@ -66,15 +66,11 @@ impl Shard {
 
     /// Every table the door's keys may live in: the default, then each prefix's.
     pub fn resp_tables(&self) -> Result<Vec<st::TableId>, Reply> {
-        let resp = &self.process.config.resp;
-        let mut names: Vec<&str> = vec![resp.table.as_str()];
-        for table in resp.prefixes.values() {
-            if !names.contains(&table.as_str()) {
-                names.push(table);
-            }
-        }
         let catalog = self.catalog.borrow();
-        names
+        self.process
+            .config
+            .resp
+            .table_names()
             .into_iter()
             .map(|n| catalog.get(n).map(|e| e.table_id()).ok_or_else(|| Reply::err(format!("no table named '{n}'"))))
             .collect()
@@ -106,13 +102,10 @@ const TABLES_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 /// Makes sure the door's tables exist before the door opens: shard 0 (which owns the catalog)
 /// creates the missing ones; every other shard waits until shard 0's catalog reaches it.
 pub async fn prepare_tables(shard: &std::rc::Rc<Shard>) -> anyhow::Result<()> {
-    let resp = &shard.process.config.resp;
-    let mut names: Vec<String> = vec![resp.table.clone()];
-    names.extend(resp.prefixes.values().cloned());
-    names.dedup();
+    let names = shard.process.config.resp.table_names();
     let missing = |shard: &Shard| -> Vec<String> {
         let catalog = shard.catalog.borrow();
-        names.iter().filter(|n| catalog.get(n).is_none()).cloned().collect()
+        names.iter().filter(|n| catalog.get(n).is_none()).map(|n| n.to_string()).collect()
     };
     if shard.id == 0 {
         for name in missing(shard) {

@@ -135,14 +135,10 @@ impl Shard {
     }
 
     /// The engine of `partition_key`'s partition, which this shard must own.
-    pub(crate) fn engine_of(
+    pub(crate) fn engine_for(
         &self,
         partition_key: &[u8],
     ) -> Result<Rc<st::Engine<st::io::dma::DmaDisk>>, wire::ErrorReply> {
-        self.engine_for(partition_key)
-    }
-
-    fn engine_for(&self, partition_key: &[u8]) -> Result<Rc<st::Engine<st::io::dma::DmaDisk>>, wire::ErrorReply> {
         let p = wire::partition_of(partition_key, self.process.partition_count);
         self.engines
             .get(&p)

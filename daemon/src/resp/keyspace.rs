@@ -120,7 +120,7 @@ struct Key<'a> {
 }
 
 async fn execute_one(shard: &Rc<Shard>, op: KeyOp) -> OpResult {
-    let engine = shard.engine_of(&op.key).map_err(|e| Reply::err(e.message))?;
+    let engine = shard.engine_for(&op.key).map_err(|e| Reply::err(e.message))?;
     let k = Key { shard, engine, table: op.table, key: &op.key };
     let writes = !matches!(
         op.action,
