@@ -17,7 +17,7 @@
 //! 5. unsubscribe, restore the notification setting, print the summary (`summary.rs`).
 
 mod decision;
-mod notify;
+pub mod notify;
 mod progress;
 mod sink;
 mod source;

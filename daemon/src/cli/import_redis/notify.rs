@@ -125,7 +125,15 @@ impl Watch {
     }
 
     /// Moves the notifications that have already arrived into the pending set, without waiting.
+    ///
+    /// The drain runs outside tokio's cooperative budget: within it, the message channel reports
+    /// "nothing ready" once the task has used its budget (128 operations), even with messages
+    /// waiting, and a backlog would be left behind a barrier that promised to have drained it.
     pub async fn drain_ready(&mut self) -> Result<(), ImportError> {
+        tokio::task::unconstrained(self.drain_arrived()).await
+    }
+
+    async fn drain_arrived(&mut self) -> Result<(), ImportError> {
         let db = self.db;
         let stream = self.pubsub.on_message();
         let mut stream = std::pin::pin!(stream);
