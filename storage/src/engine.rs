@@ -13,6 +13,7 @@ mod keys;
 mod open;
 mod read;
 mod scan;
+mod stream;
 mod watermark;
 mod write;
 
@@ -20,6 +21,7 @@ pub use compaction::{CompactionOptions, CompactionOutcome};
 pub use keys::{KeysPage, KeysRequest};
 pub use read::{KeyHistory, ReadAt, Row};
 pub use scan::{ScanPage, ScanRequest, ScanRow};
+pub use stream::StreamAck;
 pub use write::WriteAck;
 
 use crate::block_cache::BlockCache;
@@ -46,6 +48,8 @@ struct Frozen {
     covers: Lsn,
     /// The oldest WAL record applied to it, if any came through the WAL.
     oldest: Option<Lsn>,
+    /// Source positions noted while it was active; its flush commits them (see `stream.rs`).
+    offsets: BTreeMap<Vec<u8>, u64>,
 }
 
 /// The in-memory side of the partition.
@@ -60,6 +64,10 @@ struct Memtables {
     last_lsn: Lsn,
     /// The oldest WAL record applied to the active memtable, if any.
     active_oldest: Option<Lsn>,
+    /// Source positions noted since the active memtable was frozen last (see `stream.rs`).
+    active_offsets: BTreeMap<Vec<u8>, u64>,
+    /// True once a streamed version went into the active memtable.
+    active_streamed: bool,
 }
 
 /// One partition's storage engine.

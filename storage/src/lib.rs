@@ -27,7 +27,7 @@ pub mod wal;
 pub use clock::{Clock, Hlc, ManualClock, SystemClock};
 pub use engine::{
     CompactionOptions, CompactionOutcome, Engine, EngineStats, KeyHistory, KeysPage, KeysRequest, ReadAt, Row,
-    ScanPage, ScanRequest, ScanRow, WriteAck,
+    ScanPage, ScanRequest, ScanRow, StreamAck, WriteAck,
 };
 pub use error::{Error, Limit, Result};
 pub use ids::{Lsn, PartitionId, SegmentId, TableId, Ts};

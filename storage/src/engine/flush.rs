@@ -3,7 +3,9 @@
 //! sync order: segment written and fdatasynced; directory synced; manifest edit appended and
 //! fdatasynced; only then is the segment installed and the frozen memtable dropped. A crash
 //! before the edit leaves an orphan file that recovery deletes; after it, the WAL replay skips
-//! what the segment covers.
+//! what the segment covers. The same edit commits the source positions (Kafka offsets) noted
+//! while the memtable was active, so a position is durable exactly when the versions it covers
+//! are.
 
 use super::{Engine, Frozen};
 use crate::error::Result;
@@ -26,7 +28,11 @@ impl<D: Disk> Engine<D> {
         let mut written = Vec::new();
         loop {
             let Some(frozen) = self.mem.borrow().frozen.first().cloned() else { break };
-            let edit_extra = ManifestEdit { wal_position: Some(frozen.covers), ..Default::default() };
+            let edit_extra = ManifestEdit {
+                wal_position: Some(frozen.covers),
+                source_offsets: frozen.offsets.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                ..Default::default()
+            };
             let info = if frozen.table.is_empty() {
                 self.commit_edit(edit_extra).await?;
                 None
@@ -49,7 +55,7 @@ impl<D: Disk> Engine<D> {
     /// Moves the active memtable to the frozen list, if it holds anything.
     fn freeze(&self) {
         let mut mem = self.mem.borrow_mut();
-        if mem.active.is_empty() && mem.active_oldest.is_none() {
+        if mem.active.is_empty() && mem.active_oldest.is_none() && mem.active_offsets.is_empty() {
             return;
         }
         // Records still waiting for durability will be applied to the next memtable, so this
@@ -60,7 +66,9 @@ impl<D: Disk> Engine<D> {
         };
         let table = Rc::new(std::mem::take(&mut mem.active));
         let oldest = mem.active_oldest.take();
-        mem.frozen.push(Rc::new(Frozen { table, covers, oldest }));
+        let offsets = std::mem::take(&mut mem.active_offsets);
+        mem.active_streamed = false;
+        mem.frozen.push(Rc::new(Frozen { table, covers, oldest, offsets }));
     }
 
     /// Writes `entries` (in storage order) as a new segment file and makes it durable, directory

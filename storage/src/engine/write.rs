@@ -73,7 +73,7 @@ impl<D: Disk> Engine<D> {
         (applied, batch.len() - applied)
     }
 
-    fn validate(&self, batch: &mut [Entry]) -> Result<()> {
+    pub(super) fn validate(&self, batch: &mut [Entry]) -> Result<()> {
         let limits = self.options.limits;
         if batch.is_empty() {
             return Err(Error::InvalidArgument("a write batch holds at least one entry"));

@@ -300,8 +300,57 @@ pub async fn many_writes_rotate_and_retire_wal_files_and_recover<D: Disk>(disk: 
     assert_eq!(s.get("key01499", "").await.as_deref(), Some(value.as_str()));
 }
 
-/// Every scenario, by name, for the backends' test files.
+/// A streamed version (Kafka's, with no WAL record).
+fn streamed(pk: &str, ts: u64, value: &str, offset: u64) -> nacre_storage::Entry {
+    let mut e = entry(pk, "", ts, OriginKind::Stream, Payload::Value { value: value.into(), expires_at_ms: None });
+    e.version.id.origin.seq = offset;
+    e
+}
+
+pub async fn streamed_versions_and_their_source_position_become_durable_together<D: Disk>(disk: D, root: PathBuf) {
+    const SOURCE: &[u8] = b"kafka:1:0";
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    s.engine.apply_streamed(vec![streamed("a", 10, "a0", 0), streamed("b", 11, "b1", 1)]).expect("apply");
+    s.engine.note_source_offset(SOURCE, 2);
+    assert_eq!(s.get("a", "").await.as_deref(), Some("a0"), "visible at once");
+    // No WAL record: a crash before the flush loses the versions and keeps the old position, so
+    // the source replays them.
+    let s = s.reopen().await;
+    assert_eq!(s.get("a", "").await, None);
+    assert_eq!(s.engine.committed_source_offset(SOURCE).await, None);
+    s.engine.apply_streamed(vec![streamed("a", 10, "a0", 0), streamed("b", 11, "b1", 1)]).expect("replay");
+    s.engine.note_source_offset(SOURCE, 2);
+    s.engine.note_source_offset(SOURCE, 1);
+    s.engine.flush().await.expect("flush");
+    assert_eq!(s.engine.committed_source_offset(SOURCE).await, Some(2), "a lower note never moves it back");
+    // Replaying what the flush covered is idempotent.
+    let ack = s.engine.apply_streamed(vec![streamed("a", 10, "a0", 0)]).expect("re-apply");
+    assert_eq!((ack.applied, ack.duplicates), (1, 0), "new to the fresh memtable");
+    let s = s.reopen().await;
+    assert_eq!(s.get("b", "").await.as_deref(), Some("b1"));
+    assert_eq!(s.engine.committed_source_offset(SOURCE).await, Some(2));
+    assert_eq!(history(&s, "a", "").await.len(), 1, "the replayed version is not doubled");
+    // A position with nothing in memory behind it commits on its own; one with streamed versions
+    // in memory waits for their flush.
+    s.engine.note_source_offset(SOURCE, 5);
+    assert!(s.engine.checkpoint_source_offsets().await.expect("checkpoint"));
+    assert!(!s.engine.checkpoint_source_offsets().await.expect("nothing moved"));
+    s.engine.apply_streamed(vec![streamed("c", 12, "c5", 5)]).expect("apply");
+    s.engine.note_source_offset(SOURCE, 6);
+    assert!(!s.engine.checkpoint_source_offsets().await.expect("checkpoint"));
+    let s = s.reopen().await;
+    assert_eq!(s.engine.committed_source_offset(SOURCE).await, Some(5));
+    assert_eq!(s.get("c", "").await, None);
+    // Bad input is refused whole, like a write.
+    let mut big = streamed("d", 13, "", 6);
+    big.version.payload = Payload::Value { value: vec![0; s.options.limits.max_value_bytes + 1], expires_at_ms: None };
+    let refused = s.engine.apply_streamed(vec![streamed("e", 13, "e", 7), big]);
+    assert!(matches!(refused, Err(Error::LimitExceeded { what: Limit::Value, .. })), "{refused:?}");
+    assert_eq!(s.get("e", "").await, None, "nothing of a refused batch is applied");
+}
+
 #[macro_export]
+/// Every scenario, by name, for the backends' test files.
 macro_rules! for_each_scenario {
     ($run:ident) => {
         $run!(put_get_overwrite_delete_survive_flush_and_reopen);
@@ -315,5 +364,6 @@ macro_rules! for_each_scenario {
         $run!(bad_input_gets_typed_errors_and_changes_nothing);
         $run!(a_second_engine_on_the_same_directory_is_refused);
         $run!(many_writes_rotate_and_retire_wal_files_and_recover);
+        $run!(streamed_versions_and_their_source_position_become_durable_together);
     };
 }
