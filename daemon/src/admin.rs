@@ -21,19 +21,23 @@ impl Shard {
         Reply::Tables(self.catalog.borrow().tables.iter().map(|(n, e)| table_info(n, e)).collect())
     }
 
-    /// Installs `catalog` on this shard: its engines learn every table's settings.
-    pub fn install_catalog(&self, catalog: Catalog) {
+    /// Installs `catalog` on this shard: its engines learn every table's settings, and its
+    /// Kafka consumers start and stop to match the catalog's sources.
+    pub async fn install_catalog(self: &Rc<Self>, catalog: Catalog) {
         for engine in self.engines.values() {
             for table in catalog.tables.values() {
                 engine.define_table(table.table_id(), table.settings());
             }
         }
-        *self.catalog.borrow_mut() = catalog;
+        *self.catalog.borrow_mut() = catalog.clone();
+        self.sync_sources(&catalog).await;
     }
 
-    async fn publish(self: &Rc<Self>, catalog: Catalog) -> Result<(), wire::ErrorReply> {
+    /// Saves `catalog` and installs it on every shard, this one first; returns once every
+    /// shard has it.
+    pub(crate) async fn publish(self: &Rc<Self>, catalog: Catalog) -> Result<(), wire::ErrorReply> {
         catalog.save(&self.process.root).map_err(|e| error(ErrorCode::Io, format!("saving the catalog: {e:#}")))?;
-        self.install_catalog(catalog.clone());
+        self.install_catalog(catalog.clone()).await;
         for shard in (0..self.process.shard_count).filter(|s| *s != self.id) {
             if self.mesh.ask(shard, Ask::Catalog(catalog.clone())).await.is_err() {
                 return Err(error(ErrorCode::ShuttingDown, format!("shard {shard} is shutting down")));

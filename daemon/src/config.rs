@@ -75,6 +75,29 @@ max_scan_cursors = 10000
 # Keys starting with a prefix live in that prefix's table instead (the longest prefix wins; the
 # key is stored whole). For example: "session:" = "sessions"
 [resp.prefixes]
+
+[kafka]
+# Messages one shard takes from a source's consumer per round, and their bytes (keys and
+# values), before applying them together. A round may take a shard's memtables past their
+# ceiling by at most its bytes, so this also bounds memory.
+poll_batch_messages = 5000
+poll_batch_bytes = 1048576
+# How often a source commits positions that nothing in memory depends on, milliseconds.
+checkpoint_interval_ms = 1000
+# librdkafka's prefetch queue per consumer, KiB (its queued.max.messages.kbytes). With the
+# memtable ceiling it bounds the memory a backlog can take.
+prefetch_kbytes = 8192
+# Skipped (bad) messages logged per source and shard per minute; the rest are only counted.
+skip_log_per_minute = 60
+# Sources registered at startup; `nacre source add` adds more at run time. For example:
+#   [[kafka.sources]]
+#   name = "clicks"                      # unique; lineage and stats name it
+#   table = "clicks"                     # must exist
+#   topics = ["clicks"]
+#   brokers = "127.0.0.1:9092"
+#   dead_letter_topic = "clicks-bad"     # optional: bad messages are copied there
+#   settings = { "security.protocol" = "ssl" }   # passed to librdkafka as given
+sources = []
 "#;
 
 /// The whole configuration.
@@ -97,6 +120,36 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// The RESP door.
     pub resp: RespConfig,
+    /// Kafka ingestion.
+    pub kafka: KafkaConfig,
+}
+
+/// `[kafka]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
+pub struct KafkaConfig {
+    pub poll_batch_messages: usize,
+    pub poll_batch_bytes: usize,
+    pub checkpoint_interval_ms: u64,
+    pub prefetch_kbytes: u64,
+    pub skip_log_per_minute: u32,
+    pub sources: Vec<SourceConfig>,
+}
+
+/// One `[[kafka.sources]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
+pub struct SourceConfig {
+    pub name: String,
+    pub table: String,
+    pub topics: Vec<String>,
+    pub brokers: String,
+    #[serde(default)]
+    pub dead_letter_topic: Option<String>,
+    #[serde(default)]
+    pub settings: std::collections::BTreeMap<String, String>,
 }
 
 /// `[limits]`.
@@ -239,6 +292,14 @@ impl Config {
             return Err("keys are at most 65535 bytes".into());
         }
         self.resp.validate()?;
+        if self.kafka.poll_batch_messages == 0
+            || self.kafka.poll_batch_bytes == 0
+            || self.kafka.checkpoint_interval_ms == 0
+        {
+            return Err(
+                "kafka.poll_batch_messages, poll_batch_bytes and checkpoint_interval_ms must be at least 1".into()
+            );
+        }
         if let Some(resp) = self.resp.listen_addr()
             && (resp.port() == self.listen.port() || (1..=shards).any(|i| self.shard_port(i - 1) == resp.port()))
             && (resp.ip() == self.listen.ip() || resp.ip().is_unspecified() || self.listen.ip().is_unspecified())
@@ -274,5 +335,21 @@ mod tests {
         assert_eq!(partial.memory.write_stall_deadline_ms, 10);
         assert_eq!(partial.memory.memtable_budget_bytes, c.memory.memtable_budget_bytes);
         assert!(Config::from_toml("no_such_setting = 1").is_err(), "unknown settings are refused");
+    }
+
+    #[test]
+    fn kafka_sources_come_from_an_array_of_tables_with_optional_fields() {
+        let text = "[[kafka.sources]]\nname = \"a\"\ntable = \"t\"\ntopics = [\"x\", \"y\"]\nbrokers = \"b:9092\"\n\
+                    [kafka.sources.settings]\n\"security.protocol\" = \"ssl\"\n\
+                    [[kafka.sources]]\nname = \"b\"\ntable = \"t\"\ntopics = [\"z\"]\nbrokers = \"b:9092\"\n\
+                    dead_letter_topic = \"bad\"\n";
+        let c = Config::from_toml(text).expect("parses");
+        assert_eq!(c.kafka.sources.len(), 2);
+        assert_eq!(c.kafka.sources[0].topics, ["x", "y"]);
+        assert_eq!(c.kafka.sources[0].settings.get("security.protocol").map(String::as_str), Some("ssl"));
+        assert_eq!(c.kafka.sources[1].dead_letter_topic.as_deref(), Some("bad"));
+        assert_eq!(c.kafka.poll_batch_messages, Config::default().kafka.poll_batch_messages);
+        assert!(Config::default().kafka.sources.is_empty());
+        assert!(Config::from_toml("[[kafka.sources]]\nname = \"a\"\n").is_err(), "a source needs its fields");
     }
 }

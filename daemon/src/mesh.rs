@@ -29,6 +29,14 @@ pub enum Ask {
     Keys(resp::KeysAsk),
     /// Run a RESP `SCAN` call whose cursor the receiver issued.
     Scan(resp::ScanCall),
+    /// Write streamed versions durably to a partition the receiver owns (a Kafka message whose
+    /// key belongs elsewhere than its Kafka partition's home).
+    StreamWrite {
+        /// The partition.
+        partition: u32,
+        /// The versions.
+        entries: Vec<nacre_storage::Entry>,
+    },
 }
 
 /// What a shard answers.
@@ -40,6 +48,8 @@ pub enum Answer {
     Keyspace(Vec<resp::Reply>),
     /// To [`Ask::Keys`].
     Keys(Result<nacre_storage::KeysPage, String>),
+    /// To [`Ask::StreamWrite`]: `Ok` once durable.
+    StreamWrite(Result<(), crate::ingest::ForwardError>),
 }
 
 /// A message on a request channel.

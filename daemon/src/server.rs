@@ -55,6 +55,12 @@ pub async fn run_shard(id: usize, process: Arc<Process>, ends: MeshEnds) -> Resu
         "foreground",
     );
     let background = glommio::executor().create_task_queue(Shares::Static(100), Latency::NotImportant, "flush");
+    let ingestion = glommio::executor().create_task_queue(
+        Shares::Static(500),
+        Latency::Matters(Duration::from_millis(10)),
+        "ingestion",
+    );
+    shard.ingest.set_queue(ingestion);
     spawn_mesh_loops(&shard, inbound, foreground);
     glommio::spawn_local_into(shard.clone().flush_loop(), background)
         .map_err(|e| anyhow::anyhow!("spawning the flush task: {e}"))?
@@ -83,9 +89,18 @@ pub async fn run_shard(id: usize, process: Arc<Process>, ends: MeshEnds) -> Resu
                 .map_err(|e| anyhow::anyhow!("spawning accept: {e}"))?,
         );
     }
+    // Shard 0 registers the configuration file's Kafka sources (installing the catalog on every
+    // shard); every shard starts the consumers its catalog names.
+    if id == 0 {
+        shard.register_configured_sources().await?;
+    }
+    let catalog = shard.catalog.borrow().clone();
+    shard.sync_sources(&catalog).await;
     wait_for_stop(&process).await;
     shard.stopping.set(true);
     shard.stop_event.notify(usize::MAX);
+    // Consumers stop first: what they applied is flushed below with their positions.
+    shard.ingest.stop_all().await;
     for task in accepting {
         task.await;
     }
@@ -137,8 +152,11 @@ fn spawn_mesh_loops(shard: &Rc<Shard>, inbound: Inbound, queue: glommio::TaskQue
                     let reply = match asked.ask {
                         Ask::Request(request) => Answer::Reply(s.execute(request).await),
                         Ask::Catalog(catalog) => {
-                            s.install_catalog(catalog);
+                            s.install_catalog(catalog).await;
                             Answer::Reply(Reply::TableDropped)
+                        }
+                        Ask::StreamWrite { partition, entries } => {
+                            Answer::StreamWrite(s.write_forwarded(partition, entries).await)
                         }
                         Ask::Keyspace(ops) => Answer::Keyspace(resp::execute(&s, ops).await),
                         Ask::Keys(ask) => Answer::Keys(resp::list_keys(&s, &ask).await),

@@ -350,7 +350,14 @@ impl Shard {
         let mut out = vec![
             wire::Stat { name: "connections".into(), shard, partition: None, value: self.connections.get() as u64 },
             wire::Stat { name: "memtable_bytes".into(), shard, partition: None, value: self.memtable_bytes() as u64 },
+            wire::Stat {
+                name: "memtable_peak_bytes".into(),
+                shard,
+                partition: None,
+                value: self.observe_memory() as u64,
+            },
         ];
+        self.ingest_stats(&mut out);
         for (p, engine) in &self.engines {
             let s = engine.stats();
             let partition = Some(*p);

@@ -71,6 +71,10 @@ pub struct Shard {
     pub connections: Cell<usize>,
     /// The RESP door's state on this shard.
     pub resp: crate::resp::ShardState,
+    /// Kafka ingestion on this shard.
+    pub ingest: crate::ingest::Ingest,
+    /// The most memtable bytes seen (by ingestion rounds and the flush loop) since start.
+    pub memtable_peak: Cell<usize>,
 }
 
 fn engine_options(config: &Config, owned_partitions: usize) -> EngineOptions {
@@ -164,12 +168,21 @@ impl Shard {
             active_requests: Cell::new(0),
             connections: Cell::new(0),
             resp,
+            ingest: crate::ingest::Ingest::default(),
+            memtable_peak: Cell::new(0),
         })
     }
 
     /// Memtable bytes of every engine of this shard.
     pub fn memtable_bytes(&self) -> usize {
         self.engines.values().map(|e| e.stats().memtable_bytes).sum()
+    }
+
+    /// Records the memtable bytes now, for `memtable_peak_bytes`; returns them.
+    pub fn observe_memory(&self) -> usize {
+        let now = self.memtable_bytes();
+        self.memtable_peak.set(self.memtable_peak.get().max(now));
+        now
     }
 
     /// Flushes the largest memtable while the shard is over its budget. Runs in the `flush`
@@ -180,7 +193,7 @@ impl Shard {
             if self.stopping.get() {
                 return;
             }
-            let over = self.memtable_bytes() > budget;
+            let over = self.observe_memory() > budget;
             let largest = self.engines.values().max_by_key(|e| e.stats().memtable_bytes).cloned();
             let mut flushed = false;
             if let Some(engine) = largest

@@ -17,9 +17,29 @@ pub fn partition_of(partition_key: &[u8], partition_count: u32) -> u32 {
     u32::try_from(partition).expect("a remainder of a u32 divisor fits in u32")
 }
 
+/// The Kafka partition an aligned producer gives a message with key `key`, for a topic of
+/// `topic_partitions` partitions: [`partition_of`]. When the topic has as many partitions as the
+/// store, every message lands on the shard that owns its key and is applied with no second log
+/// (README, "Producing aligned").
+///
+/// # Panics
+///
+/// If `topic_partitions` is not positive.
+pub fn kafka_partition_of(key: &[u8], topic_partitions: i32) -> i32 {
+    let count = u32::try_from(topic_partitions).expect("a topic has at least one partition");
+    i32::try_from(partition_of(key, count)).expect("a remainder of an i32 divisor fits in i32")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kafka_partition_is_the_store_partition() {
+        for key in [&b""[..], b"user:1", b"a", b"nacre"] {
+            assert_eq!(kafka_partition_of(key, 64), i32::try_from(partition_of(key, 64)).expect("small"));
+        }
+    }
 
     /// Fixed vectors, hashed by the reference C implementation (`xxhsum -H3`): if one of these
     /// changes, every stored key moves partition.

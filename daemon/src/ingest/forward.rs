@@ -1,0 +1,77 @@
+//! Forwarded stream writes. A message whose key belongs to another partition than its Kafka
+//! partition's home (a misaligned producer) is written where it belongs, through the WAL with
+//! `Sync` durability: it counts as durable only once that write is, and only then may the home
+//! partition's position move past it. On this shard that is a local write; otherwise the owner
+//! does it when asked through the mesh.
+
+use crate::mesh::{Answer, Ask};
+use crate::shard::Shard;
+use nacre_storage::{Durability, Entry, Error};
+use std::rc::Rc;
+
+/// Why a forwarded write failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardError {
+    /// It may succeed later (memory at its ceiling, a shard stopping, a failed disk): retry.
+    Retry(String),
+    /// It never will (a limit, an unknown table): the messages are skipped as bad.
+    Refused(String),
+}
+
+fn classify(e: &Error) -> ForwardError {
+    match e {
+        Error::LimitExceeded { .. }
+        | Error::InvalidArgument(_)
+        | Error::UnknownTable(_)
+        | Error::TimestampTooFarInFuture { .. } => ForwardError::Refused(e.to_string()),
+        _ => ForwardError::Retry(e.to_string()),
+    }
+}
+
+impl Shard {
+    /// Writes streamed versions to `partition`, which this shard owns, and returns once they
+    /// are durable.
+    pub(crate) async fn write_forwarded(&self, partition: u32, entries: Vec<Entry>) -> Result<(), ForwardError> {
+        let Some(engine) = self.engines.get(&partition).cloned() else {
+            return Err(ForwardError::Refused(format!("partition {partition} is not on shard {}", self.id)));
+        };
+        self.wait_for_memory().await.map_err(|e| ForwardError::Retry(e.message))?;
+        engine.write(entries, Durability::Sync).await.map(|_| ()).map_err(|e| classify(&e))
+    }
+
+    /// Has `partition`'s owner write `entries` durably, and waits for it.
+    pub(crate) async fn forward_streamed(
+        self: &Rc<Self>,
+        partition: u32,
+        entries: Vec<Entry>,
+    ) -> Result<(), ForwardError> {
+        let owner = self.process.owner(partition);
+        if owner == self.id {
+            return self.write_forwarded(partition, entries).await;
+        }
+        match self.mesh.ask(owner, Ask::StreamWrite { partition, entries }).await {
+            Ok(Answer::StreamWrite(result)) => result,
+            Ok(_) => Err(ForwardError::Retry(format!("shard {owner} answered out of turn"))),
+            Err(_) => Err(ForwardError::Retry(format!("shard {owner} is shutting down"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nacre_storage::{Limit, TableId};
+
+    #[test]
+    fn only_errors_that_can_never_succeed_are_refusals() {
+        let refused = [
+            Error::LimitExceeded { what: Limit::Value, size: 2, max: 1 },
+            Error::UnknownTable(TableId(9)),
+            Error::InvalidArgument("empty"),
+        ];
+        for e in refused {
+            assert!(matches!(classify(&e), ForwardError::Refused(_)), "{e}");
+        }
+        assert!(matches!(classify(&Error::Poisoned { op: "wal commit" }), ForwardError::Retry(_)));
+    }
+}
