@@ -17,4 +17,5 @@ pub mod resp;
 pub mod server;
 pub mod service;
 pub mod shard;
+pub mod sources_admin;
 pub mod startup;
