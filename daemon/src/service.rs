@@ -45,8 +45,12 @@ impl Shard {
     fn route(&self, request: &Request) -> Route {
         let here_or = |shard: usize| if shard == self.id { Route::Here } else { Route::Shard(shard) };
         match request {
-            Request::Handshake(_) | Request::Topology | Request::ListTables => Route::Here,
-            Request::CreateTable(_) | Request::AlterTable(_) | Request::DropTable(_) => here_or(0),
+            Request::Handshake(_) | Request::Topology | Request::ListTables | Request::ListSources => Route::Here,
+            Request::CreateTable(_)
+            | Request::AlterTable(_)
+            | Request::DropTable(_)
+            | Request::AddSource(_)
+            | Request::RemoveSource(_) => here_or(0),
             Request::Put(p) => here_or(self.owner_of(&p.key.partition_key)),
             Request::Delete(d) => here_or(self.owner_of(&d.key.partition_key)),
             Request::WriteBatch(b) => match b.ops.first() {
@@ -96,6 +100,9 @@ impl Shard {
             Request::Versions(v) => self.versions(v).await,
             Request::MultiGet(m) => self.multi_get_here(m).await,
             Request::Stats => Ok(Reply::Stats(self.stats())),
+            Request::AddSource(spec) => self.add_source(spec).await,
+            Request::ListSources => Ok(self.list_sources()),
+            Request::RemoveSource(r) => self.remove_source(r).await,
         };
         outcome.unwrap_or_else(Reply::Error)
     }

@@ -6,9 +6,10 @@
 
 use crate::catalog::{Catalog, SourceEntry, StreamTopic};
 use crate::config::SourceConfig;
+use crate::convert::error;
 use crate::ingest::consumer_settings;
 use crate::shard::Shard;
-use nacre_wire::ErrorCode;
+use nacre_wire::{self as wire, ErrorCode, Reply};
 use std::rc::Rc;
 
 /// Longest source name, bytes.
@@ -65,7 +66,7 @@ pub fn upsert(catalog: &mut Catalog, spec: &SourceConfig, replace: bool, need_ta
         .map_err(|e| refuse(ErrorCode::BadRequest, format!("librdkafka refuses the settings: {e}")))?;
     if let Some(existing) = catalog.sources.get(name) {
         if !existing.retired && !replace {
-            return Err(refuse(ErrorCode::BadRequest, format!("a source named {name:?} exists")));
+            return Err(refuse(ErrorCode::SourceExists, format!("a source named {name:?} exists")));
         }
         if existing.table != spec.table {
             return Err(refuse(
@@ -111,7 +112,61 @@ pub fn upsert(catalog: &mut Catalog, spec: &SourceConfig, replace: bool, need_ta
     Ok(())
 }
 
+/// A source as the protocol shows it.
+fn source_info(name: &str, s: &SourceEntry) -> wire::SourceInfo {
+    wire::SourceInfo {
+        name: name.to_owned(),
+        table: s.table.clone(),
+        topics: s
+            .topics
+            .iter()
+            .map(|t| wire::SourceTopic { topic: t.topic.clone(), stream_id: u32::from(t.stream_id) })
+            .collect(),
+        brokers: s.brokers.clone(),
+        dead_letter_topic: s.dead_letter_topic.clone(),
+        settings: s.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        retired: s.retired,
+    }
+}
+
 impl Shard {
+    /// Adds a source (on shard 0); it is consumed on every shard before this answers.
+    pub(crate) async fn add_source(self: &Rc<Self>, spec: wire::SourceSpec) -> Result<Reply, wire::ErrorReply> {
+        let _serial = self.admin.lock().await;
+        let spec = SourceConfig {
+            name: spec.name,
+            table: spec.table,
+            topics: spec.topics,
+            brokers: spec.brokers,
+            dead_letter_topic: spec.dead_letter_topic,
+            settings: spec.settings.into_iter().collect(),
+        };
+        let mut catalog = self.catalog.borrow().clone();
+        upsert(&mut catalog, &spec, false, true).map_err(|r| error(r.code, r.message))?;
+        let info = source_info(&spec.name, &catalog.sources[&spec.name]);
+        self.publish(catalog).await?;
+        tracing::info!(source = %spec.name, table = %spec.table, topics = ?spec.topics, "source added");
+        Ok(Reply::Source(info))
+    }
+
+    /// Every source, retired ones included, in name order.
+    pub fn list_sources(&self) -> Reply {
+        Reply::Sources(self.catalog.borrow().sources.iter().map(|(n, s)| source_info(n, s)).collect())
+    }
+
+    /// Retires a source (on shard 0); no shard consumes it any more when this answers.
+    pub(crate) async fn remove_source(self: &Rc<Self>, r: wire::RemoveSource) -> Result<Reply, wire::ErrorReply> {
+        let _serial = self.admin.lock().await;
+        let mut catalog = self.catalog.borrow().clone();
+        match catalog.sources.get_mut(&r.name) {
+            Some(s) if !s.retired => s.retired = true,
+            _ => return Err(error(ErrorCode::UnknownSource, format!("no source named {:?}", r.name))),
+        }
+        self.publish(catalog).await?;
+        tracing::info!(source = %r.name, "source removed");
+        Ok(Reply::SourceRemoved)
+    }
+
     /// Registers the configuration file's sources (shard 0, at startup). A source whose table
     /// does not exist yet is registered anyway; its consumers wait for the table.
     pub async fn register_configured_sources(self: &Rc<Self>) -> anyhow::Result<()> {

@@ -18,7 +18,8 @@ use crate::request::Request;
 use crate::response::Reply;
 use crate::types::{
     AlterTable, CreateTable, Delete, DropTable, Get, Handshake, HandshakeOk, KeyHistory, MultiGet, PROTOCOL_VERSION,
-    Put, Row, Scan, ScanPage, Stat, TableInfo, TableSettings, Topology, VersionId, Versions, WriteBatch,
+    Put, RemoveSource, Row, Scan, ScanPage, SourceInfo, SourceSpec, Stat, TableInfo, TableSettings, Topology,
+    VersionId, Versions, WriteBatch,
 };
 use connection::Connection;
 use routing::Router;
@@ -151,6 +152,22 @@ impl Client {
     /// Every table with its settings, in name order.
     pub async fn list_tables(&self) -> Result<Vec<TableInfo>, ClientError> {
         expect_reply!("list_tables", self.send(Request::ListTables).await?, Reply::Tables(t) => t)
+    }
+
+    /// Starts consuming Kafka topics into a table; returns the source with its topics' stream ids.
+    pub async fn add_source(&self, spec: SourceSpec) -> Result<SourceInfo, ClientError> {
+        expect_reply!("add_source", self.send(Request::AddSource(spec)).await?, Reply::Source(s) => s)
+    }
+
+    /// Every source, in name order.
+    pub async fn list_sources(&self) -> Result<Vec<SourceInfo>, ClientError> {
+        expect_reply!("list_sources", self.send(Request::ListSources).await?, Reply::Sources(s) => s)
+    }
+
+    /// Stops consuming a source.
+    pub async fn remove_source(&self, name: &str) -> Result<(), ClientError> {
+        let request = Request::RemoveSource(RemoveSource { name: name.to_owned() });
+        expect_reply!("remove_source", self.send(request).await?, Reply::SourceRemoved => ())
     }
 
     /// Writes a value; returns the version written.

@@ -1,12 +1,12 @@
 //! Conversions shared by the request and response codecs: versions, byte vectors, tie rules,
-//! table settings, and the finishing and verifying of a frame. Everything that touches the
+//! table settings, source settings, and the finishing and verifying of a frame. Everything that touches the
 //! flatbuffers types lives in this module and its two users; none of it is public.
 
 use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{Origin, OriginKind, TableInfo, TableSettings, TieRule, Ts, VersionId};
-use flatbuffers::{FlatBufferBuilder, Follow, Vector, Verifiable, WIPOffset};
+use flatbuffers::{FlatBufferBuilder, Follow, ForwardsUOffset, Vector, Verifiable, WIPOffset};
 
 /// A builder sized for a message carrying about `payload_bytes` of keys and values.
 pub(crate) fn builder(payload_bytes: usize) -> FlatBufferBuilder<'static> {
@@ -124,6 +124,36 @@ pub(crate) fn table_info_to_fb<'b>(fbb: &mut FlatBufferBuilder<'b>, t: &TableInf
 
 pub(crate) fn table_info_from_fb(t: fb::TableInfo<'_>) -> Result<TableInfo, MessageError> {
     Ok(TableInfo { name: t.name().to_owned(), settings: settings_from_fb(t.settings())? })
+}
+
+/// A source's Kafka settings, left out when there are none (absent reads as none).
+pub(crate) fn source_settings_to_fb<'b>(
+    fbb: &mut FlatBufferBuilder<'b>,
+    settings: &[(String, String)],
+) -> Option<WIPOffset<Vector<'b, ForwardsUOffset<fb::SourceSetting<'b>>>>> {
+    if settings.is_empty() {
+        return None;
+    }
+    let settings: Vec<_> = settings
+        .iter()
+        .map(|(key, value)| {
+            let key = Some(fbb.create_string(key));
+            let value = Some(fbb.create_string(value));
+            fb::SourceSetting::create(fbb, &fb::SourceSettingArgs { key, value })
+        })
+        .collect();
+    Some(fbb.create_vector(&settings))
+}
+
+/// A source's Kafka settings, in order; absent reads as none.
+pub(crate) fn source_settings_from_fb(
+    v: Option<Vector<'_, ForwardsUOffset<fb::SourceSetting<'_>>>>,
+    limits: &FrameLimits,
+    field: &'static str,
+) -> Result<Vec<(String, String)>, MessageError> {
+    let Some(v) = v else { return Ok(Vec::new()) };
+    limits.check_items(v.len(), field)?;
+    Ok(v.iter().map(|s| (s.key().to_owned(), s.value().to_owned())).collect())
 }
 
 #[cfg(test)]

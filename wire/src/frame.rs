@@ -16,7 +16,8 @@ pub const LENGTH_PREFIX_BYTES: usize = 4;
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 8 << 20;
 
 /// Default cap on how deeply tables nest. The schema is not recursive and its deepest path
-/// (`Response` → `VersionsReply` → `VersionEntry`) is 3 tables, so 16 only rejects garbage.
+/// (`Response` → `ListSourcesReply` → `SourceInfo` → `SourceTopic`) is 4 tables, so 16 only
+/// rejects garbage.
 pub const DEFAULT_MAX_DEPTH: usize = 16;
 
 /// Default cap on the elements of any one vector (keys, ops, rows, versions, stats, ports):

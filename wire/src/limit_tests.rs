@@ -7,7 +7,8 @@
 use crate::frame::{APPARENT_SIZE_FACTOR, FrameLimits};
 use crate::generated as fb;
 use crate::types::{
-    BatchOp, Key, KeyHistory, Origin, OriginKind, Payload, Stat, Ts, VersionEntry, VersionId, WriteBatch,
+    BatchOp, Key, KeyHistory, Origin, OriginKind, Payload, SourceInfo, SourceSpec, SourceTopic, Stat, Ts, VersionEntry,
+    VersionId, WriteBatch,
 };
 use crate::{
     MessageError, Reply, Request, WireError, decode_request, decode_request_with, decode_response, decode_response_with,
@@ -46,6 +47,15 @@ fn the_depth_limit_rejects_nesting_beyond_it() {
     ));
     let enough = FrameLimits { max_depth: 3, ..FrameLimits::default() };
     assert!(decode_response_with(&frame, &enough).is_ok());
+    // The schema's deepest path, Response → ListSourcesReply → SourceInfo → SourceTopic: four.
+    let topics = vec![SourceTopic { topic: "orders".into(), stream_id: 1 }];
+    let frame = encode_response(3, &Reply::Sources(vec![source_info(topics, Vec::new())]));
+    assert!(matches!(
+        decode_response_with(&frame, &enough),
+        Err(WireError::Verify(InvalidFlatbuffer::DepthLimitReached))
+    ));
+    let deepest = FrameLimits { max_depth: 4, ..FrameLimits::default() };
+    assert!(decode_response_with(&frame, &deepest).is_ok());
 }
 
 /// A multi-get reply whose `copies` results all point at one row holding `value_bytes`.
@@ -106,6 +116,25 @@ fn honest_frames_of_every_shape_pass_the_default_limits() {
     let ops = (0..n as u32).map(|i| BatchOp::Delete { key: Key::new(i.to_le_bytes(), []), ts: None });
     let batch = Request::WriteBatch(WriteBatch::new("t", ops.collect()));
     assert_honest_frame_passes(&encode_request(1, &batch), "deletes");
+    // The deepest path: Response → ListSourcesReply → SourceInfo → SourceTopic.
+    let topics = (0..n as u32).map(|stream_id| SourceTopic { topic: String::new(), stream_id });
+    let source = source_info(topics.collect(), Vec::new());
+    assert_honest_frame_passes(&encode_response(1, &Reply::Sources(vec![source])), "source topics");
+    let settings = (0..n).map(|_| (String::new(), String::new())).collect();
+    let spec = SourceSpec { settings, ..SourceSpec::default() };
+    assert_honest_frame_passes(&encode_request(1, &Request::AddSource(spec)), "source settings");
+}
+
+fn source_info(topics: Vec<SourceTopic>, settings: Vec<(String, String)>) -> SourceInfo {
+    SourceInfo {
+        name: "s".into(),
+        table: "t".into(),
+        topics,
+        brokers: "b".into(),
+        dead_letter_topic: None,
+        settings,
+        retired: false,
+    }
 }
 
 #[test]
@@ -129,6 +158,28 @@ fn collections_over_the_item_limit_are_refused_before_they_are_copied() {
             request_id: 1,
             problem: MessageError::TooManyItems { field: "MultiGetReply.results", len: 11, max: 10 }
         })
+    ));
+    let topics = (0..11).map(|stream_id| SourceTopic { topic: "t".into(), stream_id }).collect();
+    let sources = encode_response(2, &Reply::Sources(vec![source_info(topics, Vec::new())]));
+    assert!(matches!(
+        decode_response_with(&sources, &limits),
+        Err(WireError::Message { problem: MessageError::TooManyItems { field: "SourceInfo.topics", len: 11, .. }, .. })
+    ));
+    let settings = vec![(String::new(), String::new()); 11];
+    let source = encode_response(2, &Reply::Source(source_info(Vec::new(), settings.clone())));
+    assert!(matches!(
+        decode_response_with(&source, &limits),
+        Err(WireError::Message { problem: MessageError::TooManyItems { field: "SourceInfo.settings", .. }, .. })
+    ));
+    let spec = SourceSpec { topics: vec![String::new(); 11], ..SourceSpec::default() };
+    assert!(matches!(
+        decode_request_with(&encode_request(3, &Request::AddSource(spec)), &limits),
+        Err(WireError::Message { problem: MessageError::TooManyItems { field: "AddSource.topics", .. }, .. })
+    ));
+    let spec = SourceSpec { settings, ..SourceSpec::default() };
+    assert!(matches!(
+        decode_request_with(&encode_request(3, &Request::AddSource(spec)), &limits),
+        Err(WireError::Message { problem: MessageError::TooManyItems { field: "AddSource.settings", .. }, .. })
     ));
     let keys = (0..11u8).map(|i| Key::new([i], [])).collect();
     let request = encode_request(1, &Request::MultiGet(crate::MultiGet::new("t", keys)));

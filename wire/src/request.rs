@@ -8,7 +8,8 @@ mod encode;
 use crate::error::WireError;
 use crate::frame::FrameLimits;
 use crate::types::{
-    AlterTable, CreateTable, Delete, DropTable, Get, Handshake, MultiGet, Put, Scan, Versions, WriteBatch,
+    AlterTable, CreateTable, Delete, DropTable, Get, Handshake, MultiGet, Put, RemoveSource, Scan, SourceSpec,
+    Versions, WriteBatch,
 };
 
 /// A request, as sent by a client.
@@ -42,6 +43,12 @@ pub enum Request {
     Versions(Versions),
     /// Asks for server statistics.
     Stats,
+    /// Starts consuming Kafka topics into a table.
+    AddSource(SourceSpec),
+    /// Lists every source.
+    ListSources,
+    /// Stops consuming a source.
+    RemoveSource(RemoveSource),
 }
 
 impl Request {
@@ -62,6 +69,9 @@ impl Request {
             Request::Scan(_) => "scan",
             Request::Versions(_) => "versions",
             Request::Stats => "stats",
+            Request::AddSource(_) => "add_source",
+            Request::ListSources => "list_sources",
+            Request::RemoveSource(_) => "remove_source",
         }
     }
 
@@ -83,7 +93,10 @@ impl Request {
             | Request::DropTable(_)
             | Request::ListTables
             | Request::MultiGet(_)
-            | Request::Stats => None,
+            | Request::Stats
+            | Request::AddSource(_)
+            | Request::ListSources
+            | Request::RemoveSource(_) => None,
         }
     }
 }

@@ -7,7 +7,9 @@ mod encode;
 
 use crate::error::WireError;
 use crate::frame::FrameLimits;
-use crate::types::{ErrorReply, HandshakeOk, KeyHistory, Row, ScanPage, Stat, TableInfo, Topology, VersionId};
+use crate::types::{
+    ErrorReply, HandshakeOk, KeyHistory, Row, ScanPage, SourceInfo, Stat, TableInfo, Topology, VersionId,
+};
 
 /// A server's answer to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,12 @@ pub enum Reply {
     Versions(KeyHistory),
     /// Answers [`crate::Request::Stats`].
     Stats(Vec<Stat>),
+    /// Answers [`crate::Request::AddSource`]: the source as created.
+    Source(SourceInfo),
+    /// Answers [`crate::Request::ListSources`], in name order.
+    Sources(Vec<SourceInfo>),
+    /// Answers [`crate::Request::RemoveSource`].
+    SourceRemoved,
 }
 
 impl Reply {
@@ -58,6 +66,9 @@ impl Reply {
             Reply::Scan(_) => "scan",
             Reply::Versions(_) => "versions",
             Reply::Stats(_) => "stats",
+            Reply::Source(_) => "source",
+            Reply::Sources(_) => "sources",
+            Reply::SourceRemoved => "source_removed",
         }
     }
 }

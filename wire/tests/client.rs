@@ -67,6 +67,21 @@ async fn keyed_requests_go_to_their_owner_port_and_the_rest_to_the_first() {
         .await
         .expect("alter");
     client.drop_table("t").await.expect("drop");
+    let spec = SourceSpec {
+        name: "s".into(),
+        table: "t".into(),
+        topics: vec!["a".into(), "b".into()],
+        brokers: "k:9092".into(),
+        dead_letter_topic: Some("dlq".into()),
+        settings: vec![("sasl.password".into(), "hunter2".into())],
+    };
+    let source = client.add_source(spec.clone()).await.expect("add source");
+    let stream_ids: Vec<(&str, u32)> = source.topics.iter().map(|t| (t.topic.as_str(), t.stream_id)).collect();
+    assert_eq!(stream_ids, [("a", 1), ("b", 2)]);
+    assert_eq!((source.dead_letter_topic, source.settings), (spec.dead_letter_topic.clone(), spec.settings.clone()));
+    let sources = client.list_sources().await.expect("list sources");
+    assert_eq!(sources[0].name, format!("port-{}", mock.primary), "admin requests go to the first port");
+    client.remove_source("s").await.expect("remove source");
     // One connection per port: the first, and the two shards.
     assert_eq!(mock.connections(), 3);
 }
@@ -188,6 +203,15 @@ async fn server_errors_and_wrong_reply_kinds_are_typed() {
         }
         other => panic!("expected BadReply, got {other:?}"),
     }
+    let taken = SourceSpec { name: "taken".into(), ..SourceSpec::default() };
+    match client.add_source(taken).await {
+        Err(e @ ClientError::Server { .. }) => assert_eq!(e.code(), Some(ErrorCode::SourceExists)),
+        other => panic!("expected a server error, got {other:?}"),
+    }
+    match client.remove_source("missing").await {
+        Err(e @ ClientError::Server { .. }) => assert_eq!(e.code(), Some(ErrorCode::UnknownSource)),
+        other => panic!("expected a server error, got {other:?}"),
+    }
     // None of these failures hurt the connection.
     assert!(client.get(Get::new("t", Key::new("k", ""))).await.expect("get").is_some());
 }
@@ -281,4 +305,7 @@ fn client_futures_are_send(client: &Client) {
     send(client.scan(Scan::new("t", "pk")));
     send(client.versions(Versions::new("t", Key::default())));
     send(client.stats());
+    send(client.add_source(SourceSpec::default()));
+    send(client.list_sources());
+    send(client.remove_source("s"));
 }

@@ -56,6 +56,9 @@ round_trip! {
     request_scan: s::scan() => request_round_trips;
     request_versions: s::versions() => request_round_trips;
     request_stats: Just(Request::Stats) => request_round_trips;
+    request_add_source: s::add_source() => request_round_trips;
+    request_list_sources: Just(Request::ListSources) => request_round_trips;
+    request_remove_source: s::remove_source() => request_round_trips;
     reply_error: s::error_reply() => reply_round_trips;
     reply_handshake: s::handshake_ok() => reply_round_trips;
     reply_topology: s::topology().prop_map(Reply::Topology) => reply_round_trips;
@@ -69,6 +72,9 @@ round_trip! {
     reply_scan: s::scan_page() => reply_round_trips;
     reply_versions: s::key_history() => reply_round_trips;
     reply_stats: proptest::collection::vec(s::stat(), 0..8).prop_map(Reply::Stats) => reply_round_trips;
+    reply_source: s::source_info().prop_map(Reply::Source) => reply_round_trips;
+    reply_sources: proptest::collection::vec(s::source_info(), 0..4).prop_map(Reply::Sources) => reply_round_trips;
+    reply_source_removed: Just(Reply::SourceRemoved) => reply_round_trips;
 }
 
 /// A frame read by the wrong decoder is refused rather than misread, at least for this common

@@ -243,4 +243,39 @@ mod tests {
         let err = decode(fbb.finished_data()).expect_err("tag 200 is not a v1 reply");
         assert!(matches!(err, Error::Malformed { field: "Response.body", .. }), "{err:?}");
     }
+
+    /// What the current schema appended after v1, as this client meets it: the source error
+    /// codes (`SourceExists` 19, `UnknownSource` 20) read as `Internal` with their message, and
+    /// the source reply kinds (`SourceReply` 14, `ListSourcesReply` 15, `RemoveSourceReply` 16;
+    /// sent only to requests a v1 client cannot make) fail that request with a typed error.
+    #[test]
+    fn the_kinds_and_codes_appended_after_v1_are_read_safely() {
+        for code in [19, 20] {
+            let mut fbb = flatbuffers::FlatBufferBuilder::new();
+            let message = Some(fbb.create_string("source \"s\" exists"));
+            let body = fb::Error::create(&mut fbb, &fb::ErrorArgs { code: fb::ErrorCode(code), message });
+            let args = fb::ResponseArgs {
+                request_id: 3,
+                body_type: fb::ResponseBody::Error,
+                body: Some(body.as_union_value()),
+            };
+            let root = fb::Response::create(&mut fbb, &args);
+            fbb.finish_size_prefixed(root, None);
+            match decode(fbb.finished_data()) {
+                Ok((3, Reply::Error(e))) => {
+                    assert_eq!((e.code, e.message.as_str()), (ErrorCode::Internal, "source \"s\" exists"));
+                }
+                other => panic!("code {code}: {other:?}"),
+            }
+        }
+        for tag in [14, 15, 16] {
+            let mut fbb = flatbuffers::FlatBufferBuilder::new();
+            let body = fb::DropTableReply::create(&mut fbb, &fb::DropTableReplyArgs {}).as_union_value();
+            let args = fb::ResponseArgs { request_id: 4, body_type: fb::ResponseBody(tag), body: Some(body) };
+            let root = fb::Response::create(&mut fbb, &args);
+            fbb.finish_size_prefixed(root, None);
+            let err = decode(fbb.finished_data()).expect_err("not a v1 reply kind");
+            assert!(matches!(err, Error::Malformed { field: "Response.body", .. }), "tag {tag}: {err:?}");
+        }
+    }
 }

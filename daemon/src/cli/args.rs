@@ -34,6 +34,9 @@ pub enum Command {
     /// Create, list or drop tables.
     #[command(subcommand)]
     Table(TableCommand),
+    /// Add, list or remove Kafka sources (topics consumed into a table).
+    #[command(subcommand)]
+    Source(SourceCommand),
     /// Write a value.
     Put(PutArgs),
     /// Read a key's visible value (exit 1 if there is none).
@@ -79,6 +82,67 @@ pub struct TableCreateArgs {
     /// Longest a superseded version is kept.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
     pub retention: Option<u64>,
+}
+
+/// `nacre source ...`.
+#[derive(Subcommand, Debug)]
+pub enum SourceCommand {
+    /// Start consuming Kafka topics into a table; prints the source as `list` does.
+    Add(SourceAddArgs),
+    /// List sources, with each topic's stream id (settings named like a password or secret are
+    /// printed as <redacted>).
+    List(OutputArgs),
+    /// Stop consuming a source.
+    Remove {
+        /// The source.
+        name: String,
+    },
+}
+
+/// `nacre source add`.
+#[derive(ClapArgs, Debug)]
+pub struct SourceAddArgs {
+    /// The table the records are written to (it must exist).
+    pub table: String,
+    /// A Kafka topic to consume; repeat for more.
+    #[arg(long = "topic", value_name = "TOPIC", required = true)]
+    pub topics: Vec<String>,
+    /// The Kafka bootstrap servers, HOST:PORT[,HOST:PORT...].
+    #[arg(long)]
+    pub brokers: String,
+    /// The source's name; default TABLE.TOPIC, of the first topic.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where records that cannot be applied are produced; default: they are dropped.
+    #[arg(long, value_name = "TOPIC")]
+    pub dead_letter_topic: Option<String>,
+    /// A Kafka client (librdkafka) setting, passed through; repeat for more. The value is
+    /// everything after the first `=`.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub settings: Vec<(String, String)>,
+    /// How to print the source.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl SourceAddArgs {
+    /// The source's name: `--name`, else `TABLE.TOPIC` of the first topic.
+    pub fn source_name(&self) -> String {
+        match (&self.name, self.topics.first()) {
+            (Some(name), _) => name.clone(),
+            (None, Some(topic)) => format!("{}.{topic}", self.table),
+            (None, None) => self.table.clone(),
+        }
+    }
+}
+
+/// A `KEY=VALUE` setting, split on the first `=`; the key must not be empty.
+fn parse_setting(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some(("", _)) => Err(format!("{arg:?} has an empty key (expected KEY=VALUE)")),
+        Some((key, value)) => Ok((key.to_owned(), value.to_owned())),
+        None => Err(format!("{arg:?} has no '=' (expected KEY=VALUE)")),
+    }
 }
 
 /// How a read prints.
@@ -345,6 +409,85 @@ mod tests {
             let e = parse(args).expect_err("refused");
             assert_eq!(e.exit_code(), 2, "{args:?}: {e}");
         }
+    }
+
+    #[test]
+    fn source_add_repeats_topics_and_settings_and_names_itself_after_the_first_topic() {
+        let cli = parse(&[
+            "source",
+            "add",
+            "orders",
+            "--topic",
+            "orders-eu",
+            "--brokers",
+            "k1:9092,k2:9092",
+            "--topic",
+            "orders-us",
+            "--set",
+            "security.protocol=SASL_SSL",
+            "--set",
+            "sasl.jaas.config=a=b;c=d",
+            "--set",
+            "empty=",
+        ])
+        .expect("valid");
+        let Command::Source(SourceCommand::Add(add)) = cli.command else { panic!("not a source add") };
+        assert_eq!(add.table, "orders");
+        assert_eq!(add.topics, ["orders-eu", "orders-us"]);
+        assert_eq!(add.brokers, "k1:9092,k2:9092");
+        assert_eq!(add.source_name(), "orders.orders-eu");
+        assert_eq!(add.dead_letter_topic, None);
+        let settings: Vec<(&str, &str)> = add.settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            settings,
+            [("security.protocol", "SASL_SSL"), ("sasl.jaas.config", "a=b;c=d"), ("empty", "")],
+            "split on the first '=' only"
+        );
+        assert!(!add.output.json);
+
+        let cli = parse(&[
+            "source",
+            "add",
+            "t",
+            "--topic",
+            "x",
+            "--brokers",
+            "b",
+            "--name",
+            "mine",
+            "--dead-letter-topic",
+            "x-dlq",
+            "--json",
+        ])
+        .expect("valid");
+        let Command::Source(SourceCommand::Add(add)) = cli.command else { panic!("not a source add") };
+        assert_eq!(add.source_name(), "mine");
+        assert_eq!(add.dead_letter_topic.as_deref(), Some("x-dlq"));
+        assert!(add.settings.is_empty() && add.output.json);
+    }
+
+    #[test]
+    fn source_add_refuses_a_setting_without_a_key_and_value_and_needs_a_topic_and_brokers() {
+        for args in [
+            &["source", "add", "t", "--topic", "x", "--brokers", "b", "--set", "no-equals"][..],
+            &["source", "add", "t", "--topic", "x", "--brokers", "b", "--set", "=v"],
+            &["source", "add", "t", "--brokers", "b"],
+            &["source", "add", "t", "--topic", "x"],
+            &["source", "add", "--topic", "x", "--brokers", "b"],
+            &["source", "remove"],
+        ] {
+            let e = parse(args).expect_err("refused");
+            assert_eq!(e.exit_code(), 2, "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn source_list_and_remove_parse() {
+        let cli = parse(&["source", "list", "--json"]).expect("valid");
+        assert!(matches!(cli.command, Command::Source(SourceCommand::List(OutputArgs { json: true }))));
+        let cli = parse(&["source", "remove", "orders.orders-eu"]).expect("valid");
+        let Command::Source(SourceCommand::Remove { name }) = cli.command else { panic!("not a source remove") };
+        assert_eq!(name, "orders.orders-eu");
     }
 
     #[test]

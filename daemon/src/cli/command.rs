@@ -1,12 +1,13 @@
 //! Runs one parsed `nacre` command against a server over the wire client and writes what it
-//! read. Owns the mapping from commands to requests, scan paging, and what counts as not found;
-//! how things print is `render.rs`'s.
+//! read. Owns the mapping from commands to requests, scan paging, what counts as not found, and
+//! looking up the topics of streamed versions; how things print is `render.rs`'s.
 
-use super::args::{Cli, Command, DurabilityArg, KeyArgs, OutputArgs, ScanArgs, TableCommand};
-use super::render::{self, Format};
+use super::args::{Cli, Command, DurabilityArg, KeyArgs, OutputArgs, ScanArgs, SourceCommand, TableCommand};
+use super::render::{self, Format, StreamTopics};
 use base64::Engine as _;
 use nacre_wire::{
-    Client, ClientError, ClientOptions, Delete, Durability, Get, Key, Put, Scan, TableSettings, Versions,
+    Client, ClientError, ClientOptions, Delete, Durability, Get, Key, OriginKind, Put, Scan, SourceSpec, TableSettings,
+    VersionId, Versions,
 };
 use std::io::Write;
 
@@ -58,6 +59,26 @@ fn durability(arg: Option<DurabilityArg>) -> Option<Durability> {
     })
 }
 
+/// The topics of the streams read versions came from, looked up with one `list_sources` the
+/// first time a read returns a streamed version, and only then. A failed lookup (a server without
+/// sources, say) leaves every stream origin unresolved rather than failing the read.
+#[derive(Debug, Default)]
+struct TopicLookup(Option<StreamTopics>);
+
+impl TopicLookup {
+    async fn resolve<'a>(&mut self, client: &Client, versions: impl IntoIterator<Item = &'a VersionId>) {
+        if self.0.is_none() && versions.into_iter().any(|v| v.origin.kind == OriginKind::Stream) {
+            let sources = client.list_sources().await.unwrap_or_default();
+            self.0 = Some(StreamTopics::new(&sources));
+        }
+    }
+
+    fn topics(&self) -> &StreamTopics {
+        static UNRESOLVED: StreamTopics = StreamTopics::NONE;
+        self.0.as_ref().unwrap_or(&UNRESOLVED)
+    }
+}
+
 fn describe(args: &KeyArgs) -> String {
     if args.sort_key.is_empty() {
         format!("{}/{}", args.table, args.pk)
@@ -77,6 +98,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
     let client = Client::connect(cli.addr.as_str(), options).await?;
     match cli.command {
         Command::Table(table) => run_table(&client, table, out).await,
+        Command::Source(source) => run_source(&client, source, out).await,
         Command::Put(put) => {
             let value = if put.base64 {
                 base64::engine::general_purpose::STANDARD.decode(put.value.as_bytes())?
@@ -110,7 +132,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             let request = Get { table: get.key.table.clone(), key: key(&get.key), as_of: get.as_of };
             match client.get(request).await? {
                 Some(row) => {
-                    let text = render::row(format(get.output), &get.key.table, &get.key.pk, &get.key.sort_key, &row);
+                    let mut lookup = TopicLookup::default();
+                    lookup.resolve(&client, [&row.version]).await;
+                    let (k, f) = (&get.key, format(get.output));
+                    let text = render::row(f, &k.table, &k.pk, &k.sort_key, &row, lookup.topics());
                     out.write_all(text.as_bytes())?;
                     Ok(Outcome::Done)
                 }
@@ -122,8 +147,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             if history.versions.is_empty() {
                 return Ok(Outcome::NotFound(format!("{} has no versions", describe(&versions.key))));
             }
+            let mut lookup = TopicLookup::default();
+            lookup.resolve(&client, history.versions.iter().map(|v| &v.version).chain(&history.watermark)).await;
             let (k, f) = (&versions.key, format(versions.output));
-            out.write_all(render::history(f, &k.table, &k.pk, &k.sort_key, &history).as_bytes())?;
+            out.write_all(render::history(f, &k.table, &k.pk, &k.sort_key, &history, lookup.topics()).as_bytes())?;
             Ok(Outcome::Done)
         }
         Command::Scan(scan) => run_scan(&client, scan, out).await,
@@ -161,6 +188,32 @@ async fn run_table(client: &Client, command: TableCommand, out: &mut dyn Write) 
     Ok(Outcome::Done)
 }
 
+async fn run_source(client: &Client, command: SourceCommand, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    match command {
+        SourceCommand::Add(add) => {
+            let spec = SourceSpec {
+                name: add.source_name(),
+                table: add.table,
+                topics: add.topics,
+                brokers: add.brokers,
+                dead_letter_topic: add.dead_letter_topic,
+                settings: add.settings,
+            };
+            let source = client.add_source(spec).await?;
+            out.write_all(render::sources(format(add.output), std::slice::from_ref(&source)).as_bytes())?;
+        }
+        SourceCommand::List(output) => {
+            let sources = client.list_sources().await?;
+            out.write_all(render::sources(format(output), &sources).as_bytes())?;
+        }
+        SourceCommand::Remove { name } => {
+            client.remove_source(&name).await?;
+            writeln!(out, "removed source {name}")?;
+        }
+    }
+    Ok(Outcome::Done)
+}
+
 /// Follows cursors until `--limit` rows or the end. JSON rows are written page by page; a
 /// table is written once, aligned over every row.
 async fn run_scan(client: &Client, args: ScanArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
@@ -177,14 +230,19 @@ async fn run_scan(client: &Client, args: ScanArgs, out: &mut dyn Write) -> Resul
         as_of: args.as_of,
     };
     let mut collected = Vec::new();
+    let mut lookup = TopicLookup::default();
     while remaining > 0 {
         request.limit = u32::try_from(remaining.min(u64::from(SCAN_PAGE_ROWS))).expect("at most SCAN_PAGE_ROWS");
         let mut page = client.scan(request.clone()).await?;
         let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(page.rows.len());
         page.rows.truncate(take);
         remaining -= take as u64;
+        lookup.resolve(client, page.rows.iter().map(|r| &r.version)).await;
         match format {
-            Format::Json => out.write_all(render::scan_rows(format, &args.table, &args.pk, &page.rows).as_bytes())?,
+            Format::Json => {
+                let text = render::scan_rows(format, &args.table, &args.pk, &page.rows, lookup.topics());
+                out.write_all(text.as_bytes())?;
+            }
             Format::Table => collected.append(&mut page.rows),
         }
         match page.cursor {
@@ -193,7 +251,7 @@ async fn run_scan(client: &Client, args: ScanArgs, out: &mut dyn Write) -> Resul
         }
     }
     if format == Format::Table {
-        out.write_all(render::scan_rows(format, &args.table, &args.pk, &collected).as_bytes())?;
+        out.write_all(render::scan_rows(format, &args.table, &args.pk, &collected, lookup.topics()).as_bytes())?;
     }
     Ok(Outcome::Done)
 }

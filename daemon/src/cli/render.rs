@@ -10,12 +10,21 @@
 //! A timestamp prints as `{"hlc": raw, "ms": ..., "logical": ..., "rfc3339": ...}` in JSON and
 //! as `MS.LOGICAL` plus its RFC 3339 instant in tables; `MS.LOGICAL` is accepted back by every
 //! `TS` argument. An origin prints as `{"kind": "direct"|"stream"|"bulk", "source_id", "seq"}`,
-//! or `kind/source_id/seq` in tables.
+//! or `kind/source_id/seq` in tables. A stream origin's `source_id` is `stream_id << 16 | Kafka
+//! partition` and its `seq` the offset, so in JSON it also carries `"topic"` (the stream's
+//! topic, from the server's sources, or null when none names it), `"kafka_partition"` and
+//! `"offset"`; in tables it prints as `stream/TOPIC/PARTITION@OFFSET` when the topic is known.
+//!
+//! A source prints as `{"name", "table", "brokers", "topics": [{"topic", "stream_id"}],
+//! "dead_letter_topic", "settings": {KEY: VALUE}, "retired"}` in JSON, and in tables with its
+//! topics as `TOPIC#STREAM_ID` and its settings as `KEY=VALUE`. The value of a setting whose
+//! key contains `password` or `secret` (any case) always prints as `<redacted>`: the server
+//! returns settings as given.
 
 use super::time::{human_ms, rfc3339, rfc3339_millis};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use nacre_wire::{KeyHistory, OriginKind, Payload, Row, ScanRow, Stat, TableInfo, VersionId};
+use nacre_wire::{KeyHistory, OriginKind, Payload, Row, ScanRow, SourceInfo, Stat, TableInfo, VersionId};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -56,23 +65,72 @@ fn kind_name(kind: OriginKind) -> &'static str {
     }
 }
 
+/// The topic of each stream id, from the server's sources (retired ones included), to name the
+/// topic a streamed version came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamTopics(BTreeMap<u32, String>);
+
+impl StreamTopics {
+    /// None known: every stream origin prints unresolved.
+    pub const NONE: StreamTopics = StreamTopics(BTreeMap::new());
+
+    /// The stream ids of every topic of `sources`.
+    pub fn new(sources: &[SourceInfo]) -> StreamTopics {
+        StreamTopics(sources.iter().flat_map(|s| &s.topics).map(|t| (t.stream_id, t.topic.clone())).collect())
+    }
+
+    fn topic(&self, stream_id: u32) -> Option<&str> {
+        self.0.get(&stream_id).map(String::as_str)
+    }
+}
+
+/// Where a streamed version was read from Kafka.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StreamPosition {
+    stream_id: u32,
+    kafka_partition: u32,
+    offset: u64,
+}
+
+/// A stream origin's position (`source_id = stream_id << 16 | Kafka partition`, `seq` = the
+/// offset); `None` for any other origin.
+fn stream_position(version: &VersionId) -> Option<StreamPosition> {
+    let origin = &version.origin;
+    (origin.kind == OriginKind::Stream).then_some(StreamPosition {
+        stream_id: origin.source_id >> 16,
+        kafka_partition: origin.source_id & 0xffff,
+        offset: origin.seq,
+    })
+}
+
 /// A version's `ts` and `origin` as JSON fields.
-fn version_json(version: &VersionId) -> (Value, Value) {
+fn version_json(version: &VersionId, topics: &StreamTopics) -> (Value, Value) {
     let ts = json!({
         "hlc": version.ts.0,
         "ms": version.ts.millis(),
         "logical": version.ts.logical(),
         "rfc3339": rfc3339(version.ts),
     });
-    let origin = json!({
+    let mut origin = json!({
         "kind": kind_name(version.origin.kind),
         "source_id": version.origin.source_id,
         "seq": version.origin.seq,
     });
+    if let Some(p) = stream_position(version) {
+        let fields = origin.as_object_mut().expect("built as an object");
+        fields.insert("topic".into(), json!(topics.topic(p.stream_id)));
+        fields.insert("kafka_partition".into(), json!(p.kafka_partition));
+        fields.insert("offset".into(), json!(p.offset));
+    }
     (ts, origin)
 }
 
-fn origin_text(version: &VersionId) -> String {
+fn origin_text(version: &VersionId, topics: &StreamTopics) -> String {
+    if let Some(p) = stream_position(version)
+        && let Some(topic) = topics.topic(p.stream_id)
+    {
+        return format!("stream/{topic}/{}@{}", p.kafka_partition, p.offset);
+    }
     format!("{}/{}/{}", kind_name(version.origin.kind), version.origin.source_id, version.origin.seq)
 }
 
@@ -89,8 +147,8 @@ struct ValueRow<'a> {
 }
 
 impl ValueRow<'_> {
-    fn json(&self, table: &str, partition_key: &str) -> Value {
-        let (ts, origin) = version_json(self.version);
+    fn json(&self, table: &str, partition_key: &str, topics: &StreamTopics) -> Value {
+        let (ts, origin) = version_json(self.version, topics);
         let (sort_key, sort_key_encoding) = json_bytes(self.sort_key);
         let mut row = json!({
             "table": table,
@@ -115,7 +173,7 @@ impl ValueRow<'_> {
         row
     }
 
-    fn cells(&self, with_sort_key: bool) -> Vec<String> {
+    fn cells(&self, with_sort_key: bool, topics: &StreamTopics) -> Vec<String> {
         let mut cells = Vec::with_capacity(6);
         if with_sort_key {
             cells.push(text_bytes(self.sort_key));
@@ -123,7 +181,7 @@ impl ValueRow<'_> {
         cells.push(self.value.map_or_else(|| "(tombstone)".to_owned(), text_bytes));
         cells.push(self.version.ts.to_string());
         cells.push(rfc3339(self.version.ts));
-        cells.push(origin_text(self.version));
+        cells.push(origin_text(self.version, topics));
         cells.push(expires_text(self.expires_at_ms));
         cells
     }
@@ -132,7 +190,14 @@ impl ValueRow<'_> {
 const VALUE_HEADERS: [&str; 5] = ["VALUE", "TS", "TIME", "ORIGIN", "EXPIRES"];
 
 /// A `get` result.
-pub fn row(format: Format, table: &str, partition_key: &str, sort_key: &str, row: &Row) -> String {
+pub fn row(
+    format: Format,
+    table: &str,
+    partition_key: &str,
+    sort_key: &str,
+    row: &Row,
+    topics: &StreamTopics,
+) -> String {
     let value_row = ValueRow {
         sort_key: sort_key.as_bytes(),
         value: Some(&row.value),
@@ -140,13 +205,13 @@ pub fn row(format: Format, table: &str, partition_key: &str, sort_key: &str, row
         expires_at_ms: row.expires_at_ms,
     };
     match format {
-        Format::Json => json_lines([value_row.json(table, partition_key)]),
-        Format::Table => aligned(&VALUE_HEADERS, vec![value_row.cells(false)]),
+        Format::Json => json_lines([value_row.json(table, partition_key, topics)]),
+        Format::Table => aligned(&VALUE_HEADERS, vec![value_row.cells(false, topics)]),
     }
 }
 
 /// The rows of a scan (all pages).
-pub fn scan_rows(format: Format, table: &str, partition_key: &str, rows: &[ScanRow]) -> String {
+pub fn scan_rows(format: Format, table: &str, partition_key: &str, rows: &[ScanRow], topics: &StreamTopics) -> String {
     let value_rows = rows.iter().map(|r| ValueRow {
         sort_key: &r.sort_key,
         value: Some(&r.value),
@@ -154,17 +219,24 @@ pub fn scan_rows(format: Format, table: &str, partition_key: &str, rows: &[ScanR
         expires_at_ms: r.expires_at_ms,
     });
     match format {
-        Format::Json => json_lines(value_rows.map(|r| r.json(table, partition_key))),
+        Format::Json => json_lines(value_rows.map(|r| r.json(table, partition_key, topics))),
         Format::Table => {
             let headers: Vec<&str> = std::iter::once("SORT_KEY").chain(VALUE_HEADERS).collect();
-            aligned(&headers, value_rows.map(|r| r.cells(true)).collect())
+            aligned(&headers, value_rows.map(|r| r.cells(true, topics)).collect())
         }
     }
 }
 
 /// A key's history. In JSON every version row also carries `tombstone` and the table's
 /// `watermark` (`{"ts", "origin"}` or null); a table prints the watermark on a line of its own.
-pub fn history(format: Format, table: &str, partition_key: &str, sort_key: &str, history: &KeyHistory) -> String {
+pub fn history(
+    format: Format,
+    table: &str,
+    partition_key: &str,
+    sort_key: &str,
+    history: &KeyHistory,
+    topics: &StreamTopics,
+) -> String {
     let value_rows = history.versions.iter().map(|v| {
         let (value, expires_at_ms) = match &v.payload {
             Payload::Value { value, expires_at_ms } => (Some(value.as_slice()), *expires_at_ms),
@@ -175,11 +247,11 @@ pub fn history(format: Format, table: &str, partition_key: &str, sort_key: &str,
     match format {
         Format::Json => {
             let watermark = history.watermark.as_ref().map(|w| {
-                let (ts, origin) = version_json(w);
+                let (ts, origin) = version_json(w, topics);
                 json!({ "ts": ts, "origin": origin })
             });
             json_lines(value_rows.map(|r| {
-                let mut row = r.json(table, partition_key);
+                let mut row = r.json(table, partition_key, topics);
                 let fields = row.as_object_mut().expect("built as an object");
                 fields.insert("tombstone".into(), json!(r.value.is_none()));
                 fields.insert("watermark".into(), json!(watermark));
@@ -187,9 +259,9 @@ pub fn history(format: Format, table: &str, partition_key: &str, sort_key: &str,
             }))
         }
         Format::Table => {
-            let mut out = aligned(&VALUE_HEADERS, value_rows.map(|r| r.cells(false)).collect());
+            let mut out = aligned(&VALUE_HEADERS, value_rows.map(|r| r.cells(false, topics)).collect());
             if let Some(w) = &history.watermark {
-                let _ = writeln!(out, "watermark: {} {} {}", w.ts, rfc3339(w.ts), origin_text(w));
+                let _ = writeln!(out, "watermark: {} {} {}", w.ts, rfc3339(w.ts), origin_text(w, topics));
             }
             out
         }
@@ -229,6 +301,57 @@ fn table_cells(t: &TableInfo) -> Vec<String> {
 pub fn created(table: &TableInfo) -> String {
     let cells = table_cells(table);
     format!("created table {} (max_versions {}, retention {}, ttl {})\n", cells[0], cells[1], cells[2], cells[3])
+}
+
+/// True if a source setting's value is a secret the CLI never prints.
+fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.contains("password") || key.contains("secret")
+}
+
+/// A setting's value as printed: secrets as `<redacted>`.
+fn shown_setting<'a>(key: &str, value: &'a str) -> &'a str {
+    if is_secret(key) { "<redacted>" } else { value }
+}
+
+/// Sources, one row each, secrets redacted.
+pub fn sources(format: Format, sources: &[SourceInfo]) -> String {
+    match format {
+        Format::Json => json_lines(sources.iter().map(|s| {
+            let settings: serde_json::Map<String, Value> =
+                s.settings.iter().map(|(k, v)| (k.clone(), json!(shown_setting(k, v)))).collect();
+            json!({
+                "name": s.name,
+                "table": s.table,
+                "brokers": s.brokers,
+                "topics": s.topics.iter().map(|t| json!({"topic": t.topic, "stream_id": t.stream_id})).collect::<Vec<_>>(),
+                "dead_letter_topic": s.dead_letter_topic,
+                "settings": settings,
+                "retired": s.retired,
+            })
+        })),
+        Format::Table => aligned(
+            &["NAME", "TABLE", "TOPICS", "BROKERS", "DEAD_LETTER", "RETIRED", "SETTINGS"],
+            sources.iter().map(source_cells).collect(),
+        ),
+    }
+}
+
+fn source_cells(s: &SourceInfo) -> Vec<String> {
+    let text = |s: &str| text_bytes(s.as_bytes());
+    let topics: Vec<String> = s.topics.iter().map(|t| format!("{}#{}", text(&t.topic), t.stream_id)).collect();
+    let settings: Vec<String> =
+        s.settings.iter().map(|(k, v)| format!("{}={}", text(k), text(shown_setting(k, v)))).collect();
+    let or_dash = |cell: String| if cell.is_empty() { "-".to_owned() } else { cell };
+    vec![
+        text(&s.name),
+        text(&s.table),
+        or_dash(topics.join(",")),
+        text(&s.brokers),
+        s.dead_letter_topic.as_deref().map_or_else(|| "-".to_owned(), text),
+        if s.retired { "yes" } else { "no" }.to_owned(),
+        or_dash(settings.join(", ")),
+    ]
 }
 
 /// Statistics. Unless `per_partition`, partition rows are summed per shard and name (a shard's
@@ -306,7 +429,7 @@ fn aligned(headers: &[&str], rows: Vec<Vec<String>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nacre_wire::{Origin, Ts};
+    use nacre_wire::{Origin, SourceTopic, Ts};
 
     fn version(ms: u64, logical: u64, seq: u64) -> VersionId {
         VersionId { ts: Ts((ms << 16) | logical), origin: Origin { kind: OriginKind::Direct, source_id: 1, seq } }
@@ -328,7 +451,7 @@ mod tests {
             version: version(1_795_687_200_000, 3, 9),
             expires_at_ms: Some(1_795_687_230_000),
         };
-        let out = row(Format::Json, "t", "pk", "sk", &r);
+        let out = row(Format::Json, "t", "pk", "sk", &r, &StreamTopics::NONE);
         assert_eq!(out.lines().count(), 1);
         let v: Value = serde_json::from_str(&out).expect("one JSON object");
         assert_eq!(v["value"], "v1");
@@ -360,16 +483,147 @@ mod tests {
             ],
             watermark: Some(version(1, 5, 0)),
         };
-        let lines: Vec<Value> =
-            history(Format::Json, "t", "pk", "", &h).lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+        let lines: Vec<Value> = history(Format::Json, "t", "pk", "", &h, &StreamTopics::NONE)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["tombstone"], true);
         assert_eq!(lines[0]["value"], Value::Null);
         assert_eq!(lines[1]["value"], "/w==");
         assert_eq!(lines[1]["value_encoding"], "base64");
         assert_eq!(lines[1]["watermark"]["ts"]["logical"], 5);
-        let text = history(Format::Table, "t", "pk", "", &h);
+        let text = history(Format::Table, "t", "pk", "", &h, &StreamTopics::NONE);
         assert!(text.contains("(tombstone)") && text.contains("watermark: 1.5"), "{text}");
+    }
+
+    fn source(name: &str, topics: &[(&str, u32)], settings: &[(&str, &str)]) -> SourceInfo {
+        SourceInfo {
+            name: name.into(),
+            table: "orders".into(),
+            topics: topics
+                .iter()
+                .map(|(topic, stream_id)| SourceTopic { topic: (*topic).into(), stream_id: *stream_id })
+                .collect(),
+            brokers: "k1:9092,k2:9092".into(),
+            dead_letter_topic: None,
+            settings: settings.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            retired: false,
+        }
+    }
+
+    fn streamed(stream_id: u32, kafka_partition: u32, offset: u64) -> VersionId {
+        let origin = Origin { kind: OriginKind::Stream, source_id: (stream_id << 16) | kafka_partition, seq: offset };
+        VersionId { ts: Ts(7 << 16), origin }
+    }
+
+    #[test]
+    fn stream_origins_name_their_topic_partition_and_offset_when_a_source_knows_the_stream() {
+        let topics = StreamTopics::new(&[
+            source("a", &[("orders-eu", 3), ("orders-us", 4)], &[]),
+            SourceInfo { retired: true, ..source("old", &[("legacy", 1)], &[]) },
+        ]);
+        let h = KeyHistory {
+            versions: vec![
+                nacre_wire::VersionEntry { version: streamed(3, 2, 42), payload: Payload::Tombstone },
+                nacre_wire::VersionEntry { version: streamed(9, 0, 5), payload: Payload::Tombstone },
+                nacre_wire::VersionEntry { version: streamed(1, 65_535, u64::MAX), payload: Payload::Tombstone },
+                nacre_wire::VersionEntry { version: version(1, 0, 8), payload: Payload::Tombstone },
+            ],
+            watermark: Some(streamed(4, 1, 10)),
+        };
+        let lines: Vec<Value> = history(Format::Json, "t", "pk", "", &h, &topics)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect();
+        assert_eq!(
+            lines[0]["origin"],
+            json!({"kind": "stream", "source_id": (3 << 16) | 2, "seq": 42, "topic": "orders-eu", "kafka_partition": 2, "offset": 42})
+        );
+        assert_eq!(
+            lines[1]["origin"],
+            json!({"kind": "stream", "source_id": 9 << 16, "seq": 5, "topic": null, "kafka_partition": 0, "offset": 5}),
+            "a stream no source names"
+        );
+        assert_eq!(lines[2]["origin"]["topic"], "legacy", "a retired source's streams still resolve");
+        assert_eq!(lines[2]["origin"]["kafka_partition"], 65_535);
+        assert_eq!(lines[2]["origin"]["offset"], u64::MAX);
+        assert_eq!(
+            lines[3]["origin"],
+            json!({"kind": "direct", "source_id": 1, "seq": 8}),
+            "only streams get the fields"
+        );
+        assert_eq!(lines[0]["watermark"]["origin"]["topic"], "orders-us");
+
+        let text = history(Format::Table, "t", "pk", "", &h, &topics);
+        assert!(text.contains(" stream/orders-eu/2@42 "), "{text}");
+        assert!(text.contains(&format!(" stream/{}/5 ", 9 << 16)), "unresolved stays kind/source_id/seq: {text}");
+        assert!(text.contains(" direct/1/8 "), "{text}");
+        assert!(text.ends_with(" stream/orders-us/1@10\n"), "the watermark resolves too: {text}");
+        let unresolved = history(Format::Table, "t", "pk", "", &h, &StreamTopics::NONE);
+        assert!(!unresolved.contains("orders-eu") && unresolved.contains(&format!("stream/{}/42", (3 << 16) | 2)));
+    }
+
+    #[test]
+    fn sources_print_one_row_each_with_secrets_redacted() {
+        let settings = [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.password", "hunter2"),
+            ("ssl.key.PASSWORD", "p"),
+            ("sasl.oauthbearer.client.secret", "s"),
+            ("group.id", "g"),
+        ];
+        let mut with_dlq = source("orders.orders-eu", &[("orders-eu", 3), ("orders-us", 4)], &settings);
+        with_dlq.dead_letter_topic = Some("orders-dlq".into());
+        let bare = SourceInfo { retired: true, ..source("b", &[("x", 5)], &[]) };
+        let all = [with_dlq, bare];
+
+        let lines: Vec<Value> =
+            sources(Format::Json, &all).lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            lines[0],
+            json!({
+                "name": "orders.orders-eu",
+                "table": "orders",
+                "brokers": "k1:9092,k2:9092",
+                "topics": [{"topic": "orders-eu", "stream_id": 3}, {"topic": "orders-us", "stream_id": 4}],
+                "dead_letter_topic": "orders-dlq",
+                "settings": {
+                    "security.protocol": "SASL_SSL",
+                    "sasl.password": "<redacted>",
+                    "ssl.key.PASSWORD": "<redacted>",
+                    "sasl.oauthbearer.client.secret": "<redacted>",
+                    "group.id": "g",
+                },
+                "retired": false,
+            })
+        );
+        assert_eq!(
+            (&lines[1]["dead_letter_topic"], &lines[1]["settings"], &lines[1]["retired"]),
+            (&Value::Null, &json!({}), &json!(true))
+        );
+
+        let text = sources(Format::Table, &all);
+        let rows: Vec<&str> = text.lines().collect();
+        assert_eq!(rows.len(), 3, "{text}");
+        assert!(rows[0].starts_with("NAME  ") && rows[0].ends_with("SETTINGS"), "{text}");
+        assert!(rows[1].contains("orders-eu#3,orders-us#4") && rows[1].contains("orders-dlq"), "{text}");
+        assert!(
+            rows[1].ends_with(
+                "security.protocol=SASL_SSL, sasl.password=<redacted>, ssl.key.PASSWORD=<redacted>, \
+             sasl.oauthbearer.client.secret=<redacted>, group.id=g"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(
+            rows[2].starts_with("b ")
+                && rows[2].contains(" x#5 ")
+                && rows[2].contains(" yes ")
+                && rows[2].ends_with(" -"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -197,10 +197,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for Durability {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_ERROR_CODE: u16 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_ERROR_CODE: u16 = 18;
+pub const ENUM_MAX_ERROR_CODE: u16 = 20;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 19] = [
+pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 21] = [
   ErrorCode::Internal,
   ErrorCode::BadRequest,
   ErrorCode::UnknownTable,
@@ -220,6 +220,8 @@ pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 19] = [
   ErrorCode::CrossPartitionBatch,
   ErrorCode::FrameTooLarge,
   ErrorCode::ShuttingDown,
+  ErrorCode::SourceExists,
+  ErrorCode::UnknownSource,
 ];
 
 /// Why a request failed. A client that does not know a code treats it as `Internal`.
@@ -267,9 +269,13 @@ impl ErrorCode {
   pub const FrameTooLarge: Self = Self(17);
   /// The server is shutting down and accepts no new requests.
   pub const ShuttingDown: Self = Self(18);
+  /// `AddSource` named a source that exists.
+  pub const SourceExists: Self = Self(19);
+  /// The source does not exist.
+  pub const UnknownSource: Self = Self(20);
 
   pub const ENUM_MIN: u16 = 0;
-  pub const ENUM_MAX: u16 = 18;
+  pub const ENUM_MAX: u16 = 20;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::Internal,
     Self::BadRequest,
@@ -290,6 +296,8 @@ impl ErrorCode {
     Self::CrossPartitionBatch,
     Self::FrameTooLarge,
     Self::ShuttingDown,
+    Self::SourceExists,
+    Self::UnknownSource,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -313,6 +321,8 @@ impl ErrorCode {
       Self::CrossPartitionBatch => Some("CrossPartitionBatch"),
       Self::FrameTooLarge => Some("FrameTooLarge"),
       Self::ShuttingDown => Some("ShuttingDown"),
+      Self::SourceExists => Some("SourceExists"),
+      Self::UnknownSource => Some("UnknownSource"),
       _ => None,
     }
   }
@@ -454,10 +464,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for BatchOpKind {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 14;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 17;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 15] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 18] = [
   RequestBody::NONE,
   RequestBody::Handshake,
   RequestBody::GetTopology,
@@ -473,6 +483,9 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 15] = [
   RequestBody::Scan,
   RequestBody::Versions,
   RequestBody::GetStats,
+  RequestBody::AddSource,
+  RequestBody::ListSources,
+  RequestBody::RemoveSource,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -495,9 +508,12 @@ impl RequestBody {
   pub const Scan: Self = Self(12);
   pub const Versions: Self = Self(13);
   pub const GetStats: Self = Self(14);
+  pub const AddSource: Self = Self(15);
+  pub const ListSources: Self = Self(16);
+  pub const RemoveSource: Self = Self(17);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 14;
+  pub const ENUM_MAX: u8 = 17;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Handshake,
@@ -514,6 +530,9 @@ impl RequestBody {
     Self::Scan,
     Self::Versions,
     Self::GetStats,
+    Self::AddSource,
+    Self::ListSources,
+    Self::RemoveSource,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -533,6 +552,9 @@ impl RequestBody {
       Self::Scan => Some("Scan"),
       Self::Versions => Some("Versions"),
       Self::GetStats => Some("GetStats"),
+      Self::AddSource => Some("AddSource"),
+      Self::ListSources => Some("ListSources"),
+      Self::RemoveSource => Some("RemoveSource"),
       _ => None,
     }
   }
@@ -592,10 +614,10 @@ pub struct RequestBodyUnionTableOffset {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 13;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 16;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 14] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 17] = [
   ResponseBody::NONE,
   ResponseBody::Error,
   ResponseBody::HandshakeOk,
@@ -610,6 +632,9 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 14] = [
   ResponseBody::ScanReply,
   ResponseBody::VersionsReply,
   ResponseBody::StatsReply,
+  ResponseBody::SourceReply,
+  ResponseBody::ListSourcesReply,
+  ResponseBody::RemoveSourceReply,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -631,9 +656,12 @@ impl ResponseBody {
   pub const ScanReply: Self = Self(11);
   pub const VersionsReply: Self = Self(12);
   pub const StatsReply: Self = Self(13);
+  pub const SourceReply: Self = Self(14);
+  pub const ListSourcesReply: Self = Self(15);
+  pub const RemoveSourceReply: Self = Self(16);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 13;
+  pub const ENUM_MAX: u8 = 16;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Error,
@@ -649,6 +677,9 @@ impl ResponseBody {
     Self::ScanReply,
     Self::VersionsReply,
     Self::StatsReply,
+    Self::SourceReply,
+    Self::ListSourcesReply,
+    Self::RemoveSourceReply,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -667,6 +698,9 @@ impl ResponseBody {
       Self::ScanReply => Some("ScanReply"),
       Self::VersionsReply => Some("VersionsReply"),
       Self::StatsReply => Some("StatsReply"),
+      Self::SourceReply => Some("SourceReply"),
+      Self::ListSourcesReply => Some("ListSourcesReply"),
+      Self::RemoveSourceReply => Some("RemoveSourceReply"),
       _ => None,
     }
   }
@@ -1513,6 +1547,123 @@ impl ::core::fmt::Debug for Topology<'_> {
       ds.field("partition_count", &self.partition_count());
       ds.field("shard_count", &self.shard_count());
       ds.field("owner_ports", &self.owner_ports());
+      ds.finish()
+  }
+}
+pub enum SourceSettingOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// One Kafka client setting of a source (a librdkafka property such as `security.protocol`),
+/// passed through to its consumer as given.
+pub struct SourceSetting<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for SourceSetting<'a> {
+  type Inner = SourceSetting<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> SourceSetting<'a> {
+  pub const VT_KEY: ::flatbuffers::VOffsetT = 4;
+  pub const VT_VALUE: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    SourceSetting { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args SourceSettingArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<SourceSetting<'bldr>> {
+    let mut builder = SourceSettingBuilder::new(_fbb);
+    if let Some(x) = args.value { builder.add_value(x); }
+    if let Some(x) = args.key { builder.add_key(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn key(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SourceSetting::VT_KEY, None).unwrap()}
+  }
+  #[inline]
+  pub fn value(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SourceSetting::VT_VALUE, None).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for SourceSetting<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("key", Self::VT_KEY, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("value", Self::VT_VALUE, true)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct SourceSettingArgs<'a> {
+    pub key: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub value: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for SourceSettingArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    SourceSettingArgs {
+      key: None, // required field
+      value: None, // required field
+    }
+  }
+}
+
+pub struct SourceSettingBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SourceSettingBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_key(&mut self, key: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SourceSetting::VT_KEY, key);
+  }
+  #[inline]
+  pub fn add_value(&mut self, value: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SourceSetting::VT_VALUE, value);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SourceSettingBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    SourceSettingBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<SourceSetting<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, SourceSetting::VT_KEY,"key");
+    self.fbb_.required(o, SourceSetting::VT_VALUE,"value");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for SourceSetting<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("SourceSetting");
+      ds.field("key", &self.key());
+      ds.field("value", &self.value());
       ds.finish()
   }
 }
@@ -3618,6 +3769,377 @@ impl ::core::fmt::Debug for GetStats<'_> {
       ds.finish()
   }
 }
+pub enum AddSourceOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Starts consuming Kafka topics into a table. The server assigns each topic a stream id, which
+/// streamed versions carry in their origin (`source_id = stream_id << 16 | kafka partition`,
+/// `seq` = the offset).
+pub struct AddSource<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for AddSource<'a> {
+  type Inner = AddSource<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> AddSource<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_TABLE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_TOPICS: ::flatbuffers::VOffsetT = 8;
+  pub const VT_BROKERS: ::flatbuffers::VOffsetT = 10;
+  pub const VT_DEAD_LETTER_TOPIC: ::flatbuffers::VOffsetT = 12;
+  pub const VT_SETTINGS: ::flatbuffers::VOffsetT = 14;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    AddSource { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args AddSourceArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<AddSource<'bldr>> {
+    let mut builder = AddSourceBuilder::new(_fbb);
+    if let Some(x) = args.settings { builder.add_settings(x); }
+    if let Some(x) = args.dead_letter_topic { builder.add_dead_letter_topic(x); }
+    if let Some(x) = args.brokers { builder.add_brokers(x); }
+    if let Some(x) = args.topics { builder.add_topics(x); }
+    if let Some(x) = args.table { builder.add_table(x); }
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.finish()
+  }
+
+
+  /// Unique among sources.
+  #[inline]
+  pub fn name(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(AddSource::VT_NAME, None).unwrap()}
+  }
+  /// The table the records are written to; it must exist.
+  #[inline]
+  pub fn table(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(AddSource::VT_TABLE, None).unwrap()}
+  }
+  /// At least one.
+  #[inline]
+  pub fn topics(&self) -> ::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>(AddSource::VT_TOPICS, None).unwrap()}
+  }
+  /// The Kafka bootstrap servers, `host:port[,host:port...]`.
+  #[inline]
+  pub fn brokers(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(AddSource::VT_BROKERS, None).unwrap()}
+  }
+  /// Where records that cannot be applied are produced; absent drops them.
+  #[inline]
+  pub fn dead_letter_topic(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(AddSource::VT_DEAD_LETTER_TOPIC, None)}
+  }
+  /// Kafka client settings, passed through.
+  #[inline]
+  pub fn settings(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<SourceSetting<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<SourceSetting>>>>(AddSource::VT_SETTINGS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for AddSource<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("table", Self::VT_TABLE, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("topics", Self::VT_TOPICS, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("brokers", Self::VT_BROKERS, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("dead_letter_topic", Self::VT_DEAD_LETTER_TOPIC, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<SourceSetting>>>>("settings", Self::VT_SETTINGS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct AddSourceArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub table: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub topics: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
+    pub brokers: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub dead_letter_topic: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub settings: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<SourceSetting<'a>>>>>,
+}
+impl<'a> Default for AddSourceArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    AddSourceArgs {
+      name: None, // required field
+      table: None, // required field
+      topics: None, // required field
+      brokers: None, // required field
+      dead_letter_topic: None,
+      settings: None,
+    }
+  }
+}
+
+pub struct AddSourceBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> AddSourceBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AddSource::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_table(&mut self, table: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AddSource::VT_TABLE, table);
+  }
+  #[inline]
+  pub fn add_topics(&mut self, topics: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<&'b  str>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AddSource::VT_TOPICS, topics);
+  }
+  #[inline]
+  pub fn add_brokers(&mut self, brokers: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AddSource::VT_BROKERS, brokers);
+  }
+  #[inline]
+  pub fn add_dead_letter_topic(&mut self, dead_letter_topic: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AddSource::VT_DEAD_LETTER_TOPIC, dead_letter_topic);
+  }
+  #[inline]
+  pub fn add_settings(&mut self, settings: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<SourceSetting<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AddSource::VT_SETTINGS, settings);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> AddSourceBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    AddSourceBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<AddSource<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, AddSource::VT_NAME,"name");
+    self.fbb_.required(o, AddSource::VT_TABLE,"table");
+    self.fbb_.required(o, AddSource::VT_TOPICS,"topics");
+    self.fbb_.required(o, AddSource::VT_BROKERS,"brokers");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for AddSource<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("AddSource");
+      ds.field("name", &self.name());
+      ds.field("table", &self.table());
+      ds.field("topics", &self.topics());
+      ds.field("brokers", &self.brokers());
+      ds.field("dead_letter_topic", &self.dead_letter_topic());
+      ds.field("settings", &self.settings());
+      ds.finish()
+  }
+}
+pub enum ListSourcesOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Lists every source, retired ones included.
+pub struct ListSources<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ListSources<'a> {
+  type Inner = ListSources<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ListSources<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ListSources { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args ListSourcesArgs
+  ) -> ::flatbuffers::WIPOffset<ListSources<'bldr>> {
+    let mut builder = ListSourcesBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for ListSources<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ListSourcesArgs {
+}
+impl<'a> Default for ListSourcesArgs {
+  #[inline]
+  fn default() -> Self {
+    ListSourcesArgs {
+    }
+  }
+}
+
+pub struct ListSourcesBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ListSourcesBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ListSourcesBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ListSourcesBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ListSources<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ListSources<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ListSources");
+      ds.finish()
+  }
+}
+pub enum RemoveSourceOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Stops consuming a source.
+pub struct RemoveSource<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for RemoveSource<'a> {
+  type Inner = RemoveSource<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> RemoveSource<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    RemoveSource { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args RemoveSourceArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<RemoveSource<'bldr>> {
+    let mut builder = RemoveSourceBuilder::new(_fbb);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(RemoveSource::VT_NAME, None).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for RemoveSource<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, true)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct RemoveSourceArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for RemoveSourceArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    RemoveSourceArgs {
+      name: None, // required field
+    }
+  }
+}
+
+pub struct RemoveSourceBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> RemoveSourceBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(RemoveSource::VT_NAME, name);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> RemoveSourceBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    RemoveSourceBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<RemoveSource<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, RemoveSource::VT_NAME,"name");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for RemoveSource<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("RemoveSource");
+      ds.field("name", &self.name());
+      ds.finish()
+  }
+}
 pub enum RequestOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -3874,6 +4396,48 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_add_source(&self) -> Option<AddSource<'a>> {
+    if self.body_type() == RequestBody::AddSource {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { AddSource::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_list_sources(&self) -> Option<ListSources<'a>> {
+    if self.body_type() == RequestBody::ListSources {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { ListSources::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_remove_source(&self) -> Option<RemoveSource<'a>> {
+    if self.body_type() == RequestBody::RemoveSource {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { RemoveSource::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -3899,6 +4463,9 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::Scan => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Scan>>("RequestBody::Scan", pos),
           RequestBody::Versions => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Versions>>("RequestBody::Versions", pos),
           RequestBody::GetStats => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<GetStats>>("RequestBody::GetStats", pos),
+          RequestBody::AddSource => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<AddSource>>("RequestBody::AddSource", pos),
+          RequestBody::ListSources => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListSources>>("RequestBody::ListSources", pos),
+          RequestBody::RemoveSource => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<RemoveSource>>("RequestBody::RemoveSource", pos),
           _ => Ok(()),
         }
      })?
@@ -4054,6 +4621,27 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::GetStats => {
           if let Some(x) = self.body_as_get_stats() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::AddSource => {
+          if let Some(x) = self.body_as_add_source() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::ListSources => {
+          if let Some(x) = self.body_as_list_sources() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::RemoveSource => {
+          if let Some(x) = self.body_as_remove_source() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -5894,6 +6482,601 @@ impl ::core::fmt::Debug for StatsReply<'_> {
       ds.finish()
   }
 }
+pub enum SourceTopicOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// One topic of a source and the stream id the server gave it.
+pub struct SourceTopic<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for SourceTopic<'a> {
+  type Inner = SourceTopic<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> SourceTopic<'a> {
+  pub const VT_TOPIC: ::flatbuffers::VOffsetT = 4;
+  pub const VT_STREAM_ID: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    SourceTopic { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args SourceTopicArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<SourceTopic<'bldr>> {
+    let mut builder = SourceTopicBuilder::new(_fbb);
+    builder.add_stream_id(args.stream_id);
+    if let Some(x) = args.topic { builder.add_topic(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn topic(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SourceTopic::VT_TOPIC, None).unwrap()}
+  }
+  #[inline]
+  pub fn stream_id(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(SourceTopic::VT_STREAM_ID, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for SourceTopic<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("topic", Self::VT_TOPIC, true)?
+     .visit_field::<u32>("stream_id", Self::VT_STREAM_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct SourceTopicArgs<'a> {
+    pub topic: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub stream_id: u32,
+}
+impl<'a> Default for SourceTopicArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    SourceTopicArgs {
+      topic: None, // required field
+      stream_id: 0,
+    }
+  }
+}
+
+pub struct SourceTopicBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SourceTopicBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_topic(&mut self, topic: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SourceTopic::VT_TOPIC, topic);
+  }
+  #[inline]
+  pub fn add_stream_id(&mut self, stream_id: u32) {
+    self.fbb_.push_slot::<u32>(SourceTopic::VT_STREAM_ID, stream_id, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SourceTopicBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    SourceTopicBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<SourceTopic<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, SourceTopic::VT_TOPIC,"topic");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for SourceTopic<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("SourceTopic");
+      ds.field("topic", &self.topic());
+      ds.field("stream_id", &self.stream_id());
+      ds.finish()
+  }
+}
+pub enum SourceInfoOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// A source as the server holds it.
+pub struct SourceInfo<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for SourceInfo<'a> {
+  type Inner = SourceInfo<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> SourceInfo<'a> {
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
+  pub const VT_TABLE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_TOPICS: ::flatbuffers::VOffsetT = 8;
+  pub const VT_BROKERS: ::flatbuffers::VOffsetT = 10;
+  pub const VT_DEAD_LETTER_TOPIC: ::flatbuffers::VOffsetT = 12;
+  pub const VT_SETTINGS: ::flatbuffers::VOffsetT = 14;
+  pub const VT_RETIRED: ::flatbuffers::VOffsetT = 16;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    SourceInfo { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args SourceInfoArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<SourceInfo<'bldr>> {
+    let mut builder = SourceInfoBuilder::new(_fbb);
+    if let Some(x) = args.settings { builder.add_settings(x); }
+    if let Some(x) = args.dead_letter_topic { builder.add_dead_letter_topic(x); }
+    if let Some(x) = args.brokers { builder.add_brokers(x); }
+    if let Some(x) = args.topics { builder.add_topics(x); }
+    if let Some(x) = args.table { builder.add_table(x); }
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.add_retired(args.retired);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn name(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SourceInfo::VT_NAME, None).unwrap()}
+  }
+  #[inline]
+  pub fn table(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SourceInfo::VT_TABLE, None).unwrap()}
+  }
+  #[inline]
+  pub fn topics(&self) -> ::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<SourceTopic<'a>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<SourceTopic>>>>(SourceInfo::VT_TOPICS, None).unwrap()}
+  }
+  #[inline]
+  pub fn brokers(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SourceInfo::VT_BROKERS, None).unwrap()}
+  }
+  #[inline]
+  pub fn dead_letter_topic(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(SourceInfo::VT_DEAD_LETTER_TOPIC, None)}
+  }
+  /// As given to `AddSource`, secrets included; clients should not print them.
+  #[inline]
+  pub fn settings(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<SourceSetting<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<SourceSetting>>>>(SourceInfo::VT_SETTINGS, None)}
+  }
+  /// Removed: no longer consumed, kept so its stream ids still resolve.
+  #[inline]
+  pub fn retired(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(SourceInfo::VT_RETIRED, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for SourceInfo<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("table", Self::VT_TABLE, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<SourceTopic>>>>("topics", Self::VT_TOPICS, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("brokers", Self::VT_BROKERS, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("dead_letter_topic", Self::VT_DEAD_LETTER_TOPIC, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<SourceSetting>>>>("settings", Self::VT_SETTINGS, false)?
+     .visit_field::<bool>("retired", Self::VT_RETIRED, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct SourceInfoArgs<'a> {
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub table: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub topics: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<SourceTopic<'a>>>>>,
+    pub brokers: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub dead_letter_topic: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub settings: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<SourceSetting<'a>>>>>,
+    pub retired: bool,
+}
+impl<'a> Default for SourceInfoArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    SourceInfoArgs {
+      name: None, // required field
+      table: None, // required field
+      topics: None, // required field
+      brokers: None, // required field
+      dead_letter_topic: None,
+      settings: None,
+      retired: false,
+    }
+  }
+}
+
+pub struct SourceInfoBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SourceInfoBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SourceInfo::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_table(&mut self, table: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SourceInfo::VT_TABLE, table);
+  }
+  #[inline]
+  pub fn add_topics(&mut self, topics: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<SourceTopic<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SourceInfo::VT_TOPICS, topics);
+  }
+  #[inline]
+  pub fn add_brokers(&mut self, brokers: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SourceInfo::VT_BROKERS, brokers);
+  }
+  #[inline]
+  pub fn add_dead_letter_topic(&mut self, dead_letter_topic: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SourceInfo::VT_DEAD_LETTER_TOPIC, dead_letter_topic);
+  }
+  #[inline]
+  pub fn add_settings(&mut self, settings: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<SourceSetting<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SourceInfo::VT_SETTINGS, settings);
+  }
+  #[inline]
+  pub fn add_retired(&mut self, retired: bool) {
+    self.fbb_.push_slot::<bool>(SourceInfo::VT_RETIRED, retired, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SourceInfoBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    SourceInfoBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<SourceInfo<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, SourceInfo::VT_NAME,"name");
+    self.fbb_.required(o, SourceInfo::VT_TABLE,"table");
+    self.fbb_.required(o, SourceInfo::VT_TOPICS,"topics");
+    self.fbb_.required(o, SourceInfo::VT_BROKERS,"brokers");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for SourceInfo<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("SourceInfo");
+      ds.field("name", &self.name());
+      ds.field("table", &self.table());
+      ds.field("topics", &self.topics());
+      ds.field("brokers", &self.brokers());
+      ds.field("dead_letter_topic", &self.dead_letter_topic());
+      ds.field("settings", &self.settings());
+      ds.field("retired", &self.retired());
+      ds.finish()
+  }
+}
+pub enum SourceReplyOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Answers `AddSource`: the source as created.
+pub struct SourceReply<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for SourceReply<'a> {
+  type Inner = SourceReply<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> SourceReply<'a> {
+  pub const VT_SOURCE: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    SourceReply { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args SourceReplyArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<SourceReply<'bldr>> {
+    let mut builder = SourceReplyBuilder::new(_fbb);
+    if let Some(x) = args.source { builder.add_source(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn source(&self) -> SourceInfo<'a> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<SourceInfo>>(SourceReply::VT_SOURCE, None).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for SourceReply<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<SourceInfo>>("source", Self::VT_SOURCE, true)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct SourceReplyArgs<'a> {
+    pub source: Option<::flatbuffers::WIPOffset<SourceInfo<'a>>>,
+}
+impl<'a> Default for SourceReplyArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    SourceReplyArgs {
+      source: None, // required field
+    }
+  }
+}
+
+pub struct SourceReplyBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SourceReplyBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_source(&mut self, source: ::flatbuffers::WIPOffset<SourceInfo<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<SourceInfo>>(SourceReply::VT_SOURCE, source);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SourceReplyBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    SourceReplyBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<SourceReply<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, SourceReply::VT_SOURCE,"source");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for SourceReply<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("SourceReply");
+      ds.field("source", &self.source());
+      ds.finish()
+  }
+}
+pub enum ListSourcesReplyOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Answers `ListSources`, sources in name order.
+pub struct ListSourcesReply<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ListSourcesReply<'a> {
+  type Inner = ListSourcesReply<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ListSourcesReply<'a> {
+  pub const VT_SOURCES: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ListSourcesReply { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ListSourcesReplyArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ListSourcesReply<'bldr>> {
+    let mut builder = ListSourcesReplyBuilder::new(_fbb);
+    if let Some(x) = args.sources { builder.add_sources(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn sources(&self) -> ::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<SourceInfo<'a>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<SourceInfo>>>>(ListSourcesReply::VT_SOURCES, None).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ListSourcesReply<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<SourceInfo>>>>("sources", Self::VT_SOURCES, true)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ListSourcesReplyArgs<'a> {
+    pub sources: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<SourceInfo<'a>>>>>,
+}
+impl<'a> Default for ListSourcesReplyArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ListSourcesReplyArgs {
+      sources: None, // required field
+    }
+  }
+}
+
+pub struct ListSourcesReplyBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ListSourcesReplyBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_sources(&mut self, sources: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<SourceInfo<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ListSourcesReply::VT_SOURCES, sources);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ListSourcesReplyBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ListSourcesReplyBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ListSourcesReply<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, ListSourcesReply::VT_SOURCES,"sources");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ListSourcesReply<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ListSourcesReply");
+      ds.field("sources", &self.sources());
+      ds.finish()
+  }
+}
+pub enum RemoveSourceReplyOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Answers `RemoveSource`.
+pub struct RemoveSourceReply<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for RemoveSourceReply<'a> {
+  type Inner = RemoveSourceReply<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> RemoveSourceReply<'a> {
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    RemoveSourceReply { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    _args: &'args RemoveSourceReplyArgs
+  ) -> ::flatbuffers::WIPOffset<RemoveSourceReply<'bldr>> {
+    let mut builder = RemoveSourceReplyBuilder::new(_fbb);
+    builder.finish()
+  }
+
+}
+
+impl ::flatbuffers::Verifiable for RemoveSourceReply<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct RemoveSourceReplyArgs {
+}
+impl<'a> Default for RemoveSourceReplyArgs {
+  #[inline]
+  fn default() -> Self {
+    RemoveSourceReplyArgs {
+    }
+  }
+}
+
+pub struct RemoveSourceReplyBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> RemoveSourceReplyBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> RemoveSourceReplyBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    RemoveSourceReplyBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<RemoveSourceReply<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for RemoveSourceReply<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("RemoveSourceReply");
+      ds.finish()
+  }
+}
 pub enum ErrorOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -6250,6 +7433,48 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_source_reply(&self) -> Option<SourceReply<'a>> {
+    if self.body_type() == ResponseBody::SourceReply {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { SourceReply::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_list_sources_reply(&self) -> Option<ListSourcesReply<'a>> {
+    if self.body_type() == ResponseBody::ListSourcesReply {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { ListSourcesReply::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_remove_source_reply(&self) -> Option<RemoveSourceReply<'a>> {
+    if self.body_type() == ResponseBody::RemoveSourceReply {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { RemoveSourceReply::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -6274,6 +7499,9 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::ScanReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ScanReply>>("ResponseBody::ScanReply", pos),
           ResponseBody::VersionsReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<VersionsReply>>("ResponseBody::VersionsReply", pos),
           ResponseBody::StatsReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StatsReply>>("ResponseBody::StatsReply", pos),
+          ResponseBody::SourceReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SourceReply>>("ResponseBody::SourceReply", pos),
+          ResponseBody::ListSourcesReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListSourcesReply>>("ResponseBody::ListSourcesReply", pos),
+          ResponseBody::RemoveSourceReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<RemoveSourceReply>>("ResponseBody::RemoveSourceReply", pos),
           _ => Ok(()),
         }
      })?
@@ -6422,6 +7650,27 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::StatsReply => {
           if let Some(x) = self.body_as_stats_reply() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::SourceReply => {
+          if let Some(x) = self.body_as_source_reply() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::ListSourcesReply => {
+          if let Some(x) = self.body_as_list_sources_reply() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::RemoveSourceReply => {
+          if let Some(x) = self.body_as_remove_source_reply() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

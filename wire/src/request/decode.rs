@@ -3,13 +3,13 @@
 //! fields. Semantic checks (limits, table existence, a tie rule's permutation) are the server's.
 
 use super::Request;
-use crate::codec::{bytes, opt_bytes, settings_from_fb, tie_rule_from_fb, verify};
+use crate::codec::{bytes, opt_bytes, settings_from_fb, source_settings_from_fb, tie_rule_from_fb, verify};
 use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
-    AlterTable, BatchOp, CreateTable, Delete, DropTable, Durability, Get, Handshake, Key, MultiGet, Put, Scan, Ts,
-    Versions, WriteBatch,
+    AlterTable, BatchOp, CreateTable, Delete, DropTable, Durability, Get, Handshake, Key, MultiGet, Put, RemoveSource,
+    Scan, SourceSpec, Ts, Versions, WriteBatch,
 };
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Request), WireError> {
@@ -108,6 +108,14 @@ fn body(root: &fb::Request<'_>, limits: &FrameLimits) -> Result<Request, Message
             })
         }
         fb::RequestBody::GetStats => Request::Stats,
+        fb::RequestBody::AddSource => {
+            Request::AddSource(add_source(root.body_as_add_source().ok_or_else(missing)?, limits)?)
+        }
+        fb::RequestBody::ListSources => Request::ListSources,
+        fb::RequestBody::RemoveSource => {
+            let r = root.body_as_remove_source().ok_or_else(missing)?;
+            Request::RemoveSource(RemoveSource { name: r.name().to_owned() })
+        }
         _ => return Err(unknown(root)),
     })
 }
@@ -152,6 +160,18 @@ fn write_batch(b: fb::WriteBatch<'_>, limits: &FrameLimits) -> Result<WriteBatch
         table: b.table().to_owned(),
         ops,
         durability: durability(b.durability(), "WriteBatch.durability")?,
+    })
+}
+
+fn add_source(a: fb::AddSource<'_>, limits: &FrameLimits) -> Result<SourceSpec, MessageError> {
+    limits.check_items(a.topics().len(), "AddSource.topics")?;
+    Ok(SourceSpec {
+        name: a.name().to_owned(),
+        table: a.table().to_owned(),
+        topics: a.topics().iter().map(str::to_owned).collect(),
+        brokers: a.brokers().to_owned(),
+        dead_letter_topic: a.dead_letter_topic().map(str::to_owned),
+        settings: source_settings_from_fb(a.settings(), limits, "AddSource.settings")?,
     })
 }
 

@@ -2,9 +2,9 @@
 //! exactly what it knows.
 
 use super::Request;
-use crate::codec::{builder, finish, nonempty_bytes, settings_to_fb, tie_rule_to_fb};
+use crate::codec::{builder, finish, nonempty_bytes, settings_to_fb, source_settings_to_fb, tie_rule_to_fb};
 use crate::generated as fb;
-use crate::types::{AlterTable, BatchOp, Durability, Key, Ts, WriteBatch};
+use crate::types::{AlterTable, BatchOp, Durability, Key, SourceSpec, Ts, WriteBatch};
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
 pub(super) fn encode(request_id: u64, request: &Request) -> Vec<u8> {
@@ -133,7 +133,27 @@ fn body<'b>(fbb: &mut FlatBufferBuilder<'b>, request: &Request) -> (fb::RequestB
             (fb::RequestBody::Versions, fb::Versions::create(fbb, &args).as_union_value())
         }
         Request::Stats => (fb::RequestBody::GetStats, fb::GetStats::create(fbb, &fb::GetStatsArgs {}).as_union_value()),
+        Request::AddSource(spec) => (fb::RequestBody::AddSource, add_source(fbb, spec).as_union_value()),
+        Request::ListSources => {
+            (fb::RequestBody::ListSources, fb::ListSources::create(fbb, &fb::ListSourcesArgs {}).as_union_value())
+        }
+        Request::RemoveSource(r) => {
+            let name = Some(fbb.create_string(&r.name));
+            let remove = fb::RemoveSource::create(fbb, &fb::RemoveSourceArgs { name });
+            (fb::RequestBody::RemoveSource, remove.as_union_value())
+        }
     }
+}
+
+fn add_source<'b>(fbb: &mut FlatBufferBuilder<'b>, spec: &SourceSpec) -> WIPOffset<fb::AddSource<'b>> {
+    let name = Some(fbb.create_string(&spec.name));
+    let table = Some(fbb.create_string(&spec.table));
+    let topics: Vec<_> = spec.topics.iter().map(|t| fbb.create_string(t)).collect();
+    let topics = Some(fbb.create_vector(&topics));
+    let brokers = Some(fbb.create_string(&spec.brokers));
+    let dead_letter_topic = spec.dead_letter_topic.as_ref().map(|t| fbb.create_string(t));
+    let settings = source_settings_to_fb(fbb, &spec.settings);
+    fb::AddSource::create(fbb, &fb::AddSourceArgs { name, table, topics, brokers, dead_letter_topic, settings })
 }
 
 fn key<'b>(fbb: &mut FlatBufferBuilder<'b>, k: &Key) -> WIPOffset<fb::Key<'b>> {

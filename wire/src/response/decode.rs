@@ -3,12 +3,13 @@
 //! tombstone carrying a value. An unknown error code is kept as [`ErrorCode::Other`].
 
 use super::Reply;
-use crate::codec::{bytes, opt_bytes, table_info_from_fb, verify, version_from_fb};
+use crate::codec::{bytes, opt_bytes, source_settings_from_fb, table_info_from_fb, verify, version_from_fb};
 use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
-    ErrorCode, ErrorReply, HandshakeOk, KeyHistory, Payload, Row, ScanPage, ScanRow, Stat, Topology, VersionEntry,
+    ErrorCode, ErrorReply, HandshakeOk, KeyHistory, Payload, Row, ScanPage, ScanRow, SourceInfo, SourceTopic, Stat,
+    Topology, VersionEntry,
 };
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Reply), WireError> {
@@ -80,6 +81,15 @@ fn body(root: &fb::Response<'_>, limits: &FrameLimits) -> Result<Reply, MessageE
             });
             Reply::Stats(stats.collect())
         }
+        fb::ResponseBody::SourceReply => {
+            Reply::Source(source_info(root.body_as_source_reply().ok_or_else(missing)?.source(), limits)?)
+        }
+        fb::ResponseBody::ListSourcesReply => {
+            let l = root.body_as_list_sources_reply().ok_or_else(missing)?;
+            limits.check_items(l.sources().len(), "ListSourcesReply.sources")?;
+            Reply::Sources(l.sources().iter().map(|s| source_info(s, limits)).collect::<Result<_, _>>()?)
+        }
+        fb::ResponseBody::RemoveSourceReply => Reply::SourceRemoved,
         _ => return Err(missing()),
     })
 }
@@ -94,6 +104,20 @@ fn topology(t: fb::Topology<'_>, limits: &FrameLimits) -> Result<Topology, Messa
         return Err(MessageError::InvalidField { field: "Topology.owner_ports", reason: "one port per partition" });
     }
     Ok(Topology { partition_count: t.partition_count(), shard_count: t.shard_count(), owner_ports })
+}
+
+fn source_info(s: fb::SourceInfo<'_>, limits: &FrameLimits) -> Result<SourceInfo, MessageError> {
+    limits.check_items(s.topics().len(), "SourceInfo.topics")?;
+    let topics = s.topics().iter().map(|t| SourceTopic { topic: t.topic().to_owned(), stream_id: t.stream_id() });
+    Ok(SourceInfo {
+        name: s.name().to_owned(),
+        table: s.table().to_owned(),
+        topics: topics.collect(),
+        brokers: s.brokers().to_owned(),
+        dead_letter_topic: s.dead_letter_topic().map(str::to_owned),
+        settings: source_settings_from_fb(s.settings(), limits, "SourceInfo.settings")?,
+        retired: s.retired(),
+    })
 }
 
 fn get_reply(g: fb::GetReply<'_>) -> Result<Option<Row>, MessageError> {

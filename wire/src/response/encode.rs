@@ -1,9 +1,9 @@
 //! [`Reply`] → frame.
 
 use super::Reply;
-use crate::codec::{builder, finish, nonempty_bytes, table_info_to_fb, version_to_fb};
+use crate::codec::{builder, finish, nonempty_bytes, source_settings_to_fb, table_info_to_fb, version_to_fb};
 use crate::generated as fb;
-use crate::types::{ErrorReply, KeyHistory, Payload, Row, ScanPage, Stat, Topology};
+use crate::types::{ErrorReply, KeyHistory, Payload, Row, ScanPage, SourceInfo, Stat, Topology};
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
 pub(super) fn encode(request_id: u64, reply: &Reply) -> Vec<u8> {
@@ -85,7 +85,43 @@ fn body<'b>(fbb: &mut FlatBufferBuilder<'b>, reply: &Reply) -> (fb::ResponseBody
         Reply::Scan(page) => (fb::ResponseBody::ScanReply, scan(fbb, page).as_union_value()),
         Reply::Versions(h) => (fb::ResponseBody::VersionsReply, versions(fbb, h).as_union_value()),
         Reply::Stats(stats) => (fb::ResponseBody::StatsReply, stats_reply(fbb, stats).as_union_value()),
+        Reply::Source(s) => {
+            let source = Some(source_info(fbb, s));
+            (
+                fb::ResponseBody::SourceReply,
+                fb::SourceReply::create(fbb, &fb::SourceReplyArgs { source }).as_union_value(),
+            )
+        }
+        Reply::Sources(sources) => {
+            let sources: Vec<_> = sources.iter().map(|s| source_info(fbb, s)).collect();
+            let sources = Some(fbb.create_vector(&sources));
+            let list = fb::ListSourcesReply::create(fbb, &fb::ListSourcesReplyArgs { sources });
+            (fb::ResponseBody::ListSourcesReply, list.as_union_value())
+        }
+        Reply::SourceRemoved => (
+            fb::ResponseBody::RemoveSourceReply,
+            fb::RemoveSourceReply::create(fbb, &fb::RemoveSourceReplyArgs {}).as_union_value(),
+        ),
     }
+}
+
+fn source_info<'b>(fbb: &mut FlatBufferBuilder<'b>, s: &SourceInfo) -> WIPOffset<fb::SourceInfo<'b>> {
+    let name = Some(fbb.create_string(&s.name));
+    let table = Some(fbb.create_string(&s.table));
+    let topics: Vec<_> = s
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = Some(fbb.create_string(&t.topic));
+            fb::SourceTopic::create(fbb, &fb::SourceTopicArgs { topic, stream_id: t.stream_id })
+        })
+        .collect();
+    let topics = Some(fbb.create_vector(&topics));
+    let brokers = Some(fbb.create_string(&s.brokers));
+    let dead_letter_topic = s.dead_letter_topic.as_ref().map(|t| fbb.create_string(t));
+    let settings = source_settings_to_fb(fbb, &s.settings);
+    let args = fb::SourceInfoArgs { name, table, topics, brokers, dead_letter_topic, settings, retired: s.retired };
+    fb::SourceInfo::create(fbb, &args)
 }
 
 fn error<'b>(fbb: &mut FlatBufferBuilder<'b>, e: &ErrorReply) -> WIPOffset<fb::Error<'b>> {

@@ -44,13 +44,17 @@ pub enum ErrorCode {
     FrameTooLarge,
     /// The server is shutting down and accepts no new requests.
     ShuttingDown,
+    /// `AddSource` named a source that exists.
+    SourceExists,
+    /// The source does not exist.
+    UnknownSource,
     /// A code this build does not know (a newer server); treat it as [`ErrorCode::Internal`].
     Other(u16),
 }
 
 impl ErrorCode {
     /// Every named code, in wire order.
-    pub const NAMED: [ErrorCode; 19] = [
+    pub const NAMED: [ErrorCode; 21] = [
         ErrorCode::Internal,
         ErrorCode::BadRequest,
         ErrorCode::UnknownTable,
@@ -70,6 +74,8 @@ impl ErrorCode {
         ErrorCode::CrossPartitionBatch,
         ErrorCode::FrameTooLarge,
         ErrorCode::ShuttingDown,
+        ErrorCode::SourceExists,
+        ErrorCode::UnknownSource,
     ];
 
     /// The wire number.
@@ -123,10 +129,12 @@ mod tests {
         assert_eq!(ErrorCode::BadRequest.code(), 1);
         assert_eq!(ErrorCode::NotOwner.code(), 15);
         assert_eq!(ErrorCode::ShuttingDown.code(), 18);
+        assert_eq!(ErrorCode::SourceExists.code(), 19);
+        assert_eq!(ErrorCode::UnknownSource.code(), 20);
         for code in ErrorCode::NAMED {
             assert_eq!(ErrorCode::from_code(code.code()), code);
         }
-        assert_eq!(ErrorCode::from_code(19), ErrorCode::Other(19));
+        assert_eq!(ErrorCode::from_code(21), ErrorCode::Other(21));
         assert_eq!(ErrorCode::Other(500).code(), 500);
         assert_eq!(ErrorCode::Other(500).to_string(), "error code 500");
         assert_eq!(ErrorCode::Busy.to_string(), "Busy");

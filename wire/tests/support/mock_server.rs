@@ -170,6 +170,20 @@ fn future_kind_response(id: u64) -> Vec<u8> {
     fbb.finished_data().to_vec()
 }
 
+/// The source a server would make of `spec`: stream ids from 1, in topic order.
+fn source_info(spec: SourceSpec) -> SourceInfo {
+    let topics = spec.topics.into_iter().zip(1..).map(|(topic, stream_id)| SourceTopic { topic, stream_id });
+    SourceInfo {
+        name: spec.name,
+        table: spec.table,
+        topics: topics.collect(),
+        brokers: spec.brokers,
+        dead_letter_topic: spec.dead_letter_topic,
+        settings: spec.settings,
+        retired: false,
+    }
+}
+
 fn version(port: u16) -> VersionId {
     VersionId { ts: Ts(1), origin: Origin { kind: OriginKind::Direct, source_id: u32::from(port), seq: 0 } }
 }
@@ -248,6 +262,20 @@ fn respond(port: u16, topology: &Topology, request: Request) -> Action {
         Request::Stats => {
             Reply::Stats(vec![Stat { name: "port".into(), shard: None, partition: None, value: port.into() }])
         }
+        Request::AddSource(spec) if spec.name == "taken" => {
+            Reply::Error(ErrorReply { code: ErrorCode::SourceExists, message: "source \"taken\" exists".into() })
+        }
+        Request::AddSource(spec) => Reply::Source(source_info(spec)),
+        Request::ListSources => Reply::Sources(vec![source_info(SourceSpec {
+            name: format!("port-{port}"),
+            table: "t".into(),
+            topics: vec!["orders".into()],
+            ..SourceSpec::default()
+        })]),
+        Request::RemoveSource(r) if r.name == "missing" => {
+            Reply::Error(ErrorReply { code: ErrorCode::UnknownSource, message: "no source named missing".into() })
+        }
+        Request::RemoveSource(_) => Reply::SourceRemoved,
     };
     Action::Reply(reply)
 }

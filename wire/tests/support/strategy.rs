@@ -132,6 +132,22 @@ pub fn versions() -> impl Strategy<Value = Request> {
     (name(), key()).prop_map(|(table, key)| Request::Versions(Versions { table, key }))
 }
 
+pub fn source_settings() -> impl Strategy<Value = Vec<(String, String)>> {
+    vec((name(), name()), 0..4)
+}
+
+pub fn add_source() -> impl Strategy<Value = Request> {
+    ((name(), name(), vec(name(), 0..4)), (name(), option::of(name()), source_settings())).prop_map(
+        |((name, table, topics), (brokers, dead_letter_topic, settings))| {
+            Request::AddSource(SourceSpec { name, table, topics, brokers, dead_letter_topic, settings })
+        },
+    )
+}
+
+pub fn remove_source() -> impl Strategy<Value = Request> {
+    name().prop_map(|name| Request::RemoveSource(RemoveSource { name }))
+}
+
 pub fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         handshake(),
@@ -148,6 +164,9 @@ pub fn request() -> impl Strategy<Value = Request> {
         scan(),
         versions(),
         Just(Request::Stats),
+        add_source(),
+        Just(Request::ListSources),
+        remove_source(),
     ]
 }
 
@@ -213,6 +232,21 @@ pub fn key_history() -> impl Strategy<Value = Reply> {
         .prop_map(|(versions, watermark)| Reply::Versions(KeyHistory { versions, watermark }))
 }
 
+pub fn source_info() -> impl Strategy<Value = SourceInfo> {
+    let topic = (name(), any::<u32>()).prop_map(|(topic, stream_id)| SourceTopic { topic, stream_id });
+    ((name(), name(), vec(topic, 0..4)), (name(), option::of(name()), source_settings(), any::<bool>())).prop_map(
+        |((name, table, topics), (brokers, dead_letter_topic, settings, retired))| SourceInfo {
+            name,
+            table,
+            topics,
+            brokers,
+            dead_letter_topic,
+            settings,
+            retired,
+        },
+    )
+}
+
 pub fn reply() -> impl Strategy<Value = Reply> {
     prop_oneof![
         error_reply(),
@@ -228,5 +262,8 @@ pub fn reply() -> impl Strategy<Value = Reply> {
         scan_page(),
         key_history(),
         vec(stat(), 0..8).prop_map(Reply::Stats),
+        source_info().prop_map(Reply::Source),
+        vec(source_info(), 0..4).prop_map(Reply::Sources),
+        Just(Reply::SourceRemoved),
     ]
 }
