@@ -1,5 +1,5 @@
 //! End-to-end tests against the real `nacred` binary: the shared harness the test files in
-//! `tests/tests/` use. (Kafka comes with the issue that adds it.)
+//! `tests/tests/` use.
 //!
 //! - [`server`] starts, signals and restarts `nacred` on free loopback ports and a fresh data
 //!   directory, and keeps its stderr for the failure message.
@@ -11,13 +11,17 @@
 //! - [`resp`] speaks RESP (the Redis protocol) over a plain blocking socket, byte-exact, for the
 //!   RESP door's tests; [`redis`] starts a real `redis-server` to compare the door with;
 //!   [`transcript`] runs the scripted session's text; [`program`] runs third-party programs
-//!   (redis-cli, redis-benchmark) with a bounded time.
+//!   (redis-cli, redis-benchmark, kcat, the `nacre` CLI) with a bounded time.
+//! - [`kafka`] runs a real Apache Kafka broker (`kafka/broker.sh`), produces to it with
+//!   librdkafka and kcat recording where every message landed, reads topics back, drives
+//!   `nacre source ...`, and waits until the daemon has applied a topic up to its end offsets.
 //!
 //! The harness builds nothing: `cargo test --workspace` builds `nacred` before running any test
 //! (see [`server::nacred_binary`]), and a lone `cargo test -p nacre-tests` needs
-//! `cargo build -p nacre-daemon --bin nacred` first.
+//! `cargo build -p nacre-daemon --bins` first (`nacred`, and the `nacre` CLI some tests run).
 
 pub mod acked;
+pub mod kafka;
 pub mod program;
 pub mod raw;
 pub mod redis;

@@ -1,5 +1,5 @@
-//! Runs a third-party program (redis-cli, redis-benchmark) with given standard input and a
-//! bounded time: a program that hangs is killed and fails the test with what it printed.
+//! Runs a program (redis-cli, redis-benchmark, kcat, the `nacre` CLI) with given standard input
+//! and a bounded time: a program that hangs is killed and fails the test with what it printed.
 
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
@@ -18,7 +18,7 @@ pub fn run(command: &mut Command, input: &[u8], timeout: Duration) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("spawning {name}: {e} (Debian: apt-get install redis-tools)"));
+        .unwrap_or_else(|e| panic!("spawning {name}: {e} (Debian: apt-get install redis-tools kcat)"));
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let input = input.to_vec();
     // Written from a thread so a program that answers before reading everything cannot

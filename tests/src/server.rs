@@ -407,6 +407,13 @@ impl Server {
         self.options.cores = cores;
     }
 
+    /// Runs the next start with `config` as its configuration file's text (`None`: the
+    /// defaults), on the same data directory: how a test configures something that needs the
+    /// daemon's help first, such as a Kafka source feeding a table the test creates.
+    pub fn set_config(&mut self, config: Option<String>) {
+        self.options.config = config;
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir

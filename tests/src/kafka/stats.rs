@@ -1,0 +1,192 @@
+//! The daemon's Kafka statistics as tests read them, and the wait every Kafka test uses.
+//!
+//! Kafka statistics carry labels inside their names, Prometheus style:
+//! `kafka_next_offset{source="events",topic="events",partition="3"}`. [`LabelledName`] splits
+//! such a name; [`stat_sum`] adds up the statistics of one base name whose labels include the
+//! given ones (over every shard); [`next_offsets`] gathers `kafka_next_offset` by Kafka partition.
+//!
+//! [`wait_caught_up`] is how a test knows the daemon applied everything it produced, without
+//! depending on timing: after the producer flushed, the test reads the topic's end offsets,
+//! and the daemon has applied every message once its next offset equals the end offset on
+//! every partition.
+
+use crate::server::Server;
+use nacre_wire::Stat;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Longest [`wait_caught_up`] waits.
+pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How often [`wait_caught_up`] reads the statistics.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// A statistic's name split into its base and its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelledName {
+    /// The name before `{`, or the whole name when it has no labels.
+    pub base: String,
+    /// The labels, by name.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl LabelledName {
+    /// Splits `name`; `None` if its labels are malformed. Label values may escape `"` and `\`
+    /// with a backslash.
+    pub fn parse(name: &str) -> Option<LabelledName> {
+        let Some((base, rest)) = name.split_once('{') else {
+            return Some(LabelledName { base: name.to_owned(), labels: BTreeMap::new() });
+        };
+        let mut labels = BTreeMap::new();
+        let mut rest = rest.strip_suffix('}')?;
+        while !rest.is_empty() {
+            let (label, after) = rest.split_once("=\"")?;
+            let mut value = String::new();
+            let mut chars = after.char_indices();
+            let end = loop {
+                match chars.next()? {
+                    (_, '\\') => value.push(chars.next()?.1),
+                    (i, '"') => break i,
+                    (_, c) => value.push(c),
+                }
+            };
+            labels.insert(label.to_owned(), value);
+            rest = &after[end + 1..];
+            rest = rest.strip_prefix(',').unwrap_or(rest);
+        }
+        Some(LabelledName { base: base.to_owned(), labels })
+    }
+
+    /// True if its base is `base` and it carries every label of `labels` with that value.
+    pub fn matches(&self, base: &str, labels: &[(&str, &str)]) -> bool {
+        self.base == base && labels.iter().all(|(k, v)| self.labels.get(*k).is_some_and(|have| have == v))
+    }
+}
+
+/// The sum, over every shard and partition, of the statistics named `base` whose labels
+/// include `labels`.
+pub fn stat_sum(stats: &[Stat], base: &str, labels: &[(&str, &str)]) -> u64 {
+    stats
+        .iter()
+        .filter(|s| LabelledName::parse(&s.name).is_some_and(|n| n.matches(base, labels)))
+        .map(|s| s.value)
+        .sum()
+}
+
+/// Each shard's own (not per-partition) statistic `name`, by shard.
+pub fn per_shard(stats: &[Stat], name: &str) -> BTreeMap<u32, u64> {
+    stats.iter().filter(|s| s.name == name && s.partition.is_none()).filter_map(|s| Some((s.shard?, s.value))).collect()
+}
+
+/// `kafka_next_offset` of `source` for `topic`, by Kafka partition: one value per statistic
+/// that reports the partition (the consuming shard's, and any stale one).
+pub fn next_offsets(stats: &[Stat], source: &str, topic: &str) -> BTreeMap<i32, Vec<u64>> {
+    let mut out: BTreeMap<i32, Vec<u64>> = BTreeMap::new();
+    for stat in stats {
+        let Some(name) = LabelledName::parse(&stat.name) else { continue };
+        if !name.matches("kafka_next_offset", &[("source", source), ("topic", topic)]) {
+            continue;
+        }
+        let partition = name.labels.get("partition").and_then(|p| p.parse().ok());
+        let partition = partition.unwrap_or_else(|| panic!("kafka_next_offset without a partition: {}", stat.name));
+        out.entry(partition).or_default().push(stat.value);
+    }
+    out
+}
+
+/// The partitions of a topic not yet applied up to `end`: (partition, next offsets reported,
+/// end offset). A partition counts as applied when its furthest report equals its end offset
+/// (only the consuming shard reports a partition, so a lower report can only be a stale one,
+/// such as a removed source's that stays put), or when it is empty (end offset 0) and no shard
+/// reports it yet.
+fn behind(next: &BTreeMap<i32, Vec<u64>>, end: &[i64]) -> Vec<(i32, Vec<u64>, i64)> {
+    let mut out = Vec::new();
+    for (p, &end_offset) in end.iter().enumerate() {
+        let partition = i32::try_from(p).expect("few partitions");
+        let reported = next.get(&partition).cloned().unwrap_or_default();
+        let want = u64::try_from(end_offset).expect("offsets are not negative");
+        let done = reported.iter().max().map_or(want == 0, |&furthest| furthest == want);
+        if !done {
+            out.push((partition, reported, end_offset));
+        }
+    }
+    out
+}
+
+/// Waits until `server` reports, for every partition of `topic`, a `kafka_next_offset` of
+/// `source` equal to that partition's offset in `end` (the topic's end offsets, read after the
+/// producer flushed), polling its statistics every 50 ms, at most [`CATCH_UP_TIMEOUT`].
+///
+/// Must not be called inside a runtime: it blocks on `runtime`.
+///
+/// # Panics
+///
+/// If the daemon does not catch up in time or stops answering (with its log's tail).
+pub fn wait_caught_up(runtime: &tokio::runtime::Runtime, server: &Server, source: &str, topic: &str, end: &[i64]) {
+    let started = Instant::now();
+    runtime.block_on(async {
+        let client = server.client().await;
+        let deadline = started + CATCH_UP_TIMEOUT;
+        loop {
+            let stats = client.stats().await.unwrap_or_else(|e| panic!("reading stats: {e}\n{}", server.log_tail()));
+            let behind = behind(&next_offsets(&stats, source, topic), end);
+            if behind.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "source {source} did not apply topic {topic} up to its end offsets {end:?} within \
+                 {CATCH_UP_TIMEOUT:?}; behind (partition, next offsets reported, end offset): {behind:?}\n{}",
+                server.log_tail()
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    });
+    eprintln!("source {source} applied topic {topic} up to {end:?} in {:.1?}", started.elapsed());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(name: &str, shard: u32, value: u64) -> Stat {
+        Stat { name: name.to_owned(), shard: Some(shard), partition: None, value }
+    }
+
+    #[test]
+    fn names_split_into_base_and_labels() {
+        let name = LabelledName::parse(r#"kafka_lag{source="a \"b\"",topic="t",partition="3"}"#).expect("valid");
+        assert_eq!(name.base, "kafka_lag");
+        let labels: Vec<(&str, &str)> = name.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(labels, [("partition", "3"), ("source", "a \"b\""), ("topic", "t")]);
+        assert!(name.matches("kafka_lag", &[("topic", "t")]));
+        assert!(!name.matches("kafka_lag", &[("topic", "u")]));
+        assert!(!name.matches("kafka_next_offset", &[]));
+        assert_eq!(LabelledName::parse("memtable_bytes").expect("valid").labels.len(), 0);
+        assert_eq!(LabelledName::parse(r#"x{a="1""#), None);
+        assert_eq!(LabelledName::parse(r#"x{a=1}"#), None);
+    }
+
+    #[test]
+    fn sums_and_offsets_select_by_label() {
+        let stats = vec![
+            stat(r#"kafka_applied_total{source="s"}"#, 0, 5),
+            stat(r#"kafka_applied_total{source="s"}"#, 1, 7),
+            stat(r#"kafka_applied_total{source="other"}"#, 1, 100),
+            stat(r#"kafka_next_offset{source="s",topic="t",partition="0"}"#, 0, 10),
+            stat(r#"kafka_next_offset{source="s",topic="t",partition="1"}"#, 1, 4),
+            stat(r#"kafka_next_offset{source="s",topic="u",partition="0"}"#, 1, 99),
+        ];
+        assert_eq!(stat_sum(&stats, "kafka_applied_total", &[("source", "s")]), 12);
+        assert_eq!(stat_sum(&stats, "kafka_applied_total", &[]), 112);
+        let next = next_offsets(&stats, "s", "t");
+        assert_eq!(next, BTreeMap::from([(0, vec![10]), (1, vec![4])]));
+        assert_eq!(behind(&next, &[10, 4]), vec![]);
+        assert_eq!(behind(&next, &[10, 5]), vec![(1, vec![4], 5)]);
+        assert_eq!(behind(&next, &[10, 4, 0]), vec![], "an empty partition needs no report");
+        assert_eq!(behind(&next, &[10, 4, 1]), vec![(2, vec![], 1)]);
+        let stale = BTreeMap::from([(0, vec![3, 10])]);
+        assert_eq!(behind(&stale, &[10]), vec![], "a stale lower report is ignored");
+        assert_eq!(behind(&stale, &[11]), vec![(0, vec![3, 10], 11)]);
+    }
+}
