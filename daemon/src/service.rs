@@ -361,7 +361,10 @@ impl Shard {
                 name: "memtable_peak_bytes".into(),
                 shard,
                 partition: None,
-                value: self.observe_memory() as u64,
+                value: {
+                    self.observe_memory();
+                    self.memtable_peak.get() as u64
+                },
             },
         ];
         self.ingest_stats(&mut out);
