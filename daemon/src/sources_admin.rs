@@ -211,8 +211,7 @@ mod tests {
     }
 
     fn catalog() -> Catalog {
-        let mut c = Catalog::default();
-        c.next_stream_id = 1;
+        let mut c = Catalog { next_stream_id: 1, ..Catalog::default() };
         c.tables.insert("t".into(), TableEntry::new(1, &TableSettings::default()));
         c
     }
