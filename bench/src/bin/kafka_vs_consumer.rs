@@ -54,6 +54,10 @@ struct Args {
     /// nacred's own protocol address (it also takes the next `cores` ports).
     #[arg(long, default_value = "127.0.0.1:27270")]
     listen: SocketAddr,
+    /// nacred's `kafka.prefetch_kbytes` (librdkafka's `queued.max.messages.kbytes` per consumer);
+    /// default: nacred's own default.
+    #[arg(long)]
+    prefetch_kbytes: Option<u64>,
     /// Longest either side may take to read the topic.
     #[arg(long, default_value = "20m", value_parser = humantime::parse_duration)]
     timeout: Duration,
@@ -221,7 +225,11 @@ fn bare_consumer(args: &Args, brokers: &str) -> Result<Duration> {
 fn nacred_ingest(args: &Args, here: &Path, brokers: &str) -> Result<(Duration, Duration)> {
     let data = args.dir.join("nacred");
     let config = args.dir.join("nacred.toml");
-    std::fs::write(&config, format!("partitions = {}\n", args.partitions))?;
+    let mut text = format!("partitions = {}\n", args.partitions);
+    if let Some(k) = args.prefetch_kbytes {
+        text.push_str(&format!("[kafka]\nprefetch_kbytes = {k}\n"));
+    }
+    std::fs::write(&config, text)?;
     let log = std::fs::File::create(args.dir.join("nacred.log"))?;
     let mut nacred = Guard(Some(
         Command::new(here.join("nacred"))
@@ -266,7 +274,8 @@ fn nacred_ingest(args: &Args, here: &Path, brokers: &str) -> Result<(Duration, D
         if applied >= ends {
             break;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        // Each look is a `nacre` process: looking too often would take CPU from nacred.
+        std::thread::sleep(Duration::from_millis(100));
     }
     let caught_up = start.elapsed();
     let child = nacred.0.as_mut().context("nacred")?;

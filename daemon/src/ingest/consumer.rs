@@ -103,6 +103,24 @@ async fn sleep_unless_stopped(duration: Duration, stop: &Cell<bool>) -> bool {
     true
 }
 
+/// The assignment's slots by Kafka partition, then topic: a message finds its slot without
+/// allocating.
+struct Slots(BTreeMap<i32, Vec<(String, usize)>>);
+
+impl Slots {
+    fn new(assigned: &[Assigned]) -> Slots {
+        let mut slots: BTreeMap<i32, Vec<(String, usize)>> = BTreeMap::new();
+        for (i, a) in assigned.iter().enumerate() {
+            slots.entry(a.kafka_partition).or_default().push((a.topic.clone(), i));
+        }
+        Slots(slots)
+    }
+
+    fn find(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.0.get(&partition)?.iter().find(|(t, _)| t == topic).map(|(_, i)| *i)
+    }
+}
+
 /// A polled message: its slot in the assignment, offset, and what it maps to.
 struct Polled {
     slot: usize,
@@ -225,14 +243,7 @@ impl Round<'_> {
     async fn consume(&mut self, consumer: &Arc<BaseConsumer>) {
         let interval = Duration::from_millis(self.shard.process.config.kafka.checkpoint_interval_ms);
         let mut last_checkpoint = Instant::now();
-        let slots: BTreeMap<(String, i32), usize> = self
-            .state
-            .assigned
-            .borrow()
-            .iter()
-            .enumerate()
-            .map(|(i, a)| ((a.topic.clone(), a.kafka_partition), i))
-            .collect();
+        let slots = Slots::new(&self.state.assigned.borrow());
         while !self.stop.get() {
             if !self.hold_back(consumer).await {
                 return;
@@ -287,7 +298,7 @@ impl Round<'_> {
     }
 
     /// Takes what librdkafka has ready, up to the round's bounds, without waiting.
-    fn poll(&self, consumer: &BaseConsumer, slots: &BTreeMap<(String, i32), usize>, table: TableId) -> Vec<Polled> {
+    fn poll(&self, consumer: &BaseConsumer, slots: &Slots, table: TableId) -> Vec<Polled> {
         let kafka = &self.shard.process.config.kafka;
         let limits = &self.shard.process.config.limits;
         let max_ts_ms = self.shard.clock.now_ms().saturating_add(limits.max_clock_skew_ms);
@@ -302,7 +313,7 @@ impl Round<'_> {
                     break;
                 }
             };
-            let Some(&slot) = slots.get(&(m.topic().to_owned(), m.partition())) else { continue };
+            let Some(slot) = slots.find(m.topic(), m.partition()) else { continue };
             let stream_id = self.state.assigned.borrow()[slot].stream_id;
             bytes += m.payload_len() + m.key().map_or(0, <[u8]>::len);
             let mapping = Mapping {
@@ -348,15 +359,15 @@ impl Round<'_> {
         let mut applied = 0u64;
         for (partition, entries) in local {
             let engine = self.shard.engines.get(&partition).expect("a home partition is owned").clone();
-            for chunk in self.chunks(entries) {
-                match engine.apply_streamed(chunk.clone()) {
+            for mut chunk in self.chunks(entries) {
+                match engine.apply_streamed(&mut chunk) {
                     Ok(_) => applied += chunk.len() as u64,
                     Err(_) => {
                         // One refused version refuses its batch: apply them one by one.
-                        for entry in chunk {
-                            match engine.apply_streamed(vec![entry.clone()]) {
+                        for entry in &mut chunk {
+                            match engine.apply_streamed(std::slice::from_mut(entry)) {
                                 Ok(_) => applied += 1,
-                                Err(e) => rejected.push(self.rejected_entry(&entry, &e.to_string())),
+                                Err(e) => rejected.push(self.rejected_entry(entry, &e.to_string())),
                             }
                         }
                     }

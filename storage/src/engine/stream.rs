@@ -28,16 +28,18 @@ pub struct StreamAck {
 }
 
 impl<D: Disk> Engine<D> {
-    /// Validates `batch` like [`Engine::write`] (limits, tables, clock skew) and applies it to
-    /// the active memtable, all or nothing. The versions are visible at once and durable at the
-    /// next flush; until then the source must be able to replay them.
-    pub fn apply_streamed(&self, mut batch: Vec<Entry>) -> Result<StreamAck> {
+    /// Validates `batch` like [`Engine::write`] (limits, tables, clock skew; a value without an
+    /// expiry gets the table's default TTL, in place) and applies it to the active memtable, all
+    /// or nothing. The memtable copies what it keeps, so the caller keeps its batch (to retry a
+    /// refused one entry by entry). The versions are visible at once and durable at the next
+    /// flush; until then the source must be able to replay them.
+    pub fn apply_streamed(&self, batch: &mut [Entry]) -> Result<StreamAck> {
         self.check_poisoned()?;
-        self.validate(&mut batch)?;
+        self.validate(batch)?;
         let mut mem = self.mem.borrow_mut();
         mem.active_streamed = true;
         let mut applied = 0;
-        for e in &batch {
+        for e in batch.iter() {
             if mem.active.insert(e.as_ref()) != Inserted::Duplicate {
                 applied += 1;
             }

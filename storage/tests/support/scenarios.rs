@@ -310,7 +310,7 @@ fn streamed(pk: &str, ts: u64, value: &str, offset: u64) -> nacre_storage::Entry
 pub async fn streamed_versions_and_their_source_position_become_durable_together<D: Disk>(disk: D, root: PathBuf) {
     const SOURCE: &[u8] = b"kafka:1:0";
     let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
-    s.engine.apply_streamed(vec![streamed("a", 10, "a0", 0), streamed("b", 11, "b1", 1)]).expect("apply");
+    s.engine.apply_streamed(&mut [streamed("a", 10, "a0", 0), streamed("b", 11, "b1", 1)]).expect("apply");
     s.engine.note_source_offset(SOURCE, 2);
     assert_eq!(s.get("a", "").await.as_deref(), Some("a0"), "visible at once");
     // No WAL record: a crash before the flush loses the versions and keeps the old position, so
@@ -318,13 +318,13 @@ pub async fn streamed_versions_and_their_source_position_become_durable_together
     let s = s.reopen().await;
     assert_eq!(s.get("a", "").await, None);
     assert_eq!(s.engine.committed_source_offset(SOURCE).await, None);
-    s.engine.apply_streamed(vec![streamed("a", 10, "a0", 0), streamed("b", 11, "b1", 1)]).expect("replay");
+    s.engine.apply_streamed(&mut [streamed("a", 10, "a0", 0), streamed("b", 11, "b1", 1)]).expect("replay");
     s.engine.note_source_offset(SOURCE, 2);
     s.engine.note_source_offset(SOURCE, 1);
     s.engine.flush().await.expect("flush");
     assert_eq!(s.engine.committed_source_offset(SOURCE).await, Some(2), "a lower note never moves it back");
     // Replaying what the flush covered is idempotent.
-    let ack = s.engine.apply_streamed(vec![streamed("a", 10, "a0", 0)]).expect("re-apply");
+    let ack = s.engine.apply_streamed(&mut [streamed("a", 10, "a0", 0)]).expect("re-apply");
     assert_eq!((ack.applied, ack.duplicates), (1, 0), "new to the fresh memtable");
     let s = s.reopen().await;
     assert_eq!(s.get("b", "").await.as_deref(), Some("b1"));
@@ -335,7 +335,7 @@ pub async fn streamed_versions_and_their_source_position_become_durable_together
     s.engine.note_source_offset(SOURCE, 5);
     assert!(s.engine.checkpoint_source_offsets().await.expect("checkpoint"));
     assert!(!s.engine.checkpoint_source_offsets().await.expect("nothing moved"));
-    s.engine.apply_streamed(vec![streamed("c", 12, "c5", 5)]).expect("apply");
+    s.engine.apply_streamed(&mut [streamed("c", 12, "c5", 5)]).expect("apply");
     s.engine.note_source_offset(SOURCE, 6);
     assert!(!s.engine.checkpoint_source_offsets().await.expect("checkpoint"));
     let s = s.reopen().await;
@@ -344,7 +344,7 @@ pub async fn streamed_versions_and_their_source_position_become_durable_together
     // Bad input is refused whole, like a write.
     let mut big = streamed("d", 13, "", 6);
     big.version.payload = Payload::Value { value: vec![0; s.options.limits.max_value_bytes + 1], expires_at_ms: None };
-    let refused = s.engine.apply_streamed(vec![streamed("e", 13, "e", 7), big]);
+    let refused = s.engine.apply_streamed(&mut [streamed("e", 13, "e", 7), big]);
     assert!(matches!(refused, Err(Error::LimitExceeded { what: Limit::Value, .. })), "{refused:?}");
     assert_eq!(s.get("e", "").await, None, "nothing of a refused batch is applied");
 }
