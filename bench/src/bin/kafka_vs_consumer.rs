@@ -58,6 +58,9 @@ struct Args {
     /// default: nacred's own default.
     #[arg(long)]
     prefetch_kbytes: Option<u64>,
+    /// A librdkafka setting for nacred's source (`nacre source add --set KEY=VALUE`); repeatable.
+    #[arg(long = "source-set")]
+    source_settings: Vec<String>,
     /// Longest either side may take to read the topic.
     #[arg(long, default_value = "20m", value_parser = humantime::parse_duration)]
     timeout: Duration,
@@ -194,6 +197,8 @@ fn bare_consumer(args: &Args, brokers: &str) -> Result<Duration> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "bench-bare")
+        // The same fetch tuning nacred's consumers use, so the peer is not handicapped.
+        .set("fetch.queue.backoff.ms", "10")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "100")
@@ -258,7 +263,11 @@ fn nacred_ingest(args: &Args, here: &Path, brokers: &str) -> Result<(Duration, D
         std::thread::sleep(Duration::from_millis(50));
     }
     let start = Instant::now();
-    nacre(&["source", "add", TOPIC, "--topic", TOPIC, "--brokers", brokers])?;
+    let mut add = vec!["source", "add", TOPIC, "--topic", TOPIC, "--brokers", brokers];
+    for setting in &args.source_settings {
+        add.extend(["--set", setting.as_str()]);
+    }
+    nacre(&add)?;
     let ends: u64 = args.messages;
     loop {
         if start.elapsed() > args.timeout {

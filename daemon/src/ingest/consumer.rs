@@ -83,7 +83,11 @@ pub fn consumer_settings(brokers: &str, settings: &BTreeMap<String, String>) -> 
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "100");
+        .set("fetch.wait.max.ms", "100")
+        // When the prefetch queue is over its bounds, librdkafka postpones the partition's next
+        // fetch by this much (default 1 s). A shard drains its queue in milliseconds, so the
+        // default left it idle most of the time: 10 ms measured 0.93x a bare consumer, 1 s 0.39x.
+        .set("fetch.queue.backoff.ms", "10");
     for (k, v) in settings {
         config.set(k, v);
     }
