@@ -18,11 +18,9 @@ pub use forward::ForwardError;
 use crate::catalog::{Catalog, SourceEntry};
 use crate::shard::Shard;
 use nacre_wire as wire;
-use rdkafka::consumer::BaseConsumer;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Per-source, per-shard counters.
@@ -40,16 +38,14 @@ pub struct Counters {
     pub forwarded: Cell<u64>,
 }
 
-/// What a running source shares with the shard: counters, assignment and positions, and the
-/// consumer (for stats).
+/// What a running source shares with the shard: counters, assignment and positions (for
+/// stats).
 #[derive(Default)]
 pub struct SourceState {
     /// Counters.
     pub counters: Counters,
     /// The assigned Kafka partitions and their positions.
     pub assigned: RefCell<Vec<Assigned>>,
-    /// The consumer, once assigned.
-    pub consumer: RefCell<Option<Arc<BaseConsumer>>>,
     /// Start of the current minute of skip logging, and lines logged in it.
     skip_log: Cell<Option<(Instant, u32)>>,
     /// The last problem logged, so a repeating one is logged once.

@@ -96,9 +96,10 @@ struct StreamPosition {
 /// offset); `None` for any other origin.
 fn stream_position(version: &VersionId) -> Option<StreamPosition> {
     let origin = &version.origin;
+    let (stream_id, kafka_partition) = nacre_wire::stream_of_source_id(origin.source_id);
     (origin.kind == OriginKind::Stream).then_some(StreamPosition {
-        stream_id: origin.source_id >> 16,
-        kafka_partition: origin.source_id & 0xffff,
+        stream_id: u32::from(stream_id),
+        kafka_partition: u32::from(kafka_partition),
         offset: origin.seq,
     })
 }

@@ -163,10 +163,8 @@ pub async fn run(shard: Rc<Shard>, name: String, source: SourceEntry, state: Rc<
     };
     tracing::info!(shard = shard.id, source = %name, partitions = assigned.len(), "consuming");
     *state.assigned.borrow_mut() = assigned;
-    *state.consumer.borrow_mut() = Some(consumer.clone());
     let mut round = Round { shard: &shard, name: &name, source: &source, state: &state, stop: &stop, dead_letters };
     round.consume(&consumer).await;
-    state.consumer.borrow_mut().take();
     if let Some(d) = &round.dead_letters
         && let Err(e) = d.flush(DEAD_LETTER_FLUSH_TIMEOUT).await
     {
@@ -470,11 +468,11 @@ impl Round<'_> {
             nacre_storage::Payload::Tombstone => None,
         };
         let origin = e.version.id.origin;
-        let stream_id = u16::try_from(origin.source_id >> 16).unwrap_or(0);
+        let (stream_id, kafka_partition) = wire::stream_of_source_id(origin.source_id);
         let topic = self.source.topics.iter().find(|t| t.stream_id == stream_id).map_or("", |t| t.topic.as_str());
         Rejected {
             topic: topic.to_owned(),
-            partition: i32::try_from(origin.source_id & 0xffff).unwrap_or(0),
+            partition: i32::from(kafka_partition),
             offset: i64::try_from(origin.seq).unwrap_or(i64::MAX),
             key: Some(e.key.partition_key.clone()),
             payload,

@@ -119,11 +119,6 @@ pub fn position_key(stream_id: u16, kafka_partition: i32) -> Vec<u8> {
     format!("kafka/{stream_id}/{kafka_partition}").into_bytes()
 }
 
-/// The origin `source_id` of stream `stream_id`'s partition `kafka_partition`.
-pub fn origin_source_id(stream_id: u16, kafka_partition: u16) -> u32 {
-    (u32::from(stream_id) << 16) | u32::from(kafka_partition)
-}
-
 /// Maps `m` to the version it writes, or says why it is skipped.
 pub fn to_entry(m: &RawMessage<'_>, mapping: &Mapping) -> Result<Entry, Skip> {
     let partition_key = m.key.filter(|k| !k.is_empty()).ok_or(Skip::NoKey)?;
@@ -157,7 +152,7 @@ pub fn to_entry(m: &RawMessage<'_>, mapping: &Mapping) -> Result<Entry, Skip> {
     let kafka_partition = u16::try_from(m.partition).map_err(|_| Skip::PartitionOutOfRange(m.partition))?;
     let origin = Origin {
         kind: OriginKind::Stream,
-        source_id: origin_source_id(mapping.stream_id, kafka_partition),
+        source_id: nacre_wire::stream_source_id(mapping.stream_id, kafka_partition),
         seq: u64::try_from(m.offset).unwrap_or(0),
     };
     Ok(Entry {
@@ -263,9 +258,7 @@ mod tests {
     }
 
     #[test]
-    fn positions_and_origins_name_the_stream_and_partition() {
+    fn positions_name_the_stream_and_partition() {
         assert_eq!(position_key(7, 2), b"kafka/7/2");
-        assert_eq!(origin_source_id(7, 2), 0x0007_0002);
-        assert_eq!(origin_source_id(u16::MAX, u16::MAX), u32::MAX);
     }
 }

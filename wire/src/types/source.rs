@@ -19,6 +19,20 @@ pub struct SourceSpec {
     pub settings: Vec<(String, String)>,
 }
 
+/// The origin `source_id` of a version streamed from Kafka partition `kafka_partition` of the
+/// topic with stream id `stream_id`: `stream_id << 16 | kafka_partition`.
+pub fn stream_source_id(stream_id: u16, kafka_partition: u16) -> u32 {
+    (u32::from(stream_id) << 16) | u32::from(kafka_partition)
+}
+
+/// The stream id and Kafka partition a streamed version's origin `source_id` names: the inverse
+/// of [`stream_source_id`].
+pub fn stream_of_source_id(source_id: u32) -> (u16, u16) {
+    let stream_id = u16::try_from(source_id >> 16).expect("the high 16 bits of a u32");
+    let kafka_partition = u16::try_from(source_id & 0xffff).expect("masked to 16 bits");
+    (stream_id, kafka_partition)
+}
+
 /// One topic of a source and the stream id the server gave it. A streamed version's origin
 /// carries the stream id: `source_id = stream_id << 16 | kafka partition`, `seq` = the offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,4 +67,18 @@ pub struct SourceInfo {
 pub struct RemoveSource {
     /// The source.
     pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_source_id_names_its_stream_and_kafka_partition() {
+        assert_eq!(stream_source_id(7, 2), 0x0007_0002);
+        assert_eq!(stream_source_id(u16::MAX, u16::MAX), u32::MAX);
+        for (stream_id, partition) in [(0, 0), (7, 2), (1, u16::MAX), (u16::MAX, 0)] {
+            assert_eq!(stream_of_source_id(stream_source_id(stream_id, partition)), (stream_id, partition));
+        }
+    }
 }
