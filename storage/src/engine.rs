@@ -10,6 +10,7 @@
 mod compaction;
 mod flush;
 mod keys;
+mod link;
 mod open;
 mod read;
 mod scan;
@@ -19,12 +20,14 @@ mod write;
 
 pub use compaction::{CompactionOptions, CompactionOutcome};
 pub use keys::{KeysPage, KeysRequest};
+pub use link::PreparedSegment;
 pub use read::{KeyHistory, ReadAt, Row};
 pub use scan::{ScanPage, ScanRequest, ScanRow};
 pub use stream::StreamAck;
 pub use write::WriteAck;
 
 use crate::block_cache::BlockCache;
+use crate::bulk::LoadVisibility;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids::{Lsn, PartitionId, SegmentId, TableId};
@@ -83,6 +86,10 @@ pub struct Engine<D: Disk> {
     /// Live segments, by descending `max_ts` (then id), the order point reads visit them in.
     segments: RefCell<Vec<Rc<SegmentReader<D::File>>>>,
     watermarks: RefCell<BTreeMap<TableId, Vec<Watermark>>>,
+    /// The bulk load each live bulk segment belongs to, from the manifest.
+    segment_loads: RefCell<BTreeMap<SegmentId, u32>>,
+    /// Which bulk loads reads must not see (shared with every partition of the process).
+    visibility: RefCell<LoadVisibility>,
     manifest: async_lock::Mutex<Manifest<D>>,
     /// Serialises flushes and compactions: each changes the segment list in several steps.
     maintenance: async_lock::Mutex<()>,
@@ -189,6 +196,33 @@ impl<D: Disk> Engine<D> {
         if self.poisoned.get().is_none() {
             self.poisoned.set(Some(op));
         }
+    }
+
+    /// Shares the process's set of hidden bulk loads with this partition.
+    pub fn set_load_visibility(&self, visibility: LoadVisibility) {
+        *self.visibility.borrow_mut() = visibility;
+    }
+
+    /// What a read of `table` may see, decided once: the live segments minus those of hidden
+    /// bulk loads, and the table's watermarks minus those of hidden loads.
+    fn read_view(&self, table: TableId) -> (Vec<Rc<SegmentReader<D::File>>>, Vec<Watermark>) {
+        let hidden = self.visibility.borrow().snapshot();
+        let segments = self.segments.borrow();
+        let marks = self.watermarks.borrow().get(&table).cloned().unwrap_or_default();
+        if hidden.is_empty() {
+            return (segments.clone(), marks);
+        }
+        let loads = self.segment_loads.borrow();
+        let visible = segments
+            .iter()
+            .filter(|s| loads.get(&s.info().id).is_none_or(|l| !hidden.contains(l)))
+            .cloned()
+            .collect();
+        let marks = marks
+            .into_iter()
+            .filter(|w| w.point.origin.kind != crate::version::OriginKind::Bulk || !hidden.contains(&w.point.origin.source_id))
+            .collect();
+        (visible, marks)
     }
 
     fn segment_path(&self, id: SegmentId) -> PathBuf {

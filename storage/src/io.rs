@@ -1,9 +1,10 @@
 //! The I/O seam: the only way the engine reaches a disk.
 //!
-//! Everything the engine stores goes through [`Disk`] and [`DiskFile`]. Two implementations exist:
-//! [`dma::DmaDisk`] on glommio DMA files (direct I/O, production) and [`sim::SimDisk`], an
+//! Everything the engine stores goes through [`Disk`] and [`DiskFile`]. Three implementations
+//! exist: [`dma::DmaDisk`] on glommio DMA files (direct I/O, production); [`sim::SimDisk`], an
 //! in-memory disk that keeps live and durable bytes apart, produces power-cut images and injects
-//! faults. No other module names glommio.
+//! faults; and [`std_fs::StdDisk`] on std's blocking files, for offline tools (the bulk builder)
+//! and blocking threads. No other module names glommio.
 //!
 //! Rules every caller keeps, and every implementation may assert:
 //! - file offsets and buffer lengths passed to `write_at` and `read_at` are multiples of
@@ -13,6 +14,7 @@
 
 pub mod dma;
 pub mod sim;
+pub mod std_fs;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

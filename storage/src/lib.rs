@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod block_cache;
+pub mod bulk;
 pub mod checksum;
 pub mod clock;
 pub mod codec;

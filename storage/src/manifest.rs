@@ -33,6 +33,13 @@ pub struct ManifestEdit {
     pub watermarks_added: Vec<(TableId, Watermark)>,
     /// Table watermarks to remove.
     pub watermarks_removed: Vec<(TableId, Watermark)>,
+    /// Bulk loads linked into the partition, each with its segments (live, or added by this
+    /// edit). A load may list no segment: a replace load with no record here still links its
+    /// watermark.
+    pub loads_linked: Vec<(u32, Vec<SegmentId>)>,
+    /// Bulk loads the partition forgets (rolled back or aborted); their segments are removed
+    /// by the same edit.
+    pub loads_unlinked: Vec<u32>,
 }
 
 /// A partition's durable state: the fold of every edit.
@@ -46,6 +53,8 @@ pub struct ManifestState {
     pub source_offsets: BTreeMap<Vec<u8>, u64>,
     /// Watermarks per table.
     pub watermarks: BTreeMap<TableId, Vec<Watermark>>,
+    /// Linked bulk loads and which of their segments are still live (compaction removes them).
+    pub loads: BTreeMap<u32, Vec<SegmentId>>,
 }
 
 impl ManifestState {
@@ -79,6 +88,21 @@ impl ManifestState {
             }
         }
         self.watermarks.retain(|_, m| !m.is_empty());
+        for segments in self.loads.values_mut() {
+            segments.retain(|id| !edit.removed.contains(id));
+        }
+        for (load, segments) in &edit.loads_linked {
+            if segments.iter().any(|id| !self.segments.contains_key(id)) {
+                return Err("edit links a load segment that is not live");
+            }
+            let live = self.loads.entry(*load).or_default();
+            live.extend(segments.iter().copied());
+            live.sort_unstable();
+            live.dedup();
+        }
+        for load in &edit.loads_unlinked {
+            self.loads.remove(load);
+        }
         Ok(())
     }
 
@@ -91,6 +115,8 @@ impl ManifestState {
             source_offsets: self.source_offsets.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             watermarks_added: self.watermarks.iter().flat_map(|(t, ms)| ms.iter().map(|m| (*t, *m))).collect(),
             watermarks_removed: Vec::new(),
+            loads_linked: self.loads.iter().map(|(l, s)| (*l, s.clone())).collect(),
+            loads_unlinked: Vec::new(),
         }
     }
 
@@ -133,6 +159,21 @@ impl ManifestEdit {
                 enc.u64(w.point.origin.seq);
             }
         }
+        // The bulk section is optional, so edits without one encode as they did before it.
+        if !self.loads_linked.is_empty() || !self.loads_unlinked.is_empty() {
+            enc.u32(self.loads_linked.len() as u32);
+            for (load, segments) in &self.loads_linked {
+                enc.u32(*load);
+                enc.u32(segments.len() as u32);
+                for id in segments {
+                    enc.u64(id.0);
+                }
+            }
+            enc.u32(self.loads_unlinked.len() as u32);
+            for load in &self.loads_unlinked {
+                enc.u32(*load);
+            }
+        }
     }
 
     /// Decodes what [`ManifestEdit::encode`] wrote.
@@ -161,6 +202,16 @@ impl ManifestEdit {
                 let point = VersionId { ts, origin: Origin { kind, source_id: dec.u32()?, seq: dec.u64()? } };
                 let list = if removed { &mut edit.watermarks_removed } else { &mut edit.watermarks_added };
                 list.push((t, Watermark { point }));
+            }
+        }
+        if dec.remaining() > 0 {
+            for _ in 0..dec.count(8)? {
+                let load = dec.u32()?;
+                let segments = (0..dec.count(8)?).map(|_| dec.u64().map(SegmentId)).collect::<std::result::Result<_, _>>()?;
+                edit.loads_linked.push((load, segments));
+            }
+            for _ in 0..dec.count(4)? {
+                edit.loads_unlinked.push(dec.u32()?);
             }
         }
         dec.finish()?;
@@ -313,10 +364,44 @@ mod tests {
             source_offsets: vec![(b"topic/0".to_vec(), 99)],
             watermarks_added: vec![(TableId(1), Watermark { point })],
             watermarks_removed: vec![(TableId(2), Watermark { point })],
+            loads_linked: vec![],
+            loads_unlinked: vec![],
         };
         let mut enc = Encoder::default();
         edit.encode(&mut enc);
+        let plain_len = enc.bytes.len();
         assert_eq!(ManifestEdit::decode(&mut Decoder::new(&enc.bytes)).expect("decodes"), edit);
+        let bulk = ManifestEdit { loads_linked: vec![(9, vec![SegmentId(4)])], loads_unlinked: vec![8], ..edit };
+        let mut enc = Encoder::default();
+        bulk.encode(&mut enc);
+        assert!(enc.bytes.len() > plain_len, "the bulk section follows the old layout");
+        assert_eq!(ManifestEdit::decode(&mut Decoder::new(&enc.bytes)).expect("decodes"), bulk);
+    }
+
+    #[test]
+    fn a_load_keeps_only_its_live_segments_and_is_forgotten_when_unlinked() {
+        let info = |id| SegmentInfo {
+            id: SegmentId(id),
+            kind: crate::segment::info::SegmentKind::Bulk,
+            size_bytes: 16384,
+            entry_count: 1,
+            tombstone_count: 0,
+            key_count: 1,
+            min_ts: Ts(1),
+            max_ts: Ts(1),
+            min_key: crate::record::Key::new(TableId(1), b"a".to_vec(), b"".to_vec()),
+            max_key: crate::record::Key::new(TableId(1), b"a".to_vec(), b"".to_vec()),
+        };
+        let mut s = ManifestState::default();
+        let link = ManifestEdit { added: vec![info(1)], loads_linked: vec![(5, vec![SegmentId(1)])], ..Default::default() };
+        s.apply(&link).expect("links");
+        assert_eq!(s.loads[&5], vec![SegmentId(1)]);
+        let dangling = ManifestEdit { loads_linked: vec![(6, vec![SegmentId(2)])], ..Default::default() };
+        assert!(s.clone().apply(&dangling).is_err(), "a load cannot name a segment that is not live");
+        s.apply(&ManifestEdit { removed: vec![SegmentId(1)], ..Default::default() }).expect("compacted away");
+        assert_eq!(s.loads[&5], Vec::<SegmentId>::new());
+        s.apply(&ManifestEdit { loads_unlinked: vec![5], ..Default::default() }).expect("unlinks");
+        assert!(s.loads.is_empty());
     }
 
     #[test]

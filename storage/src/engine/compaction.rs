@@ -72,6 +72,11 @@ impl<D: Disk> Engine<D> {
             return Err(Error::InvalidArgument("compaction names a segment more than once"));
         }
         let _guard = self.maintenance.lock().await;
+        let hidden = self.visibility.borrow().snapshot();
+        if ids.iter().any(|id| self.segment_loads.borrow().get(id).is_some_and(|l| hidden.contains(l))) {
+            // Its versions must stay apart until the load commits or is rolled back.
+            return Err(Error::InvalidArgument("a segment of a bulk load being linked or rolled back cannot be compacted"));
+        }
         let inputs: Vec<Rc<SegmentReader<D::File>>> = {
             let live = self.segments.borrow();
             ids.iter()

@@ -133,7 +133,15 @@ impl<D: Disk> Engine<D> {
             self.poison("manifest commit");
             return Err(e);
         }
-        *self.watermarks.borrow_mut() = manifest.state().watermarks.clone();
+        self.mirror_manifest(manifest.state());
         Ok(())
+    }
+
+    /// Copies what reads consult directly from the manifest's state: watermarks, and which
+    /// bulk load each segment belongs to.
+    pub(super) fn mirror_manifest(&self, state: &crate::manifest::ManifestState) {
+        *self.watermarks.borrow_mut() = state.watermarks.clone();
+        *self.segment_loads.borrow_mut() =
+            state.loads.iter().flat_map(|(load, ids)| ids.iter().map(move |id| (*id, *load))).collect();
     }
 }

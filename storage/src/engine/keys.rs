@@ -55,7 +55,7 @@ impl<D: Disk> Engine<D> {
                 })
                 .collect()
         };
-        let segments = self.segments.borrow().clone();
+        let (segments, marks) = self.read_view(req.table);
         for segment in segments {
             let r = segment.scan_table(req.table, after, cap, &self.cache).await?;
             reads.push((r.entries, r.truncated));
@@ -71,7 +71,7 @@ impl<D: Disk> Engine<D> {
                 rows.entry((e.key.partition_key, e.key.sort_key)).or_default().push(e.version);
             }
         }
-        let watermark = effective_watermark(self.watermarks.borrow().get(&req.table), settings.tie_rule, Ts::MAX);
+        let watermark = effective_watermark(Some(&marks), settings.tie_rule, Ts::MAX);
         let now_ms = self.clock.now_ms();
         let mut page = KeysPage::default();
         for ((pk, _), versions) in rows {

@@ -72,7 +72,7 @@ impl<D: Disk> Engine<D> {
             readers.push(engine.open_segment(info).await?);
         }
         engine.install_segments(readers, &[]);
-        *engine.watermarks.borrow_mut() = state.watermarks.clone();
+        engine.mirror_manifest(&state);
         if let Some(records) = recovered.records.get(&partition) {
             for record in records.iter().filter(|r| r.lsn > state.wal_position) {
                 engine.mem.borrow_mut().last_lsn = record.lsn;
@@ -107,6 +107,8 @@ impl<D: Disk> Engine<D> {
             mem: RefCell::new(Memtables::default()),
             segments: RefCell::new(Vec::new()),
             watermarks: RefCell::new(Default::default()),
+            segment_loads: RefCell::new(Default::default()),
+            visibility: RefCell::new(Default::default()),
             manifest: async_lock::Mutex::new(manifest),
             maintenance: async_lock::Mutex::new(()),
             next_segment_id: Cell::new(next_segment_id),

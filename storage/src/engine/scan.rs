@@ -89,7 +89,7 @@ impl<D: Disk> Engine<D> {
             bound: req.at.bound(),
         };
         let mut reads = self.memtable_scan(&range);
-        let segments = self.segments.borrow().clone();
+        let (segments, marks) = self.read_view(req.table);
         for segment in segments {
             let r = segment.scan_partition(&range, &self.cache).await?;
             reads.push(SourceRead { entries: r.entries, truncated: r.truncated });
@@ -107,7 +107,7 @@ impl<D: Disk> Engine<D> {
             }
         }
         let bound = req.at.bound();
-        let watermark = effective_watermark(self.watermarks.borrow().get(&req.table), settings.tie_rule, bound);
+        let watermark = effective_watermark(Some(&marks), settings.tie_rule, bound);
         let now_ms = self.clock.now_ms();
         let beyond = |sk: &Vec<u8>| frontier.as_ref().is_some_and(|f| if req.reverse { sk < f } else { sk > f });
         let ordered: Box<dyn Iterator<Item = (Vec<u8>, Vec<Version>)>> =

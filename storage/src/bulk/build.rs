@@ -1,0 +1,547 @@
+//! The offline builder: records in, per-partition sorted segment files and a load descriptor
+//! out, with bounded memory and in parallel.
+//!
+//! 1. Each input is read by one thread into an [`InputSink`]. A sink checks each record, turns
+//!    it into an entry (origin `Bulk`, `seq = input << 40 | row`), and buffers it. When the
+//!    buffer reaches its share of the memory limit, it is sorted (partition, then storage order)
+//!    and written as a spill run.
+//! 2. [`Builder::finish`] merges, partition by partition on `threads` threads, every run's
+//!    section of that partition, keeps the greatest version of each key (the ordering rule: `ts`,
+//!    then `seq`, so the later record wins a tie), and writes the partition's segment.
+//! 3. The descriptor is written last, so a load directory without one is an unfinished build.
+//!
+//! The output depends only on the records and the options that shape data (table, mode,
+//! snapshot, partitions, load id): not on the memory limit, the thread count or timing. The
+//! same input gives byte-identical files.
+
+use super::descriptor::{DESCRIPTOR_FILE, DESCRIPTOR_FORMAT_VERSION, LoadDescriptor, LoadFile, LoadMode, hex64};
+use super::spill::{self, Run, SectionReader};
+use super::{SEQ_INPUT_SHIFT, partition_of};
+use crate::ids::{SegmentId, TableId, Ts};
+use crate::io::std_fs::StdDisk;
+use crate::options::Limits;
+use crate::record::{Entry, Key};
+use crate::segment::info::SegmentKind;
+use crate::segment::writer::{SegmentLayout, SegmentWriter};
+use crate::version::{Origin, OriginKind, Payload, Version, VersionId};
+use futures_lite::future::block_on;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use xxhash_rust::xxh3::Xxh3;
+
+/// Bytes a buffered entry costs beyond its keys and value (struct, vector slot, allocations).
+const ENTRY_OVERHEAD_BYTES: usize = 128;
+
+/// One input record, as a reader of Parquet, JSON Lines or CSV produces it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BulkRecord {
+    /// The partition key; not empty.
+    pub partition_key: Vec<u8>,
+    /// The sort key; empty if the table has none.
+    pub sort_key: Vec<u8>,
+    /// The value, or `None` for a tombstone.
+    pub value: Option<Vec<u8>>,
+    /// The record's own timestamp, milliseconds; `None` takes the snapshot.
+    pub ts_ms: Option<u64>,
+    /// Time to live from `ts`, milliseconds.
+    pub ttl_ms: Option<u64>,
+}
+
+/// What shapes a build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The table's name.
+    pub table: String,
+    /// The table's id in the store the load is for.
+    pub table_id: TableId,
+    /// Merge or replace.
+    pub mode: LoadMode,
+    /// The snapshot, milliseconds since the Unix epoch.
+    pub snapshot_ms: u64,
+    /// The store's partition count.
+    pub partition_count: u32,
+    /// The load id; `None` derives it from the options and the records.
+    pub load_id: Option<u32>,
+    /// Memory the buffered records of all inputs may take, bytes.
+    pub memory_limit_bytes: usize,
+    /// Threads reading inputs and merging partitions.
+    pub threads: usize,
+    /// Fail on the first key that appears twice, instead of keeping its greatest version.
+    pub fail_on_duplicate: bool,
+    /// Key and value limits (the store's).
+    pub limits: Limits,
+    /// Segment block and bloom layout.
+    pub layout: SegmentLayout,
+    /// The load directory to create; it must not exist or be empty.
+    pub out_dir: PathBuf,
+    /// Where spill runs go; default `out_dir/.spill`.
+    pub spill_dir: Option<PathBuf>,
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A file could not be read or written.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record is not acceptable.
+    #[error("input {input}, record {row}: {reason}")]
+    BadRecord {
+        /// The input's number (0-based, in argument order).
+        input: u32,
+        /// The record's number in that input (0-based).
+        row: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A key appears twice and `fail_on_duplicate` was asked for.
+    #[error(
+        "duplicate key (partition key {partition_key:?}, sort key {sort_key:?}): input {first_input} record {first_row} and input {second_input} record {second_row}"
+    )]
+    Duplicate {
+        /// The partition key, lossily as text.
+        partition_key: String,
+        /// The sort key, lossily as text.
+        sort_key: String,
+        /// Where the winning version came from.
+        first_input: u32,
+        /// Its record number.
+        first_row: u64,
+        /// Where the other came from.
+        second_input: u32,
+        /// Its record number.
+        second_row: u64,
+    },
+    /// The options do not make sense.
+    #[error("{0}")]
+    Options(String),
+    /// Writing a segment failed.
+    #[error("writing a segment: {0}")]
+    Segment(#[from] crate::error::Error),
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BuildError + 'a {
+    move |source| BuildError::Io { what, path: path.to_path_buf(), source }
+}
+
+/// What a finished build made.
+#[derive(Debug, Clone)]
+pub struct BuildSummary {
+    /// The descriptor written.
+    pub descriptor: LoadDescriptor,
+    /// Spill runs written (0 if everything fit in memory).
+    pub spill_runs: usize,
+    /// Bytes written to spill runs.
+    pub spill_bytes: u64,
+}
+
+/// A build in progress.
+pub struct Builder {
+    options: BuildOptions,
+    spill_dir: PathBuf,
+    runs: Mutex<Vec<Run>>,
+    spill_bytes: AtomicU64,
+    /// Per input: (records, digest of its records).
+    inputs: Mutex<BTreeMap<u32, (u64, u64)>>,
+    next_run: AtomicU32,
+}
+
+impl Builder {
+    /// Checks the options and creates the output and spill directories.
+    pub fn new(options: BuildOptions) -> Result<Builder, BuildError> {
+        if options.partition_count == 0 {
+            return Err(BuildError::Options("the partition count is at least 1".into()));
+        }
+        if options.load_id == Some(0) {
+            return Err(BuildError::Options("load id 0 is reserved".into()));
+        }
+        if options.snapshot_ms >= 1 << 48 {
+            return Err(BuildError::Options("the snapshot is past the year 10889".into()));
+        }
+        if options.threads == 0 {
+            return Err(BuildError::Options("threads is at least 1".into()));
+        }
+        let min_memory = options.threads * (1 << 20);
+        if options.memory_limit_bytes < min_memory {
+            return Err(BuildError::Options(format!(
+                "the memory limit is at least 1 MiB per thread ({min_memory} bytes for {} threads)",
+                options.threads
+            )));
+        }
+        let out = &options.out_dir;
+        std::fs::create_dir_all(out).map_err(io_err("creating", out))?;
+        if std::fs::read_dir(out).map_err(io_err("listing", out))?.next().is_some() {
+            return Err(BuildError::Options(format!("output directory {} is not empty", out.display())));
+        }
+        let spill_dir = options.spill_dir.clone().unwrap_or_else(|| out.join(".spill"));
+        std::fs::create_dir_all(&spill_dir).map_err(io_err("creating", &spill_dir))?;
+        Ok(Builder {
+            options,
+            spill_dir,
+            runs: Mutex::new(Vec::new()),
+            spill_bytes: AtomicU64::new(0),
+            inputs: Mutex::new(BTreeMap::new()),
+            next_run: AtomicU32::new(0),
+        })
+    }
+
+    /// A sink for input number `input` (0-based, in argument order). Each input gets exactly
+    /// one sink; sinks may be filled on different threads at once.
+    pub fn sink(&self, input: u32) -> InputSink<'_> {
+        InputSink {
+            builder: self,
+            input,
+            row: 0,
+            buffer: Vec::new(),
+            buffered_bytes: 0,
+            budget: self.options.memory_limit_bytes / self.options.threads,
+            hasher: Xxh3::new(),
+        }
+    }
+
+    fn spill(&self, buffer: &mut Vec<(u32, Entry)>) -> Result<(), BuildError> {
+        buffer.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_ref().storage_cmp(&b.1.as_ref())));
+        let n = self.next_run.fetch_add(1, Ordering::Relaxed);
+        let path = self.spill_dir.join(format!("run-{n:06}"));
+        let run = spill::write_run(&path, buffer).map_err(io_err("writing spill run", &path))?;
+        let bytes = run.sections.values().map(|s| s.len).sum::<u64>();
+        self.spill_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).push(run);
+        buffer.clear();
+        Ok(())
+    }
+
+    fn load_id(&self) -> u32 {
+        if let Some(id) = self.options.load_id {
+            return id;
+        }
+        let o = &self.options;
+        let mut h = Xxh3::new();
+        h.update(b"nacre bulk load 1");
+        for part in [o.table.as_bytes(), &o.table_id.0.to_le_bytes(), o.mode.name().as_bytes()] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        h.update(&o.snapshot_ms.to_le_bytes());
+        h.update(&o.partition_count.to_le_bytes());
+        for (input, (rows, digest)) in self.inputs.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            h.update(&input.to_le_bytes());
+            h.update(&rows.to_le_bytes());
+            h.update(&digest.to_le_bytes());
+        }
+        match h.digest() as u32 {
+            0 => 1,
+            id => id,
+        }
+    }
+
+    /// Merges the runs into one segment per partition and writes the descriptor. `progress` is
+    /// called with the entries merged so far.
+    pub fn finish(self, progress: &(dyn Fn(u64) + Sync)) -> Result<BuildSummary, BuildError> {
+        let load_id = self.load_id();
+        let runs = std::mem::take(&mut *self.runs.lock().unwrap_or_else(|e| e.into_inner()));
+        let partitions: Vec<u32> = {
+            let mut p: Vec<u32> = runs.iter().flat_map(|r| r.sections.keys().copied()).collect();
+            p.sort_unstable();
+            p.dedup();
+            p
+        };
+        let next = AtomicU32::new(0);
+        let merged = AtomicU64::new(0);
+        let results: Mutex<Vec<Result<(LoadFile, u64), BuildError>>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..self.options.threads.min(partitions.len()).max(1) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                        let Some(&partition) = partitions.get(i) else { break };
+                        let result = self.merge_partition(partition, load_id, &runs, &merged, progress);
+                        let failed = result.is_err();
+                        results.lock().unwrap_or_else(|e| e.into_inner()).push(result);
+                        if failed {
+                            // Stop handing out work; the build fails.
+                            next.store(u32::MAX, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        let mut files = Vec::new();
+        let mut duplicates = 0;
+        for r in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            let (file, dups) = r?;
+            files.push(file);
+            duplicates += dups;
+        }
+        files.sort_by_key(|f| f.partition);
+        let records = self.inputs.lock().unwrap_or_else(|e| e.into_inner()).values().map(|(rows, _)| rows).sum();
+        let mut descriptor = LoadDescriptor {
+            format_version: DESCRIPTOR_FORMAT_VERSION,
+            segment_format_version: crate::segment::FORMAT_VERSION,
+            load_id,
+            table: self.options.table.clone(),
+            table_id: self.options.table_id.0,
+            mode: self.options.mode,
+            snapshot_ms: self.options.snapshot_ms,
+            partition_count: self.options.partition_count,
+            records,
+            duplicates,
+            files,
+            checksum: String::new(),
+        };
+        descriptor.seal();
+        let out = &self.options.out_dir;
+        let tmp = out.join(format!(".{DESCRIPTOR_FILE}.tmp"));
+        write_durably(&tmp, &descriptor.to_file_bytes())?;
+        let path = out.join(DESCRIPTOR_FILE);
+        std::fs::rename(&tmp, &path).map_err(io_err("renaming", &tmp))?;
+        sync_dir(out)?;
+        let spill_runs = runs.len();
+        drop(runs);
+        std::fs::remove_dir_all(&self.spill_dir).map_err(io_err("removing", &self.spill_dir))?;
+        Ok(BuildSummary { descriptor, spill_runs, spill_bytes: self.spill_bytes.load(Ordering::Relaxed) })
+    }
+
+    /// Merges one partition's sections into its segment file. Returns the file and the number
+    /// of duplicates dropped.
+    fn merge_partition(
+        &self,
+        partition: u32,
+        load_id: u32,
+        runs: &[Run],
+        merged: &AtomicU64,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(LoadFile, u64), BuildError> {
+        let mut readers = Vec::new();
+        for run in runs {
+            if let Some(section) = run.sections.get(&partition) {
+                readers.push(SectionReader::open(&run.path, *section).map_err(io_err("opening", &run.path))?);
+            }
+        }
+        let mut heap = BinaryHeap::new();
+        for (i, r) in readers.iter_mut().enumerate() {
+            if let Some(e) = r.next_entry().map_err(io_err("reading spill run", &self.spill_dir))? {
+                heap.push(Reverse(Ordered(e, i)));
+            }
+        }
+        let name = format!("part-{partition:05}.seg");
+        let path = self.options.out_dir.join(&name);
+        let mut duplicates = 0;
+        let mut local = 0u64;
+        let info = block_on(async {
+            let mut writer =
+                SegmentWriter::create(&StdDisk, &path, SegmentId(0), SegmentKind::Bulk, self.options.layout).await?;
+            let mut last: Option<Entry> = None;
+            while let Some(Reverse(Ordered(mut e, i))) = heap.pop() {
+                if let Some(next) = readers[i].next_entry().map_err(io_err("reading spill run", &self.spill_dir))? {
+                    heap.push(Reverse(Ordered(next, i)));
+                }
+                if let Some(prev) = &last
+                    && prev.key == e.key
+                {
+                    if self.options.fail_on_duplicate {
+                        let (first_input, first_row) = split_seq(prev.version.id.origin.seq);
+                        let (second_input, second_row) = split_seq(e.version.id.origin.seq);
+                        return Err(BuildError::Duplicate {
+                            partition_key: String::from_utf8_lossy(&e.key.partition_key).into_owned(),
+                            sort_key: String::from_utf8_lossy(&e.key.sort_key).into_owned(),
+                            first_input,
+                            first_row,
+                            second_input,
+                            second_row,
+                        });
+                    }
+                    duplicates += 1;
+                    continue;
+                }
+                e.version.id.origin.source_id = load_id;
+                writer.add(e.as_ref()).await?;
+                last = Some(e);
+                local += 1;
+                if local.is_multiple_of(65_536) {
+                    progress(merged.fetch_add(65_536, Ordering::Relaxed) + 65_536);
+                }
+            }
+            Ok::<_, BuildError>(writer.finish().await?.info)
+        })?;
+        progress(merged.fetch_add(local % 65_536, Ordering::Relaxed) + local % 65_536);
+        let checksum = file_checksum(&path)?;
+        Ok((
+            LoadFile { partition, name, size_bytes: info.size_bytes, xxh3: hex64(checksum), entries: info.entry_count },
+            duplicates,
+        ))
+    }
+}
+
+/// `(input, row)` of a bulk record's `seq`.
+pub fn split_seq(seq: u64) -> (u32, u64) {
+    ((seq >> SEQ_INPUT_SHIFT) as u32, seq & ((1 << SEQ_INPUT_SHIFT) - 1))
+}
+
+/// An entry and the run it came from, ordered by storage order (then run, for a total order).
+struct Ordered(Entry, usize);
+
+impl PartialEq for Ordered {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Ordered {}
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ordered {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.as_ref().storage_cmp(&other.0.as_ref()).then(self.1.cmp(&other.1))
+    }
+}
+
+/// xxh3-64 of a whole file.
+pub fn file_checksum(path: &Path) -> Result<u64, BuildError> {
+    let mut file = std::fs::File::open(path).map_err(io_err("opening", path))?;
+    let mut hasher = Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io_err("reading", path))?;
+        if n == 0 {
+            return Ok(hasher.digest());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(io_err("creating", path))?;
+    f.write_all(bytes).map_err(io_err("writing", path))?;
+    f.sync_all().map_err(io_err("syncing", path))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), BuildError> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("syncing", dir))
+}
+
+/// Takes the records of one input.
+pub struct InputSink<'a> {
+    builder: &'a Builder,
+    input: u32,
+    row: u64,
+    buffer: Vec<(u32, Entry)>,
+    buffered_bytes: usize,
+    budget: usize,
+    hasher: Xxh3,
+}
+
+impl InputSink<'_> {
+    /// Checks and takes the next record of this input.
+    pub fn push(&mut self, r: BulkRecord) -> Result<(), BuildError> {
+        let o = &self.builder.options;
+        let row = self.row;
+        let bad = |reason: String| BuildError::BadRecord { input: self.input, row, reason };
+        if row >= 1 << SEQ_INPUT_SHIFT {
+            return Err(bad(format!("an input holds at most 2^{SEQ_INPUT_SHIFT} records")));
+        }
+        if r.partition_key.is_empty() {
+            return Err(bad("the partition key is empty".into()));
+        }
+        let limits = &o.limits;
+        for (what, len, max) in [
+            ("partition key", r.partition_key.len(), limits.max_partition_key_bytes),
+            ("sort key", r.sort_key.len(), limits.max_sort_key_bytes),
+            ("value", r.value.as_ref().map_or(0, Vec::len), limits.max_value_bytes),
+        ] {
+            if len > max {
+                return Err(bad(format!("the {what} is {len} bytes, over the limit of {max}")));
+            }
+        }
+        let ts_ms = r.ts_ms.unwrap_or(o.snapshot_ms);
+        if ts_ms >= 1 << 48 {
+            return Err(bad(format!("ts {ts_ms} is past the year 10889")));
+        }
+        if o.mode == LoadMode::Replace && ts_ms < o.snapshot_ms {
+            return Err(bad(format!(
+                "ts {ts_ms} is before the snapshot {}: a replace load's own watermark would hide it",
+                o.snapshot_ms
+            )));
+        }
+        let expires_at_ms = match r.ttl_ms {
+            None => None,
+            Some(ttl) => Some(ts_ms.checked_add(ttl).ok_or_else(|| bad(format!("ttl {ttl} overflows")))?),
+        };
+        if r.value.is_none() && r.ttl_ms.is_some() {
+            return Err(bad("a tombstone (null value) cannot carry a ttl".into()));
+        }
+        self.digest(&r, ts_ms);
+        let partition = partition_of(&r.partition_key, o.partition_count).0;
+        let seq = (u64::from(self.input) << SEQ_INPUT_SHIFT) | row;
+        let size = r.partition_key.len() + r.sort_key.len() + r.value.as_ref().map_or(0, Vec::len);
+        let entry = Entry {
+            key: Key { table: o.table_id, partition_key: r.partition_key, sort_key: r.sort_key },
+            version: Version {
+                id: VersionId {
+                    ts: Ts::from_millis(ts_ms),
+                    origin: Origin { kind: OriginKind::Bulk, source_id: 0, seq },
+                },
+                payload: match r.value {
+                    Some(value) => Payload::Value { value, expires_at_ms },
+                    None => Payload::Tombstone,
+                },
+            },
+        };
+        self.buffer.push((partition, entry));
+        self.buffered_bytes += size + ENTRY_OVERHEAD_BYTES;
+        self.row += 1;
+        if self.buffered_bytes >= self.budget {
+            self.builder.spill(&mut self.buffer)?;
+            self.buffered_bytes = 0;
+        }
+        Ok(())
+    }
+
+    fn digest(&mut self, r: &BulkRecord, ts_ms: u64) {
+        let h = &mut self.hasher;
+        for part in [&r.partition_key[..], &r.sort_key[..]] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        match &r.value {
+            Some(v) => {
+                h.update(&[1]);
+                h.update(&(v.len() as u64).to_le_bytes());
+                h.update(v);
+            }
+            None => h.update(&[0]),
+        }
+        h.update(&ts_ms.to_le_bytes());
+        h.update(&r.ttl_ms.map_or(u64::MAX, |t| t).to_le_bytes());
+    }
+
+    /// Records read so far.
+    pub fn rows(&self) -> u64 {
+        self.row
+    }
+
+    /// Ends the input: spills what is buffered. Returns the number of records it held.
+    pub fn finish(mut self) -> Result<u64, BuildError> {
+        if !self.buffer.is_empty() {
+            self.builder.spill(&mut self.buffer)?;
+        }
+        let digest = self.hasher.digest();
+        self.builder.inputs.lock().unwrap_or_else(|e| e.into_inner()).insert(self.input, (self.row, digest));
+        Ok(self.row)
+    }
+}

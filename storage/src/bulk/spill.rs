@@ -1,0 +1,151 @@
+//! Spill runs: the builder's external sort. A run is one file of entries sorted in storage
+//! order, in one section per partition, each section checksummed. Runs are written when a
+//! reader's buffer reaches its share of the memory limit, read back once by the merge, and
+//! deleted with the spill directory. They never leave the machine that wrote them.
+//!
+//! Section layout: repeated `len u32 | entry` (the segment entry encoding, FORMAT.md "Entry").
+
+use crate::codec::{self, Decoder, Encoder};
+use crate::record::Entry;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use xxhash_rust::xxh3::Xxh3;
+
+/// Read buffer per run section while merging, bytes.
+pub const MERGE_READ_BUFFER_BYTES: usize = 64 << 10;
+
+/// One partition's part of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Section {
+    /// Offset in the run file.
+    pub offset: u64,
+    /// Length, bytes.
+    pub len: u64,
+    /// xxh3-64 of the section's bytes.
+    pub checksum: u64,
+}
+
+/// A spill run on disk.
+#[derive(Debug)]
+pub struct Run {
+    /// The run file.
+    pub path: PathBuf,
+    /// Sections by partition.
+    pub sections: BTreeMap<u32, Section>,
+}
+
+/// Writes `entries` (sorted by partition, then storage order) as a run at `path`.
+pub fn write_run(path: &Path, entries: &[(u32, Entry)]) -> std::io::Result<Run> {
+    let mut out = BufWriter::with_capacity(1 << 20, File::create_new(path)?);
+    let mut sections = BTreeMap::new();
+    let mut offset = 0u64;
+    let mut enc = Encoder::default();
+    let mut i = 0;
+    while i < entries.len() {
+        let partition = entries[i].0;
+        let mut hasher = Xxh3::new();
+        let start = offset;
+        while i < entries.len() && entries[i].0 == partition {
+            let e = &entries[i].1;
+            enc.bytes.clear();
+            codec::encode_entry(&mut enc, &e.key, &e.version.id, &e.version.payload);
+            let len = (enc.bytes.len() as u32).to_le_bytes();
+            hasher.update(&len);
+            hasher.update(&enc.bytes);
+            out.write_all(&len)?;
+            out.write_all(&enc.bytes)?;
+            offset += 4 + enc.bytes.len() as u64;
+            i += 1;
+        }
+        sections.insert(partition, Section { offset: start, len: offset - start, checksum: hasher.digest() });
+    }
+    out.flush()?;
+    Ok(Run { path: path.to_path_buf(), sections })
+}
+
+/// Reads one section of a run, entry by entry, checking its checksum at the end.
+pub struct SectionReader {
+    input: std::io::Take<BufReader<File>>,
+    hasher: Xxh3,
+    expected: u64,
+    path: PathBuf,
+    buf: Vec<u8>,
+}
+
+impl SectionReader {
+    /// Opens `section` of the run at `path`.
+    pub fn open(path: &Path, section: Section) -> std::io::Result<Self> {
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(section.offset))?;
+        Ok(SectionReader {
+            input: BufReader::with_capacity(MERGE_READ_BUFFER_BYTES, file).take(section.len),
+            hasher: Xxh3::new(),
+            expected: section.checksum,
+            path: path.to_path_buf(),
+            buf: Vec::new(),
+        })
+    }
+
+    fn bad(&self, reason: &str) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("spill run {}: {reason}", self.path.display()))
+    }
+
+    /// The next entry, or `None` at the end of the section.
+    pub fn next_entry(&mut self) -> std::io::Result<Option<Entry>> {
+        let mut len = [0u8; 4];
+        match self.input.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && self.input.limit() == 0 => {
+                if self.hasher.digest() != self.expected {
+                    return Err(self.bad("section checksum mismatch"));
+                }
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+        self.buf.resize(u32::from_le_bytes(len) as usize, 0);
+        self.input.read_exact(&mut self.buf)?;
+        self.hasher.update(&len);
+        self.hasher.update(&self.buf);
+        let entry = codec::decode_entry_owned(&mut Decoder::new(&self.buf)).map_err(|e| self.bad(e.reason))?;
+        Ok(Some(entry))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{TableId, Ts};
+    use crate::record::Key;
+    use crate::version::{Origin, OriginKind, Payload, Version, VersionId};
+
+    fn entry(pk: &str, seq: u64) -> Entry {
+        Entry {
+            key: Key::new(TableId(1), pk.as_bytes().to_vec(), Vec::new()),
+            version: Version {
+                id: VersionId { ts: Ts(5), origin: Origin { kind: OriginKind::Bulk, source_id: 0, seq } },
+                payload: Payload::Value { value: b"v".to_vec(), expires_at_ms: None },
+            },
+        }
+    }
+
+    #[test]
+    fn a_run_reads_back_by_section_and_a_flipped_byte_is_caught() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run");
+        let entries = vec![(0, entry("a", 1)), (0, entry("b", 2)), (3, entry("c", 3))];
+        let run = write_run(&path, &entries).expect("write");
+        let mut r = SectionReader::open(&path, run.sections[&3]).expect("open");
+        assert_eq!(r.next_entry().expect("read"), Some(entry("c", 3)));
+        assert_eq!(r.next_entry().expect("end"), None);
+        let mut bytes = std::fs::read(&path).expect("read");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, bytes).expect("write");
+        let mut r = SectionReader::open(&path, run.sections[&3]).expect("open");
+        let _ = r.next_entry();
+        assert!(r.next_entry().is_err(), "the section checksum catches the flip");
+    }
+}

@@ -1,0 +1,48 @@
+//! Which bulk loads reads must not see, shared by every partition of a process (all shards).
+//!
+//! A load is hidden from before its first manifest edit until its load-level commit record is
+//! durable, and from its rollback on. Showing it is one store of a new set, so the load appears
+//! on every partition at the same instant. A load the set does not name is visible: what decides
+//! is the durable load record the daemon keeps, and this set mirrors it.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+
+/// The shared set of hidden load ids. Cheap to clone; clones share the set.
+#[derive(Debug, Clone, Default)]
+pub struct LoadVisibility {
+    hidden: Arc<RwLock<Arc<BTreeSet<u32>>>>,
+}
+
+impl LoadVisibility {
+    /// Hides `load` from reads.
+    pub fn hide(&self, load: u32) {
+        self.update(|s| {
+            s.insert(load);
+        });
+    }
+
+    /// Makes `load` visible to reads.
+    pub fn show(&self, load: u32) {
+        self.update(|s| {
+            s.remove(&load);
+        });
+    }
+
+    fn update(&self, f: impl FnOnce(&mut BTreeSet<u32>)) {
+        let mut guard = self.hidden.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = BTreeSet::clone(&guard);
+        f(&mut next);
+        *guard = Arc::new(next);
+    }
+
+    /// The hidden set now: one read takes it once and decides with it throughout.
+    pub fn snapshot(&self) -> Arc<BTreeSet<u32>> {
+        self.hidden.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// True if `load` is hidden now.
+    pub fn is_hidden(&self, load: u32) -> bool {
+        self.snapshot().contains(&load)
+    }
+}

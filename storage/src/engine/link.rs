@@ -1,0 +1,173 @@
+//! Bulk links, one partition's side. The daemon runs the two-phase commit across partitions:
+//!
+//! 1. **Prepare** ([`Engine::prepare_bulk_segment`]): the validated file gets an id here and a
+//!    name in the partition's directory (a hard link, or a copy across filesystems), and both
+//!    the file and the directory entry are made durable. It is not yet part of the partition: a
+//!    crash now leaves an orphan that recovery deletes.
+//! 2. **Commit** ([`Engine::commit_bulk_load`]): one manifest edit, through the same commit path
+//!    flushes use, adds the segment, records it as the load's and adds a replace load's
+//!    watermark. Reads skip both while the load is hidden (see [`crate::bulk::visibility`]):
+//!    the daemon shows the load once its load-level commit record is durable.
+//!
+//! Rollback ([`Engine::unlink_bulk_load`]) is one edit that removes the load's live segments,
+//! its watermark and its link. No data byte is rewritten either way.
+
+use super::Engine;
+use crate::error::{Error, Result};
+use crate::ids::{SegmentId, TableId};
+use crate::io::{Disk, DiskFile, OpenMode};
+use crate::manifest::ManifestEdit;
+use crate::segment::info::{SegmentInfo, SegmentKind};
+use crate::version::{OriginKind, Watermark};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Bytes copied per write when a bulk file cannot be hard-linked.
+const COPY_CHUNK_BYTES: usize = 1 << 20;
+
+/// A bulk file prepared in a partition: named, durable, not yet committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedSegment {
+    /// Its summary under the id this partition gave it.
+    pub info: SegmentInfo,
+    /// True if it was copied because a hard link was impossible (another filesystem).
+    pub copied: bool,
+}
+
+impl<D: Disk> Engine<D> {
+    /// Phase one of a link: names the validated bulk file `source` (summary `info`, as written)
+    /// in this partition and makes it durable.
+    pub async fn prepare_bulk_segment(&self, source: &Path, info: &SegmentInfo) -> Result<PreparedSegment> {
+        self.check_poisoned()?;
+        if info.kind != SegmentKind::Bulk {
+            return Err(Error::InvalidArgument("only bulk segments are linked"));
+        }
+        let id = self.allocate_segment_id();
+        let path = self.segment_path(id);
+        let copied = match self.disk.hard_link(source, &path).await {
+            Ok(()) => false,
+            Err(e) if e.source.raw_os_error() == Some(libc::EXDEV) => {
+                self.copy_file(source, &path, info.size_bytes).await?;
+                true
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let synced = async {
+            let file = self.disk.open(&path, OpenMode::Existing).await?;
+            let synced = file.sync().await;
+            file.close().await?;
+            synced?;
+            self.disk.sync_dir(&self.dir).await
+        }
+        .await;
+        if let Err(e) = synced {
+            let _ = self.disk.remove(&path).await;
+            return Err(e.into());
+        }
+        Ok(PreparedSegment { info: SegmentInfo { id, ..info.clone() }, copied })
+    }
+
+    async fn copy_file(&self, source: &Path, to: &Path, len: u64) -> Result<()> {
+        let from = self.disk.open(source, OpenMode::Existing).await?;
+        let result = async {
+            let out = self.disk.open(to, OpenMode::CreateNew).await?;
+            let copied = async {
+                out.preallocate(len).await?;
+                let mut offset = 0u64;
+                while offset < len {
+                    let n = COPY_CHUNK_BYTES.min(usize::try_from(len - offset).unwrap_or(COPY_CHUNK_BYTES));
+                    let buf = from.read_at(offset, crate::io::align_up(n)).await?;
+                    out.write_at(offset, buf).await?;
+                    offset += n as u64;
+                }
+                out.truncate(len).await
+            }
+            .await;
+            out.close().await?;
+            copied
+        }
+        .await;
+        from.close().await?;
+        if result.is_err() {
+            let _ = self.disk.remove(to).await;
+        }
+        Ok(result?)
+    }
+
+    /// Removes a prepared segment that will not be committed.
+    pub async fn discard_prepared(&self, prepared: &PreparedSegment) -> Result<()> {
+        self.disk.remove(&self.segment_path(prepared.info.id)).await?;
+        Ok(self.disk.sync_dir(&self.dir).await?)
+    }
+
+    /// Phase two of a link, in this partition: one manifest edit adds the prepared segment (if
+    /// the load has records here), records the load, and adds its watermark (a replace load's).
+    pub async fn commit_bulk_load(
+        &self,
+        load: u32,
+        prepared: Option<&PreparedSegment>,
+        watermark: Option<(TableId, Watermark)>,
+    ) -> Result<()> {
+        self.check_poisoned()?;
+        if let Some((table, mark)) = watermark {
+            self.table(table)?;
+            if mark.point.origin.kind != OriginKind::Bulk || mark.point.origin.source_id != load {
+                return Err(Error::InvalidArgument("a load's watermark carries the load's own origin"));
+            }
+        }
+        let _guard = self.maintenance.lock().await;
+        let reader = match prepared {
+            Some(p) => Some(self.open_segment(&p.info).await?),
+            None => None,
+        };
+        let ids: Vec<SegmentId> = prepared.iter().map(|p| p.info.id).collect();
+        self.commit_edit(ManifestEdit {
+            added: prepared.iter().map(|p| p.info.clone()).collect(),
+            watermarks_added: watermark.into_iter().collect(),
+            loads_linked: vec![(load, ids)],
+            ..Default::default()
+        })
+        .await?;
+        self.install_segments(reader.into_iter().collect(), &[]);
+        Ok(())
+    }
+
+    /// Withdraws `load` from this partition: one manifest edit removes its live segments, its
+    /// watermarks and its link, then the files go. Returns false if the load was not linked.
+    pub async fn unlink_bulk_load(&self, load: u32) -> Result<bool> {
+        self.check_poisoned()?;
+        let _guard = self.maintenance.lock().await;
+        let (segments, marks) = {
+            let manifest = self.manifest.lock().await;
+            let state = manifest.state();
+            let Some(segments) = state.loads.get(&load).cloned() else { return Ok(false) };
+            let marks: Vec<(TableId, Watermark)> = state
+                .watermarks
+                .iter()
+                .flat_map(|(t, ms)| ms.iter().map(move |m| (*t, *m)))
+                .filter(|(_, m)| m.point.origin.kind == OriginKind::Bulk && m.point.origin.source_id == load)
+                .collect();
+            (segments, marks)
+        };
+        self.commit_edit(ManifestEdit {
+            removed: segments.clone(),
+            watermarks_removed: marks,
+            loads_unlinked: vec![load],
+            ..Default::default()
+        })
+        .await?;
+        self.install_segments(Vec::new(), &segments);
+        for id in &segments {
+            // Best effort: a file left here is an orphan the next recovery deletes.
+            let _ = self.disk.remove(&self.segment_path(*id)).await;
+        }
+        let _ = self.disk.sync_dir(&self.dir).await;
+        Ok(true)
+    }
+
+    /// The bulk loads linked here, each with its segments still live (compaction removes them;
+    /// a replace load with no record here has none).
+    pub async fn linked_loads(&self) -> BTreeMap<u32, Vec<SegmentId>> {
+        self.manifest.lock().await.state().loads.clone()
+    }
+}
