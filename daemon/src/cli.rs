@@ -9,6 +9,7 @@
 //! [`render`].
 
 pub mod args;
+pub mod bulk;
 pub mod command;
 pub mod import_redis;
 pub mod render;

@@ -14,8 +14,8 @@
 //! fails to compile here until it is given its v1 default, and a request kind added to
 //! [`Request`] until its v1 answer is written down.
 //!
-//! The source kinds (`AddSource`, `ListSources`, `RemoveSource`) were appended to protocol
-//! version 1 without a new version (FORMAT.md, "Schema evolution": an older server answers an
+//! The source kinds (`AddSource`, `ListSources`, `RemoveSource`) and the bulk kinds (`BulkLink`,
+//! `BulkStatus`, `BulkRollback`) were appended to protocol version 1 without a new version (FORMAT.md, "Schema evolution": an older server answers an
 //! unknown kind `Unsupported`, which every client already handles). A client built from the
 //! frozen v1 schema cannot encode them, so one that arrives on a v1 connection came from a
 //! current client and is served as is.
@@ -113,6 +113,9 @@ fn from_v1(request: Request) -> Result<Request, ErrorReply> {
         }
         Request::ListSources => Request::ListSources,
         Request::RemoveSource(RemoveSource { name }) => Request::RemoveSource(RemoveSource { name }),
+        Request::BulkLink { dir } => Request::BulkLink { dir },
+        Request::BulkStatus { load_id } => Request::BulkStatus { load_id },
+        Request::BulkRollback { load_id } => Request::BulkRollback { load_id },
     })
 }
 
@@ -219,6 +222,9 @@ mod tests {
             }),
             Request::ListSources,
             Request::RemoveSource(RemoveSource { name: "s".into() }),
+            Request::BulkLink { dir: "/loads/l".into() },
+            Request::BulkStatus { load_id: Some(3) },
+            Request::BulkRollback { load_id: 3 },
         ]
     }
 

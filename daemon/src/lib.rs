@@ -6,12 +6,15 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod bulk_book;
+pub mod bulk_link;
 pub mod catalog;
 pub mod cli;
 pub mod compat;
 pub mod config;
 pub mod convert;
 pub mod datadir;
+pub mod failpoint;
 pub mod ingest;
 pub mod mesh;
 pub mod resp;

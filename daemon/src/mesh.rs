@@ -37,6 +37,8 @@ pub enum Ask {
         /// The versions.
         entries: Vec<nacre_storage::Entry>,
     },
+    /// This shard's part of a bulk link or rollback (sent by shard 0).
+    Bulk(crate::bulk_link::BulkAsk),
 }
 
 /// What a shard answers.
@@ -50,6 +52,8 @@ pub enum Answer {
     Keys(Result<nacre_storage::KeysPage, String>),
     /// To [`Ask::StreamWrite`]: `Ok` once durable.
     StreamWrite(Result<(), crate::ingest::ForwardError>),
+    /// To [`Ask::Bulk`].
+    Bulk(Result<crate::bulk_link::BulkAnswer, String>),
 }
 
 /// A message on a request channel.

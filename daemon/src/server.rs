@@ -49,6 +49,11 @@ pub async fn run_shard(id: usize, process: Arc<Process>, ends: MeshEnds) -> Resu
     let drained = DrainedMark { process: process.clone(), marked: std::cell::Cell::new(false) };
     let (mesh, inbound) = Mesh::connect(ends).await;
     let shard = Rc::new(Shard::open(id, process.clone(), mesh).await?);
+    let book = shard.bulk_book.borrow().clone();
+    shard.reconcile_bulk_loads(&book).await?;
+    if id == 0 {
+        shard.abort_unfinished_links()?;
+    }
     let foreground = glommio::executor().create_task_queue(
         Shares::Static(1000),
         Latency::Matters(Duration::from_millis(1)),
@@ -158,6 +163,7 @@ fn spawn_mesh_loops(shard: &Rc<Shard>, inbound: Inbound, queue: glommio::TaskQue
                         Ask::StreamWrite { partition, entries } => {
                             Answer::StreamWrite(s.write_forwarded(partition, entries).await)
                         }
+                        Ask::Bulk(ask) => Answer::Bulk(s.bulk_here(ask).await),
                         Ask::Keyspace(ops) => Answer::Keyspace(resp::execute(&s, ops).await),
                         Ask::Keys(ask) => Answer::Keys(resp::list_keys(&s, &ask).await),
                         Ask::Scan(call) => {

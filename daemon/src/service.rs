@@ -50,7 +50,10 @@ impl Shard {
             | Request::AlterTable(_)
             | Request::DropTable(_)
             | Request::AddSource(_)
-            | Request::RemoveSource(_) => here_or(0),
+            | Request::RemoveSource(_)
+            | Request::BulkLink { .. }
+            | Request::BulkStatus { .. }
+            | Request::BulkRollback { .. } => here_or(0),
             Request::Put(p) => here_or(self.owner_of(&p.key.partition_key)),
             Request::Delete(d) => here_or(self.owner_of(&d.key.partition_key)),
             Request::WriteBatch(b) => match b.ops.first() {
@@ -103,6 +106,9 @@ impl Shard {
             Request::AddSource(spec) => self.add_source(spec).await,
             Request::ListSources => Ok(self.list_sources()),
             Request::RemoveSource(r) => self.remove_source(r).await,
+            Request::BulkLink { dir } => self.bulk_link(dir).await,
+            Request::BulkStatus { load_id } => self.bulk_status(load_id),
+            Request::BulkRollback { load_id } => self.bulk_rollback(load_id).await,
         };
         outcome.unwrap_or_else(Reply::Error)
     }

@@ -30,6 +30,8 @@ pub struct Process {
     pub stop: Arc<AtomicBool>,
     /// Shards that have drained their connections and wait to flush.
     pub drained: Arc<AtomicUsize>,
+    /// Bulk loads reads must not see (linking, aborted, rolled back), shared by every engine.
+    pub visibility: nacre_storage::bulk::LoadVisibility,
 }
 
 impl Process {
@@ -75,18 +77,28 @@ pub struct Shard {
     pub ingest: crate::ingest::Ingest,
     /// The most memtable bytes seen (by ingestion rounds and the flush loop) since start.
     pub memtable_peak: Cell<usize>,
+    /// The bulk-load book (written by shard 0 only; read by every shard at start).
+    pub bulk_book: RefCell<crate::bulk_book::LoadBook>,
+    /// Serialises bulk links and rollbacks (on shard 0).
+    pub bulk_lock: async_lock::Mutex<()>,
+}
+
+/// The engine limits the configuration sets.
+pub fn limits(config: &Config) -> Limits {
+    let l = &config.limits;
+    Limits {
+        max_partition_key_bytes: l.max_partition_key_bytes,
+        max_sort_key_bytes: l.max_sort_key_bytes,
+        max_value_bytes: l.max_value_bytes,
+        max_batch_bytes: l.max_batch_bytes,
+        max_batch_entries: l.max_batch_entries,
+    }
 }
 
 fn engine_options(config: &Config, owned_partitions: usize) -> EngineOptions {
     let l = &config.limits;
     EngineOptions {
-        limits: Limits {
-            max_partition_key_bytes: l.max_partition_key_bytes,
-            max_sort_key_bytes: l.max_sort_key_bytes,
-            max_value_bytes: l.max_value_bytes,
-            max_batch_bytes: l.max_batch_bytes,
-            max_batch_entries: l.max_batch_entries,
-        },
+        limits: limits(config),
         // One partition alone never needs more than the shard's budget; the shard's flush loop
         // picks the largest when the sum is over.
         memtable_flush_bytes: config.memory.memtable_budget_bytes / owned_partitions.max(1),
@@ -112,6 +124,7 @@ impl Shard {
             )
         };
         let catalog = Catalog::load(&root)?;
+        let bulk_book = crate::bulk_book::LoadBook::load(&root)?;
         let owned: Vec<u32> = (0..process.partition_count).filter(|p| process.owner(*p) == id).collect();
         let options = engine_options(&process.config, owned.len());
         let mut engines = BTreeMap::new();
@@ -170,6 +183,8 @@ impl Shard {
             resp,
             ingest: crate::ingest::Ingest::default(),
             memtable_peak: Cell::new(0),
+            bulk_book: RefCell::new(bulk_book),
+            bulk_lock: async_lock::Mutex::new(()),
         })
     }
 

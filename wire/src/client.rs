@@ -17,7 +17,7 @@ use crate::frame::FrameLimits;
 use crate::request::Request;
 use crate::response::Reply;
 use crate::types::{
-    AlterTable, CreateTable, Delete, DropTable, Get, Handshake, HandshakeOk, KeyHistory, MultiGet, PROTOCOL_VERSION,
+    AlterTable, BulkLoadInfo, CreateTable, Delete, DropTable, Get, Handshake, HandshakeOk, KeyHistory, MultiGet, PROTOCOL_VERSION,
     Put, RemoveSource, Row, Scan, ScanPage, SourceInfo, SourceSpec, Stat, TableInfo, TableSettings, Topology,
     VersionId, Versions, WriteBatch,
 };
@@ -82,6 +82,14 @@ macro_rules! expect_reply {
             other => Err(ClientError::UnexpectedReply { request: $request, reply: other.kind() }),
         }
     };
+}
+
+/// The one load a link or rollback answers with.
+fn one_load(request: &'static str, mut loads: Vec<BulkLoadInfo>) -> Result<BulkLoadInfo, ClientError> {
+    match loads.len() {
+        1 => Ok(loads.remove(0)),
+        _ => Err(ClientError::UnexpectedReply { request, reply: "bulk_loads" }),
+    }
 }
 
 impl Client {
@@ -157,6 +165,24 @@ impl Client {
     /// Starts consuming Kafka topics into a table; returns the source with its topics' stream ids.
     pub async fn add_source(&self, spec: SourceSpec) -> Result<SourceInfo, ClientError> {
         expect_reply!("add_source", self.send(Request::AddSource(spec)).await?, Reply::Source(s) => s)
+    }
+
+    /// Links the bulk load built into `dir` (a directory on the server's machine); returns the
+    /// load as recorded. Re-linking a linked load changes nothing and says so in its note.
+    pub async fn bulk_link(&self, dir: &str) -> Result<BulkLoadInfo, ClientError> {
+        let request = Request::BulkLink { dir: dir.to_owned() };
+        one_load("bulk_link", expect_reply!("bulk_link", self.send(request).await?, Reply::BulkLoads(l) => l)?)
+    }
+
+    /// The state of load `load_id`, or of every load the server knows (`None`), by id.
+    pub async fn bulk_status(&self, load_id: Option<u32>) -> Result<Vec<BulkLoadInfo>, ClientError> {
+        expect_reply!("bulk_status", self.send(Request::BulkStatus { load_id }).await?, Reply::BulkLoads(l) => l)
+    }
+
+    /// Withdraws linked load `load_id`; returns it as recorded after the rollback.
+    pub async fn bulk_rollback(&self, load_id: u32) -> Result<BulkLoadInfo, ClientError> {
+        let request = Request::BulkRollback { load_id };
+        one_load("bulk_rollback", expect_reply!("bulk_rollback", self.send(request).await?, Reply::BulkLoads(l) => l)?)
     }
 
     /// Every source, in name order.

@@ -49,6 +49,21 @@ pub enum Request {
     ListSources,
     /// Stops consuming a source.
     RemoveSource(RemoveSource),
+    /// Links the bulk load in a directory on the server's machine.
+    BulkLink {
+        /// The load directory.
+        dir: String,
+    },
+    /// The state of one bulk load, or of every load (`None`).
+    BulkStatus {
+        /// The load id.
+        load_id: Option<u32>,
+    },
+    /// Withdraws a linked bulk load.
+    BulkRollback {
+        /// The load id.
+        load_id: u32,
+    },
 }
 
 impl Request {
@@ -72,6 +87,9 @@ impl Request {
             Request::AddSource(_) => "add_source",
             Request::ListSources => "list_sources",
             Request::RemoveSource(_) => "remove_source",
+            Request::BulkLink { .. } => "bulk_link",
+            Request::BulkStatus { .. } => "bulk_status",
+            Request::BulkRollback { .. } => "bulk_rollback",
         }
     }
 
@@ -96,7 +114,10 @@ impl Request {
             | Request::Stats
             | Request::AddSource(_)
             | Request::ListSources
-            | Request::RemoveSource(_) => None,
+            | Request::RemoveSource(_)
+            | Request::BulkLink { .. }
+            | Request::BulkStatus { .. }
+            | Request::BulkRollback { .. } => None,
         }
     }
 }

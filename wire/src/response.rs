@@ -8,7 +8,7 @@ mod encode;
 use crate::error::WireError;
 use crate::frame::FrameLimits;
 use crate::types::{
-    ErrorReply, HandshakeOk, KeyHistory, Row, ScanPage, SourceInfo, Stat, TableInfo, Topology, VersionId,
+    BulkLoadInfo, ErrorReply, HandshakeOk, KeyHistory, Row, ScanPage, SourceInfo, Stat, TableInfo, Topology, VersionId,
 };
 
 /// A server's answer to one request.
@@ -47,6 +47,9 @@ pub enum Reply {
     Sources(Vec<SourceInfo>),
     /// Answers [`crate::Request::RemoveSource`].
     SourceRemoved,
+    /// Answers [`crate::Request::BulkLink`], [`crate::Request::BulkStatus`] and
+    /// [`crate::Request::BulkRollback`]: the loads concerned.
+    BulkLoads(Vec<BulkLoadInfo>),
 }
 
 impl Reply {
@@ -68,6 +71,7 @@ impl Reply {
             Reply::Stats(_) => "stats",
             Reply::Source(_) => "source",
             Reply::Sources(_) => "sources",
+            Reply::BulkLoads(_) => "bulk_loads",
             Reply::SourceRemoved => "source_removed",
         }
     }

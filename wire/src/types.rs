@@ -2,6 +2,7 @@
 //! build and match on. They carry no flatbuffers types and do no I/O; the codec
 //! ([`crate::request`], [`crate::response`]) converts them to and from frames.
 
+mod bulk;
 mod error_code;
 mod read;
 mod session;
@@ -10,6 +11,7 @@ mod table;
 mod version;
 mod write;
 
+pub use bulk::{BulkLoadInfo, BulkLoadState, BulkMode};
 pub use error_code::{ErrorCode, ErrorReply};
 pub use read::{Get, Key, KeyHistory, MultiGet, Payload, Row, Scan, ScanPage, ScanRow, VersionEntry, Versions};
 pub use session::{Handshake, HandshakeOk, PROTOCOL_VERSION, Stat, Topology};

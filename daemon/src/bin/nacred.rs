@@ -41,6 +41,17 @@ struct Args {
     print_default_config: bool,
 }
 
+/// The loads reads must not see from the first request on: every load the bulk-load book does
+/// not record as committed. Reading the book here also refuses a corrupt one before any shard
+/// starts.
+fn hidden_loads(root: &std::path::Path) -> Result<nacre_storage::bulk::LoadVisibility> {
+    let visibility = nacre_storage::bulk::LoadVisibility::default();
+    for load in nacre_daemon::bulk_book::LoadBook::load(root)?.hidden() {
+        visibility.hide(load);
+    }
+    Ok(visibility)
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
@@ -101,6 +112,7 @@ fn run() -> Result<()> {
         config: config.clone(),
         stop,
         drained: Arc::new(AtomicUsize::new(0)),
+        visibility: hidden_loads(data.root())?,
     });
     tracing::info!(
         data_dir = %data.root().display(),

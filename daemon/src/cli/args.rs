@@ -37,6 +37,9 @@ pub enum Command {
     /// Add, list or remove Kafka sources (topics consumed into a table).
     #[command(subcommand)]
     Source(SourceCommand),
+    /// Build bulk loads offline, link them into the server, see their state, roll them back.
+    #[command(subcommand)]
+    Bulk(BulkCommand),
     /// Write a value.
     Put(PutArgs),
     /// Read a key's visible value (exit 1 if there is none).
@@ -66,6 +69,44 @@ pub enum TableCommand {
         /// The table.
         name: String,
     },
+}
+
+/// `nacre bulk ...`.
+#[derive(Subcommand, Debug)]
+pub enum BulkCommand {
+    /// Link a built load into the server: validate every file, then commit it on every partition
+    /// at once. DIR must be readable by the server (same machine). Re-linking is a no-op.
+    Link(BulkLinkArgs),
+    /// Show one load's state, or every load's.
+    Status {
+        /// The load id; all loads if absent.
+        load: Option<u32>,
+        /// Output.
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Withdraw a linked load: its versions and its replace watermark stop being visible, and
+    /// what it superseded shows again (while retained).
+    Rollback {
+        /// The load id.
+        load: u32,
+        /// Output.
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+/// `nacre bulk link`.
+#[derive(ClapArgs, Debug)]
+pub struct BulkLinkArgs {
+    /// The load directory (the builder's --out), as the server's machine names it.
+    pub dir: std::path::PathBuf,
+    /// Longest to wait for the link, which reads every byte of the load to validate it.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub wait: Duration,
+    /// Output.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `nacre table create`.

@@ -2,7 +2,7 @@
 //! read. Owns the mapping from commands to requests, scan paging, what counts as not found, and
 //! looking up the topics of streamed versions; how things print is `render.rs`'s.
 
-use super::args::{Cli, Command, DurabilityArg, KeyArgs, OutputArgs, ScanArgs, SourceCommand, TableCommand};
+use super::args::{BulkCommand, Cli, Command, DurabilityArg, KeyArgs, OutputArgs, ScanArgs, SourceCommand, TableCommand};
 use super::render::{self, Format, StreamTopics};
 use base64::Engine as _;
 use nacre_wire::{
@@ -89,9 +89,14 @@ fn describe(args: &KeyArgs) -> String {
 
 /// Connects to `cli.addr` and runs the command, writing results to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    // A link validates every byte of its load before answering.
+    let timeout = match &cli.command {
+        Command::Bulk(BulkCommand::Link(link)) => link.wait.max(cli.timeout),
+        _ => cli.timeout,
+    };
     let options = ClientOptions {
         client_name: "nacre-cli".to_owned(),
-        timeout: cli.timeout,
+        timeout,
         connect_timeout: cli.timeout,
         ..ClientOptions::default()
     };
@@ -99,6 +104,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Table(table) => run_table(&client, table, out).await,
         Command::Source(source) => run_source(&client, source, out).await,
+        Command::Bulk(bulk) => super::bulk::run(&client, bulk, out).await,
         Command::Put(put) => {
             let value = if put.base64 {
                 base64::engine::general_purpose::STANDARD.decode(put.value.as_bytes())?

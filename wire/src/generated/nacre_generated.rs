@@ -197,10 +197,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for Durability {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_ERROR_CODE: u16 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_ERROR_CODE: u16 = 20;
+pub const ENUM_MAX_ERROR_CODE: u16 = 22;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 21] = [
+pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 23] = [
   ErrorCode::Internal,
   ErrorCode::BadRequest,
   ErrorCode::UnknownTable,
@@ -222,6 +222,8 @@ pub const ENUM_VALUES_ERROR_CODE: [ErrorCode; 21] = [
   ErrorCode::ShuttingDown,
   ErrorCode::SourceExists,
   ErrorCode::UnknownSource,
+  ErrorCode::LoadRejected,
+  ErrorCode::UnknownLoad,
 ];
 
 /// Why a request failed. A client that does not know a code treats it as `Internal`.
@@ -273,9 +275,14 @@ impl ErrorCode {
   pub const SourceExists: Self = Self(19);
   /// The source does not exist.
   pub const UnknownSource: Self = Self(20);
+  /// A bulk load was refused; the message starts with the reason's token (FORMAT.md, "Bulk
+  /// load rejections"). Nothing changed.
+  pub const LoadRejected: Self = Self(21);
+  /// No bulk load has that id.
+  pub const UnknownLoad: Self = Self(22);
 
   pub const ENUM_MIN: u16 = 0;
-  pub const ENUM_MAX: u16 = 20;
+  pub const ENUM_MAX: u16 = 22;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::Internal,
     Self::BadRequest,
@@ -298,6 +305,8 @@ impl ErrorCode {
     Self::ShuttingDown,
     Self::SourceExists,
     Self::UnknownSource,
+    Self::LoadRejected,
+    Self::UnknownLoad,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -323,6 +332,8 @@ impl ErrorCode {
       Self::ShuttingDown => Some("ShuttingDown"),
       Self::SourceExists => Some("SourceExists"),
       Self::UnknownSource => Some("UnknownSource"),
+      Self::LoadRejected => Some("LoadRejected"),
+      Self::UnknownLoad => Some("UnknownLoad"),
       _ => None,
     }
   }
@@ -464,10 +475,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for BatchOpKind {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 17;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 20;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 18] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 21] = [
   RequestBody::NONE,
   RequestBody::Handshake,
   RequestBody::GetTopology,
@@ -486,6 +497,9 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 18] = [
   RequestBody::AddSource,
   RequestBody::ListSources,
   RequestBody::RemoveSource,
+  RequestBody::BulkLink,
+  RequestBody::BulkStatus,
+  RequestBody::BulkRollback,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -511,9 +525,12 @@ impl RequestBody {
   pub const AddSource: Self = Self(15);
   pub const ListSources: Self = Self(16);
   pub const RemoveSource: Self = Self(17);
+  pub const BulkLink: Self = Self(18);
+  pub const BulkStatus: Self = Self(19);
+  pub const BulkRollback: Self = Self(20);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 17;
+  pub const ENUM_MAX: u8 = 20;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Handshake,
@@ -533,6 +550,9 @@ impl RequestBody {
     Self::AddSource,
     Self::ListSources,
     Self::RemoveSource,
+    Self::BulkLink,
+    Self::BulkStatus,
+    Self::BulkRollback,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -555,6 +575,9 @@ impl RequestBody {
       Self::AddSource => Some("AddSource"),
       Self::ListSources => Some("ListSources"),
       Self::RemoveSource => Some("RemoveSource"),
+      Self::BulkLink => Some("BulkLink"),
+      Self::BulkStatus => Some("BulkStatus"),
+      Self::BulkRollback => Some("BulkRollback"),
       _ => None,
     }
   }
@@ -612,12 +635,192 @@ impl ::flatbuffers::SimpleToVerifyInSlice for RequestBody {}
 pub struct RequestBodyUnionTableOffset {}
 
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
+pub const ENUM_MIN_BULK_MODE: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 16;
+pub const ENUM_MAX_BULK_MODE: u8 = 1;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 17] = [
+pub const ENUM_VALUES_BULK_MODE: [BulkMode; 2] = [
+  BulkMode::Merge,
+  BulkMode::Replace,
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct BulkMode(pub u8);
+#[allow(non_upper_case_globals)]
+impl BulkMode {
+  pub const Merge: Self = Self(0);
+  pub const Replace: Self = Self(1);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 1;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Merge,
+    Self::Replace,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Merge => Some("Merge"),
+      Self::Replace => Some("Replace"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for BulkMode {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for BulkMode {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for BulkMode {
+    type Output = BulkMode;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for BulkMode {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for BulkMode {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for BulkMode {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_BULK_LOAD_STATE: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_BULK_LOAD_STATE: u8 = 3;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_BULK_LOAD_STATE: [BulkLoadState; 4] = [
+  BulkLoadState::Preparing,
+  BulkLoadState::Committed,
+  BulkLoadState::Aborted,
+  BulkLoadState::RolledBack,
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct BulkLoadState(pub u8);
+#[allow(non_upper_case_globals)]
+impl BulkLoadState {
+  /// Being linked: not visible yet.
+  pub const Preparing: Self = Self(0);
+  /// Linked and visible on every partition.
+  pub const Committed: Self = Self(1);
+  /// The link failed or the server stopped before the commit record: visible nowhere.
+  pub const Aborted: Self = Self(2);
+  /// Withdrawn by a rollback: visible nowhere.
+  pub const RolledBack: Self = Self(3);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 3;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Preparing,
+    Self::Committed,
+    Self::Aborted,
+    Self::RolledBack,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Preparing => Some("Preparing"),
+      Self::Committed => Some("Committed"),
+      Self::Aborted => Some("Aborted"),
+      Self::RolledBack => Some("RolledBack"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for BulkLoadState {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for BulkLoadState {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for BulkLoadState {
+    type Output = BulkLoadState;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for BulkLoadState {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for BulkLoadState {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for BulkLoadState {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 17;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 18] = [
   ResponseBody::NONE,
   ResponseBody::Error,
   ResponseBody::HandshakeOk,
@@ -635,6 +838,7 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 17] = [
   ResponseBody::SourceReply,
   ResponseBody::ListSourcesReply,
   ResponseBody::RemoveSourceReply,
+  ResponseBody::BulkLoadsReply,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -659,9 +863,10 @@ impl ResponseBody {
   pub const SourceReply: Self = Self(14);
   pub const ListSourcesReply: Self = Self(15);
   pub const RemoveSourceReply: Self = Self(16);
+  pub const BulkLoadsReply: Self = Self(17);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 16;
+  pub const ENUM_MAX: u8 = 17;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Error,
@@ -680,6 +885,7 @@ impl ResponseBody {
     Self::SourceReply,
     Self::ListSourcesReply,
     Self::RemoveSourceReply,
+    Self::BulkLoadsReply,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -701,6 +907,7 @@ impl ResponseBody {
       Self::SourceReply => Some("SourceReply"),
       Self::ListSourcesReply => Some("ListSourcesReply"),
       Self::RemoveSourceReply => Some("RemoveSourceReply"),
+      Self::BulkLoadsReply => Some("BulkLoadsReply"),
       _ => None,
     }
   }
@@ -4140,6 +4347,299 @@ impl ::core::fmt::Debug for RemoveSource<'_> {
       ds.finish()
   }
 }
+pub enum BulkLinkOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Links the bulk load built into `dir`, a directory on the server's machine: validates every
+/// file, then commits it on every partition at once. Re-linking a linked load changes nothing.
+pub struct BulkLink<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for BulkLink<'a> {
+  type Inner = BulkLink<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> BulkLink<'a> {
+  pub const VT_DIR: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    BulkLink { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args BulkLinkArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<BulkLink<'bldr>> {
+    let mut builder = BulkLinkBuilder::new(_fbb);
+    if let Some(x) = args.dir { builder.add_dir(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn dir(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(BulkLink::VT_DIR, None).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for BulkLink<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("dir", Self::VT_DIR, true)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct BulkLinkArgs<'a> {
+    pub dir: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for BulkLinkArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    BulkLinkArgs {
+      dir: None, // required field
+    }
+  }
+}
+
+pub struct BulkLinkBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> BulkLinkBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_dir(&mut self, dir: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(BulkLink::VT_DIR, dir);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> BulkLinkBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    BulkLinkBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<BulkLink<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, BulkLink::VT_DIR,"dir");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for BulkLink<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("BulkLink");
+      ds.field("dir", &self.dir());
+      ds.finish()
+  }
+}
+pub enum BulkStatusOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// The state of one bulk load (`load_id` non-zero) or of every load the server knows (0).
+pub struct BulkStatus<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for BulkStatus<'a> {
+  type Inner = BulkStatus<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> BulkStatus<'a> {
+  pub const VT_LOAD_ID: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    BulkStatus { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args BulkStatusArgs
+  ) -> ::flatbuffers::WIPOffset<BulkStatus<'bldr>> {
+    let mut builder = BulkStatusBuilder::new(_fbb);
+    builder.add_load_id(args.load_id);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn load_id(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(BulkStatus::VT_LOAD_ID, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for BulkStatus<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u32>("load_id", Self::VT_LOAD_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct BulkStatusArgs {
+    pub load_id: u32,
+}
+impl<'a> Default for BulkStatusArgs {
+  #[inline]
+  fn default() -> Self {
+    BulkStatusArgs {
+      load_id: 0,
+    }
+  }
+}
+
+pub struct BulkStatusBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> BulkStatusBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_load_id(&mut self, load_id: u32) {
+    self.fbb_.push_slot::<u32>(BulkStatus::VT_LOAD_ID, load_id, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> BulkStatusBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    BulkStatusBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<BulkStatus<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for BulkStatus<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("BulkStatus");
+      ds.field("load_id", &self.load_id());
+      ds.finish()
+  }
+}
+pub enum BulkRollbackOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Withdraws a linked bulk load: its versions and its replace watermark stop being visible.
+pub struct BulkRollback<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for BulkRollback<'a> {
+  type Inner = BulkRollback<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> BulkRollback<'a> {
+  pub const VT_LOAD_ID: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    BulkRollback { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args BulkRollbackArgs
+  ) -> ::flatbuffers::WIPOffset<BulkRollback<'bldr>> {
+    let mut builder = BulkRollbackBuilder::new(_fbb);
+    builder.add_load_id(args.load_id);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn load_id(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(BulkRollback::VT_LOAD_ID, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for BulkRollback<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u32>("load_id", Self::VT_LOAD_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct BulkRollbackArgs {
+    pub load_id: u32,
+}
+impl<'a> Default for BulkRollbackArgs {
+  #[inline]
+  fn default() -> Self {
+    BulkRollbackArgs {
+      load_id: 0,
+    }
+  }
+}
+
+pub struct BulkRollbackBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> BulkRollbackBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_load_id(&mut self, load_id: u32) {
+    self.fbb_.push_slot::<u32>(BulkRollback::VT_LOAD_ID, load_id, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> BulkRollbackBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    BulkRollbackBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<BulkRollback<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for BulkRollback<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("BulkRollback");
+      ds.field("load_id", &self.load_id());
+      ds.finish()
+  }
+}
 pub enum RequestOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -4438,6 +4938,48 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_bulk_link(&self) -> Option<BulkLink<'a>> {
+    if self.body_type() == RequestBody::BulkLink {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { BulkLink::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_bulk_status(&self) -> Option<BulkStatus<'a>> {
+    if self.body_type() == RequestBody::BulkStatus {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { BulkStatus::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_bulk_rollback(&self) -> Option<BulkRollback<'a>> {
+    if self.body_type() == RequestBody::BulkRollback {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { BulkRollback::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -4466,6 +5008,9 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::AddSource => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<AddSource>>("RequestBody::AddSource", pos),
           RequestBody::ListSources => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListSources>>("RequestBody::ListSources", pos),
           RequestBody::RemoveSource => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<RemoveSource>>("RequestBody::RemoveSource", pos),
+          RequestBody::BulkLink => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BulkLink>>("RequestBody::BulkLink", pos),
+          RequestBody::BulkStatus => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BulkStatus>>("RequestBody::BulkStatus", pos),
+          RequestBody::BulkRollback => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BulkRollback>>("RequestBody::BulkRollback", pos),
           _ => Ok(()),
         }
      })?
@@ -4642,6 +5187,27 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::RemoveSource => {
           if let Some(x) = self.body_as_remove_source() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::BulkLink => {
+          if let Some(x) = self.body_as_bulk_link() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::BulkStatus => {
+          if let Some(x) = self.body_as_bulk_status() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::BulkRollback => {
+          if let Some(x) = self.body_as_bulk_rollback() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -7077,6 +7643,430 @@ impl ::core::fmt::Debug for RemoveSourceReply<'_> {
       ds.finish()
   }
 }
+pub enum BulkLoadInfoOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// A bulk load as the server records it.
+pub struct BulkLoadInfo<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for BulkLoadInfo<'a> {
+  type Inner = BulkLoadInfo<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> BulkLoadInfo<'a> {
+  pub const VT_LOAD_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_TABLE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_MODE: ::flatbuffers::VOffsetT = 8;
+  pub const VT_SNAPSHOT_MS: ::flatbuffers::VOffsetT = 10;
+  pub const VT_STATE: ::flatbuffers::VOffsetT = 12;
+  pub const VT_DIR: ::flatbuffers::VOffsetT = 14;
+  pub const VT_FILES: ::flatbuffers::VOffsetT = 16;
+  pub const VT_BYTES: ::flatbuffers::VOffsetT = 18;
+  pub const VT_ENTRIES: ::flatbuffers::VOffsetT = 20;
+  pub const VT_CHANGED_AT_MS: ::flatbuffers::VOffsetT = 22;
+  pub const VT_NOTE: ::flatbuffers::VOffsetT = 24;
+  pub const VT_VALIDATE_MS: ::flatbuffers::VOffsetT = 26;
+  pub const VT_PREPARE_MS: ::flatbuffers::VOffsetT = 28;
+  pub const VT_COMMIT_MS: ::flatbuffers::VOffsetT = 30;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    BulkLoadInfo { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args BulkLoadInfoArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<BulkLoadInfo<'bldr>> {
+    let mut builder = BulkLoadInfoBuilder::new(_fbb);
+    builder.add_commit_ms(args.commit_ms);
+    builder.add_prepare_ms(args.prepare_ms);
+    builder.add_validate_ms(args.validate_ms);
+    builder.add_changed_at_ms(args.changed_at_ms);
+    builder.add_entries(args.entries);
+    builder.add_bytes(args.bytes);
+    builder.add_snapshot_ms(args.snapshot_ms);
+    if let Some(x) = args.note { builder.add_note(x); }
+    builder.add_files(args.files);
+    if let Some(x) = args.dir { builder.add_dir(x); }
+    if let Some(x) = args.table { builder.add_table(x); }
+    builder.add_load_id(args.load_id);
+    builder.add_state(args.state);
+    builder.add_mode(args.mode);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn load_id(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(BulkLoadInfo::VT_LOAD_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn table(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(BulkLoadInfo::VT_TABLE, None).unwrap()}
+  }
+  #[inline]
+  pub fn mode(&self) -> BulkMode {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<BulkMode>(BulkLoadInfo::VT_MODE, Some(BulkMode::Merge)).unwrap()}
+  }
+  /// Milliseconds since the Unix epoch.
+  #[inline]
+  pub fn snapshot_ms(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(BulkLoadInfo::VT_SNAPSHOT_MS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn state(&self) -> BulkLoadState {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<BulkLoadState>(BulkLoadInfo::VT_STATE, Some(BulkLoadState::Preparing)).unwrap()}
+  }
+  /// The load directory it was linked from.
+  #[inline]
+  pub fn dir(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(BulkLoadInfo::VT_DIR, None).unwrap()}
+  }
+  #[inline]
+  pub fn files(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(BulkLoadInfo::VT_FILES, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn bytes(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(BulkLoadInfo::VT_BYTES, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn entries(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(BulkLoadInfo::VT_ENTRIES, Some(0)).unwrap()}
+  }
+  /// When the state last changed, milliseconds since the Unix epoch.
+  #[inline]
+  pub fn changed_at_ms(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(BulkLoadInfo::VT_CHANGED_AT_MS, Some(0)).unwrap()}
+  }
+  /// Why it was aborted, or what a link or rollback request did ("already linked: nothing
+  /// changed").
+  #[inline]
+  pub fn note(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(BulkLoadInfo::VT_NOTE, None)}
+  }
+  /// For the request that linked it: milliseconds spent validating, preparing and committing.
+  #[inline]
+  pub fn validate_ms(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(BulkLoadInfo::VT_VALIDATE_MS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn prepare_ms(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(BulkLoadInfo::VT_PREPARE_MS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn commit_ms(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(BulkLoadInfo::VT_COMMIT_MS, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for BulkLoadInfo<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u32>("load_id", Self::VT_LOAD_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("table", Self::VT_TABLE, true)?
+     .visit_field::<BulkMode>("mode", Self::VT_MODE, false)?
+     .visit_field::<u64>("snapshot_ms", Self::VT_SNAPSHOT_MS, false)?
+     .visit_field::<BulkLoadState>("state", Self::VT_STATE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("dir", Self::VT_DIR, true)?
+     .visit_field::<u32>("files", Self::VT_FILES, false)?
+     .visit_field::<u64>("bytes", Self::VT_BYTES, false)?
+     .visit_field::<u64>("entries", Self::VT_ENTRIES, false)?
+     .visit_field::<u64>("changed_at_ms", Self::VT_CHANGED_AT_MS, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("note", Self::VT_NOTE, false)?
+     .visit_field::<u64>("validate_ms", Self::VT_VALIDATE_MS, false)?
+     .visit_field::<u64>("prepare_ms", Self::VT_PREPARE_MS, false)?
+     .visit_field::<u64>("commit_ms", Self::VT_COMMIT_MS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct BulkLoadInfoArgs<'a> {
+    pub load_id: u32,
+    pub table: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub mode: BulkMode,
+    pub snapshot_ms: u64,
+    pub state: BulkLoadState,
+    pub dir: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub files: u32,
+    pub bytes: u64,
+    pub entries: u64,
+    pub changed_at_ms: u64,
+    pub note: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub validate_ms: u64,
+    pub prepare_ms: u64,
+    pub commit_ms: u64,
+}
+impl<'a> Default for BulkLoadInfoArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    BulkLoadInfoArgs {
+      load_id: 0,
+      table: None, // required field
+      mode: BulkMode::Merge,
+      snapshot_ms: 0,
+      state: BulkLoadState::Preparing,
+      dir: None, // required field
+      files: 0,
+      bytes: 0,
+      entries: 0,
+      changed_at_ms: 0,
+      note: None,
+      validate_ms: 0,
+      prepare_ms: 0,
+      commit_ms: 0,
+    }
+  }
+}
+
+pub struct BulkLoadInfoBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> BulkLoadInfoBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_load_id(&mut self, load_id: u32) {
+    self.fbb_.push_slot::<u32>(BulkLoadInfo::VT_LOAD_ID, load_id, 0);
+  }
+  #[inline]
+  pub fn add_table(&mut self, table: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(BulkLoadInfo::VT_TABLE, table);
+  }
+  #[inline]
+  pub fn add_mode(&mut self, mode: BulkMode) {
+    self.fbb_.push_slot::<BulkMode>(BulkLoadInfo::VT_MODE, mode, BulkMode::Merge);
+  }
+  #[inline]
+  pub fn add_snapshot_ms(&mut self, snapshot_ms: u64) {
+    self.fbb_.push_slot::<u64>(BulkLoadInfo::VT_SNAPSHOT_MS, snapshot_ms, 0);
+  }
+  #[inline]
+  pub fn add_state(&mut self, state: BulkLoadState) {
+    self.fbb_.push_slot::<BulkLoadState>(BulkLoadInfo::VT_STATE, state, BulkLoadState::Preparing);
+  }
+  #[inline]
+  pub fn add_dir(&mut self, dir: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(BulkLoadInfo::VT_DIR, dir);
+  }
+  #[inline]
+  pub fn add_files(&mut self, files: u32) {
+    self.fbb_.push_slot::<u32>(BulkLoadInfo::VT_FILES, files, 0);
+  }
+  #[inline]
+  pub fn add_bytes(&mut self, bytes: u64) {
+    self.fbb_.push_slot::<u64>(BulkLoadInfo::VT_BYTES, bytes, 0);
+  }
+  #[inline]
+  pub fn add_entries(&mut self, entries: u64) {
+    self.fbb_.push_slot::<u64>(BulkLoadInfo::VT_ENTRIES, entries, 0);
+  }
+  #[inline]
+  pub fn add_changed_at_ms(&mut self, changed_at_ms: u64) {
+    self.fbb_.push_slot::<u64>(BulkLoadInfo::VT_CHANGED_AT_MS, changed_at_ms, 0);
+  }
+  #[inline]
+  pub fn add_note(&mut self, note: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(BulkLoadInfo::VT_NOTE, note);
+  }
+  #[inline]
+  pub fn add_validate_ms(&mut self, validate_ms: u64) {
+    self.fbb_.push_slot::<u64>(BulkLoadInfo::VT_VALIDATE_MS, validate_ms, 0);
+  }
+  #[inline]
+  pub fn add_prepare_ms(&mut self, prepare_ms: u64) {
+    self.fbb_.push_slot::<u64>(BulkLoadInfo::VT_PREPARE_MS, prepare_ms, 0);
+  }
+  #[inline]
+  pub fn add_commit_ms(&mut self, commit_ms: u64) {
+    self.fbb_.push_slot::<u64>(BulkLoadInfo::VT_COMMIT_MS, commit_ms, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> BulkLoadInfoBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    BulkLoadInfoBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<BulkLoadInfo<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, BulkLoadInfo::VT_TABLE,"table");
+    self.fbb_.required(o, BulkLoadInfo::VT_DIR,"dir");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for BulkLoadInfo<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("BulkLoadInfo");
+      ds.field("load_id", &self.load_id());
+      ds.field("table", &self.table());
+      ds.field("mode", &self.mode());
+      ds.field("snapshot_ms", &self.snapshot_ms());
+      ds.field("state", &self.state());
+      ds.field("dir", &self.dir());
+      ds.field("files", &self.files());
+      ds.field("bytes", &self.bytes());
+      ds.field("entries", &self.entries());
+      ds.field("changed_at_ms", &self.changed_at_ms());
+      ds.field("note", &self.note());
+      ds.field("validate_ms", &self.validate_ms());
+      ds.field("prepare_ms", &self.prepare_ms());
+      ds.field("commit_ms", &self.commit_ms());
+      ds.finish()
+  }
+}
+pub enum BulkLoadsReplyOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Answers `BulkLink`, `BulkStatus` and `BulkRollback`.
+pub struct BulkLoadsReply<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for BulkLoadsReply<'a> {
+  type Inner = BulkLoadsReply<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> BulkLoadsReply<'a> {
+  pub const VT_LOADS: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    BulkLoadsReply { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args BulkLoadsReplyArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<BulkLoadsReply<'bldr>> {
+    let mut builder = BulkLoadsReplyBuilder::new(_fbb);
+    if let Some(x) = args.loads { builder.add_loads(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn loads(&self) -> ::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<BulkLoadInfo<'a>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<BulkLoadInfo>>>>(BulkLoadsReply::VT_LOADS, None).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for BulkLoadsReply<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<BulkLoadInfo>>>>("loads", Self::VT_LOADS, true)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct BulkLoadsReplyArgs<'a> {
+    pub loads: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<BulkLoadInfo<'a>>>>>,
+}
+impl<'a> Default for BulkLoadsReplyArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    BulkLoadsReplyArgs {
+      loads: None, // required field
+    }
+  }
+}
+
+pub struct BulkLoadsReplyBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> BulkLoadsReplyBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_loads(&mut self, loads: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<BulkLoadInfo<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(BulkLoadsReply::VT_LOADS, loads);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> BulkLoadsReplyBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    BulkLoadsReplyBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<BulkLoadsReply<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, BulkLoadsReply::VT_LOADS,"loads");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for BulkLoadsReply<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("BulkLoadsReply");
+      ds.field("loads", &self.loads());
+      ds.finish()
+  }
+}
 pub enum ErrorOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -7475,6 +8465,20 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_bulk_loads_reply(&self) -> Option<BulkLoadsReply<'a>> {
+    if self.body_type() == ResponseBody::BulkLoadsReply {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { BulkLoadsReply::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -7502,6 +8506,7 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::SourceReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<SourceReply>>("ResponseBody::SourceReply", pos),
           ResponseBody::ListSourcesReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListSourcesReply>>("ResponseBody::ListSourcesReply", pos),
           ResponseBody::RemoveSourceReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<RemoveSourceReply>>("ResponseBody::RemoveSourceReply", pos),
+          ResponseBody::BulkLoadsReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BulkLoadsReply>>("ResponseBody::BulkLoadsReply", pos),
           _ => Ok(()),
         }
      })?
@@ -7671,6 +8676,13 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::RemoveSourceReply => {
           if let Some(x) = self.body_as_remove_source_reply() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::BulkLoadsReply => {
+          if let Some(x) = self.body_as_bulk_loads_reply() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

@@ -116,6 +116,16 @@ fn body(root: &fb::Request<'_>, limits: &FrameLimits) -> Result<Request, Message
             let r = root.body_as_remove_source().ok_or_else(missing)?;
             Request::RemoveSource(RemoveSource { name: r.name().to_owned() })
         }
+        fb::RequestBody::BulkLink => {
+            Request::BulkLink { dir: root.body_as_bulk_link().ok_or_else(missing)?.dir().to_owned() }
+        }
+        fb::RequestBody::BulkStatus => {
+            let load_id = root.body_as_bulk_status().ok_or_else(missing)?.load_id();
+            Request::BulkStatus { load_id: (load_id != 0).then_some(load_id) }
+        }
+        fb::RequestBody::BulkRollback => {
+            Request::BulkRollback { load_id: root.body_as_bulk_rollback().ok_or_else(missing)?.load_id() }
+        }
         _ => return Err(unknown(root)),
     })
 }

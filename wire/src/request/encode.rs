@@ -142,6 +142,18 @@ fn body<'b>(fbb: &mut FlatBufferBuilder<'b>, request: &Request) -> (fb::RequestB
             let remove = fb::RemoveSource::create(fbb, &fb::RemoveSourceArgs { name });
             (fb::RequestBody::RemoveSource, remove.as_union_value())
         }
+        Request::BulkLink { dir } => {
+            let dir = Some(fbb.create_string(dir));
+            (fb::RequestBody::BulkLink, fb::BulkLink::create(fbb, &fb::BulkLinkArgs { dir }).as_union_value())
+        }
+        Request::BulkStatus { load_id } => {
+            let args = fb::BulkStatusArgs { load_id: load_id.unwrap_or(0) };
+            (fb::RequestBody::BulkStatus, fb::BulkStatus::create(fbb, &args).as_union_value())
+        }
+        Request::BulkRollback { load_id } => {
+            let args = fb::BulkRollbackArgs { load_id: *load_id };
+            (fb::RequestBody::BulkRollback, fb::BulkRollback::create(fbb, &args).as_union_value())
+        }
     }
 }
 

@@ -8,8 +8,8 @@ use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
-    ErrorCode, ErrorReply, HandshakeOk, KeyHistory, Payload, Row, ScanPage, ScanRow, SourceInfo, SourceTopic, Stat,
-    Topology, VersionEntry,
+    BulkLoadInfo, BulkLoadState, BulkMode, ErrorCode, ErrorReply, HandshakeOk, KeyHistory, Payload, Row, ScanPage,
+    ScanRow, SourceInfo, SourceTopic, Stat, Topology, VersionEntry,
 };
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Reply), WireError> {
@@ -90,7 +90,45 @@ fn body(root: &fb::Response<'_>, limits: &FrameLimits) -> Result<Reply, MessageE
             Reply::Sources(l.sources().iter().map(|s| source_info(s, limits)).collect::<Result<_, _>>()?)
         }
         fb::ResponseBody::RemoveSourceReply => Reply::SourceRemoved,
+        fb::ResponseBody::BulkLoadsReply => {
+            let l = root.body_as_bulk_loads_reply().ok_or_else(missing)?;
+            limits.check_items(l.loads().len(), "BulkLoadsReply.loads")?;
+            Reply::BulkLoads(l.loads().iter().map(bulk_load_info).collect::<Result<_, _>>()?)
+        }
         _ => return Err(missing()),
+    })
+}
+
+fn bulk_load_info(l: fb::BulkLoadInfo<'_>) -> Result<BulkLoadInfo, MessageError> {
+    let mode = match l.mode() {
+        fb::BulkMode::Merge => BulkMode::Merge,
+        fb::BulkMode::Replace => BulkMode::Replace,
+        other => return Err(MessageError::UnknownEnumValue { field: "BulkLoadInfo.mode", value: u16::from(other.0) }),
+    };
+    let state = match l.state() {
+        fb::BulkLoadState::Preparing => BulkLoadState::Preparing,
+        fb::BulkLoadState::Committed => BulkLoadState::Committed,
+        fb::BulkLoadState::Aborted => BulkLoadState::Aborted,
+        fb::BulkLoadState::RolledBack => BulkLoadState::RolledBack,
+        other => {
+            return Err(MessageError::UnknownEnumValue { field: "BulkLoadInfo.state", value: u16::from(other.0) });
+        }
+    };
+    Ok(BulkLoadInfo {
+        load_id: l.load_id(),
+        table: l.table().to_owned(),
+        mode,
+        snapshot_ms: l.snapshot_ms(),
+        state,
+        dir: l.dir().to_owned(),
+        files: l.files(),
+        bytes: l.bytes(),
+        entries: l.entries(),
+        changed_at_ms: l.changed_at_ms(),
+        note: l.note().map(str::to_owned),
+        validate_ms: l.validate_ms(),
+        prepare_ms: l.prepare_ms(),
+        commit_ms: l.commit_ms(),
     })
 }
 

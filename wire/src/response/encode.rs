@@ -3,7 +3,9 @@
 use super::Reply;
 use crate::codec::{builder, finish, nonempty_bytes, source_settings_to_fb, table_info_to_fb, version_to_fb};
 use crate::generated as fb;
-use crate::types::{ErrorReply, KeyHistory, Payload, Row, ScanPage, SourceInfo, Stat, Topology};
+use crate::types::{
+    BulkLoadInfo, BulkLoadState, BulkMode, ErrorReply, KeyHistory, Payload, Row, ScanPage, SourceInfo, Stat, Topology,
+};
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
 pub(super) fn encode(request_id: u64, reply: &Reply) -> Vec<u8> {
@@ -102,7 +104,46 @@ fn body<'b>(fbb: &mut FlatBufferBuilder<'b>, reply: &Reply) -> (fb::ResponseBody
             fb::ResponseBody::RemoveSourceReply,
             fb::RemoveSourceReply::create(fbb, &fb::RemoveSourceReplyArgs {}).as_union_value(),
         ),
+        Reply::BulkLoads(loads) => {
+            let loads: Vec<_> = loads.iter().map(|l| bulk_load_info(fbb, l)).collect();
+            let loads = Some(fbb.create_vector(&loads));
+            let reply = fb::BulkLoadsReply::create(fbb, &fb::BulkLoadsReplyArgs { loads });
+            (fb::ResponseBody::BulkLoadsReply, reply.as_union_value())
+        }
     }
+}
+
+fn bulk_load_info<'b>(fbb: &mut FlatBufferBuilder<'b>, l: &BulkLoadInfo) -> WIPOffset<fb::BulkLoadInfo<'b>> {
+    let table = Some(fbb.create_string(&l.table));
+    let dir = Some(fbb.create_string(&l.dir));
+    let note = l.note.as_ref().map(|n| fbb.create_string(n));
+    let mode = match l.mode {
+        BulkMode::Merge => fb::BulkMode::Merge,
+        BulkMode::Replace => fb::BulkMode::Replace,
+    };
+    let state = match l.state {
+        BulkLoadState::Preparing => fb::BulkLoadState::Preparing,
+        BulkLoadState::Committed => fb::BulkLoadState::Committed,
+        BulkLoadState::Aborted => fb::BulkLoadState::Aborted,
+        BulkLoadState::RolledBack => fb::BulkLoadState::RolledBack,
+    };
+    let args = fb::BulkLoadInfoArgs {
+        load_id: l.load_id,
+        table,
+        mode,
+        snapshot_ms: l.snapshot_ms,
+        state,
+        dir,
+        files: l.files,
+        bytes: l.bytes,
+        entries: l.entries,
+        changed_at_ms: l.changed_at_ms,
+        note,
+        validate_ms: l.validate_ms,
+        prepare_ms: l.prepare_ms,
+        commit_ms: l.commit_ms,
+    };
+    fb::BulkLoadInfo::create(fbb, &args)
 }
 
 fn source_info<'b>(fbb: &mut FlatBufferBuilder<'b>, s: &SourceInfo) -> WIPOffset<fb::SourceInfo<'b>> {

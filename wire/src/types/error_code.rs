@@ -48,13 +48,17 @@ pub enum ErrorCode {
     SourceExists,
     /// The source does not exist.
     UnknownSource,
+    /// A bulk load was refused; the message starts with the reason's token. Nothing changed.
+    LoadRejected,
+    /// No bulk load has that id.
+    UnknownLoad,
     /// A code this build does not know (a newer server); treat it as [`ErrorCode::Internal`].
     Other(u16),
 }
 
 impl ErrorCode {
     /// Every named code, in wire order.
-    pub const NAMED: [ErrorCode; 21] = [
+    pub const NAMED: [ErrorCode; 23] = [
         ErrorCode::Internal,
         ErrorCode::BadRequest,
         ErrorCode::UnknownTable,
@@ -76,6 +80,8 @@ impl ErrorCode {
         ErrorCode::ShuttingDown,
         ErrorCode::SourceExists,
         ErrorCode::UnknownSource,
+        ErrorCode::LoadRejected,
+        ErrorCode::UnknownLoad,
     ];
 
     /// The wire number.
@@ -134,7 +140,9 @@ mod tests {
         for code in ErrorCode::NAMED {
             assert_eq!(ErrorCode::from_code(code.code()), code);
         }
-        assert_eq!(ErrorCode::from_code(21), ErrorCode::Other(21));
+        assert_eq!(ErrorCode::LoadRejected.code(), 21);
+        assert_eq!(ErrorCode::UnknownLoad.code(), 22);
+        assert_eq!(ErrorCode::from_code(23), ErrorCode::Other(23));
         assert_eq!(ErrorCode::Other(500).code(), 500);
         assert_eq!(ErrorCode::Other(500).to_string(), "error code 500");
         assert_eq!(ErrorCode::Busy.to_string(), "Busy");

@@ -1,0 +1,448 @@
+//! The bulk-segment linker: `nacre bulk link`, `status` and `rollback`, run by shard 0, and each
+//! shard's part of them.
+//!
+//! A link, in order (each step's failpoint name in brackets, see `failpoint.rs`):
+//!
+//! 1. **Validate** everything before touching anything (`nacre_storage::bulk::validate`, on a
+//!    blocking thread): descriptor, format versions, partition count, every file's size and
+//!    checksum, every block, every key's partition and order, the table. A refusal changes
+//!    nothing. Re-linking a committed load answers "already linked" and changes nothing.
+//!    [`bulk-link:after-validate`]
+//! 2. **Preparing record**: the load is hidden in this process, then recorded as `preparing`
+//!    in the load book. [`bulk-link:after-preparing-record`]
+//! 3. **Prepare**, on the shard owning each file's partition: hard-link (or copy) it into the
+//!    partition's directory and fsync file and directory. [`bulk-link:after-prepare`]
+//! 4. **Commit edits**: one manifest edit per partition (every partition for a replace load, which
+//!    also adds its watermark). The load is still hidden. [`bulk-link:after-commit:K`, after K
+//!    edits]
+//! 5. **Commit record**: the book says `committed`, durably. This is the decision.
+//!    [`bulk-link:after-commit-record`]
+//! 6. **Show**: the load becomes visible to every read on every shard at once.
+//!
+//! A crash before step 5 leaves the load invisible, and recovery unlinks its segments from every
+//! partition and records it `aborted`; after step 5 it is whole everywhere. A failure (not a
+//! crash) before step 5 undoes what was done and records `aborted`.
+//!
+//! A rollback: the load is hidden, the book records `rolled-back` (the decision;
+//! [`bulk-rollback:after-record`]), then each partition's edit removes the load's segments and
+//! watermark [`bulk-rollback:after-unlink:K`]. Recovery finishes the unlinks of a rolled-back
+//! load.
+
+use crate::bulk_book::{LoadBook, LoadRecord, LoadState};
+use crate::convert::error;
+use crate::failpoint;
+use crate::mesh::{Answer, Ask};
+use crate::shard::Shard;
+use nacre_storage::bulk::validate::{self, LinkTarget, LoadRejection, ValidatedLoad};
+use nacre_storage::bulk::{LoadDescriptor, LoadMode};
+use nacre_storage::engine::PreparedSegment;
+use nacre_storage::segment::info::SegmentInfo;
+use nacre_storage::{Origin, OriginKind, TableId, Ts, VersionId, Watermark};
+use nacre_wire::{self as wire, ErrorCode, Reply};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// Threads validating one load's files.
+const VALIDATE_THREADS: usize = 2;
+
+/// A shard's part of a link or rollback.
+#[derive(Debug)]
+pub enum BulkAsk {
+    /// Prepare these files (partition, path, summary) in the partitions they belong to.
+    Prepare(Vec<(u32, PathBuf, SegmentInfo)>),
+    /// Commit the load in one partition, with its prepared segment there, if any.
+    Commit {
+        /// The load.
+        load: u32,
+        /// The partition.
+        partition: u32,
+        /// Its prepared segment.
+        prepared: Option<PreparedSegment>,
+        /// A replace load's watermark.
+        watermark: Option<(TableId, Watermark)>,
+    },
+    /// Remove prepared segments that will not be committed.
+    Discard(Vec<(u32, PreparedSegment)>),
+    /// Unlink the load from every partition of the shard.
+    Unlink(u32),
+    /// Partitions of the shard (among those given) where the load no longer has its segment.
+    Compacted {
+        /// The load.
+        load: u32,
+        /// Partitions that had a file of it.
+        partitions: Vec<u32>,
+    },
+}
+
+/// What a shard answers to a [`BulkAsk`].
+#[derive(Debug)]
+pub enum BulkAnswer {
+    /// To `Prepare`.
+    Prepared(Vec<(u32, PreparedSegment)>),
+    /// To `Compacted`.
+    Partitions(Vec<u32>),
+    /// To the others.
+    Done,
+}
+
+fn rejected(r: &LoadRejection) -> wire::ErrorReply {
+    error(ErrorCode::LoadRejected, format!("{}: {r}", r.code()))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
+}
+
+impl Shard {
+    /// Runs `ask` on shard `shard`: here, or through the mesh.
+    async fn bulk_on(self: &Rc<Self>, shard: usize, ask: BulkAsk) -> Result<BulkAnswer, String> {
+        if shard == self.id {
+            return self.bulk_here(ask).await;
+        }
+        match self.mesh.ask(shard, Ask::Bulk(ask)).await {
+            Ok(Answer::Bulk(r)) => r,
+            Ok(_) => Err(format!("shard {shard} answered out of turn")),
+            Err(_) => Err(format!("shard {shard} is shutting down")),
+        }
+    }
+
+    fn engine_of(&self, partition: u32) -> Result<&Rc<nacre_storage::Engine<nacre_storage::io::dma::DmaDisk>>, String> {
+        self.engines.get(&partition).ok_or_else(|| format!("shard {} does not own partition {partition}", self.id))
+    }
+
+    /// This shard's part of a link or rollback.
+    pub(crate) async fn bulk_here(&self, ask: BulkAsk) -> Result<BulkAnswer, String> {
+        match ask {
+            BulkAsk::Prepare(files) => {
+                let mut prepared = Vec::new();
+                for (partition, path, info) in files {
+                    let engine = self.engine_of(partition)?;
+                    match engine.prepare_bulk_segment(&path, &info).await {
+                        Ok(p) => prepared.push((partition, p)),
+                        Err(e) => {
+                            for (partition, p) in &prepared {
+                                if let Ok(engine) = self.engine_of(*partition) {
+                                    let _ = engine.discard_prepared(p).await;
+                                }
+                            }
+                            return Err(format!("preparing {} in partition {partition}: {e}", path.display()));
+                        }
+                    }
+                }
+                Ok(BulkAnswer::Prepared(prepared))
+            }
+            BulkAsk::Commit { load, partition, prepared, watermark } => {
+                let engine = self.engine_of(partition)?;
+                engine
+                    .commit_bulk_load(load, prepared.as_ref(), watermark)
+                    .await
+                    .map_err(|e| format!("committing load {load} in partition {partition}: {e}"))?;
+                Ok(BulkAnswer::Done)
+            }
+            BulkAsk::Discard(prepared) => {
+                for (partition, p) in prepared {
+                    // Best effort: an orphan left here is deleted by the next recovery.
+                    if let Ok(engine) = self.engine_of(partition) {
+                        let _ = engine.discard_prepared(&p).await;
+                    }
+                }
+                Ok(BulkAnswer::Done)
+            }
+            BulkAsk::Unlink(load) => {
+                for (partition, engine) in &self.engines {
+                    engine
+                        .unlink_bulk_load(load)
+                        .await
+                        .map_err(|e| format!("unlinking load {load} from partition {partition}: {e}"))?;
+                }
+                Ok(BulkAnswer::Done)
+            }
+            BulkAsk::Compacted { load, partitions } => {
+                let mut compacted = Vec::new();
+                for p in partitions {
+                    let linked = self.engine_of(p)?.linked_loads().await;
+                    if linked.get(&load).is_none_or(Vec::is_empty) {
+                        compacted.push(p);
+                    }
+                }
+                Ok(BulkAnswer::Partitions(compacted))
+            }
+        }
+    }
+
+    /// Recovery's part: unlinks, from this shard's partitions, every load the book does not
+    /// record as committed (a crash before its commit record, or during its rollback).
+    pub(crate) async fn reconcile_bulk_loads(&self, book: &LoadBook) -> anyhow::Result<()> {
+        for (partition, engine) in &self.engines {
+            engine.set_load_visibility(self.process.visibility.clone());
+            for load in engine.linked_loads().await.into_keys() {
+                let committed = book.get(load).is_some_and(|r| r.state == LoadState::Committed);
+                if !committed {
+                    tracing::info!(shard = self.id, partition, load, "unlinking a bulk load that did not commit");
+                    engine.unlink_bulk_load(load).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every load, or one.
+    pub(crate) fn bulk_status(&self, load: Option<u32>) -> Result<Reply, wire::ErrorReply> {
+        let book = self.bulk_book.borrow();
+        match load {
+            None => Ok(Reply::BulkLoads(book.all().map(LoadRecord::info).collect())),
+            Some(id) => match book.get(id) {
+                Some(r) => Ok(Reply::BulkLoads(vec![r.info()])),
+                None => Err(error(ErrorCode::UnknownLoad, format!("no bulk load {id} was ever linked here"))),
+            },
+        }
+    }
+
+    fn put_record(&self, record: LoadRecord) -> Result<(), wire::ErrorReply> {
+        self.bulk_book
+            .borrow_mut()
+            .put(record)
+            .map_err(|e| error(ErrorCode::Io, format!("writing the bulk-load book: {e:#}")))
+    }
+
+    /// Links the load in `dir` (shard 0).
+    pub(crate) async fn bulk_link(self: &Rc<Self>, dir: String) -> Result<Reply, wire::ErrorReply> {
+        let Some(_serial) = self.bulk_lock.try_lock() else {
+            return Err(rejected(&LoadRejection::Busy("a link or rollback".into())));
+        };
+        let started = Instant::now();
+        let dir = std::fs::canonicalize(&dir)
+            .map_err(|e| rejected(&LoadRejection::Descriptor(format!("cannot open load directory {dir}: {e}"))))?;
+        let partition_count = self.process.partition_count;
+        let descriptor = validate::read_descriptor(&dir, partition_count).map_err(|r| rejected(&r))?;
+        let digest = format!("{:016x}", descriptor.digest());
+        let load = descriptor.load_id;
+        if let Some(done) = self.already_linked(&descriptor, &digest)? {
+            return Ok(done);
+        }
+        let table = self.catalog.borrow().get(&descriptor.table).cloned();
+        let Some(table) = table else {
+            return Err(rejected(&LoadRejection::UnknownTable(descriptor.table.clone())));
+        };
+        let target =
+            LinkTarget { partition_count, table_id: table.table_id(), limits: crate::shard::limits(&self.process.config) };
+        let validated = {
+            let dir = dir.clone();
+            glommio::executor()
+                .spawn_blocking(move || validate::validate(&dir, &target, VALIDATE_THREADS))
+                .await
+                .map_err(|r| rejected(&r))?
+        };
+        let validate_ms = ms(started);
+        failpoint::hit("bulk-link:after-validate");
+        let mut record = LoadRecord {
+            load_id: load,
+            table: descriptor.table.clone(),
+            table_id: descriptor.table_id,
+            mode: descriptor.mode,
+            snapshot_ms: descriptor.snapshot_ms,
+            digest,
+            dir: dir.display().to_string(),
+            files: validated.files.len() as u32,
+            bytes: validated.bytes(),
+            entries: validated.files.iter().map(|f| f.info.entry_count).sum(),
+            partitions: validated.files.iter().map(|f| f.partition).collect(),
+            state: LoadState::Preparing,
+            changed_at_ms: now_ms(),
+            note: None,
+        };
+        self.process.visibility.hide(load);
+        self.put_record(record.clone())?;
+        failpoint::hit("bulk-link:after-preparing-record");
+        let outcome = self.prepare_and_commit(&validated, table.table_id()).await;
+        let prepare_ms;
+        let commit_ms;
+        match outcome {
+            Ok((p, c)) => {
+                prepare_ms = p;
+                commit_ms = c;
+            }
+            Err(reason) => {
+                tracing::error!(load, %reason, "bulk link failed; undoing it");
+                // Undo what was committed; a partition that cannot be undone now is undone by
+                // the next recovery, since the book will not say committed.
+                for shard in 0..self.process.shard_count {
+                    if let Err(e) = self.bulk_on(shard, BulkAsk::Unlink(load)).await {
+                        tracing::error!(load, shard, error = %e, "undoing a failed link");
+                    }
+                }
+                record.state = LoadState::Aborted;
+                record.changed_at_ms = now_ms();
+                record.note = Some(format!("link failed: {reason}"));
+                self.put_record(record)?;
+                return Err(error(ErrorCode::Io, format!("linking load {load} failed and was undone: {reason}")));
+            }
+        }
+        let record_started = Instant::now();
+        record.state = LoadState::Committed;
+        record.changed_at_ms = now_ms();
+        self.put_record(record.clone())?;
+        failpoint::hit("bulk-link:after-commit-record");
+        self.process.visibility.show(load);
+        let commit_ms = commit_ms + ms(record_started);
+        tracing::info!(load, files = record.files, bytes = record.bytes, validate_ms, prepare_ms, commit_ms, "bulk load linked");
+        let mut info = record.info();
+        info.validate_ms = validate_ms;
+        info.prepare_ms = prepare_ms;
+        info.commit_ms = commit_ms;
+        Ok(Reply::BulkLoads(vec![info]))
+    }
+
+    /// `Some(reply)` if the load needs nothing (a re-link of a committed load); an error if its
+    /// id is taken by another load or it was rolled back.
+    fn already_linked(&self, d: &LoadDescriptor, digest: &str) -> Result<Option<Reply>, wire::ErrorReply> {
+        let book = self.bulk_book.borrow();
+        let Some(r) = book.get(d.load_id) else { return Ok(None) };
+        match r.state {
+            LoadState::Committed if r.digest == digest => {
+                let mut info = r.info();
+                info.note = Some("already linked: nothing changed".into());
+                Ok(Some(Reply::BulkLoads(vec![info])))
+            }
+            LoadState::Committed => Err(rejected(&LoadRejection::LoadIdTaken(d.load_id))),
+            LoadState::RolledBack => Err(rejected(&LoadRejection::RolledBack(d.load_id))),
+            LoadState::Preparing | LoadState::Aborted if r.digest != digest => {
+                Err(rejected(&LoadRejection::LoadIdTaken(d.load_id)))
+            }
+            LoadState::Preparing | LoadState::Aborted => Ok(None),
+        }
+    }
+
+    /// Steps 3 and 4. Returns (prepare ms, commit ms).
+    async fn prepare_and_commit(self: &Rc<Self>, v: &ValidatedLoad, table: TableId) -> Result<(u64, u64), String> {
+        let load = v.descriptor.load_id;
+        let started = Instant::now();
+        let mut by_shard: BTreeMap<usize, Vec<(u32, PathBuf, SegmentInfo)>> = BTreeMap::new();
+        for f in &v.files {
+            by_shard.entry(self.process.owner(f.partition)).or_default().push((
+                f.partition,
+                f.path.clone(),
+                f.info.clone(),
+            ));
+        }
+        let mut prepared: BTreeMap<u32, PreparedSegment> = BTreeMap::new();
+        for (shard, files) in by_shard {
+            match self.bulk_on(shard, BulkAsk::Prepare(files)).await {
+                Ok(BulkAnswer::Prepared(p)) => prepared.extend(p),
+                Ok(_) => return Err(format!("shard {shard} answered a prepare out of turn")),
+                Err(e) => {
+                    self.discard(prepared).await;
+                    return Err(e);
+                }
+            }
+        }
+        let prepare_ms = ms(started);
+        failpoint::hit("bulk-link:after-prepare");
+        let started = Instant::now();
+        let watermark = (v.descriptor.mode == LoadMode::Replace).then(|| {
+            let point = VersionId {
+                ts: Ts::from_millis(v.descriptor.snapshot_ms),
+                origin: Origin { kind: OriginKind::Bulk, source_id: load, seq: 0 },
+            };
+            (table, Watermark { point })
+        });
+        let partitions: Vec<u32> = match watermark {
+            Some(_) => (0..self.process.partition_count).collect(),
+            None => prepared.keys().copied().collect(),
+        };
+        for (k, partition) in partitions.into_iter().enumerate() {
+            let ask = BulkAsk::Commit { load, partition, prepared: prepared.remove(&partition), watermark };
+            if let Err(e) = self.bulk_on(self.process.owner(partition), ask).await {
+                self.discard(prepared).await;
+                return Err(e);
+            }
+            failpoint::hit(&format!("bulk-link:after-commit:{}", k + 1));
+        }
+        Ok((prepare_ms, ms(started)))
+    }
+
+    async fn discard(self: &Rc<Self>, prepared: BTreeMap<u32, PreparedSegment>) {
+        let mut by_shard: BTreeMap<usize, Vec<(u32, PreparedSegment)>> = BTreeMap::new();
+        for (p, seg) in prepared {
+            by_shard.entry(self.process.owner(p)).or_default().push((p, seg));
+        }
+        for (shard, segs) in by_shard {
+            let _ = self.bulk_on(shard, BulkAsk::Discard(segs)).await;
+        }
+    }
+
+    /// Rolls back load `load` (shard 0).
+    pub(crate) async fn bulk_rollback(self: &Rc<Self>, load: u32) -> Result<Reply, wire::ErrorReply> {
+        let Some(_serial) = self.bulk_lock.try_lock() else {
+            return Err(rejected(&LoadRejection::Busy("a link or rollback".into())));
+        };
+        let Some(mut record) = self.bulk_book.borrow().get(load).cloned() else {
+            return Err(error(ErrorCode::UnknownLoad, format!("no bulk load {load} was ever linked here")));
+        };
+        match record.state {
+            LoadState::Committed => {}
+            LoadState::RolledBack => {
+                let mut info = record.info();
+                info.note = Some("already rolled back: nothing changed".into());
+                return Ok(Reply::BulkLoads(vec![info]));
+            }
+            LoadState::Preparing | LoadState::Aborted => {
+                return Err(error(
+                    ErrorCode::BadRequest,
+                    format!("load {load} is {}: it is visible nowhere, so there is nothing to roll back", record.info().state.name()),
+                ));
+            }
+        }
+        let partitions = record.partitions.clone();
+        let mut compacted = Vec::new();
+        for shard in 0..self.process.shard_count {
+            let mine: Vec<u32> = partitions.iter().copied().filter(|p| self.process.owner(*p) == shard).collect();
+            match self.bulk_on(shard, BulkAsk::Compacted { load, partitions: mine }).await {
+                Ok(BulkAnswer::Partitions(p)) => compacted.extend(p),
+                Ok(_) => return Err(error(ErrorCode::Internal, format!("shard {shard} answered out of turn"))),
+                Err(e) => return Err(error(ErrorCode::Io, e)),
+            }
+        }
+        if !compacted.is_empty() {
+            return Err(error(
+                ErrorCode::BadRequest,
+                format!("load {load}'s segments were compacted in partitions {compacted:?}: a rollback needs them as linked"),
+            ));
+        }
+        self.process.visibility.hide(load);
+        record.state = LoadState::RolledBack;
+        record.changed_at_ms = now_ms();
+        self.put_record(record.clone())?;
+        failpoint::hit("bulk-rollback:after-record");
+        for shard in 0..self.process.shard_count {
+            if let Err(e) = self.bulk_on(shard, BulkAsk::Unlink(load)).await {
+                // The book already says rolled back: nothing of the load is visible, and the
+                // next recovery finishes the unlink.
+                tracing::error!(load, shard, error = %e, "unlinking a rolled-back load");
+            }
+            failpoint::hit(&format!("bulk-rollback:after-unlink:{}", shard + 1));
+        }
+        Ok(Reply::BulkLoads(vec![record.info()]))
+    }
+
+    /// Recovery's last bulk step (shard 0): a load still `preparing` in the book was cut short
+    /// by a crash; every shard has unlinked it, so it is recorded `aborted`.
+    pub(crate) fn abort_unfinished_links(&self) -> anyhow::Result<()> {
+        let unfinished: Vec<LoadRecord> =
+            self.bulk_book.borrow().all().filter(|r| r.state == LoadState::Preparing).cloned().collect();
+        for mut r in unfinished {
+            tracing::warn!(load = r.load_id, "a bulk link was cut short before its commit record: recorded aborted");
+            r.state = LoadState::Aborted;
+            r.changed_at_ms = now_ms();
+            r.note = Some("the daemon stopped before the load's commit record; nothing of it is visible".into());
+            self.bulk_book.borrow_mut().put(r)?;
+        }
+        Ok(())
+    }
+}
