@@ -12,7 +12,7 @@ use std::rc::Rc;
 const MAX_TABLE_NAME_BYTES: usize = 255;
 
 fn table_info(name: &str, entry: &TableEntry) -> wire::TableInfo {
-    wire::TableInfo { name: name.to_string(), settings: convert::wire_settings(&entry.settings()) }
+    wire::TableInfo { name: name.to_string(), settings: convert::wire_settings(&entry.settings()), id: entry.id }
 }
 
 impl Shard {

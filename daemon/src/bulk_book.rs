@@ -13,7 +13,6 @@
 use crate::datadir::write_atomically;
 use anyhow::{Context, Result, bail};
 use nacre_storage::bulk::LoadMode;
-use nacre_wire::{BulkLoadInfo, BulkLoadState, BulkMode};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -66,34 +65,6 @@ pub struct LoadRecord {
     /// Why it was aborted, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-}
-
-impl LoadRecord {
-    /// The record as the protocol shows it.
-    pub fn info(&self) -> BulkLoadInfo {
-        BulkLoadInfo {
-            load_id: self.load_id,
-            table: self.table.clone(),
-            mode: match self.mode {
-                LoadMode::Merge => BulkMode::Merge,
-                LoadMode::Replace => BulkMode::Replace,
-            },
-            snapshot_ms: self.snapshot_ms,
-            state: match self.state {
-                LoadState::Preparing => BulkLoadState::Preparing,
-                LoadState::Committed => BulkLoadState::Committed,
-                LoadState::Aborted => BulkLoadState::Aborted,
-                LoadState::RolledBack => BulkLoadState::RolledBack,
-            },
-            dir: self.dir.clone(),
-            files: self.files,
-            bytes: self.bytes,
-            entries: self.entries,
-            changed_at_ms: self.changed_at_ms,
-            note: self.note.clone(),
-            ..BulkLoadInfo::default()
-        }
-    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -29,7 +29,7 @@
 //! load.
 
 use crate::bulk_book::{LoadBook, LoadRecord, LoadState};
-use crate::convert::error;
+use crate::convert::{bulk_load_info, error};
 use crate::failpoint;
 use crate::mesh::{Answer, Ask};
 use crate::shard::Shard;
@@ -196,9 +196,9 @@ impl Shard {
     pub(crate) fn bulk_status(&self, load: Option<u32>) -> Result<Reply, wire::ErrorReply> {
         let book = self.bulk_book.borrow();
         match load {
-            None => Ok(Reply::BulkLoads(book.all().map(LoadRecord::info).collect())),
+            None => Ok(Reply::BulkLoads(book.all().map(bulk_load_info).collect())),
             Some(id) => match book.get(id) {
-                Some(r) => Ok(Reply::BulkLoads(vec![r.info()])),
+                Some(r) => Ok(Reply::BulkLoads(vec![bulk_load_info(r)])),
                 None => Err(error(ErrorCode::UnknownLoad, format!("no bulk load {id} was ever linked here"))),
             },
         }
@@ -292,7 +292,7 @@ impl Shard {
         self.process.visibility.show(load);
         let commit_ms = commit_ms + ms(record_started);
         tracing::info!(load, files = record.files, bytes = record.bytes, validate_ms, prepare_ms, commit_ms, "bulk load linked");
-        let mut info = record.info();
+        let mut info = bulk_load_info(&record);
         info.validate_ms = validate_ms;
         info.prepare_ms = prepare_ms;
         info.commit_ms = commit_ms;
@@ -306,7 +306,7 @@ impl Shard {
         let Some(r) = book.get(d.load_id) else { return Ok(None) };
         match r.state {
             LoadState::Committed if r.digest == digest => {
-                let mut info = r.info();
+                let mut info = bulk_load_info(r);
                 info.note = Some("already linked: nothing changed".into());
                 Ok(Some(Reply::BulkLoads(vec![info])))
             }
@@ -388,14 +388,14 @@ impl Shard {
         match record.state {
             LoadState::Committed => {}
             LoadState::RolledBack => {
-                let mut info = record.info();
+                let mut info = bulk_load_info(&record);
                 info.note = Some("already rolled back: nothing changed".into());
                 return Ok(Reply::BulkLoads(vec![info]));
             }
             LoadState::Preparing | LoadState::Aborted => {
                 return Err(error(
                     ErrorCode::BadRequest,
-                    format!("load {load} is {}: it is visible nowhere, so there is nothing to roll back", record.info().state.name()),
+                    format!("load {load} is {}: it is visible nowhere, so there is nothing to roll back", bulk_load_info(&record).state.name()),
                 ));
             }
         }
@@ -428,7 +428,7 @@ impl Shard {
             }
             failpoint::hit(&format!("bulk-rollback:after-unlink:{}", shard + 1));
         }
-        Ok(Reply::BulkLoads(vec![record.info()]))
+        Ok(Reply::BulkLoads(vec![bulk_load_info(&record)]))
     }
 
     /// Recovery's last bulk step (shard 0): a load still `preparing` in the book was cut short

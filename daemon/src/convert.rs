@@ -132,3 +132,31 @@ pub fn storage_error(e: &st::Error) -> wire::ErrorReply {
     };
     error(code, e.to_string())
 }
+
+/// A bulk-load record as the protocol shows it.
+pub fn bulk_load_info(r: &crate::bulk_book::LoadRecord) -> wire::BulkLoadInfo {
+    use crate::bulk_book::LoadState;
+    use nacre_storage::bulk::LoadMode;
+    wire::BulkLoadInfo {
+        load_id: r.load_id,
+        table: r.table.clone(),
+        mode: match r.mode {
+            LoadMode::Merge => wire::BulkMode::Merge,
+            LoadMode::Replace => wire::BulkMode::Replace,
+        },
+        snapshot_ms: r.snapshot_ms,
+        state: match r.state {
+            LoadState::Preparing => wire::BulkLoadState::Preparing,
+            LoadState::Committed => wire::BulkLoadState::Committed,
+            LoadState::Aborted => wire::BulkLoadState::Aborted,
+            LoadState::RolledBack => wire::BulkLoadState::RolledBack,
+        },
+        dir: r.dir.clone(),
+        files: r.files,
+        bytes: r.bytes,
+        entries: r.entries,
+        changed_at_ms: r.changed_at_ms,
+        note: r.note.clone(),
+        ..wire::BulkLoadInfo::default()
+    }
+}

@@ -12,6 +12,8 @@
 //!   RESP door's tests; [`redis`] starts a real `redis-server` to compare the door with;
 //!   [`transcript`] runs the scripted session's text; [`program`] runs third-party programs
 //!   (redis-cli, redis-benchmark, kcat, the `nacre` CLI) with a bounded time.
+//! - [`bulk`] writes bulk-load inputs (JSON Lines, CSV, Parquet), runs `nacre bulk ...`, and
+//!   lists partition files so a refused load can be shown to change nothing.
 //! - [`kafka`] runs a real Apache Kafka broker (`kafka/broker.sh`), produces to it with
 //!   librdkafka and kcat recording where every message landed, reads topics back, drives
 //!   `nacre source ...`, and waits until the daemon has applied a topic up to its end offsets.
@@ -21,6 +23,7 @@
 //! `cargo build -p nacre-daemon --bins` first (`nacred`, and the `nacre` CLI some tests run).
 
 pub mod acked;
+pub mod bulk;
 pub mod kafka;
 pub mod program;
 pub mod raw;

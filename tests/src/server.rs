@@ -142,11 +142,13 @@ pub struct ServerOptions {
     /// Open the RESP (Redis protocol) door on a free loopback port (`--resp-listen`); a start
     /// then also waits until it answers PING. See [`Server::resp_addr`].
     pub resp: bool,
+    /// Extra environment variables for the daemon (a failpoint, say).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { cores: DEFAULT_CORES, config: None, resp: false }
+        ServerOptions { cores: DEFAULT_CORES, config: None, resp: false, env: Vec::new() }
     }
 }
 
@@ -238,6 +240,7 @@ impl Server {
         writeln!(file, "===== nacre-tests: start {} =====", self.starts).expect("writing the log marker");
         let mut command = Command::new(&self.binary);
         command.args(self.args()).env("NO_COLOR", "1").stdin(Stdio::null()).stdout(Stdio::null()).stderr(file);
+        command.envs(self.options.env.iter().map(|(k, v)| (k, v)));
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");
         }
@@ -412,6 +415,29 @@ impl Server {
     /// daemon's help first, such as a Kafka source feeding a table the test creates.
     pub fn set_config(&mut self, config: Option<String>) {
         self.options.config = config;
+    }
+
+    /// Sets the extra environment of later starts (a failpoint, say, or none).
+    pub fn set_env(&mut self, env: Vec<(String, String)>) {
+        self.options.env = env;
+    }
+
+    /// Waits for the daemon to exit on its own (a failpoint killing it), at most `timeout`;
+    /// returns its status.
+    ///
+    /// # Panics
+    ///
+    /// If it is still running after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child_mut().try_wait().expect("polling nacred") {
+                self.child = None;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "nacred still runs after {timeout:?}\n{}", self.log_tail());
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The data directory.

@@ -110,7 +110,8 @@ async fn exercise(client: Arc<Client>, table: &str, shard_ports: &BTreeSet<u16>)
 async fn tables(client: &Client, table: &str) {
     let settings = TableSettings { max_versions: 5, ..TableSettings::default() };
     let info = client.create_table(table, settings).await.expect("create_table");
-    assert_eq!(info, TableInfo { name: table.to_owned(), settings });
+    assert_eq!(info, TableInfo { name: table.to_owned(), settings, id: info.id });
+    assert_ne!(info.id, 0, "a table's id is shown");
     assert_eq!(server_code(client.create_table(table, settings).await), ErrorCode::TableExists);
     assert_eq!(server_code(client.create_table("", settings).await), ErrorCode::BadRequest);
     let bad = TableSettings { max_versions: 0, ..settings };

@@ -119,11 +119,11 @@ pub(crate) fn settings_from_fb(s: fb::TableSettings<'_>) -> Result<TableSettings
 pub(crate) fn table_info_to_fb<'b>(fbb: &mut FlatBufferBuilder<'b>, t: &TableInfo) -> WIPOffset<fb::TableInfo<'b>> {
     let name = fbb.create_string(&t.name);
     let settings = settings_to_fb(fbb, &t.settings);
-    fb::TableInfo::create(fbb, &fb::TableInfoArgs { name: Some(name), settings: Some(settings) })
+    fb::TableInfo::create(fbb, &fb::TableInfoArgs { name: Some(name), settings: Some(settings), id: t.id })
 }
 
 pub(crate) fn table_info_from_fb(t: fb::TableInfo<'_>) -> Result<TableInfo, MessageError> {
-    Ok(TableInfo { name: t.name().to_owned(), settings: settings_from_fb(t.settings())? })
+    Ok(TableInfo { name: t.name().to_owned(), settings: settings_from_fb(t.settings())?, id: t.id() })
 }
 
 /// A source's Kafka settings, left out when there are none (absent reads as none).

@@ -275,6 +275,7 @@ pub fn tables(format: Format, tables: &[TableInfo]) -> String {
         Format::Json => json_lines(tables.iter().map(|t| {
             json!({
                 "name": t.name,
+                "id": t.id,
                 "max_versions": t.settings.max_versions,
                 "version_retention_ms": t.settings.version_retention_ms,
                 "default_ttl_ms": t.settings.default_ttl_ms,
@@ -282,7 +283,7 @@ pub fn tables(format: Format, tables: &[TableInfo]) -> String {
             })
         })),
         Format::Table => {
-            aligned(&["NAME", "MAX_VERSIONS", "RETENTION", "TTL", "TIE_RULE"], tables.iter().map(table_cells).collect())
+            aligned(&["NAME", "ID", "MAX_VERSIONS", "RETENTION", "TTL", "TIE_RULE"], tables.iter().map(table_cells).collect())
         }
     }
 }
@@ -291,6 +292,7 @@ fn table_cells(t: &TableInfo) -> Vec<String> {
     let or_none = |ms: Option<u64>| ms.map_or_else(|| "-".to_owned(), human_ms);
     vec![
         t.name.clone(),
+        t.id.to_string(),
         t.settings.max_versions.to_string(),
         or_none(t.settings.version_retention_ms),
         or_none(t.settings.default_ttl_ms),
@@ -301,7 +303,10 @@ fn table_cells(t: &TableInfo) -> Vec<String> {
 /// One line saying what a create did.
 pub fn created(table: &TableInfo) -> String {
     let cells = table_cells(table);
-    format!("created table {} (max_versions {}, retention {}, ttl {})\n", cells[0], cells[1], cells[2], cells[3])
+    format!(
+        "created table {} (id {}, max_versions {}, retention {}, ttl {})\n",
+        cells[0], cells[1], cells[2], cells[3], cells[4]
+    )
 }
 
 /// True if a source setting's value is a secret the CLI never prints.

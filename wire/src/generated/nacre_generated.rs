@@ -1525,6 +1525,7 @@ impl<'a> ::flatbuffers::Follow<'a> for TableInfo<'a> {
 impl<'a> TableInfo<'a> {
   pub const VT_NAME: ::flatbuffers::VOffsetT = 4;
   pub const VT_SETTINGS: ::flatbuffers::VOffsetT = 6;
+  pub const VT_ID: ::flatbuffers::VOffsetT = 8;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -1536,6 +1537,7 @@ impl<'a> TableInfo<'a> {
     args: &'args TableInfoArgs<'args>
   ) -> ::flatbuffers::WIPOffset<TableInfo<'bldr>> {
     let mut builder = TableInfoBuilder::new(_fbb);
+    builder.add_id(args.id);
     if let Some(x) = args.settings { builder.add_settings(x); }
     if let Some(x) = args.name { builder.add_name(x); }
     builder.finish()
@@ -1556,6 +1558,15 @@ impl<'a> TableInfo<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<TableSettings>>(TableInfo::VT_SETTINGS, None).unwrap()}
   }
+  /// The id storage knows the table by (fixed at creation, never reused): what the offline
+  /// bulk builder writes into its files. 0 from a server older than this field.
+  #[inline]
+  pub fn id(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(TableInfo::VT_ID, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for TableInfo<'_> {
@@ -1566,6 +1577,7 @@ impl ::flatbuffers::Verifiable for TableInfo<'_> {
     v.visit_table(pos)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, true)?
      .visit_field::<::flatbuffers::ForwardsUOffset<TableSettings>>("settings", Self::VT_SETTINGS, true)?
+     .visit_field::<u32>("id", Self::VT_ID, false)?
      .finish();
     Ok(())
   }
@@ -1573,6 +1585,7 @@ impl ::flatbuffers::Verifiable for TableInfo<'_> {
 pub struct TableInfoArgs<'a> {
     pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub settings: Option<::flatbuffers::WIPOffset<TableSettings<'a>>>,
+    pub id: u32,
 }
 impl<'a> Default for TableInfoArgs<'a> {
   #[inline]
@@ -1580,6 +1593,7 @@ impl<'a> Default for TableInfoArgs<'a> {
     TableInfoArgs {
       name: None, // required field
       settings: None, // required field
+      id: 0,
     }
   }
 }
@@ -1596,6 +1610,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TableInfoBuilder<'a, 'b, A> {
   #[inline]
   pub fn add_settings(&mut self, settings: ::flatbuffers::WIPOffset<TableSettings<'b >>) {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<TableSettings>>(TableInfo::VT_SETTINGS, settings);
+  }
+  #[inline]
+  pub fn add_id(&mut self, id: u32) {
+    self.fbb_.push_slot::<u32>(TableInfo::VT_ID, id, 0);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TableInfoBuilder<'a, 'b, A> {
@@ -1619,6 +1637,7 @@ impl ::core::fmt::Debug for TableInfo<'_> {
     let mut ds = f.debug_struct("TableInfo");
       ds.field("name", &self.name());
       ds.field("settings", &self.settings());
+      ds.field("id", &self.id());
       ds.finish()
   }
 }

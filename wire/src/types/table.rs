@@ -40,6 +40,9 @@ pub struct TableInfo {
     pub name: String,
     /// Its settings.
     pub settings: TableSettings,
+    /// The id storage knows it by (what `nacre bulk build --table-id` takes); 0 from a server
+    /// older than the field.
+    pub id: u32,
 }
 
 /// Creates a table. Answered by [`crate::Reply::Table`].

@@ -214,11 +214,11 @@ fn respond(port: u16, topology: &Topology, request: Request) -> Action {
             }),
         },
         Request::Topology => Reply::Topology(topology.clone()),
-        Request::CreateTable(c) => Reply::Table(TableInfo { name: c.name, settings: c.settings }),
-        Request::AlterTable(a) => Reply::Table(TableInfo { name: a.name, settings: TableSettings::default() }),
+        Request::CreateTable(c) => Reply::Table(TableInfo { name: c.name, settings: c.settings, id: 1 }),
+        Request::AlterTable(a) => Reply::Table(TableInfo { name: a.name, settings: TableSettings::default(), id: 1 }),
         Request::DropTable(_) => Reply::TableDropped,
         Request::ListTables => {
-            Reply::Tables(vec![TableInfo { name: format!("port-{port}"), settings: TableSettings::default() }])
+            Reply::Tables(vec![TableInfo { name: format!("port-{port}"), settings: TableSettings::default(), id: 1 }])
         }
         Request::Put(_) | Request::Delete(_) => Reply::Written(version(port)),
         Request::WriteBatch(b) => Reply::BatchWritten(b.ops.iter().map(|_| version(port)).collect()),

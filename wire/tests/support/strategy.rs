@@ -48,7 +48,7 @@ pub fn settings() -> impl Strategy<Value = TableSettings> {
 }
 
 pub fn table_info() -> impl Strategy<Value = TableInfo> {
-    (name(), settings()).prop_map(|(name, settings)| TableInfo { name, settings })
+    (name(), settings(), any::<u32>()).prop_map(|(name, settings, id)| TableInfo { name, settings, id })
 }
 
 pub fn key() -> impl Strategy<Value = Key> {
