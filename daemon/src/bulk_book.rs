@@ -167,7 +167,8 @@ mod tests {
         assert_eq!(again.all().cloned().collect::<Vec<_>>(), book.all().cloned().collect::<Vec<_>>());
         assert_eq!(again.hidden(), BTreeSet::from([2, 3]));
         let text = std::fs::read_to_string(LoadBook::path(dir.path())).expect("read");
-        std::fs::write(LoadBook::path(dir.path()), text.replacen("\"rolled-back\"", "\"committed\"", 1)).expect("write");
+        std::fs::write(LoadBook::path(dir.path()), text.replacen("\"rolled-back\"", "\"committed\"", 1))
+            .expect("write");
         let err = LoadBook::load(dir.path()).expect_err("an edited book is refused");
         assert!(format!("{err:#}").contains("checksum"), "{err:#}");
     }

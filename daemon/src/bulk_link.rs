@@ -230,8 +230,11 @@ impl Shard {
         let Some(table) = table else {
             return Err(rejected(&LoadRejection::UnknownTable(descriptor.table.clone())));
         };
-        let target =
-            LinkTarget { partition_count, table_id: table.table_id(), limits: crate::shard::limits(&self.process.config) };
+        let target = LinkTarget {
+            partition_count,
+            table_id: table.table_id(),
+            limits: crate::shard::limits(&self.process.config),
+        };
         let validated = {
             let dir = dir.clone();
             glommio::executor()
@@ -291,7 +294,15 @@ impl Shard {
         failpoint::hit("bulk-link:after-commit-record");
         self.process.visibility.show(load);
         let commit_ms = commit_ms + ms(record_started);
-        tracing::info!(load, files = record.files, bytes = record.bytes, validate_ms, prepare_ms, commit_ms, "bulk load linked");
+        tracing::info!(
+            load,
+            files = record.files,
+            bytes = record.bytes,
+            validate_ms,
+            prepare_ms,
+            commit_ms,
+            "bulk load linked"
+        );
         let mut info = bulk_load_info(&record);
         info.validate_ms = validate_ms;
         info.prepare_ms = prepare_ms;
@@ -395,7 +406,10 @@ impl Shard {
             LoadState::Preparing | LoadState::Aborted => {
                 return Err(error(
                     ErrorCode::BadRequest,
-                    format!("load {load} is {}: it is visible nowhere, so there is nothing to roll back", bulk_load_info(&record).state.name()),
+                    format!(
+                        "load {load} is {}: it is visible nowhere, so there is nothing to roll back",
+                        bulk_load_info(&record).state.name()
+                    ),
                 ));
             }
         }
@@ -412,7 +426,9 @@ impl Shard {
         if !compacted.is_empty() {
             return Err(error(
                 ErrorCode::BadRequest,
-                format!("load {load}'s segments were compacted in partitions {compacted:?}: a rollback needs them as linked"),
+                format!(
+                    "load {load}'s segments were compacted in partitions {compacted:?}: a rollback needs them as linked"
+                ),
             ));
         }
         self.process.visibility.hide(load);

@@ -73,6 +73,9 @@ struct Memtables {
     active_streamed: bool,
 }
 
+/// Segment readers, as a read visits them.
+type Segments<D> = Vec<Rc<SegmentReader<<D as Disk>::File>>>;
+
 /// One partition's storage engine.
 pub struct Engine<D: Disk> {
     disk: D,
@@ -205,7 +208,7 @@ impl<D: Disk> Engine<D> {
 
     /// What a read of `table` may see, decided once: the live segments minus those of hidden
     /// bulk loads, and the table's watermarks minus those of hidden loads.
-    fn read_view(&self, table: TableId) -> (Vec<Rc<SegmentReader<D::File>>>, Vec<Watermark>) {
+    fn read_view(&self, table: TableId) -> (Segments<D>, Vec<Watermark>) {
         let hidden = self.visibility.borrow().snapshot();
         let segments = self.segments.borrow();
         let marks = self.watermarks.borrow().get(&table).cloned().unwrap_or_default();
@@ -213,14 +216,13 @@ impl<D: Disk> Engine<D> {
             return (segments.clone(), marks);
         }
         let loads = self.segment_loads.borrow();
-        let visible = segments
-            .iter()
-            .filter(|s| loads.get(&s.info().id).is_none_or(|l| !hidden.contains(l)))
-            .cloned()
-            .collect();
+        let visible =
+            segments.iter().filter(|s| loads.get(&s.info().id).is_none_or(|l| !hidden.contains(l))).cloned().collect();
         let marks = marks
             .into_iter()
-            .filter(|w| w.point.origin.kind != crate::version::OriginKind::Bulk || !hidden.contains(&w.point.origin.source_id))
+            .filter(|w| {
+                w.point.origin.kind != crate::version::OriginKind::Bulk || !hidden.contains(&w.point.origin.source_id)
+            })
             .collect();
         (visible, marks)
     }

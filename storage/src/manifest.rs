@@ -207,7 +207,8 @@ impl ManifestEdit {
         if dec.remaining() > 0 {
             for _ in 0..dec.count(8)? {
                 let load = dec.u32()?;
-                let segments = (0..dec.count(8)?).map(|_| dec.u64().map(SegmentId)).collect::<std::result::Result<_, _>>()?;
+                let segments =
+                    (0..dec.count(8)?).map(|_| dec.u64().map(SegmentId)).collect::<std::result::Result<_, _>>()?;
                 edit.loads_linked.push((load, segments));
             }
             for _ in 0..dec.count(4)? {
@@ -393,7 +394,8 @@ mod tests {
             max_key: crate::record::Key::new(TableId(1), b"a".to_vec(), b"".to_vec()),
         };
         let mut s = ManifestState::default();
-        let link = ManifestEdit { added: vec![info(1)], loads_linked: vec![(5, vec![SegmentId(1)])], ..Default::default() };
+        let link =
+            ManifestEdit { added: vec![info(1)], loads_linked: vec![(5, vec![SegmentId(1)])], ..Default::default() };
         s.apply(&link).expect("links");
         assert_eq!(s.loads[&5], vec![SegmentId(1)]);
         let dangling = ManifestEdit { loads_linked: vec![(6, vec![SegmentId(2)])], ..Default::default() };

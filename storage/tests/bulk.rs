@@ -186,7 +186,8 @@ fn validation_rejects_each_defect_with_its_own_reason() {
 
     let edited = fresh_load(root.path(), "edited");
     let text = std::fs::read_to_string(edited.join("load.json")).expect("read");
-    std::fs::write(edited.join("load.json"), text.replacen("\"records\": 5000", "\"records\": 5001", 1)).expect("write");
+    std::fs::write(edited.join("load.json"), text.replacen("\"records\": 5000", "\"records\": 5001", 1))
+        .expect("write");
     assert_eq!(code(&edited, &target()), Err("bad-descriptor"));
 
     let version = fresh_load(root.path(), "version");
@@ -306,7 +307,10 @@ fn a_replace_load_supersedes_older_writes_keeps_newer_ones_and_its_rollback_rest
         store.engine.flush().await.expect("flush");
 
         let dir = loads.path().join("replace");
-        let d = build(options(&dir, LoadMode::Replace, 1, 64 << 20), &[record(&in_load, "", "bulk"), record(&newer, "", "bulk")]);
+        let d = build(
+            options(&dir, LoadMode::Replace, 1, 64 << 20),
+            &[record(&in_load, "", "bulk"), record(&newer, "", "bulk")],
+        );
         let file = partition_file(&dir);
         let prepared = store.engine.prepare_bulk_segment(&file.path, &file.info).await.expect("prepare");
         let point = VersionId {
@@ -314,7 +318,11 @@ fn a_replace_load_supersedes_older_writes_keeps_newer_ones_and_its_rollback_rest
             origin: Origin { kind: OriginKind::Bulk, source_id: d.load_id, seq: 0 },
         };
         visibility.hide(d.load_id);
-        store.engine.commit_bulk_load(d.load_id, Some(&prepared), Some((TABLE, Watermark { point }))).await.expect("commit");
+        store
+            .engine
+            .commit_bulk_load(d.load_id, Some(&prepared), Some((TABLE, Watermark { point })))
+            .await
+            .expect("commit");
         assert_eq!(store.get(&only_old, "").await.as_deref(), Some("old"), "the watermark waits for the load too");
         visibility.show(d.load_id);
         assert_eq!(store.get(&in_load, "").await.as_deref(), Some("bulk"));

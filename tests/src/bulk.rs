@@ -111,8 +111,21 @@ pub fn build(table: &str, table_id: u32, partitions: u32, inputs: &[&Path], out:
 pub fn try_build(table: &str, table_id: u32, partitions: u32, inputs: &[&Path], out: &Path, extra: &[&str]) -> Output {
     let (id, parts) = (table_id.to_string(), partitions.to_string());
     let mut args: Vec<&str> = vec![
-        "bulk", "build", "--table", table, "--table-id", &id, "--partitions", &parts, "--key", "id", "--sort-key",
-        "sk", "--value", "val", "--no-progress",
+        "bulk",
+        "build",
+        "--table",
+        table,
+        "--table-id",
+        &id,
+        "--partitions",
+        &parts,
+        "--key",
+        "id",
+        "--sort-key",
+        "sk",
+        "--value",
+        "val",
+        "--no-progress",
     ];
     args.extend_from_slice(extra);
     let out_text = out.display().to_string();

@@ -66,7 +66,14 @@ fn build_load(work: &Path, snapshot_ms: u64) -> String {
         let input = work.join("rows.jsonl");
         bulk::write_jsonl(&input, &rows);
         let snapshot = snapshot_ms.to_string();
-        bulk::build("t", 1, PARTITIONS, &[&input], &out, &["--format", "jsonl", "--mode", "replace", "--snapshot-ts", &snapshot]);
+        bulk::build(
+            "t",
+            1,
+            PARTITIONS,
+            &[&input],
+            &out,
+            &["--format", "jsonl", "--mode", "replace", "--snapshot-ts", &snapshot],
+        );
     }
     out.display().to_string()
 }

@@ -62,13 +62,12 @@ async fn check_every_row(client: &Client, table: &str, rows: &[Row], load_id: u3
         let got: Vec<(String, String)> = page
             .rows
             .iter()
-            .map(|r| (String::from_utf8_lossy(&r.sort_key).into_owned(), String::from_utf8_lossy(&r.value).into_owned()))
+            .map(|r| {
+                (String::from_utf8_lossy(&r.sort_key).into_owned(), String::from_utf8_lossy(&r.value).into_owned())
+            })
             .collect();
-        let want: Vec<(String, String)> = rows
-            .iter()
-            .filter(|r| r.pk == pk)
-            .map(|r| (r.sk.clone(), r.value.clone().expect("a value")))
-            .collect();
+        let want: Vec<(String, String)> =
+            rows.iter().filter(|r| r.pk == pk).map(|r| (r.sk.clone(), r.value.clone().expect("a value"))).collect();
         assert_eq!(got, want, "the scan of {pk} returns every sort key in order");
     }
 }
@@ -126,7 +125,18 @@ fn an_input_larger_than_the_builders_memory_limit_builds_and_reads_back() {
         let out = work.path().join("load");
         let snapshot_ms = bulk::now_ms() - 60_000;
         let snapshot = snapshot_ms.to_string();
-        let args = ["--format", "jsonl", "--mode", "merge", "--snapshot-ts", &snapshot, "--memory-limit", "2MiB", "--threads", "2"];
+        let args = [
+            "--format",
+            "jsonl",
+            "--mode",
+            "merge",
+            "--snapshot-ts",
+            &snapshot,
+            "--memory-limit",
+            "2MiB",
+            "--threads",
+            "2",
+        ];
         bulk::build("big", info.id, partitions, &[&input], &out, &args);
         let load = client.bulk_link(&out.display().to_string()).await.expect("link");
         assert_eq!(load.entries, rows.len() as u64);

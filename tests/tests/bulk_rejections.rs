@@ -75,7 +75,8 @@ impl Case {
     /// Links `dir` and checks it is refused for `reason` with nothing changed.
     fn assert_refused(&self, dir: &Path, reason: &str) {
         let before = self.snapshot();
-        let outcome = runtime().block_on(async { self.server.client().await.bulk_link(&dir.display().to_string()).await });
+        let outcome =
+            runtime().block_on(async { self.server.client().await.bulk_link(&dir.display().to_string()).await });
         match outcome {
             Err(ClientError::Server { code: ErrorCode::LoadRejected, message }) => {
                 assert!(message.starts_with(&format!("{reason}: ")), "refused for {reason}, got: {message}");
@@ -176,7 +177,8 @@ fn an_edited_descriptor_fails_its_checksum() {
     let c = case();
     let dir = c.good("load");
     let text = std::fs::read_to_string(dir.join("load.json")).expect("read");
-    std::fs::write(dir.join("load.json"), text.replacen("\"mode\": \"merge\"", "\"mode\": \"replace\"", 1)).expect("write");
+    std::fs::write(dir.join("load.json"), text.replacen("\"mode\": \"merge\"", "\"mode\": \"replace\"", 1))
+        .expect("write");
     c.assert_refused(&dir, "bad-descriptor");
 }
 

@@ -62,7 +62,14 @@ fn server_and_load(work: &Path, snapshot_ms: u64) -> (Server, String) {
         let input = work.join("rows.jsonl");
         bulk::write_jsonl(&input, &load_rows());
         let snapshot = snapshot_ms.to_string();
-        bulk::build("t", 1, partitions, &[&input], &out, &["--format", "jsonl", "--mode", "replace", "--snapshot-ts", &snapshot]);
+        bulk::build(
+            "t",
+            1,
+            partitions,
+            &[&input],
+            &out,
+            &["--format", "jsonl", "--mode", "replace", "--snapshot-ts", &snapshot],
+        );
     }
     (server, out.display().to_string())
 }
@@ -85,7 +92,13 @@ fn a_replace_load_keeps_exactly_the_newer_writes_in_either_order_and_rolls_back(
     drop(writes_first);
     assert_eq!(
         values(&after),
-        vec![Some("bulk-in-load-older"), Some("put-in-load-newer"), None, Some("put-newer-only"), Some("bulk-load-only")]
+        vec![
+            Some("bulk-in-load-older"),
+            Some("put-in-load-newer"),
+            None,
+            Some("put-newer-only"),
+            Some("bulk-load-only")
+        ]
     );
     assert_eq!(rolled_back, before, "the rollback restores every key, versions included");
 
@@ -101,5 +114,9 @@ fn a_replace_load_keeps_exactly_the_newer_writes_in_either_order_and_rolls_back(
     let decided = |s: &[Option<(String, VersionId)>]| -> Vec<Option<(String, Ts, OriginKind)>> {
         s.iter().map(|o| o.as_ref().map(|(v, id)| (v.clone(), id.ts, id.origin.kind))).collect()
     };
-    assert_eq!(decided(&linked_first), decided(&after), "the same writes and load give the same reads, whatever the order");
+    assert_eq!(
+        decided(&linked_first),
+        decided(&after),
+        "the same writes and load give the same reads, whatever the order"
+    );
 }

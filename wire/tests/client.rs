@@ -82,6 +82,13 @@ async fn keyed_requests_go_to_their_owner_port_and_the_rest_to_the_first() {
     let sources = client.list_sources().await.expect("list sources");
     assert_eq!(sources[0].name, format!("port-{}", mock.primary), "admin requests go to the first port");
     client.remove_source("s").await.expect("remove source");
+    let linked = client.bulk_link("/loads/a").await.expect("bulk link");
+    assert_eq!((linked.load_id, linked.dir.as_str()), (7, "/loads/a"));
+    assert_eq!(client.bulk_status(None).await.expect("bulk status").len(), 2);
+    let missing = client.bulk_status(Some(404)).await.expect_err("unknown load");
+    assert!(matches!(missing, ClientError::Server { code: ErrorCode::UnknownLoad, .. }), "{missing:?}");
+    let none = client.bulk_rollback(3).await.expect_err("a rollback answers exactly one load");
+    assert!(matches!(none, ClientError::UnexpectedReply { request: "bulk_rollback", .. }), "{none:?}");
     // One connection per port: the first, and the two shards.
     assert_eq!(mock.connections(), 3);
 }

@@ -59,6 +59,8 @@ round_trip! {
     request_add_source: s::add_source() => request_round_trips;
     request_list_sources: Just(Request::ListSources) => request_round_trips;
     request_remove_source: s::remove_source() => request_round_trips;
+    request_bulk: s::bulk_request() => request_round_trips;
+    reply_bulk_loads: proptest::collection::vec(s::bulk_load_info(), 0..4).prop_map(Reply::BulkLoads) => reply_round_trips;
     reply_error: s::error_reply() => reply_round_trips;
     reply_handshake: s::handshake_ok() => reply_round_trips;
     reply_topology: s::topology().prop_map(Reply::Topology) => reply_round_trips;

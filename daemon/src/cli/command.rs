@@ -2,7 +2,9 @@
 //! read. Owns the mapping from commands to requests, scan paging, what counts as not found, and
 //! looking up the topics of streamed versions; how things print is `render.rs`'s.
 
-use super::args::{BulkCommand, Cli, Command, DurabilityArg, KeyArgs, OutputArgs, ScanArgs, SourceCommand, TableCommand};
+use super::args::{
+    BulkCommand, Cli, Command, DurabilityArg, KeyArgs, OutputArgs, ScanArgs, SourceCommand, TableCommand,
+};
 use super::render::{self, Format, StreamTopics};
 use base64::Engine as _;
 use nacre_wire::{

@@ -282,9 +282,10 @@ pub fn tables(format: Format, tables: &[TableInfo]) -> String {
                 "tie_rule": t.settings.tie_rule.iter().map(|k| kind_name(*k)).collect::<Vec<_>>(),
             })
         })),
-        Format::Table => {
-            aligned(&["NAME", "ID", "MAX_VERSIONS", "RETENTION", "TTL", "TIE_RULE"], tables.iter().map(table_cells).collect())
-        }
+        Format::Table => aligned(
+            &["NAME", "ID", "MAX_VERSIONS", "RETENTION", "TTL", "TIE_RULE"],
+            tables.iter().map(table_cells).collect(),
+        ),
     }
 }
 

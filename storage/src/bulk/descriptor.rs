@@ -179,7 +179,9 @@ mod tests {
         let d = sample();
         std::fs::write(dir.path().join(DESCRIPTOR_FILE), d.to_file_bytes()).expect("write");
         assert_eq!(LoadDescriptor::read(dir.path()).expect("reads"), d);
-        let edited = String::from_utf8(d.to_file_bytes()).expect("utf8").replace("\"snapshot_ms\": 1000", "\"snapshot_ms\": 1001");
+        let edited = String::from_utf8(d.to_file_bytes())
+            .expect("utf8")
+            .replace("\"snapshot_ms\": 1000", "\"snapshot_ms\": 1001");
         std::fs::write(dir.path().join(DESCRIPTOR_FILE), edited).expect("write");
         assert!(matches!(LoadDescriptor::read(dir.path()), Err(DescriptorError::Checksum { .. })));
     }

@@ -75,7 +75,9 @@ impl<D: Disk> Engine<D> {
         let hidden = self.visibility.borrow().snapshot();
         if ids.iter().any(|id| self.segment_loads.borrow().get(id).is_some_and(|l| hidden.contains(l))) {
             // Its versions must stay apart until the load commits or is rolled back.
-            return Err(Error::InvalidArgument("a segment of a bulk load being linked or rolled back cannot be compacted"));
+            return Err(Error::InvalidArgument(
+                "a segment of a bulk load being linked or rolled back cannot be compacted",
+            ));
         }
         let inputs: Vec<Rc<SegmentReader<D::File>>> = {
             let live = self.segments.borrow();

@@ -276,6 +276,16 @@ fn respond(port: u16, topology: &Topology, request: Request) -> Action {
             Reply::Error(ErrorReply { code: ErrorCode::UnknownSource, message: "no source named missing".into() })
         }
         Request::RemoveSource(_) => Reply::SourceRemoved,
+        Request::BulkLink { dir } => {
+            Reply::BulkLoads(vec![BulkLoadInfo { load_id: 7, dir, ..BulkLoadInfo::default() }])
+        }
+        Request::BulkStatus { load_id: Some(404) } => {
+            Reply::Error(ErrorReply { code: ErrorCode::UnknownLoad, message: "no bulk load 404".into() })
+        }
+        Request::BulkStatus { load_id } => {
+            Reply::BulkLoads(vec![BulkLoadInfo { load_id: load_id.unwrap_or(1), ..BulkLoadInfo::default() }; 2])
+        }
+        Request::BulkRollback { .. } => Reply::BulkLoads(Vec::new()),
     };
     Action::Reply(reply)
 }

@@ -148,6 +148,41 @@ pub fn remove_source() -> impl Strategy<Value = Request> {
     name().prop_map(|name| Request::RemoveSource(RemoveSource { name }))
 }
 
+pub fn bulk_request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        name().prop_map(|dir| Request::BulkLink { dir }),
+        option::of(1..u32::MAX).prop_map(|load_id| Request::BulkStatus { load_id }),
+        any::<u32>().prop_map(|load_id| Request::BulkRollback { load_id }),
+    ]
+}
+
+pub fn bulk_load_info() -> impl Strategy<Value = BulkLoadInfo> {
+    let mode = prop::sample::select(vec![BulkMode::Merge, BulkMode::Replace]);
+    let state = prop::sample::select(vec![
+        BulkLoadState::Preparing,
+        BulkLoadState::Committed,
+        BulkLoadState::Aborted,
+        BulkLoadState::RolledBack,
+    ]);
+    ((any::<u32>(), name(), mode, any::<u64>(), state, name()), (any::<u32>(), any::<[u64; 6]>(), option::of(name())))
+        .prop_map(|((load_id, table, mode, snapshot_ms, state, dir), (files, n, note))| BulkLoadInfo {
+            load_id,
+            table,
+            mode,
+            snapshot_ms,
+            state,
+            dir,
+            files,
+            bytes: n[0],
+            entries: n[1],
+            changed_at_ms: n[2],
+            note,
+            validate_ms: n[3],
+            prepare_ms: n[4],
+            commit_ms: n[5],
+        })
+}
+
 pub fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         handshake(),
@@ -167,6 +202,7 @@ pub fn request() -> impl Strategy<Value = Request> {
         add_source(),
         Just(Request::ListSources),
         remove_source(),
+        bulk_request(),
     ]
 }
 
@@ -265,5 +301,6 @@ pub fn reply() -> impl Strategy<Value = Reply> {
         source_info().prop_map(Reply::Source),
         vec(source_info(), 0..4).prop_map(Reply::Sources),
         Just(Reply::SourceRemoved),
+        vec(bulk_load_info(), 0..4).prop_map(Reply::BulkLoads),
     ]
 }
