@@ -1,6 +1,7 @@
 //! The `nacre` command-line client: parses a command, runs it against a `nacred` over the wire
 //! client, and prints what it read. It is a client only: it names wire types, never storage
-//! or the daemon's shards.
+//! or the daemon's shards. The one exception is [`bulk_build`], which runs offline and drives
+//! storage's bulk builder.
 //!
 //! Exit status: 0 on success, 1 when a read key has no visible value (`get`) or no versions
 //! (`versions`), with a message on stderr, and 2 on any error (usage, connection, or a server
@@ -10,6 +11,7 @@
 
 pub mod args;
 pub mod bulk;
+pub mod bulk_build;
 pub mod command;
 pub mod import_redis;
 pub mod render;
