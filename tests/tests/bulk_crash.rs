@@ -91,9 +91,8 @@ fn load_id(dir: &str) -> u32 {
     bulk::descriptor(Path::new(dir))["load_id"].as_u64().expect("a load id") as u32
 }
 
-/// Links with the failpoint armed, waits for the kill, restarts clean.
-fn crash_during(server: &mut Server, request: impl std::future::Future<Output = ()>) {
-    runtime().block_on(request);
+/// Waits for the failpoint's kill, then restarts with no failpoint armed.
+fn recover_after_kill(server: &mut Server) {
     let status = server.wait_exit(Duration::from_secs(60));
     assert!(!status.success(), "the failpoint killed nacred: {status}");
     server.set_env(Vec::new());
@@ -126,11 +125,12 @@ fn a_link_killed_at_any_step_recovers_to_all_or_nothing() {
     ];
     for (failpoint, expected) in steps {
         let mut server = armed_server(failpoint, snapshot_ms);
-        crash_during(&mut server, async {
+        runtime().block_on(async {
             let client = server.client().await;
             let outcome = client.bulk_link(&dir).await;
             assert!(outcome.is_err(), "{failpoint}: the daemon dies before answering: {outcome:?}");
         });
+        recover_after_kill(&mut server);
         runtime().block_on(async {
             let client = server.client().await;
             let state = status(&client, load).await;
@@ -161,10 +161,11 @@ fn a_rollback_killed_at_any_step_recovers_rolled_back() {
             client.bulk_link(&dir).await.expect("link");
             assert_eq!(values(&client).await, all("new"));
         });
-        crash_during(&mut server, async {
+        runtime().block_on(async {
             let client = server.client().await;
             assert!(client.bulk_rollback(load).await.is_err(), "{failpoint}: the daemon dies before answering");
         });
+        recover_after_kill(&mut server);
         runtime().block_on(async {
             let client = server.client().await;
             assert_eq!(status(&client, load).await, Some(BulkLoadState::RolledBack), "{failpoint}");

@@ -119,7 +119,9 @@ fn main() -> Result<()> {
     nacred.stop()?;
 
     println!();
-    println!("| load | build MiB/s | build / fio | link total | validate | prepare + commit | per file (p+c) | per GiB (p+c) | per GiB (total) |");
+    println!(
+        "| load | build MiB/s | build / fio | link total | validate | prepare + commit | per file (p+c) | per GiB (p+c) | per GiB (total) |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
         let rate = r.load.bytes as f64 / r.build.as_secs_f64();
@@ -200,7 +202,8 @@ fn value(i: u64, len: usize) -> String {
 }
 
 fn write_input(path: &Path, records: u64, value_bytes: usize) -> Result<()> {
-    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false), Field::new("val", DataType::Utf8, false)]));
+    let schema =
+        Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false), Field::new("val", DataType::Utf8, false)]));
     let mut writer = ArrowWriter::try_new(std::fs::File::create(path)?, schema.clone(), None)?;
     let mut i = 0;
     while i < records {
@@ -252,9 +255,7 @@ async fn ingest(client: &Arc<Client>, records: u64, args: &Args) -> Result<Durat
                 inflight.join_next().await.context("a batch")???;
             }
             let client = client.clone();
-            inflight.spawn(async move {
-                client.write_batch(WriteBatch::new("ingest", ops)).await.map(|_| ())
-            });
+            inflight.spawn(async move { client.write_batch(WriteBatch::new("ingest", ops)).await.map(|_| ()) });
         }
     }
     for ops in pending.into_iter().filter(|o| !o.is_empty()) {
@@ -300,7 +301,10 @@ impl Nacred {
 
     fn stop(&mut self) -> Result<()> {
         if let Some(mut child) = self.child.take() {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(child.id())?), nix::sys::signal::Signal::SIGTERM)?;
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(i32::try_from(child.id())?),
+                nix::sys::signal::Signal::SIGTERM,
+            )?;
             let status = child.wait()?;
             if !status.success() {
                 bail!("nacred's clean stop failed ({status})");

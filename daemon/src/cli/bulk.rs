@@ -17,6 +17,7 @@ pub async fn run(client: &Client, command: BulkCommand, out: &mut dyn Write) -> 
         }
         BulkCommand::Status { load, output } => (client.bulk_status(load).await?, output),
         BulkCommand::Rollback { load, output } => (vec![client.bulk_rollback(load).await?], output),
+        BulkCommand::Build(_) => unreachable!("bulk build runs offline, before connecting"),
     };
     let format = if format.json { Format::Json } else { Format::Table };
     out.write_all(render(format, &loads).as_bytes())?;

@@ -41,6 +41,9 @@ pub enum CliError {
     /// Writing the output failed (a closed pipe).
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
+    /// `bulk build` failed.
+    #[error("bulk build: {0:#}")]
+    Build(anyhow::Error),
     /// `import-redis` stopped before its summary.
     #[error("import-redis: {0}")]
     Import(#[from] super::import_redis::ImportError),
@@ -91,6 +94,11 @@ fn describe(args: &KeyArgs) -> String {
 
 /// Connects to `cli.addr` and runs the command, writing results to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    if let Command::Bulk(BulkCommand::Build(build)) = &cli.command {
+        // Offline: no server is involved.
+        super::bulk_build::run(build).map_err(CliError::Build)?;
+        return Ok(Outcome::Done);
+    }
     // A link validates every byte of its load before answering.
     let timeout = match &cli.command {
         Command::Bulk(BulkCommand::Link(link)) => link.wait.max(cli.timeout),

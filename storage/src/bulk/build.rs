@@ -151,6 +151,8 @@ pub struct BuildSummary {
 pub struct Builder {
     options: BuildOptions,
     spill_dir: PathBuf,
+    /// True if the builder made the spill directory (and so removes it when done).
+    made_spill_dir: bool,
     runs: Mutex<Vec<Run>>,
     spill_bytes: AtomicU64,
     /// Per input: (records, digest of its records).
@@ -186,10 +188,12 @@ impl Builder {
             return Err(BuildError::Options(format!("output directory {} is not empty", out.display())));
         }
         let spill_dir = options.spill_dir.clone().unwrap_or_else(|| out.join(".spill"));
+        let made_spill_dir = !spill_dir.exists();
         std::fs::create_dir_all(&spill_dir).map_err(io_err("creating", &spill_dir))?;
         Ok(Builder {
             options,
             spill_dir,
+            made_spill_dir,
             runs: Mutex::new(Vec::new()),
             spill_bytes: AtomicU64::new(0),
             inputs: Mutex::new(BTreeMap::new()),
@@ -309,8 +313,13 @@ impl Builder {
         std::fs::rename(&tmp, &path).map_err(io_err("renaming", &tmp))?;
         sync_dir(out)?;
         let spill_runs = runs.len();
-        drop(runs);
-        std::fs::remove_dir_all(&self.spill_dir).map_err(io_err("removing", &self.spill_dir))?;
+        // Only what the builder wrote: a spill directory given by the caller may hold other files.
+        for run in &runs {
+            std::fs::remove_file(&run.path).map_err(io_err("removing", &run.path))?;
+        }
+        if self.made_spill_dir {
+            std::fs::remove_dir(&self.spill_dir).map_err(io_err("removing", &self.spill_dir))?;
+        }
         Ok(BuildSummary { descriptor, spill_runs, spill_bytes: self.spill_bytes.load(Ordering::Relaxed) })
     }
 
