@@ -9,6 +9,9 @@ use nacre_wire::{BulkLoadInfo, Client, ClientError, ErrorCode, Get, Key, Put, Ta
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// What a refused load must leave as it was: two reads, the recorded loads, every partition file.
+type StoreState = (Option<Vec<u8>>, Option<Vec<u8>>, Vec<BulkLoadInfo>, BTreeMap<String, u64>);
+
 /// A server with table `t` (id 1) holding key `before`, and a good load for it built in `work`.
 struct Case {
     server: Server,
@@ -60,7 +63,7 @@ impl Case {
         self.build(name, "t", 1, self.partitions, &rows("v"), &[])
     }
 
-    fn snapshot(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>, Vec<BulkLoadInfo>, BTreeMap<String, u64>) {
+    fn snapshot(&self) -> StoreState {
         runtime().block_on(async {
             let client = self.server.client().await;
             (
@@ -153,7 +156,9 @@ fn a_key_in_the_wrong_partition_file_is_refused() {
 #[test]
 fn unsorted_keys_are_refused() {
     let c = case();
-    let dir = c.good("load");
+    // Big enough that the first file has at least two data blocks.
+    let rows: Vec<Row> = (0..20_000).map(|i| Row::new(format!("k{i}"), "", format!("{i:0>100}"))).collect();
+    let dir = c.build("load", "t", 1, c.partitions, &rows, &[]);
     let file = first_file(&dir);
     let mut bytes = std::fs::read(&file).expect("read");
     // The first two data blocks swapped: each passes its checksum, but keys go backwards.

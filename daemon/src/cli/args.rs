@@ -75,7 +75,7 @@ pub enum TableCommand {
 #[derive(Subcommand, Debug)]
 pub enum BulkCommand {
     /// Build a load directory from Parquet, JSON Lines or CSV files, offline (no server needed).
-    Build(super::bulk_build::BulkBuildArgs),
+    Build(Box<super::bulk_build::BulkBuildArgs>),
     /// Link a built load into the server: validate every file, then commit it on every partition
     /// at once. DIR must be readable by the server (same machine). Re-linking is a no-op.
     Link(BulkLinkArgs),
