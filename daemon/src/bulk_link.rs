@@ -214,7 +214,7 @@ impl Shard {
     /// Links the load in `dir` (shard 0).
     pub(crate) async fn bulk_link(self: &Rc<Self>, dir: String) -> Result<Reply, wire::ErrorReply> {
         let Some(_serial) = self.bulk_lock.try_lock() else {
-            return Err(rejected(&LoadRejection::Busy("a link or rollback".into())));
+            return Err(error(ErrorCode::Busy, "another bulk link or rollback is running; retry when it ends"));
         };
         let started = Instant::now();
         let dir = std::fs::canonicalize(&dir)
@@ -391,7 +391,7 @@ impl Shard {
     /// Rolls back load `load` (shard 0).
     pub(crate) async fn bulk_rollback(self: &Rc<Self>, load: u32) -> Result<Reply, wire::ErrorReply> {
         let Some(_serial) = self.bulk_lock.try_lock() else {
-            return Err(rejected(&LoadRejection::Busy("a link or rollback".into())));
+            return Err(error(ErrorCode::Busy, "another bulk link or rollback is running; retry when it ends"));
         };
         let Some(mut record) = self.bulk_book.borrow().get(load).cloned() else {
             return Err(error(ErrorCode::UnknownLoad, format!("no bulk load {load} was ever linked here")));

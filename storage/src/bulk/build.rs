@@ -3,8 +3,9 @@
 //!
 //! 1. Each input is read by one thread into an [`InputSink`]. A sink checks each record, turns
 //!    it into an entry (origin `Bulk`, `seq = input << 40 | row`), and buffers it. When the
-//!    buffer reaches its share of the memory limit, it is sorted (partition, then storage order)
-//!    and written as a spill run.
+//!    buffer reaches half its share of the memory limit, a spill thread sorts it (partition, then
+//!    storage order) and writes it as a spill run while the reader fills the other half: at most
+//!    one spill per sink is in flight, so the two halves bound the sink's memory.
 //! 2. [`Builder::finish`] merges, partition by partition on `threads` threads, every run's
 //!    section of that partition, keeps the greatest version of each key (the ordering rule: `ts`,
 //!    then `seq`, so the later record wins a tie), and writes the partition's segment.
@@ -210,20 +211,32 @@ impl Builder {
             row: 0,
             buffer: Vec::new(),
             buffered_bytes: 0,
-            budget: self.options.memory_limit_bytes / self.options.threads,
+            budget: self.options.memory_limit_bytes / self.options.threads / 2,
+            spilling: None,
             hasher: Xxh3::new(),
         }
     }
 
-    fn spill(&self, buffer: &mut Vec<(u32, Entry)>) -> Result<(), BuildError> {
-        buffer.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_ref().storage_cmp(&b.1.as_ref())));
+    /// Starts sorting and writing `buffer` as a spill run on a thread of its own.
+    fn start_spill(&self, mut buffer: Vec<(u32, Entry)>) -> std::thread::JoinHandle<Result<Run, BuildError>> {
         let n = self.next_run.fetch_add(1, Ordering::Relaxed);
         let path = self.spill_dir.join(format!("run-{n:06}"));
-        let run = spill::write_run(&path, buffer).map_err(io_err("writing spill run", &path))?;
+        std::thread::spawn(move || {
+            buffer.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_ref().storage_cmp(&b.1.as_ref())));
+            spill::write_run(&path, &buffer).map_err(|source| BuildError::Io {
+                what: "writing spill run",
+                path,
+                source,
+            })
+        })
+    }
+
+    /// Waits for a spill started by [`Builder::start_spill`] and records its run.
+    fn finish_spill(&self, spill: std::thread::JoinHandle<Result<Run, BuildError>>) -> Result<(), BuildError> {
+        let run = spill.join().map_err(|_| BuildError::Options("a spill thread panicked".into()))??;
         let bytes = run.sections.values().map(|s| s.len).sum::<u64>();
         self.spill_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).push(run);
-        buffer.clear();
         Ok(())
     }
 
@@ -452,6 +465,8 @@ pub struct InputSink<'a> {
     buffer: Vec<(u32, Entry)>,
     buffered_bytes: usize,
     budget: usize,
+    /// The spill in flight, if any.
+    spilling: Option<std::thread::JoinHandle<Result<Run, BuildError>>>,
     hasher: Xxh3,
 }
 
@@ -515,8 +530,7 @@ impl InputSink<'_> {
         self.buffered_bytes += size + ENTRY_OVERHEAD_BYTES;
         self.row += 1;
         if self.buffered_bytes >= self.budget {
-            self.builder.spill(&mut self.buffer)?;
-            self.buffered_bytes = 0;
+            self.spill()?;
         }
         Ok(())
     }
@@ -539,6 +553,18 @@ impl InputSink<'_> {
         h.update(&r.ttl_ms.map_or(u64::MAX, |t| t).to_le_bytes());
     }
 
+    /// Hands the buffer to a spill thread, after the previous spill (if any) is done.
+    fn spill(&mut self) -> Result<(), BuildError> {
+        if let Some(previous) = self.spilling.take() {
+            self.builder.finish_spill(previous)?;
+        }
+        let capacity = self.buffer.len();
+        let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(capacity));
+        self.spilling = Some(self.builder.start_spill(full));
+        self.buffered_bytes = 0;
+        Ok(())
+    }
+
     /// Records read so far.
     pub fn rows(&self) -> u64 {
         self.row
@@ -547,7 +573,10 @@ impl InputSink<'_> {
     /// Ends the input: spills what is buffered. Returns the number of records it held.
     pub fn finish(mut self) -> Result<u64, BuildError> {
         if !self.buffer.is_empty() {
-            self.builder.spill(&mut self.buffer)?;
+            self.spill()?;
+        }
+        if let Some(last) = self.spilling.take() {
+            self.builder.finish_spill(last)?;
         }
         let digest = self.hasher.digest();
         self.builder.inputs.lock().unwrap_or_else(|e| e.into_inner()).insert(self.input, (self.row, digest));

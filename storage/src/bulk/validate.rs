@@ -176,9 +176,6 @@ pub enum LoadRejection {
     /// The load was rolled back; its versions stay hidden, so it cannot be linked again.
     #[error("load {0} was rolled back; rebuild it to load it again (a new build gets a new id with --load-id)")]
     RolledBack(u32),
-    /// Another link or rollback is running.
-    #[error("another bulk operation ({0}) is in progress; retry when it ends")]
-    Busy(String),
 }
 
 impl LoadRejection {
@@ -200,7 +197,6 @@ impl LoadRejection {
             LoadRejection::TableRefuses { .. } => "table-refuses",
             LoadRejection::LoadIdTaken(_) => "load-id-taken",
             LoadRejection::RolledBack(_) => "rolled-back",
-            LoadRejection::Busy(_) => "busy",
         }
     }
 }
