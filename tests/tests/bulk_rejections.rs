@@ -35,7 +35,7 @@ fn case_with(config: Option<String>) -> Case {
         client.put(put).await.expect("put");
         client.topology().await.expect("topology").partition_count
     });
-    Case { server, work: tempfile::tempdir().expect("tempdir"), partitions }
+    Case { server, work: bulk::work_dir(), partitions }
 }
 
 fn case() -> Case {

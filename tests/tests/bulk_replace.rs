@@ -76,7 +76,7 @@ fn server_and_load(work: &Path, snapshot_ms: u64) -> (Server, String) {
 
 #[test]
 fn a_replace_load_keeps_exactly_the_newer_writes_in_either_order_and_rolls_back() {
-    let work = tempfile::tempdir().expect("tempdir");
+    let work = bulk::work_dir();
     let snapshot_ms = bulk::now_ms() - 600_000;
 
     let (writes_first, dir) = server_and_load(work.path(), snapshot_ms);
