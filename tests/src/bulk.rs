@@ -155,18 +155,6 @@ pub fn partition_files(data_dir: &Path) -> BTreeMap<String, u64> {
     out
 }
 
-/// A fresh working directory for inputs and load directories, under `$NACRE_TEST_DIR` like the
-/// daemons' data directories: a link hard-links its files, which needs one filesystem (and the
-/// copy it falls back to reads with direct I/O, which tmpfs refuses).
-pub fn work_dir() -> tempfile::TempDir {
-    let base = std::env::var_os("NACRE_TEST_DIR").map_or_else(std::env::temp_dir, std::path::PathBuf::from);
-    std::fs::create_dir_all(&base).unwrap_or_else(|e| panic!("creating {}: {e}", base.display()));
-    tempfile::Builder::new()
-        .prefix("nacre-bulk-")
-        .tempdir_in(&base)
-        .unwrap_or_else(|e| panic!("creating a directory in {}: {e}", base.display()))
-}
-
 /// Milliseconds since the Unix epoch now.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as u64

@@ -85,6 +85,22 @@ pub fn nacred_binary() -> PathBuf {
     binary
 }
 
+/// A fresh directory named `prefix...` under `$NACRE_TEST_DIR` (default: the system temp dir),
+/// removed when dropped. Every test's files go there: the daemons' data directories need
+/// O_DIRECT, and a bulk link hard-links load files into them, which needs one filesystem.
+///
+/// # Panics
+///
+/// If the directory cannot be created.
+pub fn test_dir(prefix: &str) -> tempfile::TempDir {
+    let base = std::env::var_os("NACRE_TEST_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&base).unwrap_or_else(|e| panic!("creating {}: {e}", base.display()));
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&base)
+        .unwrap_or_else(|e| panic!("creating a directory in {}: {e}", base.display()))
+}
+
 /// The `nacre` CLI built with the `nacred` under test: `$NACRE` if set, else `nacre` next to
 /// [`nacred_binary`].
 ///
@@ -184,12 +200,7 @@ impl Server {
     pub fn start_with(options: ServerOptions) -> Server {
         let serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
         let binary = nacred_binary();
-        let base = std::env::var_os("NACRE_TEST_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
-        std::fs::create_dir_all(&base).unwrap_or_else(|e| panic!("creating {}: {e}", base.display()));
-        let dir = tempfile::Builder::new()
-            .prefix("nacred-e2e-")
-            .tempdir_in(&base)
-            .unwrap_or_else(|e| panic!("creating a directory in {}: {e}", base.display()));
+        let dir = test_dir("nacred-e2e-");
         let data_dir = dir.path().join("data");
         let listen = free_ports(options.cores);
         let resp_listen = options.resp.then(|| free_port_outside(listen, options.cores));

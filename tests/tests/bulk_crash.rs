@@ -4,7 +4,7 @@
 
 use nacre_tests::bulk::{self, Row};
 use nacre_tests::runtime;
-use nacre_tests::server::{Server, ServerOptions};
+use nacre_tests::server::{Server, ServerOptions, test_dir};
 use nacre_wire::{BulkLoadState, Client, ClientError, ErrorCode, Get, Key, Put, TableSettings, Ts};
 use std::path::Path;
 use std::time::Duration;
@@ -110,7 +110,7 @@ fn stable_across_a_crash(server: &mut Server, failpoint: &str) {
 
 #[test]
 fn a_link_killed_at_any_step_recovers_to_all_or_nothing() {
-    let work = bulk::work_dir();
+    let work = test_dir("nacre-bulk-");
     let snapshot_ms = bulk::now_ms() - 600_000;
     let dir = build_load(work.path(), snapshot_ms);
     let load = load_id(&dir);
@@ -150,7 +150,7 @@ fn a_link_killed_at_any_step_recovers_to_all_or_nothing() {
 
 #[test]
 fn a_rollback_killed_at_any_step_recovers_rolled_back() {
-    let work = bulk::work_dir();
+    let work = test_dir("nacre-bulk-");
     let snapshot_ms = bulk::now_ms() - 600_000;
     let dir = build_load(work.path(), snapshot_ms);
     let load = load_id(&dir);

@@ -4,7 +4,7 @@
 
 use nacre_tests::bulk::{self, Row};
 use nacre_tests::runtime;
-use nacre_tests::server::Server;
+use nacre_tests::server::{Server, test_dir};
 use nacre_wire::{BulkLoadState, Client, Get, Key, OriginKind, Scan, TableSettings, Ts};
 use std::path::{Path, PathBuf};
 
@@ -75,7 +75,7 @@ async fn check_every_row(client: &Client, table: &str, rows: &[Row], load_id: u3
 #[test]
 fn loads_built_from_parquet_jsonl_and_csv_link_and_read_back_with_their_origin() {
     let server = Server::start();
-    let work = bulk::work_dir();
+    let work = test_dir("nacre-bulk-");
     runtime().block_on(async {
         let client = server.client().await;
         let partitions = client.topology().await.expect("topology").partition_count;
@@ -111,7 +111,7 @@ fn loads_built_from_parquet_jsonl_and_csv_link_and_read_back_with_their_origin()
 #[test]
 fn an_input_larger_than_the_builders_memory_limit_builds_and_reads_back() {
     let server = Server::start();
-    let work = bulk::work_dir();
+    let work = test_dir("nacre-bulk-");
     runtime().block_on(async {
         let client = server.client().await;
         let partitions = client.topology().await.expect("topology").partition_count;

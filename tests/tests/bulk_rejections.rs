@@ -4,7 +4,7 @@
 use nacre_storage::bulk::LoadDescriptor;
 use nacre_tests::bulk::{self, Row};
 use nacre_tests::runtime;
-use nacre_tests::server::{Server, ServerOptions};
+use nacre_tests::server::{Server, ServerOptions, test_dir};
 use nacre_wire::{BulkLoadInfo, Client, ClientError, ErrorCode, Get, Key, Put, TableSettings};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,7 +35,7 @@ fn case_with(config: Option<String>) -> Case {
         client.put(put).await.expect("put");
         client.topology().await.expect("topology").partition_count
     });
-    Case { server, work: bulk::work_dir(), partitions }
+    Case { server, work: test_dir("nacre-bulk-"), partitions }
 }
 
 fn case() -> Case {

@@ -4,7 +4,7 @@
 
 use nacre_tests::bulk::{self, Row};
 use nacre_tests::runtime;
-use nacre_tests::server::Server;
+use nacre_tests::server::{Server, test_dir};
 use nacre_wire::{Client, Get, Key, OriginKind, Put, TableSettings, Ts, VersionId};
 use std::path::Path;
 
@@ -76,7 +76,7 @@ fn server_and_load(work: &Path, snapshot_ms: u64) -> (Server, String) {
 
 #[test]
 fn a_replace_load_keeps_exactly_the_newer_writes_in_either_order_and_rolls_back() {
-    let work = bulk::work_dir();
+    let work = test_dir("nacre-bulk-");
     let snapshot_ms = bulk::now_ms() - 600_000;
 
     let (writes_first, dir) = server_and_load(work.path(), snapshot_ms);

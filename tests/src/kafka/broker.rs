@@ -22,7 +22,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::Consumer;
 use std::fs::File;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -56,12 +56,7 @@ impl Broker {
         let serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
         let script = repo_root().join("kafka").join("broker.sh");
         assert!(script.is_file(), "{} is missing: the Kafka tests start their broker with it", script.display());
-        let base = std::env::var_os("NACRE_TEST_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
-        std::fs::create_dir_all(&base).unwrap_or_else(|e| panic!("creating {}: {e}", base.display()));
-        let dir = tempfile::Builder::new()
-            .prefix("kafka-e2e-")
-            .tempdir_in(&base)
-            .unwrap_or_else(|e| panic!("creating a directory in {}: {e}", base.display()));
+        let dir = crate::server::test_dir("kafka-e2e-");
         let data = dir.path().join("broker");
         std::fs::create_dir_all(&data).unwrap_or_else(|e| panic!("creating {}: {e}", data.display()));
         // Two consecutive free ports: the client listener, then the controller's.
