@@ -17,7 +17,7 @@ use std::rc::Rc;
 use glommio::GlommioError;
 use glommio::io::{Directory, DmaFile, OpenOptions};
 
-use super::{ALIGN, DirLock, Disk, DiskFile, IoBuf, IoError, IoResult, OpenMode};
+use super::{ALIGN, DirLock, Disk, DiskFile, IoBuf, IoError, IoResult, OpenMode, std_fs};
 
 /// Name of the scratch file the iopoll warm-up creates (and removes) under the root hint.
 const PROBE_NAME: &str = ".nacre-dma-probe";
@@ -105,39 +105,32 @@ impl Disk for DmaDisk {
         Ok(DmaDiskFile { file, path: path.to_path_buf() })
     }
 
-    // The metadata operations below use blocking std calls: they are rare (segment and
-    // manifest turnover, startup), and glommio offers no async equivalents for most of them.
+    // The metadata operations use blocking std calls (shared with `StdDisk`): they are rare
+    // (segment and manifest turnover, startup), and glommio offers no async equivalents for most
+    // of them.
 
     async fn create_dir_all(&self, path: &Path) -> IoResult<()> {
-        std::fs::create_dir_all(path).map_err(serr("create_dir_all", path))
+        std_fs::create_dir_all(path)
     }
 
     async fn list(&self, dir: &Path) -> IoResult<Vec<String>> {
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(serr("list", dir))? {
-            let entry = entry.map_err(serr("list", dir))?;
-            if entry.file_type().map_err(serr("list", &entry.path()))?.is_file() {
-                names.push(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-        names.sort();
-        Ok(names)
+        std_fs::list(dir)
     }
 
     async fn exists(&self, path: &Path) -> IoResult<bool> {
-        std::fs::exists(path).map_err(serr("exists", path))
+        std_fs::exists(path)
     }
 
     async fn remove(&self, path: &Path) -> IoResult<()> {
-        std::fs::remove_file(path).map_err(serr("remove", path))
+        std_fs::remove(path)
     }
 
     async fn rename(&self, from: &Path, to: &Path) -> IoResult<()> {
-        std::fs::rename(from, to).map_err(serr("rename", from))
+        std_fs::rename(from, to)
     }
 
     async fn hard_link(&self, from: &Path, to: &Path) -> IoResult<()> {
-        std::fs::hard_link(from, to).map_err(serr("hard_link", from))
+        std_fs::hard_link(from, to)
     }
 
     async fn sync_dir(&self, dir: &Path) -> IoResult<()> {
@@ -149,20 +142,7 @@ impl Disk for DmaDisk {
     }
 
     async fn lock(&self, path: &Path) -> IoResult<DirLock> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(serr("lock", path))?;
-        // `try_lock` is flock(LOCK_EX | LOCK_NB): held per open file description, so a second
-        // open in this same process conflicts too, and the kernel drops it if we die.
-        match file.try_lock() {
-            Ok(()) => Ok(DirLock::new(Box::new(file))),
-            Err(std::fs::TryLockError::WouldBlock) => Err(IoError::new("lock", path, ErrorKind::WouldBlock.into())),
-            Err(std::fs::TryLockError::Error(e)) => Err(IoError::new("lock", path, e)),
-        }
+        std_fs::lock(path)
     }
 }
 

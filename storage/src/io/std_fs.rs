@@ -34,35 +34,27 @@ impl Disk for StdDisk {
     }
 
     async fn create_dir_all(&self, path: &Path) -> IoResult<()> {
-        std::fs::create_dir_all(path).map_err(serr("create_dir_all", path))
+        create_dir_all(path)
     }
 
     async fn list(&self, dir: &Path) -> IoResult<Vec<String>> {
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(serr("list", dir))? {
-            let entry = entry.map_err(serr("list", dir))?;
-            if entry.file_type().map_err(serr("list", &entry.path()))?.is_file() {
-                names.push(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-        names.sort();
-        Ok(names)
+        list(dir)
     }
 
     async fn exists(&self, path: &Path) -> IoResult<bool> {
-        std::fs::exists(path).map_err(serr("exists", path))
+        exists(path)
     }
 
     async fn remove(&self, path: &Path) -> IoResult<()> {
-        std::fs::remove_file(path).map_err(serr("remove", path))
+        remove(path)
     }
 
     async fn rename(&self, from: &Path, to: &Path) -> IoResult<()> {
-        std::fs::rename(from, to).map_err(serr("rename", from))
+        rename(from, to)
     }
 
     async fn hard_link(&self, from: &Path, to: &Path) -> IoResult<()> {
-        std::fs::hard_link(from, to).map_err(serr("hard_link", from))
+        hard_link(from, to)
     }
 
     async fn sync_dir(&self, dir: &Path) -> IoResult<()> {
@@ -70,18 +62,65 @@ impl Disk for StdDisk {
     }
 
     async fn lock(&self, path: &Path) -> IoResult<DirLock> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(serr("lock", path))?;
-        match file.try_lock() {
-            Ok(()) => Ok(DirLock::new(Box::new(file))),
-            Err(std::fs::TryLockError::WouldBlock) => Err(IoError::new("lock", path, ErrorKind::WouldBlock.into())),
-            Err(std::fs::TryLockError::Error(e)) => Err(IoError::new("lock", path, e)),
+        lock(path)
+    }
+}
+
+// The metadata operations, on std's blocking calls; `DmaDisk` uses them too, since glommio offers
+// no async equivalents for most of them.
+
+/// [`Disk::create_dir_all`].
+pub(super) fn create_dir_all(path: &Path) -> IoResult<()> {
+    std::fs::create_dir_all(path).map_err(serr("create_dir_all", path))
+}
+
+/// [`Disk::list`]: the names of the files (not directories) in `dir`, sorted.
+pub(super) fn list(dir: &Path) -> IoResult<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(serr("list", dir))? {
+        let entry = entry.map_err(serr("list", dir))?;
+        if entry.file_type().map_err(serr("list", &entry.path()))?.is_file() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
         }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// [`Disk::exists`].
+pub(super) fn exists(path: &Path) -> IoResult<bool> {
+    std::fs::exists(path).map_err(serr("exists", path))
+}
+
+/// [`Disk::remove`].
+pub(super) fn remove(path: &Path) -> IoResult<()> {
+    std::fs::remove_file(path).map_err(serr("remove", path))
+}
+
+/// [`Disk::rename`].
+pub(super) fn rename(from: &Path, to: &Path) -> IoResult<()> {
+    std::fs::rename(from, to).map_err(serr("rename", from))
+}
+
+/// [`Disk::hard_link`].
+pub(super) fn hard_link(from: &Path, to: &Path) -> IoResult<()> {
+    std::fs::hard_link(from, to).map_err(serr("hard_link", from))
+}
+
+/// [`Disk::lock`]: `try_lock` is flock(LOCK_EX | LOCK_NB), held per open file description, so a
+/// second open in this same process conflicts too, and the kernel drops it if we die.
+pub(super) fn lock(path: &Path) -> IoResult<DirLock> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(serr("lock", path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(DirLock::new(Box::new(file))),
+        Err(std::fs::TryLockError::WouldBlock) => Err(IoError::new("lock", path, ErrorKind::WouldBlock.into())),
+        Err(std::fs::TryLockError::Error(e)) => Err(IoError::new("lock", path, e)),
     }
 }
 
