@@ -137,18 +137,9 @@ pub fn millis(cell: Cell<'_>) -> Result<Option<u64>, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::columns;
     use super::*;
     use serde_json::json;
-
-    fn columns() -> Columns {
-        Columns {
-            key: "k".into(),
-            sort_key: Some("s".into()),
-            value: "v".into(),
-            ts: Some("ts".into()),
-            ttl: Some("ttl".into()),
-        }
-    }
 
     #[test]
     fn keys_and_values_follow_the_conversion_rules() {
