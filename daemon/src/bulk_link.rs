@@ -236,9 +236,10 @@ impl Shard {
             limits: crate::shard::limits(&self.process.config),
         };
         let validated = {
-            let dir = dir.clone();
+            // The descriptor read above is the one validated and recorded: never a second read.
+            let (dir, descriptor) = (dir.clone(), descriptor.clone());
             glommio::executor()
-                .spawn_blocking(move || validate::validate(&dir, &target, VALIDATE_THREADS))
+                .spawn_blocking(move || validate::validate_files(&dir, descriptor, &target, VALIDATE_THREADS))
                 .await
                 .map_err(|r| rejected(&r))?
         };

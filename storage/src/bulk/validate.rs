@@ -246,9 +246,19 @@ pub fn read_descriptor(dir: &Path, partition_count: u32) -> Result<LoadDescripto
     Ok(d)
 }
 
-/// Validates every file of the load in `dir` against `target`, on up to `threads` threads.
+/// Validates the load in `dir` against `target`, on up to `threads` threads.
 pub fn validate(dir: &Path, target: &LinkTarget, threads: usize) -> Result<ValidatedLoad, LoadRejection> {
-    let descriptor = read_descriptor(dir, target.partition_count)?;
+    validate_files(dir, read_descriptor(dir, target.partition_count)?, target, threads)
+}
+
+/// Validates every file of the load in `dir` against `target`, as `descriptor` (read by
+/// [`read_descriptor`]) lists them: the validated load is exactly what that descriptor says.
+pub fn validate_files(
+    dir: &Path,
+    descriptor: LoadDescriptor,
+    target: &LinkTarget,
+    threads: usize,
+) -> Result<ValidatedLoad, LoadRejection> {
     if descriptor.table_id != target.table_id.0 {
         return Err(LoadRejection::TableRefuses {
             table: descriptor.table.clone(),
