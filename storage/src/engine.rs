@@ -30,13 +30,13 @@ use crate::block_cache::BlockCache;
 use crate::bulk::LoadVisibility;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::ids::{Lsn, PartitionId, SegmentId, TableId};
+use crate::ids::{Lsn, PartitionId, SegmentId, TableId, Ts};
 use crate::io::{DirLock, Disk};
 use crate::manifest::Manifest;
 use crate::memtable::Memtable;
 use crate::options::{EngineOptions, TableSettings};
 use crate::segment::reader::SegmentReader;
-use crate::version::Watermark;
+use crate::version::{TieRule, Watermark};
 use crate::wal::Wal;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -207,24 +207,23 @@ impl<D: Disk> Engine<D> {
     }
 
     /// What a read of `table` may see, decided once: the live segments minus those of hidden
-    /// bulk loads, and the table's watermarks minus those of hidden loads.
-    fn read_view(&self, table: TableId) -> (Segments<D>, Vec<Watermark>) {
+    /// bulk loads, and the watermark in force at `bound` under `rule`, among the table's
+    /// watermarks that belong to no hidden load.
+    fn read_view(&self, table: TableId, rule: TieRule, bound: Ts) -> (Segments<D>, Option<Watermark>) {
         let hidden = self.visibility.borrow().snapshot();
         let segments = self.segments.borrow();
-        let marks = self.watermarks.borrow().get(&table).cloned().unwrap_or_default();
+        let marks = self.watermarks.borrow();
+        let marks = marks.get(&table).into_iter().flatten();
         if hidden.is_empty() {
-            return (segments.clone(), marks);
+            return (segments.clone(), read::effective_watermark(marks, rule, bound));
         }
         let loads = self.segment_loads.borrow();
         let visible =
             segments.iter().filter(|s| loads.get(&s.info().id).is_none_or(|l| !hidden.contains(l))).cloned().collect();
-        let marks = marks
-            .into_iter()
-            .filter(|w| {
-                w.point.origin.kind != crate::version::OriginKind::Bulk || !hidden.contains(&w.point.origin.source_id)
-            })
-            .collect();
-        (visible, marks)
+        let marks = marks.filter(|w| {
+            w.point.origin.kind != crate::version::OriginKind::Bulk || !hidden.contains(&w.point.origin.source_id)
+        });
+        (visible, read::effective_watermark(marks, rule, bound))
     }
 
     fn segment_path(&self, id: SegmentId) -> PathBuf {

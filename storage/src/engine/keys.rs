@@ -7,7 +7,7 @@
 //! the cursor resumes after it. Memory per page is bounded by sources x cap groups.
 
 use super::Engine;
-use super::read::{ReadAt, effective_watermark, resolve};
+use super::read::{ReadAt, resolve};
 use crate::error::{Error, Result};
 use crate::ids::{TableId, Ts};
 use crate::io::Disk;
@@ -55,7 +55,7 @@ impl<D: Disk> Engine<D> {
                 })
                 .collect()
         };
-        let (segments, marks) = self.read_view(req.table);
+        let (segments, watermark) = self.read_view(req.table, settings.tie_rule, Ts::MAX);
         for segment in segments {
             let r = segment.scan_table(req.table, after, cap, &self.cache).await?;
             reads.push((r.entries, r.truncated));
@@ -71,7 +71,6 @@ impl<D: Disk> Engine<D> {
                 rows.entry((e.key.partition_key, e.key.sort_key)).or_default().push(e.version);
             }
         }
-        let watermark = effective_watermark(Some(&marks), settings.tie_rule, Ts::MAX);
         let now_ms = self.clock.now_ms();
         let mut page = KeysPage::default();
         for ((pk, _), versions) in rows {

@@ -84,8 +84,12 @@ pub(super) fn resolve(
 }
 
 /// The greatest of `marks` at or below `bound`, under `rule`.
-pub(super) fn effective_watermark(marks: Option<&Vec<Watermark>>, rule: TieRule, bound: Ts) -> Option<Watermark> {
-    marks?.iter().filter(|w| w.point.ts <= bound).copied().max_by(|a, b| rule.cmp(&a.point, &b.point))
+pub(super) fn effective_watermark<'a>(
+    marks: impl Iterator<Item = &'a Watermark>,
+    rule: TieRule,
+    bound: Ts,
+) -> Option<Watermark> {
+    marks.filter(|w| w.point.ts <= bound).copied().max_by(|a, b| rule.cmp(&a.point, &b.point))
 }
 
 impl<D: Disk> Engine<D> {
@@ -94,7 +98,7 @@ impl<D: Disk> Engine<D> {
         let settings = self.table(key.table)?;
         let bound = at.bound();
         let mut candidates: Vec<Version> = self.memtable_newest_versions(key, bound);
-        let (segments, marks) = self.read_view(key.table);
+        let (segments, watermark) = self.read_view(key.table, settings.tie_rule, bound);
         let best_ts = |c: &[Version]| c.iter().map(|v| v.id.ts).max();
         for segment in segments {
             let info = segment.info();
@@ -107,7 +111,6 @@ impl<D: Disk> Engine<D> {
             let found = segment.newest_versions_of(key, bound, &self.cache).await?;
             candidates.extend(found.into_iter().map(|e| e.version));
         }
-        let watermark = effective_watermark(Some(&marks), settings.tie_rule, bound);
         Ok(resolve(&candidates, &settings, watermark, at, self.clock.now_ms()))
     }
 
@@ -124,7 +127,7 @@ impl<D: Disk> Engine<D> {
     pub async fn versions(&self, key: KeyRef<'_>) -> Result<KeyHistory> {
         let settings = self.table(key.table)?;
         let mut all = self.memtable_versions(key);
-        let (segments, marks) = self.read_view(key.table);
+        let (segments, watermark) = self.read_view(key.table, settings.tie_rule, Ts::MAX);
         for segment in segments {
             all.extend(segment.versions_of(key, &self.cache).await?.into_iter().map(|e: Entry| e.version));
         }
@@ -132,7 +135,6 @@ impl<D: Disk> Engine<D> {
         all.sort_by(|a, b| b.rule_cmp(a, rule));
         // Of two payloads claiming one identity, the greater (first after the sort) stands.
         all.dedup_by(|later, earlier| later.id == earlier.id);
-        let watermark = effective_watermark(Some(&marks), rule, Ts::MAX);
         Ok(KeyHistory { versions: all, watermark })
     }
 

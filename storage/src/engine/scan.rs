@@ -7,7 +7,7 @@
 //! bounded by sources x cap groups.
 
 use super::Engine;
-use super::read::{ReadAt, effective_watermark, resolve};
+use super::read::{ReadAt, resolve};
 use crate::error::{Error, Result};
 use crate::ids::TableId;
 use crate::io::Disk;
@@ -89,7 +89,7 @@ impl<D: Disk> Engine<D> {
             bound: req.at.bound(),
         };
         let mut reads = self.memtable_scan(&range);
-        let (segments, marks) = self.read_view(req.table);
+        let (segments, watermark) = self.read_view(req.table, settings.tie_rule, req.at.bound());
         for segment in segments {
             let r = segment.scan_partition(&range, &self.cache).await?;
             reads.push(SourceRead { entries: r.entries, truncated: r.truncated });
@@ -106,8 +106,6 @@ impl<D: Disk> Engine<D> {
                 groups.entry(e.key.sort_key).or_default().push(e.version);
             }
         }
-        let bound = req.at.bound();
-        let watermark = effective_watermark(Some(&marks), settings.tie_rule, bound);
         let now_ms = self.clock.now_ms();
         let beyond = |sk: &Vec<u8>| frontier.as_ref().is_some_and(|f| if req.reverse { sk < f } else { sk > f });
         let ordered: Box<dyn Iterator<Item = (Vec<u8>, Vec<Version>)>> =
