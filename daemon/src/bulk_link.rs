@@ -28,7 +28,7 @@
 //! watermark [`bulk-rollback:after-unlink:K`]. Recovery finishes the unlinks of a rolled-back
 //! load.
 
-use crate::bulk_book::{LoadBook, LoadRecord, LoadState};
+use crate::bulk_book::{LoadRecord, LoadState};
 use crate::convert::{bulk_load_info, error};
 use crate::failpoint;
 use crate::mesh::{Answer, Ask};
@@ -178,9 +178,9 @@ impl Shard {
 
     /// Recovery's part: unlinks, from this shard's partitions, every load the book does not
     /// record as committed (a crash before its commit record, or during its rollback).
-    pub(crate) async fn reconcile_bulk_loads(&self, book: &LoadBook) -> anyhow::Result<()> {
+    pub(crate) async fn reconcile_bulk_loads(&self) -> anyhow::Result<()> {
+        let book = &self.process.bulk_book;
         for (partition, engine) in &self.engines {
-            engine.set_load_visibility(self.process.visibility.clone());
             for load in engine.linked_loads().await.into_keys() {
                 let committed = book.get(load).is_some_and(|r| r.state == LoadState::Committed);
                 if !committed {

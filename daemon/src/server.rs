@@ -49,8 +49,7 @@ pub async fn run_shard(id: usize, process: Arc<Process>, ends: MeshEnds) -> Resu
     let drained = DrainedMark { process: process.clone(), marked: std::cell::Cell::new(false) };
     let (mesh, inbound) = Mesh::connect(ends).await;
     let shard = Rc::new(Shard::open(id, process.clone(), mesh).await?);
-    let book = shard.bulk_book.borrow().clone();
-    shard.reconcile_bulk_loads(&book).await?;
+    shard.reconcile_bulk_loads().await?;
     if id == 0 {
         shard.abort_unfinished_links()?;
     }

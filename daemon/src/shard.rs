@@ -32,6 +32,8 @@ pub struct Process {
     pub drained: Arc<AtomicUsize>,
     /// Bulk loads reads must not see (linking, aborted, rolled back), shared by every engine.
     pub visibility: nacre_storage::bulk::LoadVisibility,
+    /// The bulk-load book as it was at start (each shard's recovery reconciles against it).
+    pub bulk_book: crate::bulk_book::LoadBook,
 }
 
 impl Process {
@@ -77,7 +79,7 @@ pub struct Shard {
     pub ingest: crate::ingest::Ingest,
     /// The most memtable bytes seen (by ingestion rounds and the flush loop) since start.
     pub memtable_peak: Cell<usize>,
-    /// The bulk-load book (written by shard 0 only; read by every shard at start).
+    /// The bulk-load book that shard 0 keeps and writes (other shards never read their copy).
     pub bulk_book: RefCell<crate::bulk_book::LoadBook>,
     /// Serialises bulk links and rollbacks (on shard 0).
     pub bulk_lock: async_lock::Mutex<()>,
@@ -124,7 +126,6 @@ impl Shard {
             )
         };
         let catalog = Catalog::load(&root)?;
-        let bulk_book = crate::bulk_book::LoadBook::load(&root)?;
         let owned: Vec<u32> = (0..process.partition_count).filter(|p| process.owner(*p) == id).collect();
         let options = engine_options(&process.config, owned.len());
         let mut engines = BTreeMap::new();
@@ -148,6 +149,7 @@ impl Shard {
             for table in catalog.tables.values() {
                 engine.define_table(table.table_id(), table.settings());
             }
+            engine.set_load_visibility(process.visibility.clone());
             engines.insert(p, Rc::new(engine));
         }
         // Flush what recovery replayed before serving, so the WAL files it came from are retired.
@@ -165,6 +167,7 @@ impl Shard {
         let hlc = Hlc::new();
         let first = hlc.next(clock.as_ref());
         let resp = crate::resp::ShardState::new(process.config.resp.max_scan_cursors);
+        let bulk_book = process.bulk_book.clone();
         Ok(Shard {
             id,
             process,

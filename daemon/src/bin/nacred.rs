@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use nacre_daemon::bulk_book::LoadBook;
 use nacre_daemon::config::{Config, DEFAULT_CONFIG};
 use nacre_daemon::datadir::DataDir;
 use nacre_daemon::shard::Process;
@@ -41,15 +42,14 @@ struct Args {
     print_default_config: bool,
 }
 
-/// The loads reads must not see from the first request on: every load the bulk-load book does
-/// not record as committed. Reading the book here also refuses a corrupt one before any shard
-/// starts.
-fn hidden_loads(root: &std::path::Path) -> Result<nacre_storage::bulk::LoadVisibility> {
+/// The loads reads must not see from the first request on: every load `book` does not record
+/// as committed.
+fn hidden_loads(book: &LoadBook) -> nacre_storage::bulk::LoadVisibility {
     let visibility = nacre_storage::bulk::LoadVisibility::default();
-    for load in nacre_daemon::bulk_book::LoadBook::load(root)?.hidden() {
+    for load in book.hidden() {
         visibility.hide(load);
     }
-    Ok(visibility)
+    visibility
 }
 
 fn main() {
@@ -105,6 +105,8 @@ fn run() -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+    // Read once, before any shard starts: a corrupt book is refused here.
+    let bulk_book = LoadBook::load(data.root())?;
     let process = Arc::new(Process {
         partition_count: data.cluster().partition_count,
         shard_count: shards,
@@ -112,7 +114,8 @@ fn run() -> Result<()> {
         config: config.clone(),
         stop,
         drained: Arc::new(AtomicUsize::new(0)),
-        visibility: hidden_loads(data.root())?,
+        visibility: hidden_loads(&bulk_book),
+        bulk_book,
     });
     tracing::info!(
         data_dir = %data.root().display(),
