@@ -4,7 +4,6 @@
 
 use crate::catalog::{Catalog, TableEntry};
 use crate::convert::{self, error};
-use crate::mesh::Ask;
 use crate::shard::Shard;
 use nacre_wire::{self as wire, ErrorCode, Reply};
 use std::rc::Rc;
@@ -39,9 +38,9 @@ impl Shard {
         catalog.save(&self.process.root).map_err(|e| error(ErrorCode::Io, format!("saving the catalog: {e:#}")))?;
         self.install_catalog(catalog.clone()).await;
         for shard in (0..self.process.shard_count).filter(|s| *s != self.id) {
-            if self.mesh.ask(shard, Ask::Catalog(catalog.clone())).await.is_err() {
-                return Err(error(ErrorCode::ShuttingDown, format!("shard {shard} is shutting down")));
-            }
+            let copy = catalog.clone();
+            let install = move |s: Rc<Shard>| async move { s.install_catalog(copy).await };
+            self.mesh.invoke_on(shard, install).await.map_err(|e| error(ErrorCode::ShuttingDown, e.to_string()))?;
         }
         Ok(())
     }

@@ -31,7 +31,6 @@
 use crate::bulk_book::{LoadRecord, LoadState};
 use crate::convert::{bulk_load_info, error};
 use crate::failpoint;
-use crate::mesh::{Answer, Ask};
 use crate::shard::Shard;
 use nacre_storage::bulk::validate::{self, LinkTarget, LoadRejection, ValidatedLoad};
 use nacre_storage::bulk::{LoadDescriptor, LoadMode};
@@ -47,45 +46,8 @@ use std::time::Instant;
 /// Threads validating one load's files.
 const VALIDATE_THREADS: usize = 2;
 
-/// A shard's part of a link or rollback.
-#[derive(Debug)]
-pub enum BulkAsk {
-    /// Prepare these files (partition, path, summary) in the partitions they belong to.
-    Prepare(Vec<(u32, PathBuf, SegmentInfo)>),
-    /// Commit the load in one partition, with its prepared segment there, if any.
-    Commit {
-        /// The load.
-        load: u32,
-        /// The partition.
-        partition: u32,
-        /// Its prepared segment.
-        prepared: Option<PreparedSegment>,
-        /// A replace load's watermark.
-        watermark: Option<(TableId, Watermark)>,
-    },
-    /// Remove prepared segments that will not be committed.
-    Discard(Vec<(u32, PreparedSegment)>),
-    /// Unlink the load from every partition of the shard.
-    Unlink(u32),
-    /// Partitions of the shard (among those given) where the load no longer has its segment.
-    Compacted {
-        /// The load.
-        load: u32,
-        /// Partitions that had a file of it.
-        partitions: Vec<u32>,
-    },
-}
-
-/// What a shard answers to a [`BulkAsk`].
-#[derive(Debug)]
-pub enum BulkAnswer {
-    /// To `Prepare`.
-    Prepared(Vec<(u32, PreparedSegment)>),
-    /// To `Compacted`.
-    Partitions(Vec<u32>),
-    /// To the others.
-    Done,
-}
+/// Files one shard prepares: (partition, path, summary).
+type ShardFiles = Vec<(u32, PathBuf, SegmentInfo)>;
 
 fn rejected(r: &LoadRejection) -> wire::ErrorReply {
     error(ErrorCode::LoadRejected, format!("{}: {r}", r.code()))
@@ -100,80 +62,80 @@ fn ms(since: Instant) -> u64 {
 }
 
 impl Shard {
-    /// Runs `ask` on shard `shard`: here, or through the mesh.
-    async fn bulk_on(self: &Rc<Self>, shard: usize, ask: BulkAsk) -> Result<BulkAnswer, String> {
-        if shard == self.id {
-            return self.bulk_here(ask).await;
-        }
-        match self.mesh.ask(shard, Ask::Bulk(ask)).await {
-            Ok(Answer::Bulk(r)) => r,
-            Ok(_) => Err(format!("shard {shard} answered out of turn")),
-            Err(_) => Err(format!("shard {shard} is shutting down")),
-        }
-    }
-
     fn engine_of(&self, partition: u32) -> Result<&Rc<nacre_storage::Engine<nacre_storage::io::dma::DmaDisk>>, String> {
         self.engines.get(&partition).ok_or_else(|| format!("shard {} does not own partition {partition}", self.id))
     }
 
-    /// This shard's part of a link or rollback.
-    pub(crate) async fn bulk_here(&self, ask: BulkAsk) -> Result<BulkAnswer, String> {
-        match ask {
-            BulkAsk::Prepare(files) => {
-                let mut prepared = Vec::new();
-                for (partition, path, info) in files {
-                    let engine = self.engine_of(partition)?;
-                    match engine.prepare_bulk_segment(&path, &info).await {
-                        Ok(p) => prepared.push((partition, p)),
-                        Err(e) => {
-                            for (partition, p) in &prepared {
-                                if let Ok(engine) = self.engine_of(*partition) {
-                                    let _ = engine.discard_prepared(p).await;
-                                }
-                            }
-                            return Err(format!("preparing {} in partition {partition}: {e}", path.display()));
-                        }
-                    }
+    /// Prepares these files in the partitions (of this shard) they belong to; on a failure,
+    /// discards what it prepared.
+    async fn prepare_files(&self, files: ShardFiles) -> Result<Vec<(u32, PreparedSegment)>, String> {
+        let mut prepared = Vec::new();
+        for (partition, path, info) in files {
+            let engine = self.engine_of(partition)?;
+            match engine.prepare_bulk_segment(&path, &info).await {
+                Ok(p) => prepared.push((partition, p)),
+                Err(e) => {
+                    self.discard_here(prepared).await;
+                    return Err(format!("preparing {} in partition {partition}: {e}", path.display()));
                 }
-                Ok(BulkAnswer::Prepared(prepared))
-            }
-            BulkAsk::Commit { load, partition, prepared, watermark } => {
-                let engine = self.engine_of(partition)?;
-                engine
-                    .commit_bulk_load(load, prepared.as_ref(), watermark)
-                    .await
-                    .map_err(|e| format!("committing load {load} in partition {partition}: {e}"))?;
-                Ok(BulkAnswer::Done)
-            }
-            BulkAsk::Discard(prepared) => {
-                for (partition, p) in prepared {
-                    // Best effort: an orphan left here is deleted by the next recovery.
-                    if let Ok(engine) = self.engine_of(partition) {
-                        let _ = engine.discard_prepared(&p).await;
-                    }
-                }
-                Ok(BulkAnswer::Done)
-            }
-            BulkAsk::Unlink(load) => {
-                for (partition, engine) in &self.engines {
-                    engine
-                        .unlink_bulk_load(load)
-                        .await
-                        .map_err(|e| format!("unlinking load {load} from partition {partition}: {e}"))?;
-                }
-                Ok(BulkAnswer::Done)
-            }
-            BulkAsk::Compacted { load, partitions } => {
-                let mut compacted = Vec::new();
-                for p in partitions {
-                    let linked = self.engine_of(p)?.linked_loads().await;
-                    if linked.get(&load).is_none_or(Vec::is_empty) {
-                        compacted.push(p);
-                    }
-                }
-                Ok(BulkAnswer::Partitions(compacted))
             }
         }
+        Ok(prepared)
+    }
+
+    /// Commits load `load` in `partition`, with its prepared segment there, if any, and a
+    /// replace load's watermark.
+    async fn commit_load_here(
+        &self,
+        load: u32,
+        partition: u32,
+        prepared: Option<PreparedSegment>,
+        watermark: Option<(TableId, Watermark)>,
+    ) -> Result<(), String> {
+        self.engine_of(partition)?
+            .commit_bulk_load(load, prepared.as_ref(), watermark)
+            .await
+            .map_err(|e| format!("committing load {load} in partition {partition}: {e}"))
+    }
+
+    /// Removes prepared segments that will not be committed. Best effort: an orphan left here
+    /// is deleted by the next recovery.
+    async fn discard_here(&self, prepared: Vec<(u32, PreparedSegment)>) {
+        for (partition, p) in prepared {
+            if let Ok(engine) = self.engine_of(partition) {
+                let _ = engine.discard_prepared(&p).await;
+            }
+        }
+    }
+
+    /// Unlinks load `load` from every partition of this shard.
+    async fn unlink_here(&self, load: u32) -> Result<(), String> {
+        for (partition, engine) in &self.engines {
+            engine
+                .unlink_bulk_load(load)
+                .await
+                .map_err(|e| format!("unlinking load {load} from partition {partition}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Partitions among `partitions` (of this shard) where load `load` no longer has its
+    /// segment.
+    async fn compacted_here(&self, load: u32, partitions: Vec<u32>) -> Result<Vec<u32>, String> {
+        let mut compacted = Vec::new();
+        for p in partitions {
+            let linked = self.engine_of(p)?.linked_loads().await;
+            if linked.get(&load).is_none_or(Vec::is_empty) {
+                compacted.push(p);
+            }
+        }
+        Ok(compacted)
+    }
+
+    /// Unlinks load `load` on shard `shard`.
+    async fn unlink_on(self: &Rc<Self>, shard: usize, load: u32) -> Result<(), String> {
+        let run = move |s: Rc<Shard>| async move { s.unlink_here(load).await };
+        self.mesh.invoke_on(shard, run).await.unwrap_or_else(|e| Err(e.to_string()))
     }
 
     /// Recovery's part: unlinks, from this shard's partitions, every load the book does not
@@ -277,7 +239,7 @@ impl Shard {
                 // Undo what was committed; a partition that cannot be undone now is undone by
                 // the next recovery, since the book will not say committed.
                 for shard in 0..self.process.shard_count {
-                    if let Err(e) = self.bulk_on(shard, BulkAsk::Unlink(load)).await {
+                    if let Err(e) = self.unlink_on(shard, load).await {
                         tracing::error!(load, shard, error = %e, "undoing a failed link");
                     }
                 }
@@ -335,7 +297,7 @@ impl Shard {
     async fn prepare_and_commit(self: &Rc<Self>, v: &ValidatedLoad, table: TableId) -> Result<(u64, u64), String> {
         let load = v.descriptor.load_id;
         let started = Instant::now();
-        let mut by_shard: BTreeMap<usize, Vec<(u32, PathBuf, SegmentInfo)>> = BTreeMap::new();
+        let mut by_shard: BTreeMap<usize, ShardFiles> = BTreeMap::new();
         for f in &v.files {
             by_shard.entry(self.process.owner(f.partition)).or_default().push((
                 f.partition,
@@ -345,9 +307,9 @@ impl Shard {
         }
         let mut prepared: BTreeMap<u32, PreparedSegment> = BTreeMap::new();
         for (shard, files) in by_shard {
-            match self.bulk_on(shard, BulkAsk::Prepare(files)).await {
-                Ok(BulkAnswer::Prepared(p)) => prepared.extend(p),
-                Ok(_) => return Err(format!("shard {shard} answered a prepare out of turn")),
+            let run = move |s: Rc<Shard>| async move { s.prepare_files(files).await };
+            match self.mesh.invoke_on(shard, run).await.unwrap_or_else(|e| Err(e.to_string())) {
+                Ok(p) => prepared.extend(p),
                 Err(e) => {
                     self.discard(prepared).await;
                     return Err(e);
@@ -369,8 +331,10 @@ impl Shard {
             None => prepared.keys().copied().collect(),
         };
         for (k, partition) in partitions.into_iter().enumerate() {
-            let ask = BulkAsk::Commit { load, partition, prepared: prepared.remove(&partition), watermark };
-            if let Err(e) = self.bulk_on(self.process.owner(partition), ask).await {
+            let segment = prepared.remove(&partition);
+            let run = move |s: Rc<Shard>| async move { s.commit_load_here(load, partition, segment, watermark).await };
+            let committed = self.mesh.invoke_on(self.process.owner(partition), run).await;
+            if let Err(e) = committed.unwrap_or_else(|e| Err(e.to_string())) {
                 self.discard(prepared).await;
                 return Err(e);
             }
@@ -385,7 +349,7 @@ impl Shard {
             by_shard.entry(self.process.owner(p)).or_default().push((p, seg));
         }
         for (shard, segs) in by_shard {
-            let _ = self.bulk_on(shard, BulkAsk::Discard(segs)).await;
+            let _ = self.mesh.invoke_on(shard, move |s: Rc<Shard>| async move { s.discard_here(segs).await }).await;
         }
     }
 
@@ -418,9 +382,9 @@ impl Shard {
         let mut compacted = Vec::new();
         for shard in 0..self.process.shard_count {
             let mine: Vec<u32> = partitions.iter().copied().filter(|p| self.process.owner(*p) == shard).collect();
-            match self.bulk_on(shard, BulkAsk::Compacted { load, partitions: mine }).await {
-                Ok(BulkAnswer::Partitions(p)) => compacted.extend(p),
-                Ok(_) => return Err(error(ErrorCode::Internal, format!("shard {shard} answered out of turn"))),
+            let run = move |s: Rc<Shard>| async move { s.compacted_here(load, mine).await };
+            match self.mesh.invoke_on(shard, run).await.unwrap_or_else(|e| Err(e.to_string())) {
+                Ok(p) => compacted.extend(p),
                 Err(e) => return Err(error(ErrorCode::Io, e)),
             }
         }
@@ -438,7 +402,7 @@ impl Shard {
         self.put_record(record.clone())?;
         failpoint::hit("bulk-rollback:after-record");
         for shard in 0..self.process.shard_count {
-            if let Err(e) = self.bulk_on(shard, BulkAsk::Unlink(load)).await {
+            if let Err(e) = self.unlink_on(shard, load).await {
                 // The book already says rolled back: nothing of the load is visible, and the
                 // next recovery finishes the unlink.
                 tracing::error!(load, shard, error = %e, "unlinking a rolled-back load");

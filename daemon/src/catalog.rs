@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// One table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TableEntry {
     /// The id storage knows it by; never reused.
     pub id: u32,
@@ -20,12 +21,79 @@ pub struct TableEntry {
     pub version_retention_ms: Option<u64>,
     /// TTL for writes without one, milliseconds.
     pub default_ttl_ms: Option<u64>,
-    /// Origin kinds, highest rank first.
-    pub tie_rule: [String; 3],
+    /// Origin kinds, highest rank first: each of the three once.
+    pub tie_rule: [KindName; 3],
+}
+
+/// An origin kind as `catalog.json` spells it; any other word fails the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KindName {
+    /// `"bulk"`.
+    Bulk,
+    /// `"stream"`.
+    Stream,
+    /// `"direct"`.
+    Direct,
+}
+
+impl From<OriginKind> for KindName {
+    fn from(kind: OriginKind) -> KindName {
+        match kind {
+            OriginKind::Bulk => KindName::Bulk,
+            OriginKind::Stream => KindName::Stream,
+            OriginKind::Direct => KindName::Direct,
+        }
+    }
+}
+
+impl From<KindName> for OriginKind {
+    fn from(name: KindName) -> OriginKind {
+        match name {
+            KindName::Bulk => OriginKind::Bulk,
+            KindName::Stream => OriginKind::Stream,
+            KindName::Direct => OriginKind::Direct,
+        }
+    }
+}
+
+/// Why `catalog.json` cannot be loaded; each names the file, and the field and value at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file does not parse as written: an unknown field, a misspelt value, a wrong type.
+    #[error("{path}: field `{field}`: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Where in the file, as a path of fields (`tables.features.tie_rule[1]`).
+        field: String,
+        /// What is wrong, with the value found.
+        message: String,
+    },
+    /// A table's tie rule names an origin kind twice.
+    #[error("{path}: field `tables.{table}.tie_rule`: {value:?} must name bulk, stream and direct once each")]
+    TieRule {
+        /// The file.
+        path: PathBuf,
+        /// The table.
+        table: String,
+        /// The rule found.
+        value: [KindName; 3],
+    },
 }
 
 /// One topic of a source, and the stream id its versions' origins carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StreamTopic {
     /// The Kafka topic.
     pub topic: String,
@@ -35,6 +103,7 @@ pub struct StreamTopic {
 
 /// A Kafka source: topics feeding one table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SourceEntry {
     /// The table it writes to.
     pub table: String,
@@ -55,6 +124,7 @@ pub struct SourceEntry {
 
 /// Every table and source, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Catalog {
     /// Tables by name.
     pub tables: BTreeMap<String, TableEntry>,
@@ -72,23 +142,6 @@ fn first_stream_id() -> u32 {
     1
 }
 
-fn kind_name(kind: OriginKind) -> &'static str {
-    match kind {
-        OriginKind::Bulk => "bulk",
-        OriginKind::Stream => "stream",
-        OriginKind::Direct => "direct",
-    }
-}
-
-fn kind_from_name(name: &str) -> Option<OriginKind> {
-    match name {
-        "bulk" => Some(OriginKind::Bulk),
-        "stream" => Some(OriginKind::Stream),
-        "direct" => Some(OriginKind::Direct),
-        _ => None,
-    }
-}
-
 impl TableEntry {
     /// A table entry with `id` and storage `settings`.
     pub fn new(id: u32, settings: &TableSettings) -> TableEntry {
@@ -97,7 +150,7 @@ impl TableEntry {
             max_versions: settings.max_versions,
             version_retention_ms: settings.version_retention_ms,
             default_ttl_ms: settings.default_ttl_ms,
-            tie_rule: settings.tie_rule.highest_first().map(|k| kind_name(k).to_string()),
+            tie_rule: settings.tie_rule.highest_first().map(KindName::from),
         }
     }
 
@@ -106,13 +159,15 @@ impl TableEntry {
         TableId(self.id)
     }
 
+    /// The tie rule, if the three kinds are a permutation.
+    fn tie_rule(&self) -> Option<TieRule> {
+        TieRule::new(self.tie_rule.map(OriginKind::from))
+    }
+
     /// The settings as storage takes them.
     pub fn settings(&self) -> TableSettings {
-        let kinds = [0, 1, 2].map(|i| kind_from_name(&self.tie_rule[i]));
-        let tie_rule = match kinds {
-            [Some(a), Some(b), Some(c)] => TieRule::new([a, b, c]).unwrap_or_default(),
-            _ => TieRule::default(),
-        };
+        // Entries come from a TieRule (`new`) or from a load that checked the rule.
+        let tie_rule = self.tie_rule().expect("tie rules are checked when a catalog is loaded");
         TableSettings {
             max_versions: self.max_versions,
             version_retention_ms: self.version_retention_ms,
@@ -128,14 +183,36 @@ impl Catalog {
         root.join("catalog.json")
     }
 
-    /// Loads the catalog, or an empty one if there is none yet.
-    pub fn load(root: &Path) -> Result<Catalog> {
+    /// Loads the catalog, or an empty one if there is none yet. A file that does not parse
+    /// exactly as written (an unknown field, a misspelt tie rule) is refused, never read with
+    /// defaults in its place: a default tie rule would change which values are visible.
+    pub fn load(root: &Path) -> std::result::Result<Catalog, CatalogError> {
         let path = Self::path(root);
         if !path.exists() {
             return Ok(Catalog { tables: BTreeMap::new(), next_id: 1, sources: BTreeMap::new(), next_stream_id: 1 });
         }
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| CatalogError::Read { path: path.clone(), source })?;
+        Self::parse(&text, &path)
+    }
+
+    fn parse(text: &str, path: &Path) -> std::result::Result<Catalog, CatalogError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let catalog: Catalog = serde_path_to_error::deserialize(de).map_err(|e| CatalogError::Parse {
+            path: path.to_path_buf(),
+            field: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
+        for (name, table) in &catalog.tables {
+            if table.tie_rule().is_none() {
+                return Err(CatalogError::TieRule {
+                    path: path.to_path_buf(),
+                    table: name.clone(),
+                    value: table.tie_rule,
+                });
+            }
+        }
+        Ok(catalog)
     }
 
     /// Writes the catalog durably.
@@ -206,5 +283,39 @@ mod tests {
         let back = Catalog::load(dir.path()).expect("load");
         assert_eq!(back, c);
         assert_eq!(back.get("features").expect("present").settings(), settings);
+    }
+
+    fn refusal(text: &str) -> String {
+        match Catalog::parse(text, Path::new("/d/catalog.json")) {
+            Ok(c) => panic!("{text} was accepted as {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const TABLE: &str = r#""features": {"id": 1, "max_versions": 3, "version_retention_ms": null, "default_ttl_ms": null, "tie_rule": RULE}"#;
+
+    fn catalog_with(table: &str) -> String {
+        format!(r#"{{"tables": {{{table}}}, "next_id": 2}}"#)
+    }
+
+    #[test]
+    fn a_misspelt_tie_rule_fails_the_load_naming_the_file_field_and_value() {
+        let good = catalog_with(&TABLE.replace("RULE", r#"["direct", "stream", "bulk"]"#));
+        Catalog::parse(&good, Path::new("c.json")).expect("the spelling nacred writes loads");
+        let e = refusal(&catalog_with(&TABLE.replace("RULE", r#"["direct", "strem", "bulk"]"#)));
+        for part in ["/d/catalog.json", "tables.features.tie_rule[1]", "strem"] {
+            assert!(e.contains(part), "{e:?} does not name {part}");
+        }
+        let e = refusal(&catalog_with(&TABLE.replace("RULE", r#"["direct", "direct", "bulk"]"#)));
+        assert!(e.contains("tables.features.tie_rule") && e.contains("Direct"), "{e:?}");
+    }
+
+    #[test]
+    fn an_unknown_field_fails_the_load_naming_it() {
+        let table = TABLE.replace("RULE", r#"["direct", "stream", "bulk"], "max_version": 5"#);
+        let e = refusal(&catalog_with(&table));
+        assert!(e.contains("max_version") && e.contains("tables.features"), "{e:?}");
+        let e = refusal(r#"{"tables": {}, "next_id": 1, "colour": "blue"}"#);
+        assert!(e.contains("colour"), "{e:?}");
     }
 }

@@ -30,8 +30,15 @@ max_frame_bytes = 8388608
 max_connections_per_shard = 1024
 # Requests in flight per connection; a client sending more is not read until some complete.
 max_in_flight_per_connection = 128
-# Requests waiting in one shard's inbound queue from each other shard (forwarding).
+# Request bytes (whole frames) in flight per connection, and on one shard across all its
+# connections; a connection over either waits (its socket is not read) until some complete.
+# A connection's share keeps one client from taking the whole shard's budget.
+max_in_flight_bytes_per_connection = 33554432
+max_in_flight_bytes_per_shard = 268435456
+# Cross-shard calls waiting in one shard's inbound queue from each other shard (forwarding).
 forward_queue_depth = 1024
+# Cross-shard calls from one other shard that a shard runs at once; past it, callers wait.
+forward_calls_in_flight = 256
 # Largest partition key, sort key and value, bytes.
 max_partition_key_bytes = 1024
 max_sort_key_bytes = 1024
@@ -52,6 +59,17 @@ write_stall_deadline_ms = 5000
 # Block cache per partition, bytes.
 block_cache_bytes_per_partition = 8388608
 
+[wal]
+# Every acknowledged async write is durable within this many milliseconds (one periodic group
+# commit per shard; a sync write or async_commit_bytes may make it durable sooner).
+async_commit_interval_ms = 10
+# Pending bytes at which an async writer commits on the spot.
+async_commit_bytes = 1048576
+# Bytes pending plus being written per shard; writers past it wait. At most 1 GiB.
+pending_limit_bytes = 67108864
+# Size of one WAL file, preallocated; at least pending_limit_bytes.
+file_bytes = 67108864
+
 [shutdown]
 # How long SIGTERM waits for in-flight requests before flushing anyway, milliseconds.
 drain_deadline_ms = 10000
@@ -71,6 +89,10 @@ max_inline_bytes = 65536
 max_command_bytes = 16777216
 # Open SCAN cursors per shard; past this the least recently used is forgotten.
 max_scan_cursors = 10000
+# Encoded reply bytes one connection's pipeline may hold before they are written, and all RESP
+# connections of one shard together; a connection over either waits (its socket is not read).
+max_pending_reply_bytes_per_connection = 33554432
+max_pending_reply_bytes_per_shard = 268435456
 
 # Keys starting with a prefix live in that prefix's table instead (the longest prefix wins; the
 # key is stored whole). For example: "session:" = "sessions"
@@ -116,6 +138,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Memory budgets.
     pub memory: MemoryConfig,
+    /// The write-ahead log.
+    pub wal: WalConfig,
     /// Shutdown behaviour.
     pub shutdown: ShutdownConfig,
     /// The RESP door.
@@ -160,7 +184,10 @@ pub struct LimitsConfig {
     pub max_frame_bytes: usize,
     pub max_connections_per_shard: usize,
     pub max_in_flight_per_connection: usize,
+    pub max_in_flight_bytes_per_connection: usize,
+    pub max_in_flight_bytes_per_shard: usize,
     pub forward_queue_depth: usize,
+    pub forward_calls_in_flight: usize,
     pub max_partition_key_bytes: usize,
     pub max_sort_key_bytes: usize,
     pub max_value_bytes: usize,
@@ -178,6 +205,28 @@ pub struct MemoryConfig {
     pub memtable_ceiling_bytes: usize,
     pub write_stall_deadline_ms: u64,
     pub block_cache_bytes_per_partition: usize,
+}
+
+/// `[wal]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
+pub struct WalConfig {
+    pub async_commit_interval_ms: u64,
+    pub async_commit_bytes: usize,
+    pub pending_limit_bytes: usize,
+    pub file_bytes: u64,
+}
+
+impl WalConfig {
+    /// The WAL's options.
+    pub fn options(&self) -> nacre_storage::WalOptions {
+        nacre_storage::WalOptions {
+            file_bytes: self.file_bytes,
+            async_commit_bytes: self.async_commit_bytes,
+            pending_limit_bytes: self.pending_limit_bytes,
+        }
+    }
 }
 
 /// `[shutdown]`.
@@ -201,6 +250,8 @@ pub struct RespConfig {
     pub max_inline_bytes: usize,
     pub max_command_bytes: usize,
     pub max_scan_cursors: usize,
+    pub max_pending_reply_bytes_per_connection: usize,
+    pub max_pending_reply_bytes_per_shard: usize,
     pub prefixes: std::collections::BTreeMap<String, String>,
 }
 
@@ -250,7 +301,19 @@ impl RespConfig {
         if self.table.is_empty() || self.prefixes.iter().any(|(p, t)| p.is_empty() || t.is_empty()) {
             return Err("resp.table and every resp.prefixes entry need a non-empty prefix and table".into());
         }
-        Ok(())
+        at_most("resp.max_bulk_bytes", self.max_bulk_bytes, "resp.max_command_bytes", self.max_command_bytes)?;
+        at_most(
+            "resp.max_command_bytes",
+            self.max_command_bytes,
+            "resp.max_pending_reply_bytes_per_connection",
+            self.max_pending_reply_bytes_per_connection,
+        )?;
+        at_most(
+            "resp.max_pending_reply_bytes_per_connection",
+            self.max_pending_reply_bytes_per_connection,
+            "resp.max_pending_reply_bytes_per_shard",
+            self.max_pending_reply_bytes_per_shard,
+        )
     }
 }
 
@@ -275,8 +338,17 @@ impl Config {
         u16::try_from(port).expect("validated: shard ports fit below 65536")
     }
 
-    /// Checks settings that depend on each other.
+    /// How the cross-shard mesh is bounded.
+    pub fn mesh_limits(&self) -> crate::mesh::MeshLimits {
+        crate::mesh::MeshLimits {
+            queue_depth: self.limits.forward_queue_depth,
+            calls_in_flight_per_peer: self.limits.forward_calls_in_flight,
+        }
+    }
+
+    /// Checks settings that depend on each other, naming the settings at fault.
     pub fn validate(&self, shards: usize) -> Result<(), String> {
+        self.validate_sizes()?;
         if usize::from(self.listen.port()) + shards >= usize::from(u16::MAX) {
             return Err(format!("listen port {} leaves no room for {shards} shard ports after it", self.listen.port()));
         }
@@ -310,6 +382,55 @@ impl Config {
     }
 }
 
+impl Config {
+    /// value <= batch <= frame <= a connection's bytes in flight <= a shard's; batch <= the
+    /// WAL's pending limit <= its file; every count at least 1.
+    fn validate_sizes(&self) -> Result<(), String> {
+        let l = &self.limits;
+        at_most("limits.max_value_bytes", l.max_value_bytes, "limits.max_batch_bytes", l.max_batch_bytes)?;
+        at_most("limits.max_batch_bytes", l.max_batch_bytes, "limits.max_frame_bytes", l.max_frame_bytes)?;
+        at_most(
+            "limits.max_frame_bytes",
+            l.max_frame_bytes,
+            "limits.max_in_flight_bytes_per_connection",
+            l.max_in_flight_bytes_per_connection,
+        )?;
+        at_most(
+            "limits.max_in_flight_bytes_per_connection",
+            l.max_in_flight_bytes_per_connection,
+            "limits.max_in_flight_bytes_per_shard",
+            l.max_in_flight_bytes_per_shard,
+        )?;
+        at_most("limits.max_batch_bytes", l.max_batch_bytes, "wal.pending_limit_bytes", self.wal.pending_limit_bytes)?;
+        for (name, value) in [
+            ("limits.max_connections_per_shard", l.max_connections_per_shard),
+            ("limits.max_in_flight_per_connection", l.max_in_flight_per_connection),
+            ("limits.forward_queue_depth", l.forward_queue_depth),
+            ("limits.forward_calls_in_flight", l.forward_calls_in_flight),
+            ("limits.max_batch_entries", l.max_batch_entries),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if !(1..=MAX_ASYNC_COMMIT_INTERVAL_MS).contains(&self.wal.async_commit_interval_ms) {
+            return Err(format!(
+                "wal.async_commit_interval_ms must be 1 to {MAX_ASYNC_COMMIT_INTERVAL_MS}, not {}",
+                self.wal.async_commit_interval_ms
+            ));
+        }
+        self.wal.options().validate().map_err(|e| format!("wal: {e}"))
+    }
+}
+
+/// The longest durability window an async write may be given, milliseconds.
+pub const MAX_ASYNC_COMMIT_INTERVAL_MS: u64 = 1_000;
+
+/// `Err` naming both settings unless `small <= large`.
+fn at_most(small_name: &str, small: usize, large_name: &str, large: usize) -> Result<(), String> {
+    if small <= large { Ok(()) } else { Err(format!("{small_name} ({small}) must be at most {large_name} ({large})")) }
+}
+
 fn merge(base: &mut toml::Table, given: toml::Table) {
     for (k, v) in given {
         match (base.get_mut(&k), v) {
@@ -335,6 +456,33 @@ mod tests {
         assert_eq!(partial.memory.write_stall_deadline_ms, 10);
         assert_eq!(partial.memory.memtable_budget_bytes, c.memory.memtable_budget_bytes);
         assert!(Config::from_toml("no_such_setting = 1").is_err(), "unknown settings are refused");
+    }
+
+    #[test]
+    fn the_default_configuration_is_valid_and_bad_relations_name_their_settings() {
+        Config::default().validate(2).expect("the default is valid");
+        let refused = |text: &str, names: &[&str]| {
+            let c = Config::from_toml(text).expect("parses");
+            let e = c.validate(2).expect_err(text);
+            for name in names {
+                assert!(e.contains(name), "{text}: {e:?} does not name {name}");
+            }
+        };
+        refused("[limits]\nmax_value_bytes = 5000000\n", &["limits.max_value_bytes", "limits.max_batch_bytes"]);
+        refused("[limits]\nmax_frame_bytes = 1000\n", &["limits.max_batch_bytes", "limits.max_frame_bytes"]);
+        refused(
+            "[limits]\nmax_in_flight_bytes_per_shard = 1000000\n",
+            &["limits.max_in_flight_bytes_per_connection", "limits.max_in_flight_bytes_per_shard"],
+        );
+        refused("[wal]\npending_limit_bytes = 1000\n", &["limits.max_batch_bytes", "wal.pending_limit_bytes"]);
+        refused("[wal]\nasync_commit_interval_ms = 0\n", &["wal.async_commit_interval_ms"]);
+        refused("[wal]\nasync_commit_interval_ms = 5000\n", &["wal.async_commit_interval_ms"]);
+        refused("[wal]\nfile_bytes = 1048576\n", &["wal:", "file_bytes"]);
+        refused("[limits]\nforward_calls_in_flight = 0\n", &["limits.forward_calls_in_flight"]);
+        refused(
+            "[resp]\nmax_pending_reply_bytes_per_shard = 1\n",
+            &["resp.max_pending_reply_bytes_per_connection", "resp.max_pending_reply_bytes_per_shard"],
+        );
     }
 
     #[test]

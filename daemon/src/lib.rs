@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod budget;
 pub mod bulk_book;
 pub mod bulk_link;
 pub mod catalog;

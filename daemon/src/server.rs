@@ -3,8 +3,9 @@
 //! shard's run from start to clean stop. A connection remembers the protocol version its
 //! handshake negotiated and hands every request to `compat` under it.
 
+use crate::budget::ByteBudget;
 use crate::compat::{self, ProtocolVersion};
-use crate::mesh::{Answer, Ask, Inbound, Mesh, MeshEnds};
+use crate::mesh::{Mesh, MeshEnds};
 use crate::resp;
 use crate::shard::{Process, Shard};
 use anyhow::Result;
@@ -45,9 +46,9 @@ impl Drop for DrainedMark {
 
 /// Runs shard `id` until the process is told to stop, then drains, flushes and returns. If the
 /// shard fails, it stops the process.
-pub async fn run_shard(id: usize, process: Arc<Process>, ends: MeshEnds) -> Result<()> {
+pub async fn run_shard(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Result<()> {
     let drained = DrainedMark { process: process.clone(), marked: std::cell::Cell::new(false) };
-    let (mesh, inbound) = Mesh::connect(ends).await;
+    let (mesh, inbound) = Mesh::connect(id, ends, process.config.mesh_limits()).await;
     let shard = Rc::new(Shard::open(id, process.clone(), mesh).await?);
     shard.reconcile_bulk_loads().await?;
     if id == 0 {
@@ -65,9 +66,12 @@ pub async fn run_shard(id: usize, process: Arc<Process>, ends: MeshEnds) -> Resu
         "ingestion",
     );
     shard.ingest.set_queue(ingestion);
-    spawn_mesh_loops(&shard, inbound, foreground);
+    shard.mesh.serve(&shard, inbound, foreground);
     glommio::spawn_local_into(shard.clone().flush_loop(), background)
         .map_err(|e| anyhow::anyhow!("spawning the flush task: {e}"))?
+        .detach();
+    glommio::spawn_local_into(shard.clone().wal_committer(), foreground)
+        .map_err(|e| anyhow::anyhow!("spawning the WAL committer: {e}"))?
         .detach();
     let own: SocketAddr = SocketAddr::new(process.config.listen.ip(), process.config.shard_port(id));
     let listeners = [
@@ -145,53 +149,6 @@ pub(crate) async fn until_stopping(shard: &Shard) {
     }
 }
 
-fn spawn_mesh_loops(shard: &Rc<Shard>, inbound: Inbound, queue: glommio::TaskQueueHandle) {
-    for (from, rx) in inbound.asks {
-        let s = shard.clone();
-        let task = async move {
-            while let Some(asked) = rx.recv().await {
-                let s = s.clone();
-                // Each request runs in its own task so this loop never blocks on a reply.
-                glommio::spawn_local(async move {
-                    let reply = match asked.ask {
-                        Ask::Request(request) => Answer::Reply(s.execute(request).await),
-                        Ask::Catalog(catalog) => {
-                            s.install_catalog(catalog).await;
-                            Answer::Reply(Reply::TableDropped)
-                        }
-                        Ask::StreamWrite { partition, entries } => {
-                            Answer::StreamWrite(s.write_forwarded(partition, entries).await)
-                        }
-                        Ask::Bulk(ask) => Answer::Bulk(s.bulk_here(ask).await),
-                        Ask::Keyspace(ops) => Answer::Keyspace(resp::execute(&s, ops).await),
-                        Ask::Keys(ask) => Answer::Keys(resp::list_keys(&s, &ask).await),
-                        Ask::Scan(call) => {
-                            let reply = resp::scan_step(&s, call, |key| s.resp_table_of(key).ok()).await;
-                            Answer::Keyspace(vec![reply])
-                        }
-                    };
-                    s.mesh.answer(from, asked.ticket, reply).await;
-                })
-                .detach();
-            }
-        };
-        glommio::spawn_local_into(task, queue).expect("the queue exists").detach();
-    }
-    for rx in inbound.answers {
-        let s = shard.clone();
-        glommio::spawn_local_into(
-            async move {
-                while let Some(answered) = rx.recv().await {
-                    s.mesh.complete(answered);
-                }
-            },
-            queue,
-        )
-        .expect("the queue exists")
-        .detach();
-    }
-}
-
 /// Which protocol a listener's connections speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Door {
@@ -247,6 +204,7 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
     let tx = Rc::new(tx);
     let writing = glommio::spawn_local(write_replies(writer, rx, Rc::downgrade(&tx)));
     let in_flight = Arc::new(async_lock::Semaphore::new(limits.max_in_flight_per_connection));
+    let connection_bytes = ByteBudget::new(limits.max_in_flight_bytes_per_connection);
     let pending = Rc::new(std::cell::Cell::new(0usize));
     // The version this connection speaks, once a handshake is accepted; every request after it
     // is served through `compat` under that version.
@@ -283,6 +241,9 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
                 .await;
                 anyhow::bail!("frame too large");
             }
+            // Bytes are taken before the frame is buffered: a connection over its share, or a
+            // shard over its budget, stops reading here until earlier requests complete.
+            let held = (connection_bytes.take(4 + size).await, shard.request_bytes.take(4 + size).await);
             let mut frame = vec![0u8; 4 + size];
             frame[..4].copy_from_slice(&len);
             reader.read_exact(&mut frame[4..]).await?;
@@ -340,7 +301,7 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
                 send(&tx, id, reply).await;
                 s.active_requests.set(s.active_requests.get() - 1);
                 pending.set(pending.get() - 1);
-                drop(permit);
+                drop((permit, held));
             })
             .detach();
         }

@@ -3,7 +3,6 @@
 
 use crate::compat::ProtocolVersion;
 use crate::convert::{self, error};
-use crate::mesh::{Answer, Ask};
 use crate::shard::Shard;
 use nacre_storage as st;
 use nacre_wire::{self as wire, ErrorCode, Reply, Request};
@@ -26,9 +25,7 @@ fn scan_page_rows(limit: u32) -> usize {
 
 /// Where a request runs.
 enum Route {
-    /// On this shard.
-    Here,
-    /// On shard `n`.
+    /// On shard `n` (in place when that is this one).
     Shard(usize),
     /// Split across shards by key (multi-get).
     Split,
@@ -43,9 +40,11 @@ impl Shard {
     }
 
     fn route(&self, request: &Request) -> Route {
-        let here_or = |shard: usize| if shard == self.id { Route::Here } else { Route::Shard(shard) };
+        let here_or = Route::Shard;
         match request {
-            Request::Handshake(_) | Request::Topology | Request::ListTables | Request::ListSources => Route::Here,
+            Request::Handshake(_) | Request::Topology | Request::ListTables | Request::ListSources => {
+                Route::Shard(self.id)
+            }
             Request::CreateTable(_)
             | Request::AlterTable(_)
             | Request::DropTable(_)
@@ -58,7 +57,7 @@ impl Shard {
             Request::Delete(d) => here_or(self.owner_of(&d.key.partition_key)),
             Request::WriteBatch(b) => match b.ops.first() {
                 Some(op) => here_or(self.owner_of(&op.key().partition_key)),
-                None => Route::Here,
+                None => Route::Shard(self.id),
             },
             Request::Get(g) => here_or(self.owner_of(&g.key.partition_key)),
             Request::Scan(s) => here_or(self.owner_of(&s.partition_key)),
@@ -71,7 +70,6 @@ impl Shard {
     /// Handles a request from a client of this shard, wherever it must run.
     pub async fn handle(self: &Rc<Self>, request: Request) -> Reply {
         match self.route(&request) {
-            Route::Here => self.execute(request).await,
             Route::Shard(n) => self.forward(n, request).await,
             Route::Split => self.multi_get(request).await,
             Route::Everywhere => self.stats_everywhere().await,
@@ -79,11 +77,11 @@ impl Shard {
     }
 
     async fn forward(&self, shard: usize, request: Request) -> Reply {
-        match self.mesh.ask(shard, Ask::Request(request)).await {
-            Ok(Answer::Reply(reply)) => reply,
-            Ok(_) => Reply::Error(error(ErrorCode::Internal, format!("shard {shard} answered out of turn"))),
-            Err(_) => Reply::Error(error(ErrorCode::ShuttingDown, format!("shard {shard} is shutting down"))),
-        }
+        let run = move |s: Rc<Shard>| async move { s.execute(request).await };
+        self.mesh
+            .invoke_on(shard, run)
+            .await
+            .unwrap_or_else(|e| Reply::Error(error(ErrorCode::ShuttingDown, e.to_string())))
     }
 
     /// Executes a request this shard owns.
@@ -338,7 +336,7 @@ impl Shard {
             }
             let (indexes, keys): (Vec<usize>, Vec<wire::Key>) = part.into_iter().unzip();
             let sub = Request::MultiGet(wire::MultiGet { table: m.table.clone(), keys, as_of: m.as_of });
-            let reply = if shard == self.id { self.execute(sub).await } else { self.forward(shard, sub).await };
+            let reply = self.forward(shard, sub).await;
             match reply {
                 Reply::MultiGet(got) if got.len() == indexes.len() => {
                     for (i, row) in indexes.into_iter().zip(got) {
@@ -373,6 +371,24 @@ impl Shard {
                 },
             },
         ];
+        let mesh = self.mesh.stats();
+        let wal = &self.wal;
+        for (name, value) in [
+            ("forward_calls_in_flight", mesh.calls_in_flight as u64),
+            ("forward_calls_in_flight_peak", mesh.calls_in_flight_peak_per_peer as u64),
+            ("forward_calls_in_flight_limit", self.process.config.limits.forward_calls_in_flight as u64),
+            ("forward_calls_sent_total", mesh.calls_sent),
+            ("request_bytes_in_flight", self.request_bytes.used() as u64),
+            ("request_bytes_in_flight_peak", self.request_bytes.peak() as u64),
+            ("resp_reply_bytes_pending", self.resp_reply_bytes.used() as u64),
+            ("resp_reply_bytes_pending_peak", self.resp_reply_bytes.peak() as u64),
+            ("wal_pending_bytes", wal.pending_bytes() as u64),
+            ("wal_pending_peak_bytes", wal.pending_peak_bytes() as u64),
+            ("wal_batches_total", wal.batches_written()),
+            ("wal_durable_lsn", wal.durable_lsn().0),
+        ] {
+            out.push(wire::Stat { name: name.into(), shard, partition: None, value });
+        }
         self.ingest_stats(&mut out);
         for (p, engine) in &self.engines {
             let s = engine.stats();
@@ -383,6 +399,7 @@ impl Shard {
                 ("segment_bytes", s.segment_bytes),
                 ("cache_hits_total", s.cache_hits),
                 ("cache_misses_total", s.cache_misses),
+                ("partition_poisoned", u64::from(self.poisoned_partitions.borrow().contains(p))),
             ] {
                 out.push(wire::Stat { name: name.into(), shard, partition, value });
             }
@@ -393,7 +410,13 @@ impl Shard {
     async fn stats_everywhere(self: &Rc<Self>) -> Reply {
         let mut all = self.stats();
         for shard in (0..self.process.shard_count).filter(|s| *s != self.id) {
-            match self.forward(shard, Request::Stats).await {
+            let run = |s: Rc<Shard>| async move { Reply::Stats(s.stats()) };
+            match self
+                .mesh
+                .invoke_on(shard, run)
+                .await
+                .unwrap_or_else(|e| Reply::Error(error(ErrorCode::ShuttingDown, e.to_string())))
+            {
                 Reply::Stats(s) => all.extend(s),
                 Reply::Error(e) => return Reply::Error(e),
                 _ => {}

@@ -188,7 +188,10 @@ impl<D: Disk> Engine<D> {
 
     /// `Err(Poisoned)` once an earlier write-path failure poisoned the engine.
     pub fn check_poisoned(&self) -> Result<()> {
-        match self.poisoned.get() {
+        // A WAL that failed a write poisons every engine it serves: their memtables may hold
+        // async writes whose batch never became durable, and a flush must not make them
+        // durable behind the failure's back.
+        match self.poisoned.get().or_else(|| self.wal.poisoned()) {
             Some(op) => Err(Error::Poisoned { op }),
             None => Ok(()),
         }

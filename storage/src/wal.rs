@@ -1,9 +1,19 @@
 //! The write-ahead log one core's partitions share, with group commit.
 //!
-//! A writer [`Wal::append`]s a record (partition id, LSN, entries) to the pending batch and then
-//! [`Wal::commit`]s: the first waiter to find no commit running writes every pending record as
-//! one batch with one fdatasync, and wakes all whose records it carried. Nobody is woken before
-//! their bytes are durable. A failed write or sync poisons the WAL: it is never retried.
+//! A writer [`Wal::reserve`]s room, [`Wal::append`]s a record (partition id, LSN, entries) to the
+//! pending batch and then [`Wal::commit`]s: a waiter that finds no commit running leads one: it
+//! writes every pending record as one batch with one fdatasync, marks it durable and steps down.
+//! A waiter whose record came in behind that batch then leads the next one, so a leader is
+//! acknowledged once its own batch is durable, never after everything queued behind it. Nobody
+//! is told "durable" before their bytes are. A failed write or sync poisons the WAL: it is never
+//! retried.
+//!
+//! What is pending (appended, not yet written) plus what is being written is bounded by
+//! [`WalOptions::pending_limit_bytes`]: a writer over it waits in [`Wal::reserve`] (leading a
+//! commit if none runs), so no batch outgrows what the log format takes. Async writes are made
+//! durable by whoever commits next: a sync writer, a writer past
+//! [`WalOptions::async_commit_bytes`], or the owner's periodic committer, which waits in
+//! [`Wal::wait_for_pending`] for the first record after a quiet spell.
 //!
 //! Files are `NNNNNNNNNNNNNNNN.wal`, preallocated; the WAL rotates to a new file when one fills
 //! and on every recovery, and deletes a file once no partition needs any of its records. It knows
@@ -16,7 +26,6 @@ use crate::ids::{Lsn, PartitionId};
 use crate::io::{DirLock, Disk, DiskFile, OpenMode};
 use crate::log::{self, LogHeader, LogKind, LogRead, LogWriter};
 use crate::record::Entry;
-use futures_channel::oneshot;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,11 +39,35 @@ pub struct WalOptions {
     /// Pending bytes at which an async writer commits on the spot, bounding what an async
     /// write can have queued. Default 1 MiB.
     pub async_commit_bytes: usize,
+    /// Most bytes pending plus being written; a writer past it waits in [`Wal::reserve`].
+    /// Default 64 MiB. A batch is at most this (a lone record over it is written alone), so it
+    /// must stay far below the log format's 4 GiB batch limit: [`WalOptions::validate`].
+    pub pending_limit_bytes: usize,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
-        Self { file_bytes: 64 << 20, async_commit_bytes: 1 << 20 }
+        Self { file_bytes: 64 << 20, async_commit_bytes: 1 << 20, pending_limit_bytes: 64 << 20 }
+    }
+}
+
+/// Largest pending limit [`WalOptions::validate`] accepts: a batch must fit the log's u32 length
+/// with room for a lone oversized record.
+pub const MAX_PENDING_LIMIT_BYTES: usize = 1 << 30;
+
+impl WalOptions {
+    /// Checks the options against each other and the format, naming the one that is off.
+    pub fn validate(&self) -> std::result::Result<(), &'static str> {
+        if self.pending_limit_bytes == 0 || self.pending_limit_bytes > MAX_PENDING_LIMIT_BYTES {
+            return Err("pending_limit_bytes must be between 1 and 1 GiB");
+        }
+        if self.async_commit_bytes == 0 || self.async_commit_bytes > self.pending_limit_bytes {
+            return Err("async_commit_bytes must be between 1 and pending_limit_bytes");
+        }
+        if self.file_bytes < self.pending_limit_bytes as u64 {
+            return Err("file_bytes must be at least pending_limit_bytes, so a full batch fits one file");
+        }
+        Ok(())
     }
 }
 
@@ -63,19 +96,22 @@ struct WalFile {
     last_lsn: Option<Lsn>,
 }
 
-type Waiter = oneshot::Sender<std::result::Result<(), &'static str>>;
-
 struct State<F: DiskFile> {
     writer: Option<LogWriter<F>>,
     files: Vec<WalFile>,
     next_lsn: u64,
     pending: Encoder,
     pending_last: Option<Lsn>,
-    waiters: Vec<(Lsn, Waiter)>,
+    /// Bytes of the batch being written, if a commit runs (counted against the pending limit).
+    writing_bytes: usize,
     committing: bool,
     durable: Lsn,
     poisoned: Option<&'static str>,
     needs: BTreeMap<PartitionId, Lsn>,
+    /// Batches written since creation or recovery (for stats and tests).
+    batches_written: u64,
+    /// The most bytes ever pending plus being written.
+    pending_peak_bytes: usize,
 }
 
 /// The shared write-ahead log of one core.
@@ -84,6 +120,10 @@ pub struct Wal<D: Disk> {
     dir: PathBuf,
     options: WalOptions,
     state: RefCell<State<D::File>>,
+    /// Notified whenever a commit ends (durable, or poisoned): waiters re-check.
+    commit_ended: event_listener::Event,
+    /// Notified when a record arrives in an empty pending batch.
+    appended: event_listener::Event,
     _lock: DirLock,
 }
 
@@ -212,6 +252,7 @@ impl<D: Disk> Wal<D> {
         number: u64,
         first_seq: u64,
     ) -> Result<Rc<Self>> {
+        options.validate().map_err(Error::InvalidArgument)?;
         let writer = Self::new_file(&disk, dir, number, first_seq, options.file_bytes).await?;
         let mut files = files;
         files.push(WalFile { number, path: writer.path().to_path_buf(), last_lsn: None });
@@ -225,12 +266,16 @@ impl<D: Disk> Wal<D> {
                 next_lsn: 1,
                 pending: Encoder::default(),
                 pending_last: None,
-                waiters: Vec::new(),
+                writing_bytes: 0,
                 committing: false,
                 durable: Lsn(0),
                 poisoned: None,
                 needs: BTreeMap::new(),
+                batches_written: 0,
+                pending_peak_bytes: 0,
             }),
+            commit_ended: event_listener::Event::new(),
+            appended: event_listener::Event::new(),
             _lock: lock,
         }))
     }
@@ -244,8 +289,31 @@ impl<D: Disk> Wal<D> {
         Ok(writer)
     }
 
+    /// Waits until a record of `bytes` encoded bytes fits under the pending limit, leading a
+    /// commit if none runs. A record over the limit alone goes once nothing else is pending.
+    /// Call [`Wal::append`] with no await in between, so the room is still there.
+    pub async fn reserve(&self, bytes: usize) -> Result<()> {
+        loop {
+            let listener = {
+                let st = self.state.borrow();
+                if let Some(op) = st.poisoned {
+                    return Err(Error::Poisoned { op });
+                }
+                let used = st.pending.bytes.len() + st.writing_bytes;
+                if used == 0 || used + record_len(bytes) <= self.options.pending_limit_bytes {
+                    return Ok(());
+                }
+                st.committing.then(|| self.commit_ended.listen())
+            };
+            match listener {
+                Some(ended) => ended.await,
+                None => self.lead_one_commit().await?,
+            }
+        }
+    }
+
     /// Queues a record of `entries` for `partition` and returns its LSN. Nothing is written
-    /// until a [`Wal::commit`].
+    /// until a [`Wal::commit`]. Call [`Wal::reserve`] first to keep within the pending limit.
     pub fn append(&self, partition: PartitionId, entries: &[Entry]) -> Result<Lsn> {
         let mut st = self.state.borrow_mut();
         if let Some(op) = st.poisoned {
@@ -253,8 +321,15 @@ impl<D: Disk> Wal<D> {
         }
         let lsn = Lsn(st.next_lsn);
         st.next_lsn += 1;
+        let was_empty = st.pending.bytes.is_empty();
         encode_record(&mut st.pending, partition, lsn, entries);
         st.pending_last = Some(lsn);
+        let used = st.pending.bytes.len() + st.writing_bytes;
+        st.pending_peak_bytes = st.pending_peak_bytes.max(used);
+        drop(st);
+        if was_empty {
+            self.appended.notify(usize::MAX);
+        }
         Ok(lsn)
     }
 
@@ -263,33 +338,60 @@ impl<D: Disk> Wal<D> {
         self.state.borrow().pending.bytes.len()
     }
 
+    /// The most bytes ever pending plus being written at once.
+    pub fn pending_peak_bytes(&self) -> usize {
+        self.state.borrow().pending_peak_bytes
+    }
+
+    /// Batches written (each one write and one fdatasync).
+    pub fn batches_written(&self) -> u64 {
+        self.state.borrow().batches_written
+    }
+
+    /// The failure that poisoned the WAL, if one did.
+    pub fn poisoned(&self) -> Option<&'static str> {
+        self.state.borrow().poisoned
+    }
+
     /// The LSN everything up to which is durable.
     pub fn durable_lsn(&self) -> Lsn {
         self.state.borrow().durable
     }
 
-    /// Waits until `lsn` is durable, leading a group commit if none is running.
-    pub async fn commit(&self, lsn: Lsn) -> Result<()> {
-        let rx = {
-            let mut st = self.state.borrow_mut();
-            if let Some(op) = st.poisoned {
-                return Err(Error::Poisoned { op });
+    /// Returns once something is pending (at once if something is). The owner's periodic
+    /// committer waits here, so an idle WAL wakes nobody.
+    pub async fn wait_for_pending(&self) {
+        loop {
+            let listener = self.appended.listen();
+            if !self.state.borrow().pending.bytes.is_empty() {
+                return;
             }
-            if st.durable >= lsn {
-                return Ok(());
-            }
-            let (tx, rx) = oneshot::channel();
-            st.waiters.push((lsn, tx));
-            rx
-        };
-        let lead = !self.state.borrow().committing;
-        if lead {
-            self.run_commits().await?;
+            listener.await;
         }
-        match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(op)) => Err(Error::Poisoned { op }),
-            Err(_) => Err(Error::Poisoned { op: "wal commit" }),
+    }
+
+    /// Waits until `lsn` is durable, leading one group commit whenever none is running.
+    pub async fn commit(&self, lsn: Lsn) -> Result<()> {
+        loop {
+            let listener = {
+                let st = self.state.borrow();
+                if let Some(op) = st.poisoned {
+                    return Err(Error::Poisoned { op });
+                }
+                if st.durable >= lsn {
+                    return Ok(());
+                }
+                st.committing.then(|| self.commit_ended.listen())
+            };
+            match listener {
+                Some(ended) => ended.await,
+                None => {
+                    // With no commit running, a record not yet durable is still pending, so
+                    // this one batch carries it.
+                    self.lead_one_commit().await?;
+                    assert!(self.durable_lsn() >= lsn, "a led commit carries every pending record");
+                }
+            }
         }
     }
 
@@ -322,67 +424,64 @@ impl<D: Disk> Wal<D> {
         }
     }
 
-    async fn run_commits(&self) -> Result<()> {
+    /// Writes what is pending now as one batch, then steps down and wakes every waiter; the
+    /// caller must have seen no commit running.
+    async fn lead_one_commit(&self) -> Result<()> {
         self.state.borrow_mut().committing = true;
         // If the leading writer's future is dropped mid-commit, a batch may be half written and
         // the log writer is gone with it: the guard poisons and releases every waiter.
         let mut guard = CommitGuard { wal: self, finished: false };
-        let outcome = self.commit_loop().await;
+        let outcome = self.write_pending().await;
         guard.finished = true;
-        self.end_commits(outcome.is_err().then_some("wal write"));
+        self.end_commit(outcome.is_err().then_some("wal write"));
         outcome
     }
 
-    fn end_commits(&self, failed: Option<&'static str>) {
-        let mut st = self.state.borrow_mut();
-        st.committing = false;
-        if let Some(op) = failed {
-            let op = *st.poisoned.get_or_insert(op);
-            for (_, w) in st.waiters.drain(..) {
-                let _ = w.send(Err(op));
+    fn end_commit(&self, failed: Option<&'static str>) {
+        {
+            let mut st = self.state.borrow_mut();
+            st.committing = false;
+            st.writing_bytes = 0;
+            if let Some(op) = failed {
+                st.poisoned.get_or_insert(op);
             }
         }
+        self.commit_ended.notify(usize::MAX);
     }
 
-    async fn commit_loop(&self) -> Result<()> {
-        loop {
-            let (payload, last, mut writer) = {
-                let mut st = self.state.borrow_mut();
-                let Some(last) = st.pending_last.take() else { return Ok(()) };
-                let payload = std::mem::take(&mut st.pending.bytes);
-                (payload, last, st.writer.take().expect("only the committer takes the writer"))
-            };
-            let rotated =
-                writer.next_offset() + LogWriter::<D::File>::batch_len(payload.len()) > self.options.file_bytes;
-            if rotated {
-                writer = self.rotate(writer).await?;
-            }
-            let written = writer.append(&payload).await;
-            self.state.borrow_mut().writer = Some(writer);
-            if let Err(e) = written {
-                self.state.borrow_mut().poisoned = Some("wal sync");
-                return Err(e);
-            }
-            self.mark_durable(last);
-            if rotated {
-                // Only now that the new file holds a durable batch may older files go.
-                self.retire_unneeded().await?;
-            }
+    async fn write_pending(&self) -> Result<()> {
+        let (payload, last, mut writer) = {
+            let mut st = self.state.borrow_mut();
+            let Some(last) = st.pending_last.take() else { return Ok(()) };
+            let payload = std::mem::take(&mut st.pending.bytes);
+            st.writing_bytes = payload.len();
+            (payload, last, st.writer.take().expect("only the committer takes the writer"))
+        };
+        let rotated = writer.next_offset() + LogWriter::<D::File>::batch_len(payload.len()) > self.options.file_bytes;
+        if rotated {
+            // A failed rotation leaves no writer: `end_commit` poisons, so nobody asks for one.
+            writer = self.rotate(writer).await?;
         }
+        let written = writer.append(&payload).await;
+        self.state.borrow_mut().writer = Some(writer);
+        if let Err(e) = written {
+            self.state.borrow_mut().poisoned = Some("wal sync");
+            return Err(e);
+        }
+        self.mark_durable(last);
+        if rotated {
+            // Only now that the new file holds a durable batch may older files go.
+            self.retire_unneeded().await?;
+        }
+        Ok(())
     }
 
-    /// Records that everything up to `last` is durable and wakes exactly the waiters whose
-    /// records are: a waiter may have registered after its batch was taken.
+    /// Records that everything up to `last` is durable.
     fn mark_durable(&self, last: Lsn) {
         let mut st = self.state.borrow_mut();
         st.durable = last;
+        st.batches_written += 1;
         st.files.last_mut().expect("the current file is listed").last_lsn = Some(last);
-        let (done, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut st.waiters).into_iter().partition(|(lsn, _)| *lsn <= last);
-        st.waiters = waiting;
-        for (_, w) in done {
-            let _ = w.send(Ok(()));
-        }
     }
 
     async fn rotate(&self, old: LogWriter<D::File>) -> Result<LogWriter<D::File>> {
@@ -459,10 +558,18 @@ struct CommitGuard<'a, D: Disk> {
 impl<D: Disk> Drop for CommitGuard<'_, D> {
     fn drop(&mut self) {
         if !self.finished {
-            self.wal.end_commits(Some("wal commit abandoned"));
+            self.wal.end_commit(Some("wal commit abandoned"));
         }
     }
 }
+
+/// Bytes a record of `entries_bytes` encoded entries takes in a batch.
+fn record_len(entries_bytes: usize) -> usize {
+    RECORD_HEADER_BYTES + entries_bytes
+}
+
+/// `partition u32 | lsn u64 | entry_count u32`.
+const RECORD_HEADER_BYTES: usize = 16;
 
 /// Record layout: `partition u32 | lsn u64 | entry_count u32 | entries`.
 fn encode_record(enc: &mut Encoder, partition: PartitionId, lsn: Lsn, entries: &[Entry]) {

@@ -107,6 +107,9 @@ fn run() -> Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
     // Read once, before any shard starts: a corrupt book is refused here.
     let bulk_book = LoadBook::load(data.root())?;
+    // Likewise the catalog: one that does not parse as written stops the start, naming the
+    // file, the field and the value.
+    let catalog = nacre_daemon::catalog::Catalog::load(data.root())?;
     let process = Arc::new(Process {
         partition_count: data.cluster().partition_count,
         shard_count: shards,
@@ -116,6 +119,7 @@ fn run() -> Result<()> {
         drained: Arc::new(AtomicUsize::new(0)),
         visibility: hidden_loads(&bulk_book),
         bulk_book,
+        catalog,
     });
     tracing::info!(
         data_dir = %data.root().display(),
@@ -126,7 +130,7 @@ fn run() -> Result<()> {
         "starting"
     );
     let mut handles = Vec::new();
-    for (id, ends) in mesh::build(shards, config.limits.forward_queue_depth).into_iter().enumerate() {
+    for (id, ends) in mesh::build::<nacre_daemon::shard::Shard>(shards, config.mesh_limits()).into_iter().enumerate() {
         let process = process.clone();
         let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(id))
             .name(&format!("shard-{id}"))

@@ -4,7 +4,6 @@
 //! partition's position move past it. On this shard that is a local write; otherwise the owner
 //! does it when asked through the mesh.
 
-use crate::mesh::{Answer, Ask};
 use crate::shard::Shard;
 use nacre_storage::{Durability, Entry, Error};
 use std::rc::Rc;
@@ -46,14 +45,8 @@ impl Shard {
         entries: Vec<Entry>,
     ) -> Result<(), ForwardError> {
         let owner = self.process.owner(partition);
-        if owner == self.id {
-            return self.write_forwarded(partition, entries).await;
-        }
-        match self.mesh.ask(owner, Ask::StreamWrite { partition, entries }).await {
-            Ok(Answer::StreamWrite(result)) => result,
-            Ok(_) => Err(ForwardError::Retry(format!("shard {owner} answered out of turn"))),
-            Err(_) => Err(ForwardError::Retry(format!("shard {owner} is shutting down"))),
-        }
+        let write = move |s: Rc<Shard>| async move { s.write_forwarded(partition, entries).await };
+        self.mesh.invoke_on(owner, write).await.unwrap_or_else(|e| Err(ForwardError::Retry(e.to_string())))
     }
 }
 

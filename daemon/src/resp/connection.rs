@@ -12,7 +12,6 @@ use super::keyspace::{self, Action, KeyOp};
 use super::parser::{self, Args};
 use super::reply::{Protocol, Reply};
 use super::scan::{self, ScanCall};
-use crate::mesh::{Answer, Ask};
 use crate::shard::Shard;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use glommio::net::TcpStream;
@@ -59,11 +58,13 @@ pub async fn serve(shard: &Rc<Shard>, stream: TcpStream) -> anyhow::Result<()> {
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     let mut out: Vec<u8> = Vec::new();
+    let reply_limit = shard.process.config.resp.max_pending_reply_bytes_per_connection;
+    let mut pipeline = PipelineSize::default();
     loop {
         let mut commands: Vec<Args> = Vec::new();
         let mut used = 0;
         let mut broken = None;
-        while commands.len() < MAX_PIPELINE_COMMANDS {
+        while commands.len() < pipeline.commands {
             match parser::parse(&input[used..], &limits) {
                 Ok(Some((args, n))) => {
                     used += n;
@@ -81,11 +82,19 @@ pub async fn serve(shard: &Rc<Shard>, stream: TcpStream) -> anyhow::Result<()> {
         input.drain(..used);
         let pipelined = commands.len();
         if pipelined > 0 {
+            // A shard whose connections hold their whole reply budget starts no new pipeline.
+            shard.resp_reply_bytes.wait_for_room().await;
             shard.active_requests.set(shard.active_requests.get() + 1);
             let quit = run(shard, &mut session, commands, &mut out).await;
             shard.active_requests.set(shard.active_requests.get() - 1);
+            let held = shard.resp_reply_bytes.take_now(out.len());
+            pipeline.adapt(out.len(), reply_limit);
             writer.write_all(&out).await?;
+            drop(held);
             out.clear();
+            if out.capacity() > reply_limit {
+                out = Vec::new();
+            }
             if quit {
                 writer.flush().await?;
                 return Ok(());
@@ -97,7 +106,7 @@ pub async fn serve(shard: &Rc<Shard>, stream: TcpStream) -> anyhow::Result<()> {
             writer.flush().await?;
             anyhow::bail!("RESP protocol error: {e}");
         }
-        if pipelined == MAX_PIPELINE_COMMANDS {
+        if pipelined == pipeline.commands {
             continue;
         }
         if shard.stopping.get() {
@@ -111,6 +120,31 @@ pub async fn serve(shard: &Rc<Shard>, stream: TcpStream) -> anyhow::Result<()> {
             None | Some(Ok(0)) => return Ok(()),
             Some(Ok(n)) => input.extend_from_slice(&chunk[..n]),
             Some(Err(e)) => return Err(e.into()),
+        }
+    }
+}
+
+/// How many commands a connection takes into one pipeline: up to [`MAX_PIPELINE_COMMANDS`],
+/// halved while a pipeline's replies come to more than the connection's reply limit and grown
+/// back while they stay well under it. So a connection's computed replies stay within about
+/// twice its limit, or one command's replies when a single command is larger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PipelineSize {
+    commands: usize,
+}
+
+impl Default for PipelineSize {
+    fn default() -> Self {
+        Self { commands: MAX_PIPELINE_COMMANDS }
+    }
+}
+
+impl PipelineSize {
+    fn adapt(&mut self, reply_bytes: usize, limit_bytes: usize) {
+        if reply_bytes > limit_bytes {
+            self.commands = (self.commands / 2).max(1);
+        } else if reply_bytes < limit_bytes / 4 {
+            self.commands = (self.commands * 2).min(MAX_PIPELINE_COMMANDS);
         }
     }
 }
@@ -204,10 +238,12 @@ async fn flush(shard: &Rc<Shard>, steps: Vec<(Step, Protocol)>, out: &mut Vec<u8
 }
 
 async fn ask(shard: &Rc<Shard>, owner: usize, ops: Vec<KeyOp>, count: usize) -> Vec<Reply> {
-    match shard.mesh.ask(owner, Ask::Keyspace(ops)).await {
-        Ok(Answer::Keyspace(replies)) if replies.len() == count => replies,
-        Ok(_) => vec![Reply::err(format!("shard {owner} answered out of turn")); count],
-        Err(_) => vec![Reply::err(format!("shard {owner} is shutting down")); count],
+    match shard.mesh.invoke_on(owner, move |s| async move { keyspace::execute(&s, ops).await }).await {
+        Ok(replies) => {
+            assert_eq!(replies.len(), count, "keyspace::execute answers every operation");
+            replies
+        }
+        Err(e) => vec![Reply::err(e.to_string()); count],
     }
 }
 
@@ -235,14 +271,8 @@ async fn scan_call(shard: &Rc<Shard>, call: ScanCall) -> Reply {
     if home >= shard.process.shard_count {
         return Reply::err("invalid or expired SCAN cursor");
     }
-    if home == shard.id {
-        return scan::step(shard, call, |key| shard.resp_table_of(key).ok()).await;
-    }
-    match shard.mesh.ask(home, Ask::Scan(call)).await {
-        Ok(Answer::Keyspace(mut replies)) if replies.len() == 1 => replies.remove(0),
-        Ok(_) => Reply::err(format!("shard {home} answered out of turn")),
-        Err(_) => Reply::err(format!("shard {home} is shutting down")),
-    }
+    let run = move |s: Rc<Shard>| async move { scan::step(&s, call, |key| s.resp_table_of(key).ok()).await };
+    shard.mesh.invoke_on(home, run).await.unwrap_or_else(|e| Reply::err(e.to_string()))
 }
 
 /// A key operation on `key`, for its owner; or the reply when the key's table does not exist.
@@ -391,5 +421,27 @@ fn auth(user: Option<&[u8]>) -> Reply {
         ),
         Some(b"default") => Reply::OK,
         Some(_) => Reply::Error("WRONGPASS invalid username-password pair or user is disabled.".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipeline_shrinks_while_its_replies_are_over_the_limit_and_grows_back() {
+        let mut p = PipelineSize::default();
+        p.adapt(10 << 20, 1 << 20);
+        assert_eq!(p.commands, MAX_PIPELINE_COMMANDS / 2);
+        for _ in 0..20 {
+            p.adapt(10 << 20, 1 << 20);
+        }
+        assert_eq!(p.commands, 1, "never below one command");
+        p.adapt(600 << 10, 1 << 20);
+        assert_eq!(p.commands, 1, "between a quarter and the limit it stays");
+        for _ in 0..20 {
+            p.adapt(10, 1 << 20);
+        }
+        assert_eq!(p.commands, MAX_PIPELINE_COMMANDS, "never above the maximum");
     }
 }

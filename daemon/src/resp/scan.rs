@@ -6,7 +6,6 @@
 
 use super::glob;
 use super::reply::Reply;
-use crate::mesh::{Answer, Ask};
 use crate::shard::Shard;
 use nacre_storage as st;
 use std::rc::Rc;
@@ -89,16 +88,8 @@ pub async fn list_keys(shard: &Shard, ask: &KeysAsk) -> Result<st::KeysPage, Str
 
 async fn page(shard: &Rc<Shard>, ask: KeysAsk) -> Result<st::KeysPage, Reply> {
     let owner = shard.process.owner(ask.partition);
-    let listed = if owner == shard.id {
-        list_keys(shard, &ask).await
-    } else {
-        match shard.mesh.ask(owner, Ask::Keys(ask)).await {
-            Ok(Answer::Keys(page)) => page,
-            Ok(_) => Err("unexpected answer to a key listing".into()),
-            Err(_) => Err(format!("shard {owner} is shutting down")),
-        }
-    };
-    listed.map_err(Reply::err)
+    let listed = shard.mesh.invoke_on(owner, move |s| async move { list_keys(&s, &ask).await }).await;
+    listed.unwrap_or_else(|e| Err(e.to_string())).map_err(Reply::err)
 }
 
 /// Runs one `SCAN` call on the shard that holds its cursor (this one).

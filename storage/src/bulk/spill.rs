@@ -65,51 +65,64 @@ pub fn write_run(path: &Path, entries: &[(u32, Entry)]) -> std::io::Result<Run> 
     Ok(Run { path: path.to_path_buf(), sections })
 }
 
-/// Reads one section of a run, entry by entry, checking its checksum at the end.
+/// Reads one section of a run, entry by entry. The whole section is checked against its
+/// checksum when it is opened, before any length read from it sizes a buffer or any entry is
+/// decoded, so a damaged run is refused, never trusted.
 pub struct SectionReader {
     input: std::io::Take<BufReader<File>>,
-    hasher: Xxh3,
-    expected: u64,
     path: PathBuf,
     buf: Vec<u8>,
 }
 
+fn bad(path: &Path, reason: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("spill run {}: {reason}", path.display()))
+}
+
 impl SectionReader {
-    /// Opens `section` of the run at `path`.
+    /// Opens `section` of the run at `path`, after checking the section's checksum (one
+    /// streaming pass through a fixed buffer).
     pub fn open(path: &Path, section: Section) -> std::io::Result<Self> {
         let mut file = File::open(path)?;
         file.seek(SeekFrom::Start(section.offset))?;
+        let mut input = BufReader::with_capacity(MERGE_READ_BUFFER_BYTES, file).take(section.len);
+        let mut hasher = Xxh3::new();
+        let mut chunk = vec![0u8; MERGE_READ_BUFFER_BYTES];
+        loop {
+            match input.read(&mut chunk)? {
+                0 => break,
+                n => hasher.update(&chunk[..n]),
+            }
+        }
+        if input.limit() != 0 {
+            return Err(bad(path, "section is cut short"));
+        }
+        if hasher.digest() != section.checksum {
+            return Err(bad(path, "section checksum mismatch"));
+        }
+        let mut file = input.into_inner().into_inner();
+        file.seek(SeekFrom::Start(section.offset))?;
         Ok(SectionReader {
             input: BufReader::with_capacity(MERGE_READ_BUFFER_BYTES, file).take(section.len),
-            hasher: Xxh3::new(),
-            expected: section.checksum,
             path: path.to_path_buf(),
             buf: Vec::new(),
         })
     }
 
-    fn bad(&self, reason: &str) -> std::io::Error {
-        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("spill run {}: {reason}", self.path.display()))
-    }
-
     /// The next entry, or `None` at the end of the section.
     pub fn next_entry(&mut self) -> std::io::Result<Option<Entry>> {
-        let mut len = [0u8; 4];
-        match self.input.read_exact(&mut len) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && self.input.limit() == 0 => {
-                if self.hasher.digest() != self.expected {
-                    return Err(self.bad("section checksum mismatch"));
-                }
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
+        if self.input.limit() == 0 {
+            return Ok(None);
         }
-        self.buf.resize(u32::from_le_bytes(len) as usize, 0);
+        let mut len = [0u8; 4];
+        self.input.read_exact(&mut len)?;
+        let len = u32::from_le_bytes(len) as u64;
+        // Checked, but the file could change under us: never size a buffer past the section.
+        if len > self.input.limit() {
+            return Err(bad(&self.path, "an entry runs past its section"));
+        }
+        self.buf.resize(len as usize, 0);
         self.input.read_exact(&mut self.buf)?;
-        self.hasher.update(&len);
-        self.hasher.update(&self.buf);
-        let entry = codec::decode_entry_owned(&mut Decoder::new(&self.buf)).map_err(|e| self.bad(e.reason))?;
+        let entry = codec::decode_entry_owned(&mut Decoder::new(&self.buf)).map_err(|e| bad(&self.path, e.reason))?;
         Ok(Some(entry))
     }
 }
@@ -144,8 +157,19 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         std::fs::write(&path, bytes).expect("write");
-        let mut r = SectionReader::open(&path, run.sections[&3]).expect("open");
-        let _ = r.next_entry();
-        assert!(r.next_entry().is_err(), "the section checksum catches the flip");
+        assert!(SectionReader::open(&path, run.sections[&3]).is_err(), "the section checksum catches the flip");
+    }
+
+    #[test]
+    fn a_damaged_length_is_refused_at_open_before_it_sizes_a_buffer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run");
+        let run = write_run(&path, &[(0, entry("a", 1)), (0, entry("b", 2))]).expect("write");
+        let mut bytes = std::fs::read(&path).expect("read");
+        // The first entry's length becomes 4 GiB - 1.
+        bytes[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(&path, bytes).expect("write");
+        let e = SectionReader::open(&path, run.sections[&0]).err().expect("refused at open");
+        assert!(e.to_string().contains("checksum"), "{e}");
     }
 }

@@ -30,7 +30,10 @@ impl<D: Disk> Engine<D> {
     /// default TTL, counted from the version's own `ts` so re-applying stays deterministic.
     pub async fn write(&self, mut batch: Vec<Entry>, durability: Durability) -> Result<WriteAck> {
         self.check_poisoned()?;
-        self.validate(&mut batch)?;
+        let encoded_bytes = self.validate(&mut batch)?;
+        // Waits while the shard's WAL has its limit pending; no await between this and append.
+        self.wal.reserve(encoded_bytes).await?;
+        self.check_poisoned()?;
         let lsn = self.wal.append(self.partition, &batch)?;
         {
             let mut mem = self.mem.borrow_mut();
@@ -73,7 +76,8 @@ impl<D: Disk> Engine<D> {
         (applied, batch.len() - applied)
     }
 
-    pub(super) fn validate(&self, batch: &mut [Entry]) -> Result<()> {
+    /// Checks `batch` against the limits and fills in default TTLs; returns its encoded bytes.
+    pub(super) fn validate(&self, batch: &mut [Entry]) -> Result<usize> {
         let limits = self.options.limits;
         if batch.is_empty() {
             return Err(Error::InvalidArgument("a write batch holds at least one entry"));
@@ -112,6 +116,6 @@ impl<D: Disk> Engine<D> {
         if total > limits.max_batch_bytes {
             return Err(Error::LimitExceeded { what: Limit::Batch, size: total, max: limits.max_batch_bytes });
         }
-        Ok(())
+        Ok(total)
     }
 }

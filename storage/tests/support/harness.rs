@@ -34,7 +34,7 @@ pub fn small_options() -> EngineOptions {
 
 /// Small WAL files so rotation and deletion happen.
 pub fn small_wal() -> WalOptions {
-    WalOptions { file_bytes: 256 << 10, async_commit_bytes: 16 << 10 }
+    WalOptions { file_bytes: 256 << 10, async_commit_bytes: 16 << 10, pending_limit_bytes: 128 << 10 }
 }
 
 /// An engine, its WAL, and where they live.
