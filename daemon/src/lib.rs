@@ -10,7 +10,6 @@ pub mod budget;
 pub mod bulk_book;
 pub mod bulk_link;
 pub mod catalog;
-pub mod cli;
 pub mod compat;
 pub mod config;
 pub mod convert;

@@ -258,6 +258,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(nacre_testkit::proptest_config(module_path!(), 256))]
+
         #[test]
         fn entry_round_trips(entry in arb_entry()) {
             let mut enc = Encoder::default();

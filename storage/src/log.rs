@@ -316,6 +316,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(nacre_testkit::proptest_config(module_path!(), 256))]
+
         #[test]
         fn arbitrary_bytes_never_panic_the_batch_parser(bytes in prop::collection::vec(any::<u8>(), 0..5000), offset in 0usize..5000) {
             let _ = parse_batch(&bytes, offset, 1);

@@ -414,6 +414,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(nacre_testkit::proptest_config(module_path!(), 256))]
+
         #[test]
         fn arbitrary_bytes_never_panic_the_edit_decoder(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
             let _ = ManifestEdit::decode(&mut Decoder::new(&bytes));

@@ -603,6 +603,8 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #![proptest_config(nacre_testkit::proptest_config(module_path!(), 256))]
+
         #[test]
         fn arbitrary_bytes_never_panic_the_wal_batch_decoder(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
             let _ = decode_batch(&bytes, Path::new("f"));

@@ -20,7 +20,7 @@
 //!
 //! The harness builds nothing: `cargo test --workspace` builds `nacred` before running any test
 //! (see [`server::nacred_binary`]), and a lone `cargo test -p nacre-tests` needs
-//! `cargo build -p nacre-daemon --bins` first (`nacred`, and the `nacre` CLI some tests run).
+//! `cargo build -p nacre-daemon -p nacre-cli` first (`nacred`, and the `nacre` CLI some tests run).
 
 pub mod acked;
 pub mod bulk;

@@ -8,10 +8,5 @@
 ///
 /// If `$SEED` is set but is not a decimal `u64`.
 pub fn seed(test: &str) -> u64 {
-    let seed = match std::env::var("SEED") {
-        Ok(s) => s.trim().parse().unwrap_or_else(|_| panic!("SEED={s:?} is not a decimal u64")),
-        Err(_) => fastrand::u64(..),
-    };
-    eprintln!("{test}: SEED={seed} (replay with SEED={seed} cargo test -p nacre-tests {test})");
-    seed
+    nacre_testkit::seed(test)
 }

@@ -75,7 +75,7 @@ pub fn nacred_binary() -> PathBuf {
             binary.display()
         ),
     };
-    if let Some((source, _)) = newest_source().filter(|(_, modified)| *modified > built) {
+    if let Some((source, _)) = newest_source(NACRED_CRATES).filter(|(_, modified)| *modified > built) {
         panic!(
             "{} is older than {}: run `cargo build -p nacre-daemon --bin nacred` (or set NACRED=path)",
             binary.display(),
@@ -114,19 +114,24 @@ pub fn nacre_binary() -> PathBuf {
     let nacre = nacred_binary().with_file_name("nacre");
     let built = match std::fs::metadata(&nacre).and_then(|m| m.modified()) {
         Ok(t) => t,
-        Err(e) => panic!("{} is missing ({e}): run `cargo build -p nacre-daemon --bins`", nacre.display()),
+        Err(e) => panic!("{} is missing ({e}): run `cargo build -p nacre-cli --bin nacre`", nacre.display()),
     };
-    if let Some((source, _)) = newest_source().filter(|(_, modified)| *modified > built) {
-        panic!("{} is older than {}: run `cargo build -p nacre-daemon --bins`", nacre.display(), source.display());
+    if let Some((source, _)) = newest_source(NACRE_CRATES).filter(|(_, modified)| *modified > built) {
+        panic!("{} is older than {}: run `cargo build -p nacre-cli --bin nacre`", nacre.display(), source.display());
     }
     nacre
 }
 
-/// The most recently modified source file nacred is built from, with its time.
-fn newest_source() -> Option<(PathBuf, SystemTime)> {
+/// The workspace crates `nacred` is built from.
+const NACRED_CRATES: &[&str] = &["daemon", "wire", "storage"];
+/// The workspace crates `nacre` is built from.
+const NACRE_CRATES: &[&str] = &["cli", "wire", "storage"];
+
+/// The most recently modified source file of `crates`, with its time.
+fn newest_source(crates: &[&str]) -> Option<(PathBuf, SystemTime)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
     let mut newest = None;
-    for krate in ["daemon", "wire", "storage"] {
+    for krate in crates {
         newest_in(&root.join(krate).join("src"), &mut newest);
     }
     newest

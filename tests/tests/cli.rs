@@ -3,48 +3,14 @@
 //! parsing of timestamps and durations is unit-tested in `daemon/src/cli/time.rs`; here each
 //! form is checked to reach the server as the right value.
 
-use nacre_tests::server::{Server, nacred_binary};
+use nacre_tests::server::{Server, nacre_binary};
 use nacre_wire::{Key, Put, TableSettings};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 /// 2026-11-26T10:00:00Z in Unix milliseconds.
 const NOV_26_MS: u64 = 1_795_687_200_000;
-
-/// The `nacre` built with the `nacred` under test (same directory), refused if older than a
-/// source file of the daemon or wire crates (the CLI's code lives in both).
-fn nacre_binary() -> PathBuf {
-    let nacre = nacred_binary().with_file_name("nacre");
-    let built = std::fs::metadata(&nacre)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|e| panic!("{} is missing ({e}): run `cargo build -p nacre-daemon --bins`", nacre.display()));
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace");
-    for krate in ["daemon", "wire"] {
-        if let Some(source) = newer_than(&root.join(krate).join("src"), built) {
-            panic!("{} is older than {}: run `cargo build -p nacre-daemon --bins`", nacre.display(), source.display());
-        }
-    }
-    nacre
-}
-
-/// A file under `dir` modified after `built`, if any.
-fn newer_than(dir: &Path, built: SystemTime) -> Option<PathBuf> {
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let Ok(meta) = entry.metadata() else { continue };
-        if meta.is_dir() {
-            if let Some(newer) = newer_than(&path, built) {
-                return Some(newer);
-            }
-        } else if meta.modified().is_ok_and(|m| m > built) {
-            return Some(path);
-        }
-    }
-    None
-}
 
 /// What one `nacre` run printed and how it exited.
 struct Run {

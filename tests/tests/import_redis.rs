@@ -9,7 +9,7 @@
 //! `redis-server` on the PATH (Debian: `apt-get install redis-server`).
 
 use futures_util::{StreamExt, stream};
-use nacre_daemon::cli::import_redis::notify::Watch;
+use nacre_cli::import_redis::notify::Watch;
 use nacre_tests::seed::seed;
 use nacre_tests::server::{Server, free_ports, nacre_binary};
 use nacre_wire::{Client, Delete, Key, Put, Scan, TableSettings, VersionId};

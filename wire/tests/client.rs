@@ -8,7 +8,7 @@ mod mock_server;
 use mock_server::Mock;
 use nacre_wire::*;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn options() -> ClientOptions {
     ClientOptions { timeout: Duration::from_secs(5), ..ClientOptions::default() }
@@ -119,13 +119,11 @@ async fn pipelined_requests_are_matched_to_out_of_order_replies() {
             })
         })
         .collect();
-    let started = Instant::now();
     for task in tasks {
         let (pk, value) = task.await.expect("task");
         assert_eq!(value, pk.as_bytes());
     }
-    // Pipelined, not serialised: under the 1.1 s the delays add up to.
-    assert!(started.elapsed() < Duration::from_millis(1100), "took {:?}", started.elapsed());
+    // Pipelined, not serialised: the mock saw many requests outstanding at once.
     assert!(mock.max_outstanding() >= 5, "at most {} in flight", mock.max_outstanding());
 }
 
@@ -228,12 +226,10 @@ async fn a_request_without_a_reply_times_out_and_the_connection_stays_usable() {
     let mock = Mock::start().await;
     let timeout = Duration::from_millis(150);
     let client = connect(&mock, ClientOptions { timeout, ..options() }).await;
-    let started = Instant::now();
     match client.get(Get::new("t", Key::new("silent", ""))).await {
         Err(ClientError::Timeout { request: "get", after }) => assert_eq!(after, timeout),
         other => panic!("expected a timeout, got {other:?}"),
     }
-    assert!(started.elapsed() >= timeout);
     let silent_port = mock.topology.owner_ports[partition_of(b"silent", 8) as usize];
     let neighbour = (0..100)
         .map(|i| format!("n{i}"))

@@ -3,8 +3,6 @@
 //! frames with bytes flipped, overwritten, inserted or cut. Whatever a mutated frame decodes
 //! to must itself round-trip. Thousands of cases; well under CI's 10-second budget.
 
-#[path = "support/seed.rs"]
-mod seed;
 #[path = "support/strategy.rs"]
 mod strategy;
 
@@ -82,7 +80,7 @@ fn mutate(frame: &mut Vec<u8>, m: &Mutation) {
 }
 
 proptest! {
-    #![proptest_config(seed::config(5_000))]
+    #![proptest_config(nacre_testkit::proptest_config(module_path!(), 5_000))]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..512)) {
@@ -96,7 +94,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(seed::config(10_000))]
+    #![proptest_config(nacre_testkit::proptest_config(module_path!(), 10_000))]
 
     #[test]
     fn mutated_requests_never_panic(
@@ -137,4 +135,29 @@ fn every_truncation_is_refused() {
         }
     }
     assert!(decode_request(&bytes).is_ok());
+}
+
+/// The shrunk cases proptest once found (kept in `fuzz.proptest-regressions`), replayed by
+/// name on every run: a frame truncated inside its body and then flipped at its first byte.
+fn truncated_then_flipped(mut bytes: Vec<u8>, len: u64) -> Vec<u8> {
+    let len = usize::try_from(len % (u64::from(u32::MAX))).expect("fits");
+    for m in [Mutation::Truncate { len }, Mutation::Flip { at: 0, bit: 0 }] {
+        mutate(&mut bytes, &m);
+    }
+    bytes
+}
+
+#[test]
+fn regression_a_truncated_flipped_table_dropped_reply_is_refused_without_a_panic() {
+    let bytes = truncated_then_flipped(encode_response(1, &Reply::TableDropped), 7_583_106_099_036_218_975);
+    decode_both_ways(&bytes).expect("whatever decodes re-encodes");
+    assert!(decode_response(&bytes).is_err(), "a damaged reply frame is refused");
+}
+
+#[test]
+fn regression_a_truncated_flipped_versions_request_is_refused_without_a_panic() {
+    let request = Request::Versions(Versions { table: "\u{10000}".into(), key: Key::new(vec![0u8; 9], vec![0u8; 21]) });
+    let bytes = truncated_then_flipped(encode_request(1, &request), 15_500_593_583_820_618_711);
+    decode_both_ways(&bytes).expect("whatever decodes re-encodes");
+    assert!(decode_request(&bytes).is_err(), "a damaged request frame is refused");
 }

@@ -1,8 +1,6 @@
 //! `decode(encode(x)) == x` for every request and reply variant, each its own property, plus
 //! pinned frames so a change to the encoding is noticed.
 
-#[path = "support/seed.rs"]
-mod seed;
 #[path = "support/strategy.rs"]
 mod strategy;
 
@@ -30,7 +28,7 @@ fn reply_round_trips(id: u64, reply: &Reply) -> Result<(), TestCaseError> {
 macro_rules! round_trip {
     ($($name:ident: $strategy:expr => $check:ident;)*) => {
         proptest! {
-            #![proptest_config(seed::config(96))]
+            #![proptest_config(nacre_testkit::proptest_config(module_path!(), 96))]
             $(
                 #[test]
                 fn $name(id in any::<u64>(), x in $strategy) {

@@ -10,9 +10,7 @@ use flatbuffers::FlatBufferBuilder;
 const CASES: usize = 20_000;
 
 fn seed() -> u64 {
-    let seed = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| fastrand::u64(..));
-    println!("SEED={seed} (replay with SEED={seed} cargo test -p nacre-v1-client --lib fuzz)");
-    seed
+    nacre_testkit::seed("nacre-v1-client fuzz")
 }
 
 fn finish(

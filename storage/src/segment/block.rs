@@ -114,6 +114,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(nacre_testkit::proptest_config(module_path!(), 256))]
+
         #[test]
         fn arbitrary_bytes_never_panic_unseal(bytes in prop::collection::vec(any::<u8>(), 0..9000)) {
             let _ = unseal(&bytes, BlockKind::Data, Path::new("f"), 0);

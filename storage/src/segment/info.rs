@@ -124,6 +124,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(nacre_testkit::proptest_config(module_path!(), 256))]
+
         #[test]
         fn arbitrary_bytes_never_panic_the_info_decoder(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             let _ = SegmentInfo::decode(&mut Decoder::new(&bytes));

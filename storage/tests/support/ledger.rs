@@ -274,11 +274,7 @@ impl Batches {
 
 /// The seed from `SEED=`, else a fresh one; printed either way so a failure can be replayed.
 pub fn seed(test: &str) -> u64 {
-    let seed = match std::env::var("SEED") {
-        Ok(s) => s.parse().unwrap_or_else(|_| panic!("SEED={s} is not a u64")),
-        Err(_) => fastrand::u64(..),
-    };
-    println!("{test}: SEED={seed}");
+    let seed = nacre_testkit::seed(test);
     // The WAL and manifest draw their salts from the thread's generator: seed it too, so a
     // replay writes the same bytes.
     fastrand::seed(seed);

@@ -1,7 +1,7 @@
 //! `nacre`: the command-line client for `nacred`. See `nacre --help` and the `cli` module.
 
 use clap::Parser;
-use nacre_daemon::cli::{self, Cli, Outcome};
+use nacre_cli::{self as cli, Cli, Outcome};
 use std::io::Write;
 
 fn main() {
