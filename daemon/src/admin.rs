@@ -23,7 +23,7 @@ impl Shard {
     /// Installs `catalog` on this shard: its engines learn every table's settings, and its
     /// Kafka consumers start and stop to match the catalog's sources.
     pub async fn install_catalog(self: &Rc<Self>, catalog: Catalog) {
-        for engine in self.engines.values() {
+        for engine in self.partitions.engines.values() {
             for table in catalog.tables.values() {
                 engine.define_table(table.table_id(), table.settings());
             }

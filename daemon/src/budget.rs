@@ -74,11 +74,6 @@ impl ByteBudget {
     pub fn peak(&self) -> usize {
         self.peak.get()
     }
-
-    /// The budget.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
 }
 
 impl Drop for HeldBytes {

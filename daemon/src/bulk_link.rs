@@ -28,7 +28,7 @@
 //! watermark [`bulk-rollback:after-unlink:K`]. Recovery finishes the unlinks of a rolled-back
 //! load.
 
-use crate::bulk_book::{LoadRecord, LoadState};
+use crate::bulk_book::{LoadBook, LoadRecord, LoadState};
 use crate::convert::{bulk_load_info, error};
 use crate::failpoint;
 use crate::shard::Shard;
@@ -38,6 +38,7 @@ use nacre_storage::engine::PreparedSegment;
 use nacre_storage::segment::info::SegmentInfo;
 use nacre_storage::{Origin, OriginKind, TableId, Ts, VersionId, Watermark};
 use nacre_wire::{self as wire, ErrorCode, Reply};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -61,9 +62,26 @@ fn ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 
+/// The linker's per-shard state: the load book (kept and written by shard 0; the other shards
+/// never read their copy) and the lock that serialises links and rollbacks.
+pub struct BulkState {
+    book: RefCell<LoadBook>,
+    lock: async_lock::Mutex<()>,
+}
+
+impl BulkState {
+    /// The state starting from the book as it was read at start.
+    pub fn new(book: LoadBook) -> BulkState {
+        BulkState { book: RefCell::new(book), lock: async_lock::Mutex::new(()) }
+    }
+}
+
 impl Shard {
     fn engine_of(&self, partition: u32) -> Result<&Rc<nacre_storage::Engine<nacre_storage::io::dma::DmaDisk>>, String> {
-        self.engines.get(&partition).ok_or_else(|| format!("shard {} does not own partition {partition}", self.id))
+        self.partitions
+            .engines
+            .get(&partition)
+            .ok_or_else(|| format!("shard {} does not own partition {partition}", self.id))
     }
 
     /// Prepares these files in the partitions (of this shard) they belong to; on a failure,
@@ -110,7 +128,7 @@ impl Shard {
 
     /// Unlinks load `load` from every partition of this shard.
     async fn unlink_here(&self, load: u32) -> Result<(), String> {
-        for (partition, engine) in &self.engines {
+        for (partition, engine) in &self.partitions.engines {
             engine
                 .unlink_bulk_load(load)
                 .await
@@ -142,7 +160,7 @@ impl Shard {
     /// record as committed (a crash before its commit record, or during its rollback).
     pub(crate) async fn reconcile_bulk_loads(&self) -> anyhow::Result<()> {
         let book = &self.process.bulk_book;
-        for (partition, engine) in &self.engines {
+        for (partition, engine) in &self.partitions.engines {
             for load in engine.linked_loads().await.into_keys() {
                 let committed = book.get(load).is_some_and(|r| r.state == LoadState::Committed);
                 if !committed {
@@ -156,7 +174,7 @@ impl Shard {
 
     /// Every load, or one.
     pub(crate) fn bulk_status(&self, load: Option<u32>) -> Result<Reply, wire::ErrorReply> {
-        let book = self.bulk_book.borrow();
+        let book = self.bulk.book.borrow();
         match load {
             None => Ok(Reply::BulkLoads(book.all().map(bulk_load_info).collect())),
             Some(id) => match book.get(id) {
@@ -167,7 +185,8 @@ impl Shard {
     }
 
     fn put_record(&self, record: LoadRecord) -> Result<(), wire::ErrorReply> {
-        self.bulk_book
+        self.bulk
+            .book
             .borrow_mut()
             .put(record)
             .map_err(|e| error(ErrorCode::Io, format!("writing the bulk-load book: {e:#}")))
@@ -175,7 +194,7 @@ impl Shard {
 
     /// Links the load in `dir` (shard 0).
     pub(crate) async fn bulk_link(self: &Rc<Self>, dir: String) -> Result<Reply, wire::ErrorReply> {
-        let Some(_serial) = self.bulk_lock.try_lock() else {
+        let Some(_serial) = self.bulk.lock.try_lock() else {
             return Err(error(ErrorCode::Busy, "another bulk link or rollback is running; retry when it ends"));
         };
         let started = Instant::now();
@@ -192,11 +211,8 @@ impl Shard {
         let Some(table) = table else {
             return Err(rejected(&LoadRejection::UnknownTable(descriptor.table.clone())));
         };
-        let target = LinkTarget {
-            partition_count,
-            table_id: table.table_id(),
-            limits: crate::shard::limits(&self.process.config),
-        };
+        let target =
+            LinkTarget { partition_count, table_id: table.table_id(), limits: self.process.config.engine_limits() };
         let validated = {
             // The descriptor read above is the one validated and recorded: never a second read.
             let (dir, descriptor) = (dir.clone(), descriptor.clone());
@@ -276,7 +292,7 @@ impl Shard {
     /// `Some(reply)` if the load needs nothing (a re-link of a committed load); an error if its
     /// id is taken by another load or it was rolled back.
     fn already_linked(&self, d: &LoadDescriptor, digest: &str) -> Result<Option<Reply>, wire::ErrorReply> {
-        let book = self.bulk_book.borrow();
+        let book = self.bulk.book.borrow();
         let Some(r) = book.get(d.load_id) else { return Ok(None) };
         match r.state {
             LoadState::Committed if r.digest == digest => {
@@ -355,10 +371,10 @@ impl Shard {
 
     /// Rolls back load `load` (shard 0).
     pub(crate) async fn bulk_rollback(self: &Rc<Self>, load: u32) -> Result<Reply, wire::ErrorReply> {
-        let Some(_serial) = self.bulk_lock.try_lock() else {
+        let Some(_serial) = self.bulk.lock.try_lock() else {
             return Err(error(ErrorCode::Busy, "another bulk link or rollback is running; retry when it ends"));
         };
-        let Some(mut record) = self.bulk_book.borrow().get(load).cloned() else {
+        let Some(mut record) = self.bulk.book.borrow().get(load).cloned() else {
             return Err(error(ErrorCode::UnknownLoad, format!("no bulk load {load} was ever linked here")));
         };
         match record.state {
@@ -416,13 +432,13 @@ impl Shard {
     /// by a crash; every shard has unlinked it, so it is recorded `aborted`.
     pub(crate) fn abort_unfinished_links(&self) -> anyhow::Result<()> {
         let unfinished: Vec<LoadRecord> =
-            self.bulk_book.borrow().all().filter(|r| r.state == LoadState::Preparing).cloned().collect();
+            self.bulk.book.borrow().all().filter(|r| r.state == LoadState::Preparing).cloned().collect();
         for mut r in unfinished {
             tracing::warn!(load = r.load_id, "a bulk link was cut short before its commit record: recorded aborted");
             r.state = LoadState::Aborted;
             r.changed_at_ms = now_ms();
             r.note = Some("the daemon stopped before the load's commit record; nothing of it is visible".into());
-            self.bulk_book.borrow_mut().put(r)?;
+            self.bulk.book.borrow_mut().put(r)?;
         }
         Ok(())
     }

@@ -338,6 +338,18 @@ impl Config {
         u16::try_from(port).expect("validated: shard ports fit below 65536")
     }
 
+    /// The engine limits the configuration sets.
+    pub fn engine_limits(&self) -> nacre_storage::Limits {
+        let l = &self.limits;
+        nacre_storage::Limits {
+            max_partition_key_bytes: l.max_partition_key_bytes,
+            max_sort_key_bytes: l.max_sort_key_bytes,
+            max_value_bytes: l.max_value_bytes,
+            max_batch_bytes: l.max_batch_bytes,
+            max_batch_entries: l.max_batch_entries,
+        }
+    }
+
     /// How the cross-shard mesh is bounded.
     pub fn mesh_limits(&self) -> crate::mesh::MeshLimits {
         crate::mesh::MeshLimits {

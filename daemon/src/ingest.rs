@@ -115,7 +115,7 @@ impl Shard {
     /// whose settings changed is restarted.
     pub async fn sync_sources(self: &Rc<Self>, catalog: &Catalog) {
         let _serial = self.ingest.syncing.lock().await;
-        if self.stopping.get() {
+        if self.life.is_stopping() {
             return;
         }
         let wanted: BTreeMap<&String, &SourceEntry> = catalog.active_sources().collect();

@@ -5,21 +5,24 @@
 
 #![forbid(unsafe_code)]
 
-pub mod admin;
-pub mod budget;
+pub(crate) mod admin;
+pub(crate) mod budget;
 pub mod bulk_book;
-pub mod bulk_link;
+pub(crate) mod bulk_link;
 pub mod catalog;
-pub mod compat;
+pub(crate) mod compat;
 pub mod config;
-pub mod convert;
+pub(crate) mod convert;
 pub mod datadir;
-pub mod failpoint;
-pub mod ingest;
+pub(crate) mod failpoint;
+pub(crate) mod ingest;
+pub(crate) mod lifecycle;
+pub(crate) mod listener;
 pub mod mesh;
-pub mod resp;
-pub mod server;
-pub mod service;
+pub(crate) mod partitions;
+pub(crate) mod resp;
+pub(crate) mod server;
+pub(crate) mod service;
 pub mod shard;
-pub mod sources_admin;
+pub(crate) mod sources_admin;
 pub mod startup;

@@ -16,35 +16,60 @@ pub mod reply;
 mod scan;
 
 pub use connection::serve;
-pub use keyspace::{KeyLocks, KeyOp, execute};
-pub use reply::{Protocol, Reply};
-pub use scan::{Cursors, KeysAsk, ScanCall, list_keys, step as scan_step};
+pub use keyspace::KeyLocks;
+pub use reply::Reply;
+pub use scan::Cursors;
 
+use crate::budget::ByteBudget;
+use crate::config::Config;
 use crate::shard::Shard;
 use nacre_storage as st;
 use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Instant;
 
-/// A shard's door state.
-pub struct ShardState {
+/// The door's per-shard state.
+pub struct RespDoor {
     /// Key lock stripes for read-modify-write commands.
     pub locks: KeyLocks,
     /// Open SCAN cursors issued here.
     pub cursors: Cursors,
+    /// Reply bytes computed and not yet written, all connections together.
+    pub reply_bytes: Rc<ByteBudget>,
     next_client: Cell<u64>,
     started: Instant,
 }
 
-impl ShardState {
-    /// Fresh state holding up to `max_scan_cursors` cursors.
-    pub fn new(max_scan_cursors: usize) -> ShardState {
-        ShardState {
+impl RespDoor {
+    /// The door's state as the configuration bounds it.
+    pub fn new(config: &Config) -> RespDoor {
+        RespDoor {
             locks: KeyLocks::default(),
-            cursors: Cursors::new(max_scan_cursors),
+            cursors: Cursors::new(config.resp.max_scan_cursors),
+            reply_bytes: ByteBudget::new(config.resp.max_pending_reply_bytes_per_shard),
             next_client: Cell::new(1),
             started: Instant::now(),
         }
     }
+}
+
+/// Opens the door on this shard, if the configuration asks for it: makes sure its tables exist,
+/// binds the shared address and starts accepting in `queue`.
+pub async fn open_door(shard: &Rc<Shard>, queue: glommio::TaskQueueHandle) -> anyhow::Result<Vec<glommio::Task<()>>> {
+    let Some(addr) = shard.process.config.resp.listen_addr() else { return Ok(Vec::new()) };
+    prepare_tables(shard).await?;
+    let listener =
+        glommio::net::TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("binding the RESP door {addr}: {e}"))?;
+    tracing::info!(shard = shard.id, resp = %addr, table = %shard.process.config.resp.table, "serving RESP");
+    let accepting =
+        crate::listener::accept_loop(
+            shard.clone(),
+            listener,
+            "resp",
+            |s, stream| async move { serve(&s, stream).await },
+        );
+    let task = glommio::spawn_local_into(accepting, queue).map_err(|e| anyhow::anyhow!("spawning accept: {e}"))?;
+    Ok(vec![task])
 }
 
 impl Shard {
@@ -88,7 +113,7 @@ impl Shard {
         info::InfoFacts {
             port: resp.listen_addr().map_or(0, |a| a.port()),
             uptime_s: self.resp.started.elapsed().as_secs(),
-            clients: self.connections.get(),
+            clients: self.life.connections(),
             shards: self.process.shard_count,
             partitions: self.process.partition_count,
             table: resp.table.clone(),
@@ -101,7 +126,7 @@ const TABLES_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Makes sure the door's tables exist before the door opens: shard 0 (which owns the catalog)
 /// creates the missing ones; every other shard waits until shard 0's catalog reaches it.
-pub async fn prepare_tables(shard: &std::rc::Rc<Shard>) -> anyhow::Result<()> {
+async fn prepare_tables(shard: &Rc<Shard>) -> anyhow::Result<()> {
     let names = shard.process.config.resp.table_names();
     let missing = |shard: &Shard| -> Vec<String> {
         let catalog = shard.catalog.borrow();

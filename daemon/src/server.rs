@@ -1,197 +1,54 @@
-//! A shard's network side: its listeners (its own port and the shared SO_REUSEPORT port), one
-//! task per connection reading frames and one writing replies, the mesh receive loops, and the
-//! shard's run from start to clean stop. A connection remembers the protocol version its
-//! handshake negotiated and hands every request to `compat` under it.
+//! The native door: a shard's listeners (its own port and the shared SO_REUSEPORT port), and one
+//! task per connection reading frames and one writing replies. A connection takes its request bytes from its own share and the shard's budget
+//! before it buffers a frame. A connection remembers the protocol version its handshake
+//! negotiated and hands every request to `compat` under it.
 
 use crate::budget::ByteBudget;
 use crate::compat::{self, ProtocolVersion};
-use crate::mesh::{Mesh, MeshEnds};
-use crate::resp;
-use crate::shard::{Process, Shard};
+use crate::config::Config;
+use crate::shard::Shard;
 use anyhow::Result;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use glommio::net::{TcpListener, TcpStream};
-use glommio::{Latency, Shares};
 use nacre_wire::{self as wire, ErrorCode, FrameLimits, Reply};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Counts this shard as drained exactly once, even when it fails before it gets there, so the
-/// other shards' shutdown barrier never waits for a shard that is gone.
-struct DrainedMark {
-    process: Arc<Process>,
-    marked: std::cell::Cell<bool>,
+/// The native door's per-shard state: the request bytes in flight across its connections.
+#[derive(Debug)]
+pub struct NativeDoor {
+    /// Native request bytes in flight on this shard, all connections together.
+    pub request_bytes: Rc<ByteBudget>,
 }
 
-impl DrainedMark {
-    fn mark(&self) {
-        if !self.marked.replace(true) {
-            self.process.drained.fetch_add(1, Ordering::SeqCst);
-        }
+impl NativeDoor {
+    /// The door as the configuration bounds it.
+    pub fn new(config: &Config) -> NativeDoor {
+        NativeDoor { request_bytes: ByteBudget::new(config.limits.max_in_flight_bytes_per_shard) }
     }
 }
 
-impl Drop for DrainedMark {
-    fn drop(&mut self) {
-        if !self.marked.get() {
-            // A shard that fails stops the whole process: the others drain and flush.
-            self.process.stop.store(true, Ordering::SeqCst);
-            self.mark();
-        }
-    }
-}
-
-/// Runs shard `id` until the process is told to stop, then drains, flushes and returns. If the
-/// shard fails, it stops the process.
-pub async fn run_shard(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Result<()> {
-    let drained = DrainedMark { process: process.clone(), marked: std::cell::Cell::new(false) };
-    let (mesh, inbound) = Mesh::connect(id, ends, process.config.mesh_limits()).await;
-    let shard = Rc::new(Shard::open(id, process.clone(), mesh).await?);
-    shard.reconcile_bulk_loads().await?;
-    if id == 0 {
-        shard.abort_unfinished_links()?;
-    }
-    let foreground = glommio::executor().create_task_queue(
-        Shares::Static(1000),
-        Latency::Matters(Duration::from_millis(1)),
-        "foreground",
-    );
-    let background = glommio::executor().create_task_queue(Shares::Static(100), Latency::NotImportant, "flush");
-    let ingestion = glommio::executor().create_task_queue(
-        Shares::Static(500),
-        Latency::Matters(Duration::from_millis(10)),
-        "ingestion",
-    );
-    shard.ingest.set_queue(ingestion);
-    shard.mesh.serve(&shard, inbound, foreground);
-    glommio::spawn_local_into(shard.clone().flush_loop(), background)
-        .map_err(|e| anyhow::anyhow!("spawning the flush task: {e}"))?
-        .detach();
-    glommio::spawn_local_into(shard.clone().wal_committer(), foreground)
-        .map_err(|e| anyhow::anyhow!("spawning the WAL committer: {e}"))?
-        .detach();
-    let own: SocketAddr = SocketAddr::new(process.config.listen.ip(), process.config.shard_port(id));
+/// Binds the shard's two native listeners (the shared SO_REUSEPORT port and its own) and starts
+/// accepting on them in `queue`; the tasks end when the shard stops.
+pub fn open_native_door(shard: &Rc<Shard>, queue: glommio::TaskQueueHandle) -> Result<Vec<glommio::Task<()>>> {
+    let config = &shard.process.config;
+    let own: SocketAddr = SocketAddr::new(config.listen.ip(), config.shard_port(shard.id));
     let listeners = [
-        TcpListener::bind(process.config.listen)
-            .map_err(|e| anyhow::anyhow!("binding {}: {e}", process.config.listen))?,
+        TcpListener::bind(config.listen).map_err(|e| anyhow::anyhow!("binding {}: {e}", config.listen))?,
         TcpListener::bind(own).map_err(|e| anyhow::anyhow!("binding {own}: {e}"))?,
     ];
-    tracing::info!(shard = id, shared = %process.config.listen, own = %own, partitions = shard.engines.len(), "serving");
+    let partitions = shard.partitions.engines.len();
+    tracing::info!(shard = shard.id, shared = %config.listen, own = %own, partitions, "serving");
     let mut accepting = Vec::new();
     for listener in listeners {
-        let s = shard.clone();
-        accepting.push(
-            glommio::spawn_local_into(accept_loop(s, listener, Door::Native), foreground)
-                .map_err(|e| anyhow::anyhow!("spawning accept: {e}"))?,
-        );
-    }
-    if let Some(addr) = process.config.resp.listen_addr() {
-        resp::prepare_tables(&shard).await?;
-        let listener = TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("binding the RESP door {addr}: {e}"))?;
-        tracing::info!(shard = id, resp = %addr, table = %process.config.resp.table, "serving RESP");
-        accepting.push(
-            glommio::spawn_local_into(accept_loop(shard.clone(), listener, Door::Resp), foreground)
-                .map_err(|e| anyhow::anyhow!("spawning accept: {e}"))?,
-        );
-    }
-    // Shard 0 registers the configuration file's Kafka sources (installing the catalog on every
-    // shard); every shard starts the consumers its catalog names.
-    if id == 0 {
-        shard.register_configured_sources().await?;
-    }
-    let catalog = shard.catalog.borrow().clone();
-    shard.sync_sources(&catalog).await;
-    wait_for_stop(&process).await;
-    shard.stopping.set(true);
-    shard.stop_event.notify(usize::MAX);
-    // Consumers stop first: what they applied is flushed below with their positions.
-    shard.ingest.stop_all().await;
-    for task in accepting {
-        task.await;
-    }
-    let deadline = Instant::now() + Duration::from_millis(process.config.shutdown.drain_deadline_ms);
-    while shard.active_requests.get() > 0 && Instant::now() < deadline {
-        glommio::timer::sleep(Duration::from_millis(5)).await;
-    }
-    // Keep answering peers until every shard has drained its own clients.
-    drained.mark();
-    while process.drained.load(Ordering::SeqCst) < process.shard_count {
-        glommio::timer::sleep(Duration::from_millis(5)).await;
-    }
-    shard.flush_all().await?;
-    tracing::info!(shard = id, "flushed and stopped");
-    Ok(())
-}
-
-async fn wait_for_stop(process: &Process) {
-    while !process.stop.load(Ordering::SeqCst) {
-        glommio::timer::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Returns once `shard` stops accepting work. Woken once, by the stop itself: a future raced
-/// against this one (an accept, a read) is never polled again for nothing. glommio 0.9 leaks a
-/// waker reference each time a pending socket future is re-polled, and a timer waking the race
-/// every few milliseconds overflowed an idle task's reference count within minutes.
-pub(crate) async fn until_stopping(shard: &Shard) {
-    loop {
-        if shard.stopping.get() {
-            return;
-        }
-        let stopped = shard.stop_event.listen();
-        if shard.stopping.get() {
-            return;
-        }
-        stopped.await;
-    }
-}
-
-/// Which protocol a listener's connections speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Door {
-    /// Nacre's flatbuffers protocol.
-    Native,
-    /// RESP (Redis protocol).
-    Resp,
-}
-
-async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, door: Door) {
-    let max = shard.process.config.limits.max_connections_per_shard;
-    loop {
-        let accepted = async { Some(listener.accept().await) }.or(async {
-            until_stopping(&shard).await;
-            None
+        let task = crate::listener::accept_loop(shard.clone(), listener, "native", |s, stream| async move {
+            serve_connection(&s, stream).await
         });
-        let stream = match accepted.await {
-            None => return,
-            Some(Ok(stream)) => stream,
-            Some(Err(e)) => {
-                tracing::warn!(shard = shard.id, error = %e, "accept failed");
-                continue;
-            }
-        };
-        if shard.connections.get() >= max {
-            // Refused at the door: closing is the backpressure a client sees.
-            drop(stream);
-            continue;
-        }
-        shard.connections.set(shard.connections.get() + 1);
-        let s = shard.clone();
-        glommio::spawn_local(async move {
-            let served = match door {
-                Door::Native => serve_connection(&s, stream).await,
-                Door::Resp => resp::serve(&s, stream).await,
-            };
-            if let Err(e) = served {
-                tracing::debug!(shard = s.id, error = %e, ?door, "connection closed");
-            }
-            s.connections.set(s.connections.get() - 1);
-        })
-        .detach();
+        accepting.push(glommio::spawn_local_into(task, queue).map_err(|e| anyhow::anyhow!("spawning accept: {e}"))?);
     }
+    Ok(accepting)
 }
 
 /// Reads frames until the peer closes, the shard stops, or the peer breaks the protocol.
@@ -214,12 +71,12 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
             // Checked before every frame, not only raced with the read below: `or` prefers a
             // ready read, so a client that keeps sending would otherwise never let a stopping
             // shard drain.
-            if shard.stopping.get() {
+            if shard.life.is_stopping() {
                 return Ok(());
             }
             let mut len = [0u8; 4];
             let read = async { Some(reader.read_exact(&mut len).await) }.or(async {
-                until_stopping(shard).await;
+                shard.life.until_stopping().await;
                 None
             });
             match read.await {
@@ -243,7 +100,7 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
             }
             // Bytes are taken before the frame is buffered: a connection over its share, or a
             // shard over its budget, stops reading here until earlier requests complete.
-            let held = (connection_bytes.take(4 + size).await, shard.request_bytes.take(4 + size).await);
+            let held = (connection_bytes.take(4 + size).await, shard.native.request_bytes.take(4 + size).await);
             let mut frame = vec![0u8; 4 + size];
             frame[..4].copy_from_slice(&len);
             reader.read_exact(&mut frame[4..]).await?;
@@ -294,12 +151,12 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
             let s = shard.clone();
             let tx = tx.clone();
             let pending = pending.clone();
-            s.active_requests.set(s.active_requests.get() + 1);
             pending.set(pending.get() + 1);
             glommio::spawn_local(async move {
+                let serving = s.life.serving();
                 let reply = s.handle(request).await;
                 send(&tx, id, reply).await;
-                s.active_requests.set(s.active_requests.get() - 1);
+                drop(serving);
                 pending.set(pending.get() - 1);
                 drop((permit, held));
             })

@@ -7,7 +7,6 @@ use crate::shard::Shard;
 use nacre_storage as st;
 use nacre_wire::{self as wire, ErrorCode, Reply, Request};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 /// Rows in a scan page when the request asks for the server's default (`limit` 0).
 const DEFAULT_SCAN_PAGE_ROWS: usize = 1_000;
@@ -151,58 +150,16 @@ impl Shard {
         partition_key: &[u8],
     ) -> Result<Rc<st::Engine<st::io::dma::DmaDisk>>, wire::ErrorReply> {
         let p = wire::partition_of(partition_key, self.process.partition_count);
-        self.engines
+        self.partitions
+            .engines
             .get(&p)
             .cloned()
             .ok_or_else(|| error(ErrorCode::NotOwner, format!("partition {p} is not on shard {}", self.id)))
     }
 
     /// Waits while the shard's memtables are over the hard ceiling, up to the stall deadline.
-    pub(crate) async fn wait_for_memory(&self) -> Result<(), wire::ErrorReply> {
-        let memory = &self.process.config.memory;
-        let start = Instant::now();
-        while self.memtable_bytes() > memory.memtable_ceiling_bytes {
-            if start.elapsed() > Duration::from_millis(memory.write_stall_deadline_ms) {
-                return Err(error(ErrorCode::Busy, "memtables are at their ceiling and flushes have not caught up"));
-            }
-            glommio::timer::sleep(Duration::from_millis(2)).await;
-        }
-        Ok(())
-    }
-
-    fn version(&self, ts: Option<wire::Ts>) -> st::VersionId {
-        let ts = match ts {
-            Some(t) => {
-                let t = convert::ts(t);
-                // Only a timestamp within the skew bound moves the clock: one the engine is about
-                // to refuse must not drag every later server timestamp past the bound with it.
-                let skew_ms = self.process.config.limits.max_clock_skew_ms;
-                if t <= st::Ts::from_millis(self.clock.now_ms().saturating_add(skew_ms)) {
-                    self.hlc.observe(t);
-                }
-                t
-            }
-            None => self.hlc.next(self.clock.as_ref()),
-        };
-        self.direct_id(ts)
-    }
-
-    /// A direct write's version from the server's clock, after `after` when given: a write that
-    /// depends on a version it read supersedes it.
-    pub(crate) fn direct_version(&self, after: Option<st::Ts>) -> st::VersionId {
-        if let Some(seen) = after {
-            self.hlc.observe(seen);
-        }
-        self.direct_id(self.hlc.next(self.clock.as_ref()))
-    }
-
-    fn direct_id(&self, ts: st::Ts) -> st::VersionId {
-        let origin = st::Origin {
-            kind: st::OriginKind::Direct,
-            source_id: u32::try_from(self.id).expect("shard ids are small"),
-            seq: self.next_seq(),
-        };
-        st::VersionId { ts, origin }
+    async fn wait_for_memory(&self) -> Result<(), wire::ErrorReply> {
+        self.partitions.wait_for_memory().await.map_err(|e| error(ErrorCode::Busy, e.to_string()))
     }
 
     fn entry(
@@ -212,7 +169,7 @@ impl Shard {
         value: Option<(Vec<u8>, Option<u64>)>,
         ts: Option<wire::Ts>,
     ) -> st::Entry {
-        let id = self.version(ts);
+        let id = self.partitions.version(ts.map(convert::ts));
         let payload = match value {
             Some((value, ttl_ms)) => {
                 st::Payload::Value { value, expires_at_ms: ttl_ms.map(|ttl| id.ts.millis().saturating_add(ttl)) }
@@ -359,29 +316,31 @@ impl Shard {
     pub fn stats(&self) -> Vec<wire::Stat> {
         let shard = Some(u32::try_from(self.id).expect("small"));
         let mut out = vec![
-            wire::Stat { name: "connections".into(), shard, partition: None, value: self.connections.get() as u64 },
-            wire::Stat { name: "memtable_bytes".into(), shard, partition: None, value: self.memtable_bytes() as u64 },
+            wire::Stat { name: "connections".into(), shard, partition: None, value: self.life.connections() as u64 },
+            wire::Stat {
+                name: "memtable_bytes".into(),
+                shard,
+                partition: None,
+                value: self.partitions.memtable_bytes() as u64,
+            },
             wire::Stat {
                 name: "memtable_peak_bytes".into(),
                 shard,
                 partition: None,
-                value: {
-                    self.observe_memory();
-                    self.memtable_peak.get() as u64
-                },
+                value: self.partitions.memtable_peak_bytes() as u64,
             },
         ];
         let mesh = self.mesh.stats();
-        let wal = &self.wal;
+        let wal = &self.partitions.wal;
         for (name, value) in [
             ("forward_calls_in_flight", mesh.calls_in_flight as u64),
             ("forward_calls_in_flight_peak", mesh.calls_in_flight_peak_per_peer as u64),
             ("forward_calls_in_flight_limit", self.process.config.limits.forward_calls_in_flight as u64),
             ("forward_calls_sent_total", mesh.calls_sent),
-            ("request_bytes_in_flight", self.request_bytes.used() as u64),
-            ("request_bytes_in_flight_peak", self.request_bytes.peak() as u64),
-            ("resp_reply_bytes_pending", self.resp_reply_bytes.used() as u64),
-            ("resp_reply_bytes_pending_peak", self.resp_reply_bytes.peak() as u64),
+            ("request_bytes_in_flight", self.native.request_bytes.used() as u64),
+            ("request_bytes_in_flight_peak", self.native.request_bytes.peak() as u64),
+            ("resp_reply_bytes_pending", self.resp.reply_bytes.used() as u64),
+            ("resp_reply_bytes_pending_peak", self.resp.reply_bytes.peak() as u64),
             ("wal_pending_bytes", wal.pending_bytes() as u64),
             ("wal_pending_peak_bytes", wal.pending_peak_bytes() as u64),
             ("wal_batches_total", wal.batches_written()),
@@ -390,7 +349,7 @@ impl Shard {
             out.push(wire::Stat { name: name.into(), shard, partition: None, value });
         }
         self.ingest_stats(&mut out);
-        for (p, engine) in &self.engines {
+        for (p, engine) in &self.partitions.engines {
             let s = engine.stats();
             let partition = Some(*p);
             for (name, value) in [
@@ -399,7 +358,7 @@ impl Shard {
                 ("segment_bytes", s.segment_bytes),
                 ("cache_hits_total", s.cache_hits),
                 ("cache_misses_total", s.cache_misses),
-                ("partition_poisoned", u64::from(self.poisoned_partitions.borrow().contains(p))),
+                ("partition_poisoned", u64::from(self.partitions.is_poisoned(*p))),
             ] {
                 out.push(wire::Stat { name: name.into(), shard, partition, value });
             }

@@ -7,7 +7,7 @@ use nacre_daemon::bulk_book::LoadBook;
 use nacre_daemon::config::{Config, DEFAULT_CONFIG};
 use nacre_daemon::datadir::DataDir;
 use nacre_daemon::shard::Process;
-use nacre_daemon::{mesh, server, startup};
+use nacre_daemon::{mesh, shard, startup};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -137,7 +137,7 @@ fn run() -> Result<()> {
             .io_memory(startup::IO_MEMORY_PER_SHARD)
             .spawn(move || async move {
                 let span = tracing::info_span!("shard", shard = id);
-                server::run_shard(id, process, ends).instrument(span).await.map_err(|e| format!("{e:#}"))
+                shard::run(id, process, ends).instrument(span).await.map_err(|e| format!("{e:#}"))
             })
             .map_err(|e| anyhow::anyhow!("starting shard {id}: {e}"))?;
         handles.push(handle);

@@ -210,7 +210,7 @@ async fn assign(
             if shard.process.owner(home) != shard.id {
                 continue;
             }
-            let engine = shard.engines.get(&home).expect("the owner has the engine");
+            let engine = shard.partitions.engines.get(&home).expect("the owner has the engine");
             let next = engine.committed_source_offset(&message::position_key(topic.stream_id, k)).await;
             assigned.push(Assigned {
                 topic: topic.topic.clone(),
@@ -265,7 +265,7 @@ impl Round<'_> {
             } else if !self.ingest(polled).await {
                 return;
             }
-            self.shard.observe_memory();
+            self.shard.partitions.observe_memory();
             if last_checkpoint.elapsed() >= interval {
                 self.checkpoint(consumer).await;
                 last_checkpoint = Instant::now();
@@ -277,13 +277,13 @@ impl Round<'_> {
     /// bring them under it. False if the source stopped meanwhile.
     async fn hold_back(&self, consumer: &BaseConsumer) -> bool {
         let ceiling = self.shard.process.config.memory.memtable_ceiling_bytes;
-        if self.shard.memtable_bytes() < ceiling {
+        if self.shard.partitions.memtable_bytes() < ceiling {
             return true;
         }
         let paused = consumer.assignment().and_then(|list| consumer.pause(&list).map(|()| list));
         self.shard.ingest.paused_total.set(self.shard.ingest.paused_total.get() + 1);
-        while self.shard.memtable_bytes() >= ceiling {
-            self.shard.observe_memory();
+        while self.shard.partitions.memtable_bytes() >= ceiling {
+            self.shard.partitions.observe_memory();
             if sleep_unless_stopped(IDLE_POLL_INTERVAL, self.stop).await {
                 return false;
             }
@@ -303,7 +303,7 @@ impl Round<'_> {
     fn poll(&self, consumer: &BaseConsumer, slots: &Slots, table: TableId) -> Vec<Polled> {
         let kafka = &self.shard.process.config.kafka;
         let limits = &self.shard.process.config.limits;
-        let max_ts_ms = self.shard.clock.now_ms().saturating_add(limits.max_clock_skew_ms);
+        let max_ts_ms = self.shard.partitions.clock.now_ms().saturating_add(limits.max_clock_skew_ms);
         let mut polled = Vec::new();
         let mut bytes = 0;
         while polled.len() < kafka.poll_batch_messages && bytes < kafka.poll_batch_bytes {
@@ -360,7 +360,7 @@ impl Round<'_> {
         }
         let mut applied = 0u64;
         for (partition, entries) in local {
-            let engine = self.shard.engines.get(&partition).expect("a home partition is owned").clone();
+            let engine = self.shard.partitions.engines.get(&partition).expect("a home partition is owned").clone();
             for mut chunk in self.chunks(entries) {
                 match engine.apply_streamed(&mut chunk) {
                     Ok(_) => applied += chunk.len() as u64,
@@ -402,7 +402,7 @@ impl Round<'_> {
         for (slot, end) in ends {
             let a = &mut assigned[slot];
             a.next = Some(a.next.map_or(end, |n| n.max(end)));
-            let engine = self.shard.engines.get(&a.home).expect("a home partition is owned");
+            let engine = self.shard.partitions.engines.get(&a.home).expect("a home partition is owned");
             engine.note_source_offset(&message::position_key(a.stream_id, a.kafka_partition), end);
         }
         true
@@ -511,7 +511,7 @@ impl Round<'_> {
     async fn checkpoint(&self, consumer: &Arc<BaseConsumer>) {
         let homes: std::collections::BTreeSet<u32> = self.state.assigned.borrow().iter().map(|a| a.home).collect();
         for home in homes {
-            if let Some(engine) = self.shard.engines.get(&home)
+            if let Some(engine) = self.shard.partitions.engines.get(&home)
                 && let Err(e) = engine.checkpoint_source_offsets().await
             {
                 self.state.note_problem(self.name, self.shard.id, &format!("committing positions: {e}"));

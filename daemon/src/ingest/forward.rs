@@ -31,10 +31,10 @@ impl Shard {
     /// Writes streamed versions to `partition`, which this shard owns, and returns once they
     /// are durable.
     pub(crate) async fn write_forwarded(&self, partition: u32, entries: Vec<Entry>) -> Result<(), ForwardError> {
-        let Some(engine) = self.engines.get(&partition).cloned() else {
+        let Some(engine) = self.partitions.engines.get(&partition).cloned() else {
             return Err(ForwardError::Refused(format!("partition {partition} is not on shard {}", self.id)));
         };
-        self.wait_for_memory().await.map_err(|e| ForwardError::Retry(e.message))?;
+        self.partitions.wait_for_memory().await.map_err(|e| ForwardError::Retry(e.to_string()))?;
         engine.write(entries, Durability::Sync).await.map(|_| ()).map_err(|e| classify(&e))
     }
 

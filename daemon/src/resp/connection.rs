@@ -83,11 +83,11 @@ pub async fn serve(shard: &Rc<Shard>, stream: TcpStream) -> anyhow::Result<()> {
         let pipelined = commands.len();
         if pipelined > 0 {
             // A shard whose connections hold their whole reply budget starts no new pipeline.
-            shard.resp_reply_bytes.wait_for_room().await;
-            shard.active_requests.set(shard.active_requests.get() + 1);
+            shard.resp.reply_bytes.wait_for_room().await;
+            let serving = shard.life.serving();
             let quit = run(shard, &mut session, commands, &mut out).await;
-            shard.active_requests.set(shard.active_requests.get() - 1);
-            let held = shard.resp_reply_bytes.take_now(out.len());
+            drop(serving);
+            let held = shard.resp.reply_bytes.take_now(out.len());
             pipeline.adapt(out.len(), reply_limit);
             writer.write_all(&out).await?;
             drop(held);
@@ -109,11 +109,11 @@ pub async fn serve(shard: &Rc<Shard>, stream: TcpStream) -> anyhow::Result<()> {
         if pipelined == pipeline.commands {
             continue;
         }
-        if shard.stopping.get() {
+        if shard.life.is_stopping() {
             return Ok(());
         }
         let read = async { Some(reader.read(&mut chunk).await) }.or(async {
-            crate::server::until_stopping(shard).await;
+            shard.life.until_stopping().await;
             None
         });
         match read.await {

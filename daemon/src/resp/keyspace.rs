@@ -140,7 +140,7 @@ async fn execute_one(shard: &Rc<Shard>, op: KeyOp) -> OpResult {
         Action::Get => Ok(Reply::bulk_or_nil(k.row(STRING).await?.map(|r| r.value))),
         Action::GetDel => {
             let Some(row) = k.row(STRING).await? else { return Ok(Reply::Nil) };
-            let version = k.shard.direct_version(Some(row.id.ts));
+            let version = k.shard.partitions.direct_version(Some(row.id.ts));
             k.write(vec![k.entry(STRING, version, None)]).await?;
             Ok(Reply::Bulk(row.value))
         }
@@ -266,7 +266,7 @@ impl Key<'_> {
         let mut entries = entries;
         while !entries.is_empty() {
             let rest = entries.split_off(entries.len().min(max));
-            self.shard.wait_for_memory().await.map_err(|e| Reply::err(e.message))?;
+            self.shard.partitions.wait_for_memory().await.map_err(|e| Reply::err(e.to_string()))?;
             self.engine.write(entries, durability).await.map_err(|e| storage(&e))?;
             entries = rest;
         }
@@ -275,13 +275,13 @@ impl Key<'_> {
 
     async fn delete_rows(&self, rows: &[st::ScanRow]) -> Result<(), Reply> {
         let Some(newest) = rows.iter().map(|r| r.id.ts).max() else { return Ok(()) };
-        let id = self.shard.direct_version(Some(newest));
+        let id = self.shard.partitions.direct_version(Some(newest));
         self.write(rows.iter().map(|r| self.entry(&r.sort_key, id, None)).collect()).await
     }
 
     async fn rewrite_expiry(&self, rows: &[st::ScanRow], expiry: impl Fn(st::Ts) -> Option<u64>) -> Result<(), Reply> {
         let Some(newest) = rows.iter().map(|r| r.id.ts).max() else { return Ok(()) };
-        let id = self.shard.direct_version(Some(newest));
+        let id = self.shard.partitions.direct_version(Some(newest));
         let at = expiry(id.ts);
         self.write(rows.iter().map(|r| self.entry(&r.sort_key, id, Some((r.value.clone(), at)))).collect()).await
     }
@@ -298,7 +298,7 @@ impl Key<'_> {
         if !allowed {
             return Ok(if get { old() } else { Reply::Nil });
         }
-        let id = self.shard.direct_version(current.as_ref().map(|r| r.id.ts));
+        let id = self.shard.partitions.direct_version(current.as_ref().map(|r| r.id.ts));
         let expires_at_ms = match expiry {
             Expiry::Never => None,
             Expiry::In(ms) => Some(id.ts.millis().saturating_add(ms)),
@@ -318,7 +318,7 @@ impl Key<'_> {
             }
         };
         let next = base.checked_add(by).ok_or_else(|| Reply::err("increment or decrement would overflow"))?;
-        let id = self.shard.direct_version(current.as_ref().map(|r| r.id.ts));
+        let id = self.shard.partitions.direct_version(current.as_ref().map(|r| r.id.ts));
         let expires_at_ms = current.as_ref().and_then(|r| r.expires_at_ms);
         self.write(vec![self.entry(STRING, id, Some((next.to_string().into_bytes(), expires_at_ms)))]).await?;
         Ok(Reply::Integer(next))
@@ -327,7 +327,7 @@ impl Key<'_> {
     async fn expire(&self, in_ms: i64, only: ExpireIf) -> OpResult {
         let rows = self.rows().await?;
         let Some(first) = rows.first() else { return Ok(Reply::Integer(0)) };
-        let now_ms = self.shard.clock.now_ms();
+        let now_ms = self.shard.partitions.clock.now_ms();
         let new_at = i128::from(now_ms) + i128::from(in_ms);
         let allowed = match (only, first.expires_at_ms) {
             (ExpireIf::Always, _) => true,
@@ -353,7 +353,7 @@ impl Key<'_> {
     async fn ttl(&self, millis: bool) -> OpResult {
         let Some(row) = self.first_row().await? else { return Ok(Reply::Integer(-2)) };
         let Some(at) = row.expires_at_ms else { return Ok(Reply::Integer(-1)) };
-        let left_ms = at.saturating_sub(self.shard.clock.now_ms());
+        let left_ms = at.saturating_sub(self.shard.partitions.clock.now_ms());
         let left = if millis { left_ms } else { left_ms.saturating_add(500) / 1000 };
         Ok(Reply::Integer(i64::try_from(left).unwrap_or(i64::MAX)))
     }
@@ -384,7 +384,7 @@ impl Key<'_> {
             Some(at) => at,
             None => self.first_row().await?.and_then(|r| r.expires_at_ms),
         };
-        let id = self.shard.direct_version(newest);
+        let id = self.shard.partitions.direct_version(newest);
         self.write(fields.into_iter().map(|(f, v)| self.entry(&f, id, Some((v, key_expiry)))).collect()).await?;
         Ok(Reply::Integer(added))
     }
@@ -400,7 +400,7 @@ impl Key<'_> {
             }
         }
         let Some(newest) = present.iter().map(|(_, ts)| *ts).max() else { return Ok(Reply::Integer(0)) };
-        let id = self.shard.direct_version(Some(newest));
+        let id = self.shard.partitions.direct_version(Some(newest));
         self.write(present.iter().map(|(f, _)| self.entry(f, id, None)).collect()).await?;
         Ok(Reply::Integer(i64::try_from(present.len()).unwrap_or(i64::MAX)))
     }

@@ -82,7 +82,11 @@ impl Cursors {
 
 /// Lists one page of `ask.partition`'s keys; this shard owns the partition.
 pub async fn list_keys(shard: &Shard, ask: &KeysAsk) -> Result<st::KeysPage, String> {
-    let engine = shard.engines.get(&ask.partition).ok_or_else(|| format!("partition {} is not here", ask.partition))?;
+    let engine = shard
+        .partitions
+        .engines
+        .get(&ask.partition)
+        .ok_or_else(|| format!("partition {} is not here", ask.partition))?;
     engine.partition_keys(&ask.request).await.map_err(|e| e.to_string())
 }
 

@@ -1,0 +1,47 @@
+//! Accepting connections on a listener until the shard stops, each served in a task of its own,
+//! and refusing those past `max_connections_per_shard` at the door. Both doors use it; it knows
+//! nothing of what they speak.
+
+use crate::shard::Shard;
+use anyhow::Result;
+use futures_lite::FutureExt;
+use glommio::net::{TcpListener, TcpStream};
+use std::rc::Rc;
+
+/// Accepts connections on `listener` until the shard stops, each served by `serve` in a task of
+/// its own, refusing those past `max_connections_per_shard` at the door.
+pub(crate) async fn accept_loop<F, Fut>(shard: Rc<Shard>, listener: TcpListener, door: &'static str, serve: F)
+where
+    F: Fn(Rc<Shard>, TcpStream) -> Fut,
+    Fut: std::future::Future<Output = Result<()>> + 'static,
+{
+    let max = shard.process.config.limits.max_connections_per_shard;
+    loop {
+        let accepted = async { Some(listener.accept().await) }.or(async {
+            shard.life.until_stopping().await;
+            None
+        });
+        let stream = match accepted.await {
+            None => return,
+            Some(Ok(stream)) => stream,
+            Some(Err(e)) => {
+                tracing::warn!(shard = shard.id, error = %e, "accept failed");
+                continue;
+            }
+        };
+        if shard.life.connections() >= max {
+            // Refused at the door: closing is the backpressure a client sees.
+            drop(stream);
+            continue;
+        }
+        let s = shard.clone();
+        let serving = serve(shard.clone(), stream);
+        glommio::spawn_local(async move {
+            let _open = s.life.connected();
+            if let Err(e) = serving.await {
+                tracing::debug!(shard = s.id, error = %e, door, "connection closed");
+            }
+        })
+        .detach();
+    }
+}
