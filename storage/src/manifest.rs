@@ -57,17 +57,51 @@ pub struct ManifestState {
     pub loads: BTreeMap<u32, Vec<SegmentId>>,
 }
 
+/// Why an edit does not fold into a manifest state: it contradicts what the state holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EditConflict {
+    /// It removes a segment that is not live.
+    RemovesMissing {
+        /// The segment.
+        segment: SegmentId,
+    },
+    /// It adds a segment that is already live.
+    AddsLive {
+        /// The segment.
+        segment: SegmentId,
+    },
+    /// It links a load to a segment that is not live.
+    LinksMissing {
+        /// The load.
+        load: u32,
+        /// The segment.
+        segment: SegmentId,
+    },
+}
+
+impl EditConflict {
+    /// The reason an [`Error::Corrupt`] carries for it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            EditConflict::RemovesMissing { .. } => "edit removes a segment that is not live",
+            EditConflict::AddsLive { .. } => "edit adds a segment that is already live",
+            EditConflict::LinksMissing { .. } => "edit links a load segment that is not live",
+        }
+    }
+}
+
 impl ManifestState {
     /// Applies an edit, checking it makes sense against the state.
-    pub fn apply(&mut self, edit: &ManifestEdit) -> std::result::Result<(), &'static str> {
+    pub fn apply(&mut self, edit: &ManifestEdit) -> std::result::Result<(), EditConflict> {
         for id in &edit.removed {
             if self.segments.remove(id).is_none() {
-                return Err("edit removes a segment that is not live");
+                return Err(EditConflict::RemovesMissing { segment: *id });
             }
         }
         for info in &edit.added {
             if self.segments.insert(info.id, info.clone()).is_some() {
-                return Err("edit adds a segment that is already live");
+                return Err(EditConflict::AddsLive { segment: info.id });
             }
         }
         if let Some(p) = edit.wal_position {
@@ -92,8 +126,8 @@ impl ManifestState {
             segments.retain(|id| !edit.removed.contains(id));
         }
         for (load, segments) in &edit.loads_linked {
-            if segments.iter().any(|id| !self.segments.contains_key(id)) {
-                return Err("edit links a load segment that is not live");
+            if let Some(id) = segments.iter().find(|id| !self.segments.contains_key(id)) {
+                return Err(EditConflict::LinksMissing { load: *load, segment: *id });
             }
             let live = self.loads.entry(*load).or_default();
             live.extend(segments.iter().copied());
@@ -275,7 +309,7 @@ impl<D: Disk> Manifest<D> {
         for (_, payload) in &log.batches {
             let corrupt = |reason| Error::Corrupt { file: path.clone(), offset: 0, reason };
             let edit = ManifestEdit::decode(&mut Decoder::new(payload)).map_err(|e| corrupt(e.reason))?;
-            state.apply(&edit).map_err(corrupt)?;
+            state.apply(&edit).map_err(|c| corrupt(c.reason()))?;
         }
         let manifest = Self::start(disk, dir, number + 1, state, snapshot_every).await?;
         Ok((manifest, log.torn_tail))
@@ -329,10 +363,10 @@ impl<D: Disk> Manifest<D> {
     /// the edit is durable is unknown.
     pub async fn commit(&mut self, edit: &ManifestEdit) -> Result<()> {
         let mut next = self.state.clone();
-        next.apply(edit).map_err(|reason| Error::Corrupt {
+        next.apply(edit).map_err(|c| Error::Corrupt {
             file: self.writer.path().to_path_buf(),
             offset: 0,
-            reason,
+            reason: c.reason(),
         })?;
         let mut enc = Encoder::default();
         edit.encode(&mut enc);
@@ -399,7 +433,11 @@ mod tests {
         s.apply(&link).expect("links");
         assert_eq!(s.loads[&5], vec![SegmentId(1)]);
         let dangling = ManifestEdit { loads_linked: vec![(6, vec![SegmentId(2)])], ..Default::default() };
-        assert!(s.clone().apply(&dangling).is_err(), "a load cannot name a segment that is not live");
+        assert_eq!(
+            s.clone().apply(&dangling),
+            Err(EditConflict::LinksMissing { load: 6, segment: SegmentId(2) }),
+            "a load cannot name a segment that is not live"
+        );
         s.apply(&ManifestEdit { removed: vec![SegmentId(1)], ..Default::default() }).expect("compacted away");
         assert_eq!(s.loads[&5], Vec::<SegmentId>::new());
         s.apply(&ManifestEdit { loads_unlinked: vec![5], ..Default::default() }).expect("unlinks");
@@ -410,7 +448,10 @@ mod tests {
     fn applying_an_edit_that_removes_a_missing_segment_fails() {
         let mut s = ManifestState::default();
         let edit = ManifestEdit { removed: vec![SegmentId(1)], ..Default::default() };
-        assert!(s.apply(&edit).is_err());
+        assert_eq!(s.apply(&edit), Err(EditConflict::RemovesMissing { segment: SegmentId(1) }));
+        s.apply(&ManifestEdit { added: vec![info(1)], ..Default::default() }).expect("adds");
+        let again = ManifestEdit { added: vec![info(1)], ..Default::default() };
+        assert_eq!(s.apply(&again), Err(EditConflict::AddsLive { segment: SegmentId(1) }));
     }
 
     proptest! {

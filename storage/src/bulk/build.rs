@@ -83,8 +83,46 @@ pub struct BuildOptions {
     pub spill_dir: Option<PathBuf>,
 }
 
+/// Which build option is off, and how.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadOptions {
+    /// `partition_count` is 0.
+    #[error("the partition count is at least 1")]
+    NoPartitions,
+    /// `load_id` is 0.
+    #[error("load id 0 is reserved")]
+    ReservedLoadId,
+    /// The snapshot does not fit the 48 bits of milliseconds a timestamp has.
+    #[error("the snapshot {snapshot_ms} ms is past the year 10889")]
+    SnapshotTooLate {
+        /// The snapshot given.
+        snapshot_ms: u64,
+    },
+    /// `threads` is 0.
+    #[error("threads is at least 1")]
+    NoThreads,
+    /// Less than 1 MiB of memory per thread.
+    #[error("the memory limit {limit_bytes} is under 1 MiB per thread ({min_bytes} bytes for {threads} threads)")]
+    MemoryTooSmall {
+        /// The limit given.
+        limit_bytes: usize,
+        /// The least it may be.
+        min_bytes: usize,
+        /// The threads asked for.
+        threads: usize,
+    },
+    /// The output directory holds files already.
+    #[error("output directory {} is not empty", dir.display())]
+    OutputNotEmpty {
+        /// The directory.
+        dir: PathBuf,
+    },
+}
+
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// A file could not be read or written.
     #[error("{what} {}: {source}", path.display())]
@@ -127,7 +165,10 @@ pub enum BuildError {
     },
     /// The options do not make sense.
     #[error("{0}")]
-    Options(String),
+    Options(#[from] BadOptions),
+    /// A spill thread panicked (a bug): the build is incomplete.
+    #[error("a spill thread panicked")]
+    SpillPanicked,
     /// Writing a segment failed.
     #[error("writing a segment: {0}")]
     Segment(#[from] crate::error::Error),
@@ -165,28 +206,30 @@ impl Builder {
     /// Checks the options and creates the output and spill directories.
     pub fn new(options: BuildOptions) -> Result<Builder, BuildError> {
         if options.partition_count == 0 {
-            return Err(BuildError::Options("the partition count is at least 1".into()));
+            return Err(BadOptions::NoPartitions.into());
         }
         if options.load_id == Some(0) {
-            return Err(BuildError::Options("load id 0 is reserved".into()));
+            return Err(BadOptions::ReservedLoadId.into());
         }
         if options.snapshot_ms >= 1 << 48 {
-            return Err(BuildError::Options("the snapshot is past the year 10889".into()));
+            return Err(BadOptions::SnapshotTooLate { snapshot_ms: options.snapshot_ms }.into());
         }
         if options.threads == 0 {
-            return Err(BuildError::Options("threads is at least 1".into()));
+            return Err(BadOptions::NoThreads.into());
         }
         let min_memory = options.threads * (1 << 20);
         if options.memory_limit_bytes < min_memory {
-            return Err(BuildError::Options(format!(
-                "the memory limit is at least 1 MiB per thread ({min_memory} bytes for {} threads)",
-                options.threads
-            )));
+            return Err(BadOptions::MemoryTooSmall {
+                limit_bytes: options.memory_limit_bytes,
+                min_bytes: min_memory,
+                threads: options.threads,
+            }
+            .into());
         }
         let out = &options.out_dir;
         std::fs::create_dir_all(out).map_err(io_err("creating", out))?;
         if std::fs::read_dir(out).map_err(io_err("listing", out))?.next().is_some() {
-            return Err(BuildError::Options(format!("output directory {} is not empty", out.display())));
+            return Err(BadOptions::OutputNotEmpty { dir: out.clone() }.into());
         }
         let spill_dir = options.spill_dir.clone().unwrap_or_else(|| out.join(".spill"));
         let made_spill_dir = !spill_dir.exists();
@@ -233,7 +276,7 @@ impl Builder {
 
     /// Waits for a spill started by [`Builder::start_spill`] and records its run.
     fn finish_spill(&self, spill: std::thread::JoinHandle<Result<Run, BuildError>>) -> Result<(), BuildError> {
-        let run = spill.join().map_err(|_| BuildError::Options("a spill thread panicked".into()))??;
+        let run = spill.join().map_err(|_| BuildError::SpillPanicked)??;
         let bytes = run.sections.values().map(|s| s.len).sum::<u64>();
         self.spill_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).push(run);

@@ -79,29 +79,30 @@ pub struct LoadDescriptor {
 
 /// Why a descriptor could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DescriptorError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {source}", path.display())]
     Read {
         /// The descriptor's path.
-        path: String,
+        path: PathBuf,
         /// The cause.
         #[source]
         source: std::io::Error,
     },
     /// The file is not a descriptor.
-    #[error("{path} is not a load descriptor: {reason}")]
+    #[error("{} is not a load descriptor: {reason}", path.display())]
     Malformed {
         /// The descriptor's path.
-        path: String,
+        path: PathBuf,
         /// What is wrong.
         reason: String,
     },
     /// The descriptor's own checksum does not match.
-    #[error("{path}: descriptor checksum mismatch (recorded {recorded}, computed {computed})")]
+    #[error("{}: descriptor checksum mismatch (recorded {recorded}, computed {computed})", path.display())]
     Checksum {
         /// The descriptor's path.
-        path: String,
+        path: PathBuf,
         /// The checksum recorded.
         recorded: String,
         /// The checksum of the content.
@@ -138,13 +139,12 @@ impl LoadDescriptor {
     /// Reads and checks the descriptor in load directory `dir`.
     pub fn read(dir: &Path) -> Result<LoadDescriptor, DescriptorError> {
         let path = dir.join(DESCRIPTOR_FILE);
-        let shown = path.display().to_string();
-        let bytes = std::fs::read(&path).map_err(|source| DescriptorError::Read { path: shown.clone(), source })?;
+        let bytes = std::fs::read(&path).map_err(|source| DescriptorError::Read { path: path.clone(), source })?;
         let d: LoadDescriptor = serde_json::from_slice(&bytes)
-            .map_err(|e| DescriptorError::Malformed { path: shown.clone(), reason: e.to_string() })?;
+            .map_err(|e| DescriptorError::Malformed { path: path.clone(), reason: e.to_string() })?;
         let computed = hex64(d.digest());
         if computed != d.checksum {
-            return Err(DescriptorError::Checksum { path: shown, recorded: d.checksum, computed });
+            return Err(DescriptorError::Checksum { path, recorded: d.checksum, computed });
         }
         Ok(d)
     }

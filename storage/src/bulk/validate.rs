@@ -65,6 +65,7 @@ impl ValidatedLoad {
 
 /// Why a load is refused. Each variant names a `code()` the CLI and tests can match.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadRejection {
     /// The descriptor is missing, malformed or fails its checksum.
     #[error("bad descriptor: {0}")]
@@ -150,25 +151,29 @@ pub enum LoadRejection {
         entry: u64,
     },
     /// An entry breaks a rule of bulk loads: wrong table, origin, limit or timestamp.
-    #[error("{name}: entry {entry}: {reason}")]
+    #[error("{name}: entry {entry}: {fault}")]
     BadEntry {
         /// The file.
         name: String,
         /// The entry's index in the file.
         entry: u64,
-        /// What is wrong.
-        reason: String,
+        /// Which rule it breaks.
+        fault: EntryFault,
     },
     /// No table has the load's name.
     #[error("table {0:?} does not exist")]
     UnknownTable(String),
-    /// The table exists, but not as the load expects, or refuses loads of this mode.
-    #[error("table {table:?} refuses the load: {reason}")]
+    /// The table exists, but under another id than the load was built for.
+    #[error(
+        "table {table:?} refuses the load: the load was built for table id {built_for}, and the table's id here is {actual}"
+    )]
     TableRefuses {
         /// The table.
         table: String,
-        /// Why.
-        reason: String,
+        /// The id the load was built for.
+        built_for: u32,
+        /// The table's id here.
+        actual: u32,
     },
     /// Another load with this id is linked.
     #[error("load {0} is already linked with different content; rebuild with another load id")]
@@ -199,6 +204,49 @@ impl LoadRejection {
             LoadRejection::RolledBack(_) => "rolled-back",
         }
     }
+}
+
+/// Which rule of bulk loads an entry breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryFault {
+    /// The entry's table is not the load's.
+    #[error("table id {found} is not the load's {expected}")]
+    WrongTable {
+        /// The entry's.
+        found: u32,
+        /// The load's.
+        expected: u32,
+    },
+    /// The entry's origin is not this load's.
+    #[error("origin {kind:?}/{source_id} is not this load's (bulk/{load})")]
+    WrongOrigin {
+        /// The origin's kind.
+        kind: OriginKind,
+        /// The origin's source.
+        source_id: u32,
+        /// The load's id.
+        load: u32,
+    },
+    /// A key or value is over the store's limit.
+    #[error("the {what} is {len} bytes, over the store's limit of {max}")]
+    OverLimit {
+        /// Which part.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The partition key is empty.
+    #[error("the partition key is empty")]
+    EmptyPartitionKey,
+    /// A replace load's entry is older than its snapshot.
+    #[error("ts {ts} is before the replace snapshot")]
+    BeforeSnapshot {
+        /// The entry's.
+        ts: Ts,
+    },
 }
 
 impl From<DescriptorError> for LoadRejection {
@@ -262,10 +310,8 @@ pub fn validate_files(
     if descriptor.table_id != target.table_id.0 {
         return Err(LoadRejection::TableRefuses {
             table: descriptor.table.clone(),
-            reason: format!(
-                "the load was built for table id {}, and the table's id here is {}",
-                descriptor.table_id, target.table_id.0
-            ),
+            built_for: descriptor.table_id,
+            actual: target.table_id.0,
         });
     }
     let next = AtomicUsize::new(0);
@@ -352,9 +398,9 @@ struct EntryChecker<'a> {
 
 impl EntryChecker<'_> {
     fn check(&mut self, e: crate::record::EntryRef<'_>) -> Result<(), LoadRejection> {
-        let bad = |reason: String| LoadRejection::BadEntry { name: self.name.clone(), entry: self.n, reason };
+        let bad = |fault: EntryFault| LoadRejection::BadEntry { name: self.name.clone(), entry: self.n, fault };
         if e.table != self.target.table_id {
-            return Err(bad(format!("table id {} is not the load's {}", e.table.0, self.target.table_id.0)));
+            return Err(bad(EntryFault::WrongTable { found: e.table.0, expected: self.target.table_id.0 }));
         }
         let key_partition = partition_of(e.partition_key, self.target.partition_count).0;
         if key_partition != self.partition {
@@ -370,10 +416,11 @@ impl EntryChecker<'_> {
             return Err(LoadRejection::Unsorted { name: self.name.clone(), entry: self.n });
         }
         if e.id.origin.kind != OriginKind::Bulk || e.id.origin.source_id != self.d.load_id {
-            return Err(bad(format!(
-                "origin {:?}/{} is not this load's (bulk/{})",
-                e.id.origin.kind, e.id.origin.source_id, self.d.load_id
-            )));
+            return Err(bad(EntryFault::WrongOrigin {
+                kind: e.id.origin.kind,
+                source_id: e.id.origin.source_id,
+                load: self.d.load_id,
+            }));
         }
         let limits = &self.target.limits;
         for (what, len, max) in [
@@ -382,14 +429,14 @@ impl EntryChecker<'_> {
             ("value", e.value.map_or(0, <[u8]>::len), limits.max_value_bytes),
         ] {
             if len > max {
-                return Err(bad(format!("the {what} is {len} bytes, over the store's limit of {max}")));
+                return Err(bad(EntryFault::OverLimit { what, len, max }));
             }
         }
         if e.partition_key.is_empty() {
-            return Err(bad("the partition key is empty".into()));
+            return Err(bad(EntryFault::EmptyPartitionKey));
         }
         if self.d.mode == LoadMode::Replace && e.id.ts < Ts::from_millis(self.d.snapshot_ms) {
-            return Err(bad(format!("ts {} is before the replace snapshot", e.id.ts)));
+            return Err(bad(EntryFault::BeforeSnapshot { ts: e.id.ts }));
         }
         self.last = Some(e.to_owned());
         self.n += 1;
