@@ -3,7 +3,7 @@
 //! hand edit or a torn copy is caught. See FORMAT.md, "Load descriptor".
 
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The descriptor's file name in a load directory.
 pub const DESCRIPTOR_FILE: &str = "load.json";
