@@ -213,7 +213,7 @@ pub struct KeyArgs {
 pub enum DurabilityArg {
     /// After the write is durable on disk.
     Sync,
-    /// After it is applied in memory; a crash may lose it.
+    /// After it is applied in memory; durable within the server's async commit window.
     Async,
 }
 

@@ -98,6 +98,7 @@ pub enum Durability {
     /// After its WAL bytes are durable (group-committed fdatasync).
     #[default]
     Sync,
-    /// After it is in the memtable and queued for the WAL; a crash may lose it.
+    /// After it is in the memtable and queued for the WAL; a crash before the next commit
+    /// (a sync writer's, one past `async_commit_bytes`, or the owner's periodic one) may lose it.
     Async,
 }

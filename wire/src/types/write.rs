@@ -10,7 +10,9 @@ use super::version::Ts;
 pub enum Durability {
     /// After the write's log bytes are durable (group-committed fdatasync).
     Sync,
-    /// After it is applied in memory and queued for the log; a crash may lose it.
+    /// After it is applied in memory and queued for the log; the server makes it durable
+    /// within its async commit window (nacred: `wal.async_commit_interval_ms`), so only a crash
+    /// inside that window may lose it.
     Async,
 }
 
