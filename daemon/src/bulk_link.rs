@@ -150,10 +150,19 @@ impl Shard {
         Ok(compacted)
     }
 
+    /// Runs this shard's part `call` on shard `shard`; a shard that is gone is a failure too.
+    async fn part_on<R, F, Fut>(&self, shard: usize, call: F) -> Result<R, String>
+    where
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<R, String>> + 'static,
+        R: Send + 'static,
+    {
+        self.mesh.invoke_on(shard, call).await.unwrap_or_else(|e| Err(e.to_string()))
+    }
+
     /// Unlinks load `load` on shard `shard`.
-    async fn unlink_on(self: &Rc<Self>, shard: usize, load: u32) -> Result<(), String> {
-        let run = move |s: Rc<Shard>| async move { s.unlink_here(load).await };
-        self.mesh.invoke_on(shard, run).await.unwrap_or_else(|e| Err(e.to_string()))
+    async fn unlink_on(&self, shard: usize, load: u32) -> Result<(), String> {
+        self.part_on(shard, move |s| async move { s.unlink_here(load).await }).await
     }
 
     /// Recovery's part: unlinks, from this shard's partitions, every load the book does not
@@ -323,8 +332,7 @@ impl Shard {
         }
         let mut prepared: BTreeMap<u32, PreparedSegment> = BTreeMap::new();
         for (shard, files) in by_shard {
-            let run = move |s: Rc<Shard>| async move { s.prepare_files(files).await };
-            match self.mesh.invoke_on(shard, run).await.unwrap_or_else(|e| Err(e.to_string())) {
+            match self.part_on(shard, move |s| async move { s.prepare_files(files).await }).await {
                 Ok(p) => prepared.extend(p),
                 Err(e) => {
                     self.discard(prepared).await;
@@ -349,8 +357,7 @@ impl Shard {
         for (k, partition) in partitions.into_iter().enumerate() {
             let segment = prepared.remove(&partition);
             let run = move |s: Rc<Shard>| async move { s.commit_load_here(load, partition, segment, watermark).await };
-            let committed = self.mesh.invoke_on(self.process.owner(partition), run).await;
-            if let Err(e) = committed.unwrap_or_else(|e| Err(e.to_string())) {
+            if let Err(e) = self.part_on(self.process.owner(partition), run).await {
                 self.discard(prepared).await;
                 return Err(e);
             }
@@ -398,8 +405,7 @@ impl Shard {
         let mut compacted = Vec::new();
         for shard in 0..self.process.shard_count {
             let mine: Vec<u32> = partitions.iter().copied().filter(|p| self.process.owner(*p) == shard).collect();
-            let run = move |s: Rc<Shard>| async move { s.compacted_here(load, mine).await };
-            match self.mesh.invoke_on(shard, run).await.unwrap_or_else(|e| Err(e.to_string())) {
+            match self.part_on(shard, move |s| async move { s.compacted_here(load, mine).await }).await {
                 Ok(p) => compacted.extend(p),
                 Err(e) => return Err(error(ErrorCode::Io, e)),
             }

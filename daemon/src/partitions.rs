@@ -155,11 +155,6 @@ impl Partitions {
         })
     }
 
-    /// The engine of partition `p`, if this shard owns it.
-    pub fn engine(&self, p: u32) -> Option<&Rc<DmaEngine>> {
-        self.engines.get(&p)
-    }
-
     /// Memtable bytes of every engine of this shard.
     pub fn memtable_bytes(&self) -> usize {
         self.engines.values().map(|e| e.stats().memtable_bytes).sum()
@@ -250,7 +245,9 @@ impl Partitions {
                     needs_flush: e.needs_flush(),
                 })
                 .collect();
-            match flush_pick(&candidates, self.budgets.memtable_budget_bytes).and_then(|p| self.engine(p).cloned()) {
+            match flush_pick(&candidates, self.budgets.memtable_budget_bytes)
+                .and_then(|p| self.engines.get(&p).cloned())
+            {
                 Some(engine) => {
                     if let Err(e) = engine.flush().await {
                         // A failed flush poisons its engine: the next turn says so and skips it.

@@ -369,16 +369,9 @@ impl Shard {
     async fn stats_everywhere(self: &Rc<Self>) -> Reply {
         let mut all = self.stats();
         for shard in (0..self.process.shard_count).filter(|s| *s != self.id) {
-            let run = |s: Rc<Shard>| async move { Reply::Stats(s.stats()) };
-            match self
-                .mesh
-                .invoke_on(shard, run)
-                .await
-                .unwrap_or_else(|e| Reply::Error(error(ErrorCode::ShuttingDown, e.to_string())))
-            {
-                Reply::Stats(s) => all.extend(s),
-                Reply::Error(e) => return Reply::Error(e),
-                _ => {}
+            match self.mesh.invoke_on(shard, |s: Rc<Shard>| async move { s.stats() }).await {
+                Ok(stats) => all.extend(stats),
+                Err(e) => return Reply::Error(error(ErrorCode::ShuttingDown, e.to_string())),
             }
         }
         Reply::Stats(all)

@@ -293,23 +293,12 @@ impl<D: Disk> Wal<D> {
     /// commit if none runs. A record over the limit alone goes once nothing else is pending.
     /// Call [`Wal::append`] with no await in between, so the room is still there.
     pub async fn reserve(&self, bytes: usize) -> Result<()> {
-        loop {
-            let listener = {
-                let st = self.state.borrow();
-                if let Some(op) = st.poisoned {
-                    return Err(Error::Poisoned { op });
-                }
-                let used = st.pending.bytes.len() + st.writing_bytes;
-                if used == 0 || used + record_len(bytes) <= self.options.pending_limit_bytes {
-                    return Ok(());
-                }
-                st.committing.then(|| self.commit_ended.listen())
-            };
-            match listener {
-                Some(ended) => ended.await,
-                None => self.lead_one_commit().await?,
-            }
-        }
+        let limit = self.options.pending_limit_bytes;
+        self.commit_until(|st| {
+            let used = st.pending.bytes.len() + st.writing_bytes;
+            used == 0 || used + record_len(bytes) <= limit
+        })
+        .await
     }
 
     /// Queues a record of `entries` for `partition` and returns its LSN. Nothing is written
@@ -372,25 +361,32 @@ impl<D: Disk> Wal<D> {
 
     /// Waits until `lsn` is durable, leading one group commit whenever none is running.
     pub async fn commit(&self, lsn: Lsn) -> Result<()> {
+        self.commit_until(|st| st.durable >= lsn).await
+    }
+
+    /// Waits until `done` holds (or the WAL is poisoned): while a commit runs, for it to end;
+    /// while none runs, by leading one. Both callers wait only on what a commit changes: a
+    /// record not yet durable, or bytes pending, are bytes a leader has to write.
+    async fn commit_until(&self, done: impl Fn(&State<D::File>) -> bool) -> Result<()> {
         loop {
             let listener = {
                 let st = self.state.borrow();
                 if let Some(op) = st.poisoned {
                     return Err(Error::Poisoned { op });
                 }
-                if st.durable >= lsn {
+                if done(&st) {
                     return Ok(());
                 }
+                // Leading with nothing to write would make no progress and spin.
+                assert!(
+                    st.committing || !st.pending.bytes.is_empty(),
+                    "a waiter with no commit running has bytes to write"
+                );
                 st.committing.then(|| self.commit_ended.listen())
             };
             match listener {
                 Some(ended) => ended.await,
-                None => {
-                    // With no commit running, a record not yet durable is still pending, so
-                    // this one batch carries it.
-                    self.lead_one_commit().await?;
-                    assert!(self.durable_lsn() >= lsn, "a led commit carries every pending record");
-                }
+                None => self.lead_one_commit().await?,
             }
         }
     }
