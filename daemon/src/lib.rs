@@ -3,7 +3,7 @@
 //! administration, configuration and the process life cycle. Only [`convert`] names both wire
 //! types and storage types; only [`compat`] knows what older protocol versions lack.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub(crate) mod admin;
 pub(crate) mod budget;

@@ -6,7 +6,26 @@ use crate::shard::Shard;
 use anyhow::Result;
 use futures_lite::FutureExt;
 use glommio::net::{TcpListener, TcpStream};
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
+
+/// Binds a listening socket on `addr` the way a restartable server must: SO_REUSEPORT, so every
+/// shard binds the shared port and the kernel spreads connections over them, and SO_REUSEADDR, so
+/// a restart binds while connections of the port's previous owner linger in TIME_WAIT (glommio's
+/// own `bind` sets only the first, and then fails for a minute after any non-REUSEPORT socket
+/// closed on that port).
+#[allow(unsafe_code)]
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket =
+        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    // SAFETY: the descriptor is a bound, listening TCP socket this function owns and hands over.
+    Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) })
+}
 
 /// Accepts connections on `listener` until the shard stops, each served by `serve` in a task of
 /// its own, refusing those past `max_connections_per_shard` at the door.

@@ -58,8 +58,7 @@ impl RespDoor {
 pub async fn open_door(shard: &Rc<Shard>, queue: glommio::TaskQueueHandle) -> anyhow::Result<Vec<glommio::Task<()>>> {
     let Some(addr) = shard.process.config.resp.listen_addr() else { return Ok(Vec::new()) };
     prepare_tables(shard).await?;
-    let listener =
-        glommio::net::TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("binding the RESP door {addr}: {e}"))?;
+    let listener = crate::listener::bind(addr).map_err(|e| anyhow::anyhow!("binding the RESP door {addr}: {e}"))?;
     tracing::info!(shard = shard.id, resp = %addr, table = %shard.process.config.resp.table, "serving RESP");
     let accepting =
         crate::listener::accept_loop(

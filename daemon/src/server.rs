@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::shard::Shard;
 use anyhow::Result;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::TcpStream;
 use nacre_wire::{self as wire, ErrorCode, FrameLimits, Reply};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -36,8 +36,8 @@ pub fn open_native_door(shard: &Rc<Shard>, queue: glommio::TaskQueueHandle) -> R
     let config = &shard.process.config;
     let own: SocketAddr = SocketAddr::new(config.listen.ip(), config.shard_port(shard.id));
     let listeners = [
-        TcpListener::bind(config.listen).map_err(|e| anyhow::anyhow!("binding {}: {e}", config.listen))?,
-        TcpListener::bind(own).map_err(|e| anyhow::anyhow!("binding {own}: {e}"))?,
+        crate::listener::bind(config.listen).map_err(|e| anyhow::anyhow!("binding {}: {e}", config.listen))?,
+        crate::listener::bind(own).map_err(|e| anyhow::anyhow!("binding {own}: {e}"))?,
     ];
     let partitions = shard.partitions.engines.len();
     tracing::info!(shard = shard.id, shared = %config.listen, own = %own, partitions, "serving");

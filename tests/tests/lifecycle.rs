@@ -1,9 +1,12 @@
 //! The daemon's life cycle around its data directory: a second `nacred` on a directory in use
 //! refuses to start, clearly, and harms nothing; a SIGTERM that arrives while the daemon is
-//! still starting (recovering) stops it promptly and loses nothing.
+//! still starting (recovering) stops it promptly and loses nothing; a restart binds its ports
+//! while connections of the ports' previous owner linger in TIME_WAIT.
 
 use nacre_tests::server::{Server, free_ports};
 use nacre_wire::{Get, Key, MultiGet, Put, TableSettings};
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -157,4 +160,38 @@ fn a_relative_data_directory_serves_and_stops_cleanly() {
     assert_eq!(served, Some(b"v".to_vec()), "{log}");
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(cwd.path().join("nacre-data").join("cluster.toml").exists(), "the data directory is where it was asked");
+}
+
+/// Leaves a connection in TIME_WAIT on `addr`'s port, on the listening side, the way a
+/// previous owner of the port (a killed broker, an earlier server) does: a plain listener
+/// (SO_REUSEADDR, no SO_REUSEPORT) accepts a connection and closes it first.
+fn leave_time_wait_on(addr: SocketAddr) {
+    let listener = TcpListener::bind(addr).unwrap_or_else(|e| panic!("binding {addr}: {e}"));
+    let client = TcpStream::connect(addr).expect("connecting");
+    let (accepted, _) = listener.accept().expect("accepting");
+    drop(accepted);
+    // The client sees the close, then closes: the accepted side ends in TIME_WAIT.
+    let mut byte = [0u8; 1];
+    let read = (&client).read(&mut byte).expect("reading the close");
+    assert_eq!(read, 0, "the accepted side closed");
+    drop(client);
+    drop(listener);
+}
+
+#[test]
+fn a_restart_binds_its_ports_while_their_previous_connections_linger_in_time_wait() {
+    let mut server = Server::start_with(nacre_tests::server::ServerOptions { resp: true, ..Default::default() });
+    assert!(server.sigterm_and_wait(EXIT_TIMEOUT).success(), "{}", server.log_tail());
+    let mut ports = server.ports();
+    ports.push(server.resp_addr());
+    for addr in &ports {
+        leave_time_wait_on(*addr);
+    }
+    // Every port still has a TIME_WAIT connection; the daemon binds them all regardless.
+    server.restart();
+    let runtime = nacre_tests::runtime();
+    runtime.block_on(async {
+        let client = server.client().await;
+        client.create_table("t", TableSettings::default()).await.expect("create_table after the restart");
+    });
 }
