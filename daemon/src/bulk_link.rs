@@ -381,7 +381,7 @@ impl Shard {
         let Some(_serial) = self.bulk.lock.try_lock() else {
             return Err(error(ErrorCode::Busy, "another bulk link or rollback is running; retry when it ends"));
         };
-        let Some(mut record) = self.bulk.book.borrow().get(load).cloned() else {
+        let Some(record) = self.bulk.book.borrow().get(load).cloned() else {
             return Err(error(ErrorCode::UnknownLoad, format!("no bulk load {load} was ever linked here")));
         };
         match record.state {
@@ -401,6 +401,16 @@ impl Shard {
                 ));
             }
         }
+        // From here no compaction merges the load's segments, so what the check below finds
+        // stays true until the rollback has unlinked them.
+        self.process.visibility.pin(load);
+        let outcome = self.roll_back_pinned(load, record).await;
+        self.process.visibility.unpin(load);
+        outcome
+    }
+
+    /// The rest of [`Shard::bulk_rollback`], with the load pinned against compaction.
+    async fn roll_back_pinned(self: &Rc<Self>, load: u32, mut record: LoadRecord) -> Result<Reply, wire::ErrorReply> {
         let partitions = record.partitions.clone();
         let mut compacted = Vec::new();
         for shard in 0..self.process.shard_count {

@@ -72,6 +72,35 @@ pending_limit_bytes = 67108864
 # Size of one WAL file, preallocated; at least pending_limit_bytes.
 file_bytes = 67108864
 
+[compaction]
+# Compact in the background: each shard keeps a queue of its partitions' planned merges and
+# drains it in a low-share task queue. Off, runs pile up (for benchmarks and emergencies).
+enabled = true
+# Bytes per second one shard's compactions may read and write together, on average: after a
+# compaction, the next waits until the shard is back within it. 0 is no limit.
+io_bytes_per_sec = 67108864
+# A tombstone (or expired value) is kept at least this long, milliseconds, before a bottommost
+# compaction reclaims it; a write stamped before a reclaimed tombstone shows again.
+tombstone_grace_ms = 86400000
+# Half-life of each partition's heat (its decaying read and write rates), milliseconds.
+heat_half_life_ms = 60000
+# Operations per second (reads and writes) at which a partition counts as fully hot; every
+# threshold below moves from its cold to its hot value as heat rises to this.
+hot_ops_per_sec = 1000
+# Most runs a partition keeps before its newest merge: hot (leveled-like) and cold (tiered-like).
+hot_max_runs = 2
+cold_max_runs = 12
+# Fewest runs such a merge takes: cold partitions merge rarely, in big batches.
+hot_merge_width = 2
+cold_merge_width = 6
+# Everything merges once the newer runs add up to this percentage of the oldest.
+hot_size_ratio_percent = 50
+cold_size_ratio_percent = 400
+# A run is rewritten alone once this percentage of its versions is superseded.
+space_pressure_percent = 50
+# How often a shard with nothing queued looks for work, milliseconds.
+check_interval_ms = 100
+
 [shutdown]
 # How long SIGTERM waits for in-flight requests before flushing anyway, milliseconds.
 drain_deadline_ms = 10000
@@ -142,6 +171,8 @@ pub struct Config {
     pub memory: MemoryConfig,
     /// The write-ahead log.
     pub wal: WalConfig,
+    /// Background compaction.
+    pub compaction: CompactionConfig,
     /// Shutdown behaviour.
     pub shutdown: ShutdownConfig,
     /// The RESP door.
@@ -228,6 +259,65 @@ impl WalConfig {
             async_commit_bytes: self.async_commit_bytes,
             pending_limit_bytes: self.pending_limit_bytes,
         }
+    }
+}
+
+/// `[compaction]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
+pub struct CompactionConfig {
+    pub enabled: bool,
+    pub io_bytes_per_sec: u64,
+    pub tombstone_grace_ms: u64,
+    pub heat_half_life_ms: u64,
+    pub hot_ops_per_sec: u64,
+    pub hot_max_runs: usize,
+    pub cold_max_runs: usize,
+    pub hot_merge_width: usize,
+    pub cold_merge_width: usize,
+    pub hot_size_ratio_percent: u32,
+    pub cold_size_ratio_percent: u32,
+    pub space_pressure_percent: u32,
+    pub check_interval_ms: u64,
+}
+
+impl CompactionConfig {
+    /// The planner's policy.
+    pub fn policy(&self) -> nacre_storage::compaction::Policy {
+        nacre_storage::compaction::Policy {
+            hot_ops_per_sec: self.hot_ops_per_sec as f64,
+            hot_max_runs: self.hot_max_runs,
+            cold_max_runs: self.cold_max_runs,
+            hot_merge_width: self.hot_merge_width,
+            cold_merge_width: self.cold_merge_width,
+            hot_size_ratio: f64::from(self.hot_size_ratio_percent) / 100.0,
+            cold_size_ratio: f64::from(self.cold_size_ratio_percent) / 100.0,
+            space_pressure: f64::from(self.space_pressure_percent) / 100.0,
+            ..nacre_storage::compaction::Policy::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.hot_max_runs == 0 || self.cold_max_runs < self.hot_max_runs {
+            return Err("compaction.hot_max_runs must be at least 1 and at most compaction.cold_max_runs".into());
+        }
+        if self.hot_merge_width < 2 || self.cold_merge_width < self.hot_merge_width {
+            return Err("compaction.hot_merge_width must be at least 2 and at most compaction.cold_merge_width".into());
+        }
+        if self.hot_size_ratio_percent == 0 || self.cold_size_ratio_percent < self.hot_size_ratio_percent {
+            return Err(
+                "compaction.hot_size_ratio_percent must be at least 1 and at most compaction.cold_size_ratio_percent"
+                    .into(),
+            );
+        }
+        if self.space_pressure_percent == 0 || self.space_pressure_percent > 100 {
+            return Err("compaction.space_pressure_percent must be between 1 and 100".into());
+        }
+        if self.hot_ops_per_sec == 0 || self.heat_half_life_ms == 0 || self.check_interval_ms == 0 {
+            return Err("compaction.hot_ops_per_sec, heat_half_life_ms and check_interval_ms must be at least 1".into());
+        }
+        Ok(())
     }
 }
 
@@ -378,6 +468,7 @@ impl Config {
             return Err("keys are at most 65535 bytes".into());
         }
         self.resp.validate()?;
+        self.compaction.validate()?;
         if self.kafka.poll_batch_messages == 0
             || self.kafka.poll_batch_bytes == 0
             || self.kafka.checkpoint_interval_ms == 0

@@ -38,6 +38,7 @@ struct Budgets {
     write_stall_deadline_ms: u64,
     max_clock_skew_ms: u64,
     async_commit_interval_ms: u64,
+    wal_pending_limit_bytes: usize,
 }
 
 /// One shard's partitions.
@@ -65,6 +66,8 @@ fn engine_options(config: &Config, owned_partitions: usize) -> EngineOptions {
         memtable_flush_bytes: config.memory.memtable_budget_bytes / owned_partitions.max(1),
         block_cache_bytes: config.memory.block_cache_bytes_per_partition,
         max_clock_skew_ms: l.max_clock_skew_ms,
+        tombstone_grace_ms: config.compaction.tombstone_grace_ms,
+        heat_half_life_ms: config.compaction.heat_half_life_ms,
         ..EngineOptions::default()
     }
 }
@@ -141,6 +144,7 @@ impl Partitions {
             write_stall_deadline_ms: config.memory.write_stall_deadline_ms,
             max_clock_skew_ms: config.limits.max_clock_skew_ms,
             async_commit_interval_ms: config.wal.async_commit_interval_ms,
+            wal_pending_limit_bytes: config.wal.pending_limit_bytes,
         };
         Ok(Partitions {
             shard,
@@ -171,6 +175,15 @@ impl Partitions {
     pub fn memtable_peak_bytes(&self) -> usize {
         self.observe_memory();
         self.memtable_peak.get()
+    }
+
+    /// True while the shard's memtables are past halfway from their budget to their ceiling
+    /// (flushes are falling behind; at the budget itself they are merely keeping up) or its WAL
+    /// holds over half its pending limit: background work that can wait, waits.
+    pub fn under_pressure(&self) -> bool {
+        let b = self.budgets;
+        let halfway = b.memtable_budget_bytes + (b.memtable_ceiling_bytes - b.memtable_budget_bytes) / 2;
+        self.memtable_bytes() > halfway || self.wal.pending_bytes() * 2 > b.wal_pending_limit_bytes
     }
 
     /// True once the flush loop found partition `p`'s engine poisoned (and said so).

@@ -345,6 +345,8 @@ impl Shard {
             ("wal_pending_peak_bytes", wal.pending_peak_bytes() as u64),
             ("wal_batches_total", wal.batches_written()),
             ("wal_durable_lsn", wal.durable_lsn().0),
+            ("compaction_queue_length", self.compactor.queue_length() as u64),
+            ("compaction_paused_turns_total", self.compactor.paused_turns()),
         ] {
             out.push(wire::Stat { name: name.into(), shard, partition: None, value });
         }
@@ -352,10 +354,27 @@ impl Shard {
         for (p, engine) in &self.partitions.engines {
             let s = engine.stats();
             let partition = Some(*p);
+            let written = engine.maintenance_counters();
+            let debt = engine.compaction_snapshot().debt();
+            let heat = engine.heat();
+            let compactions = self.compactor.of_partition(*p);
+            let milli = |x: f64| (x * 1000.0).round() as u64;
             for (name, value) in [
                 ("memtable_bytes", s.memtable_bytes as u64),
                 ("segment_count", s.segment_count as u64),
                 ("segment_bytes", s.segment_bytes),
+                ("flush_bytes_total", written.flush_bytes),
+                ("compaction_bytes_read_total", written.compaction_bytes_read),
+                ("compaction_bytes_written_total", written.compaction_bytes_written),
+                ("compaction_reclaimed_bytes_total", written.reclaimed_bytes),
+                ("compactions_total", compactions.compactions),
+                ("compaction_failures_total", compactions.failures),
+                ("compaction_micros_total", compactions.micros),
+                ("write_amplification_milli", milli(written.write_amplification())),
+                ("read_amplification", debt.read_amplification as u64),
+                ("space_amplification_milli", milli(debt.space_amplification)),
+                ("compaction_debt_bytes", debt.reclaimable_bytes),
+                ("heat_ops_per_sec_milli", milli(heat.ops())),
                 ("cache_hits_total", s.cache_hits),
                 ("cache_misses_total", s.cache_misses),
                 ("partition_poisoned", u64::from(self.partitions.is_poisoned(*p))),

@@ -1,11 +1,12 @@
 //! A shard, and the composition root of its per-core services: the one file that names them
 //! all. [`run`] constructs them in start order (mesh, partitions, bulk reconciliation, task
-//! queues, the mesh's receive loops, flush and WAL committer, native door, RESP door, Kafka
+//! queues, the mesh's receive loops, flush, compaction and WAL committer, native door, RESP door, Kafka
 //! ingestion) and stops them in reverse. No state is shared with other shards; everything
 //! crosses through the mesh.
 
 use crate::bulk_link::BulkState;
 use crate::catalog::Catalog;
+use crate::compactor::Compactor;
 use crate::config::Config;
 use crate::ingest::Ingest;
 use crate::lifecycle::Lifecycle;
@@ -62,6 +63,8 @@ pub struct Shard {
     pub(crate) life: Rc<Lifecycle>,
     /// The engines of the partitions this shard owns, their WAL, clock and flushes.
     pub(crate) partitions: Rc<Partitions>,
+    /// The compaction queue.
+    pub(crate) compactor: Rc<Compactor>,
     /// This shard's copy of the catalog.
     pub(crate) catalog: RefCell<Catalog>,
     /// Serialises catalog changes (on shard 0).
@@ -107,6 +110,7 @@ impl Drop for DrainedMark {
 struct Queues {
     foreground: glommio::TaskQueueHandle,
     flush: glommio::TaskQueueHandle,
+    compaction: glommio::TaskQueueHandle,
     ingestion: glommio::TaskQueueHandle,
 }
 
@@ -120,6 +124,8 @@ impl Queues {
                 "foreground",
             ),
             flush: executor.create_task_queue(Shares::Static(100), Latency::NotImportant, "flush"),
+            // Below flushes: a compaction that falls behind costs reads; a flush, writes.
+            compaction: executor.create_task_queue(Shares::Static(50), Latency::NotImportant, "compaction"),
             ingestion: executor.create_task_queue(
                 Shares::Static(500),
                 Latency::Matters(Duration::from_millis(10)),
@@ -159,6 +165,7 @@ pub async fn run(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Res
         id,
         life: Rc::new(Lifecycle::default()),
         partitions,
+        compactor: Rc::new(Compactor::new(&config.compaction)),
         catalog: RefCell::new(process.catalog.clone()),
         admin: async_lock::Mutex::new(()),
         mesh,
@@ -176,6 +183,11 @@ pub async fn run(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Res
     shard.ingest.set_queue(queues.ingestion);
     shard.mesh.serve(&shard, inbound, queues.foreground);
     spawn_into(queues.flush, "flush", shard.partitions.clone().flush_loop(shard.life.clone()))?;
+    let compacting = glommio::spawn_local_into(
+        shard.compactor.clone().run(shard.partitions.clone(), shard.life.clone()),
+        queues.compaction,
+    )
+    .map_err(|e| anyhow::anyhow!("spawning the compaction task: {e}"))?;
     spawn_into(queues.foreground, "WAL committer", shard.partitions.clone().wal_committer(shard.life.clone()))?;
     let mut accepting = crate::server::open_native_door(&shard, queues.foreground)?;
     accepting.extend(crate::resp::open_door(&shard, queues.foreground).await?);
@@ -200,6 +212,13 @@ pub async fn run(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Res
     while shard.life.active_requests() > 0 && Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(5)).await;
     }
+    // A compaction under way finishes (its output commits or is discarded) before the flush.
+    let compaction_deadline = Duration::from_millis(process.config.shutdown.drain_deadline_ms);
+    futures_lite::FutureExt::or(compacting, async move {
+        glommio::timer::sleep(compaction_deadline).await;
+        tracing::warn!(shard = id, "a compaction outlasted the drain deadline; its output is left to recovery");
+    })
+    .await;
     // Keep answering peers until every shard has drained its own clients.
     drained.mark();
     while process.drained.load(Ordering::SeqCst) < process.shard_count {

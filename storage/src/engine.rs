@@ -18,7 +18,7 @@ mod stream;
 mod watermark;
 mod write;
 
-pub use compaction::{CompactionOptions, CompactionOutcome};
+pub use compaction::{CompactionOptions, CompactionOutcome, MaintenanceCounters, READ_AHEAD_BYTES};
 pub use keys::{KeysPage, KeysRequest};
 pub use link::PreparedSegment;
 pub use read::{KeyHistory, ReadAt, Row};
@@ -94,9 +94,16 @@ pub struct Engine<D: Disk> {
     /// Which bulk loads reads must not see (shared with every partition of the process).
     visibility: RefCell<LoadVisibility>,
     manifest: async_lock::Mutex<Manifest<D>>,
-    /// Serialises flushes and compactions: each changes the segment list in several steps.
+    /// Serialises flushes, links and compaction commits: each changes the segment list in
+    /// several steps.
     maintenance: async_lock::Mutex<()>,
+    /// Serialises compactions, which hold `maintenance` only to commit.
+    compacting: async_lock::Mutex<()>,
     cache: RefCell<BlockCache>,
+    /// Decaying write and read rates, for the compaction planner.
+    heat: RefCell<crate::compaction::Heat>,
+    /// Flush and compaction volumes.
+    counters: Cell<MaintenanceCounters>,
     next_segment_id: Cell<u64>,
     poisoned: Cell<Option<&'static str>>,
     _lock: DirLock,
@@ -165,6 +172,11 @@ impl<D: Disk> Engine<D> {
     /// The source offsets recorded by the last edits.
     pub async fn source_offsets(&self) -> BTreeMap<Vec<u8>, u64> {
         self.manifest.lock().await.state().source_offsets.clone()
+    }
+
+    /// The partition's heat now, by the engine's clock.
+    pub fn heat(&self) -> crate::compaction::HeatRates {
+        self.heat.borrow().rates(self.clock.now_ms())
     }
 
     /// Sizes and counters.

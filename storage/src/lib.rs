@@ -1,7 +1,7 @@
 //! `nacre-storage`: one partition's versioned LSM engine on direct I/O.
 //!
 //! Owns the record and version model and the ordering rule, the memtable, the shared per-core
-//! WAL, the segment format, the manifest, recovery, and the compaction executor. It knows
+//! WAL, the segment format, the manifest, recovery, compaction planning and its executor. It knows
 //! nothing of cores, sockets or Kafka; the daemon composes engines per core. All disk access
 //! goes through [`io`]; glommio is named nowhere else.
 
@@ -12,6 +12,7 @@ pub mod bulk;
 pub mod checksum;
 pub mod clock;
 pub mod codec;
+pub mod compaction;
 pub mod engine;
 pub mod error;
 pub mod ids;
@@ -27,8 +28,8 @@ pub mod wal;
 
 pub use clock::{Clock, Hlc, ManualClock, SystemClock};
 pub use engine::{
-    CompactionOptions, CompactionOutcome, Engine, EngineStats, KeyHistory, KeysPage, KeysRequest, ReadAt, Row,
-    ScanPage, ScanRequest, ScanRow, StreamAck, WriteAck,
+    CompactionOptions, CompactionOutcome, Engine, EngineStats, KeyHistory, KeysPage, KeysRequest, MaintenanceCounters,
+    ReadAt, Row, ScanPage, ScanRequest, ScanRow, StreamAck, WriteAck,
 };
 pub use error::{Error, Limit, Result};
 pub use ids::{Lsn, PartitionId, SegmentId, TableId, Ts};

@@ -53,6 +53,13 @@ pub struct EngineOptions {
     /// Put the data blocks a flush or compaction writes straight into the block cache. Direct
     /// I/O bypasses the page cache, so fresh data would otherwise be cold. Default true.
     pub cache_on_write: bool,
+    /// How long a tombstone (or an expired value) is kept before a bottommost compaction may
+    /// reclaim it, milliseconds: the bound on how late a write stamped before it may arrive and
+    /// still be hidden by it. Default 86,400,000 (24 h).
+    pub tombstone_grace_ms: u64,
+    /// Half-life of the write and read rates the compaction planner weighs, milliseconds.
+    /// Default 60,000.
+    pub heat_half_life_ms: u64,
 }
 
 impl Default for EngineOptions {
@@ -67,6 +74,8 @@ impl Default for EngineOptions {
             segment_preallocate_bytes: 4 << 20,
             manifest_snapshot_edits: 1_000,
             cache_on_write: true,
+            tombstone_grace_ms: 86_400_000,
+            heat_half_life_ms: 60_000,
         }
     }
 }

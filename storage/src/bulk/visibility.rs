@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 #[derive(Debug, Clone, Default)]
 pub struct LoadVisibility {
     hidden: Arc<RwLock<Arc<BTreeSet<u32>>>>,
+    pinned: Arc<RwLock<BTreeSet<u32>>>,
 }
 
 impl LoadVisibility {
@@ -34,6 +35,23 @@ impl LoadVisibility {
         let mut next = BTreeSet::clone(&guard);
         f(&mut next);
         *guard = Arc::new(next);
+    }
+
+    /// Keeps compaction off `load`'s segments, visible or not, until [`LoadVisibility::unpin`].
+    pub fn pin(&self, load: u32) {
+        self.pinned.write().unwrap_or_else(|e| e.into_inner()).insert(load);
+    }
+
+    /// Lets compaction merge `load`'s segments again (if it is visible).
+    pub fn unpin(&self, load: u32) {
+        self.pinned.write().unwrap_or_else(|e| e.into_inner()).remove(&load);
+    }
+
+    /// The loads whose segments compaction must leave as they are: hidden or pinned.
+    pub fn kept_apart(&self) -> BTreeSet<u32> {
+        let mut loads = BTreeSet::clone(&self.snapshot());
+        loads.extend(self.pinned.read().unwrap_or_else(|e| e.into_inner()).iter().copied());
+        loads
     }
 
     /// The hidden set now: one read takes it once and decides with it throughout.

@@ -1,20 +1,26 @@
 //! The compaction executor: merges a chosen set of segments into one, preserving every kept
-//! version's identity and origin, and dropping only what [`CompactionOptions`] allows. Which
-//! segments to merge, and when, is the planner's business (a later issue); here the caller
-//! chooses. The new segment and the removal of the inputs commit in one manifest edit, so a
-//! crash leaves either the inputs or the output live, never both or neither.
+//! version's identity and origin, and dropping only what [`CompactionOptions`] allows (the
+//! garbage-collection contract in ARCHITECTURE.md). Which segments to merge, and when, is the
+//! planner's business ([`crate::compaction::plan`]); here the caller chooses.
+//!
+//! The merge streams: it holds one read-ahead of blocks per input and one key's versions at a time,
+//! and writes the output as it goes, so inputs larger than memory compact. The new segment and
+//! the removal of the inputs commit in one manifest edit, so a crash leaves either the inputs or
+//! the output live, never both or neither; the inputs' files go only after the edit is durable.
 
 use super::Engine;
+use super::flush::NewSegment;
+use crate::compaction::{Run, Snapshot};
 use crate::error::{Error, Result};
-use crate::ids::SegmentId;
+use crate::ids::{SegmentId, TableId};
 use crate::io::Disk;
 use crate::manifest::ManifestEdit;
 use crate::options::TableSettings;
-use crate::record::{Entry, EntryRef};
+use crate::record::{Entry, EntryRef, Key};
 use crate::segment::info::{SegmentInfo, SegmentKind};
 use crate::segment::reader::SegmentReader;
 use crate::version::{Payload, Version};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 /// What a compaction may drop.
@@ -26,6 +32,20 @@ pub struct CompactionOptions {
     /// Turn values whose `expires_at` has passed into tombstones (same identity), freeing their
     /// bytes while still hiding older versions.
     pub expire_values: bool,
+    /// Drop a key whose greatest version is a tombstone older than the engine's
+    /// `tombstone_grace_ms`, whole (with the versions it hides), when the merge is bottommost
+    /// (no live segment outside it holds the key's range) and no memtable holds the key. A
+    /// write or load arriving later with a `ts` older than the dropped tombstone is then
+    /// visible, as it would have been without the delete: the grace period is the bound on
+    /// how late such a write may come, and on how long a deleted key's history is kept.
+    pub reclaim_tombstones: bool,
+}
+
+impl CompactionOptions {
+    /// Everything the garbage-collection contract allows: what the daemon's compactions use.
+    pub fn collect_garbage() -> CompactionOptions {
+        CompactionOptions { enforce_retention: true, expire_values: true, reclaim_tombstones: true }
+    }
 }
 
 /// What a compaction did.
@@ -37,28 +57,111 @@ pub struct CompactionOutcome {
     pub versions_in: u64,
     /// Versions written.
     pub versions_out: u64,
+    /// Bytes of the input segments.
+    pub bytes_in: u64,
+    /// Bytes of the output segment.
+    pub bytes_out: u64,
+    /// Keys dropped whole because a reclaimed tombstone was all that was left of them.
+    pub tombstones_reclaimed: u64,
+    /// True if no live segment outside the inputs held any of their key range.
+    pub bottommost: bool,
+    /// The most bytes of decoded input and pending output the merge held at once: one read-ahead
+    /// ([`READ_AHEAD_BYTES`]) per input and one key's versions, however large the inputs.
+    pub peak_buffered_bytes: u64,
+}
+
+/// Flush and compaction volumes, for write amplification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MaintenanceCounters {
+    /// Bytes of segments written by flushes.
+    pub flush_bytes: u64,
+    /// Segments written by flushes.
+    pub flushes: u64,
+    /// Bytes of segments written by compactions.
+    pub compaction_bytes_written: u64,
+    /// Bytes of segments compactions read.
+    pub compaction_bytes_read: u64,
+    /// Compactions committed.
+    pub compactions: u64,
+    /// Bytes compactions removed from disk (inputs minus output).
+    pub reclaimed_bytes: u64,
+}
+
+impl MaintenanceCounters {
+    /// Segment bytes written per byte flushed: (flushed + compacted) / flushed, 1.0 before the
+    /// first flush. The WAL's bytes are not counted (a stream's writes have none).
+    pub fn write_amplification(&self) -> f64 {
+        if self.flush_bytes == 0 {
+            return 1.0;
+        }
+        (self.flush_bytes + self.compaction_bytes_written) as f64 / self.flush_bytes as f64
+    }
 }
 
 /// Reads one segment's entries block by block, bypassing the cache.
 struct Cursor<F: crate::io::DiskFile> {
     reader: Rc<SegmentReader<F>>,
     next_block: usize,
-    entries: std::collections::VecDeque<Entry>,
+    entries: VecDeque<Entry>,
+    /// Payload bytes of the block `entries` came from.
+    buffered_bytes: u64,
 }
+
+/// Bytes of blocks a cursor reads at once: large sequential reads, so a merge in a low-share
+/// task queue is not one scheduling round per 4 KiB block.
+pub const READ_AHEAD_BYTES: usize = 128 << 10;
 
 impl<F: crate::io::DiskFile> Cursor<F> {
     async fn peek(&mut self) -> Result<Option<&Entry>> {
         while self.entries.is_empty() && self.next_block < self.reader.block_count() {
-            let payload = self.reader.block(self.next_block, None).await?;
-            let decoded = self.reader.decode_block(self.next_block, &payload)?;
-            self.entries.extend(decoded.into_iter().map(EntryRef::to_owned));
-            self.next_block += 1;
+            let payloads = self.reader.blocks_from(self.next_block, READ_AHEAD_BYTES).await?;
+            self.buffered_bytes = 0;
+            for payload in &payloads {
+                let decoded = self.reader.decode_block(self.next_block, payload)?;
+                self.entries.extend(decoded.into_iter().map(EntryRef::to_owned));
+                self.buffered_bytes += payload.len() as u64;
+                self.next_block += 1;
+            }
+        }
+        if self.entries.is_empty() {
+            self.buffered_bytes = 0;
         }
         Ok(self.entries.front())
     }
 }
 
+/// What the drop rules need, fixed when the merge starts.
+struct Rules {
+    tables: HashMap<TableId, TableSettings>,
+    options: CompactionOptions,
+    now_ms: u64,
+    /// Tombstones older than this (ms) may be reclaimed, if the merge is bottommost.
+    reclaim_before_ms: Option<u64>,
+}
+
 impl<D: Disk> Engine<D> {
+    /// The planner's view of this partition: its live runs, newest first, without those of bulk
+    /// loads reads do not see (they must stay apart until the load commits or is rolled back)
+    /// or that a rollback has pinned.
+    pub fn compaction_snapshot(&self) -> Snapshot {
+        let hidden = self.visibility.borrow().kept_apart();
+        let loads = self.segment_loads.borrow();
+        let runs = self
+            .segments
+            .borrow()
+            .iter()
+            .filter(|s| loads.get(&s.info().id).is_none_or(|l| !hidden.contains(l)))
+            .map(|s| Run::of(s.info()))
+            .collect();
+        let max_versions = self.tables.borrow().values().map(|t| t.max_versions).max().unwrap_or(1);
+        Snapshot { runs, max_versions }
+    }
+
+    /// Flush and compaction volumes since the engine opened.
+    pub fn maintenance_counters(&self) -> MaintenanceCounters {
+        self.counters.get()
+    }
+
     /// Merges `ids` into one segment.
     pub async fn compact(&self, ids: &[SegmentId], options: CompactionOptions) -> Result<CompactionOutcome> {
         self.check_poisoned()?;
@@ -71,31 +174,61 @@ impl<D: Disk> Engine<D> {
         if ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id)) {
             return Err(Error::InvalidArgument("compaction names a segment more than once"));
         }
-        let _guard = self.maintenance.lock().await;
-        let hidden = self.visibility.borrow().snapshot();
-        if ids.iter().any(|id| self.segment_loads.borrow().get(id).is_some_and(|l| hidden.contains(l))) {
-            // Its versions must stay apart until the load commits or is rolled back.
-            return Err(Error::InvalidArgument(
-                "a segment of a bulk load being linked or rolled back cannot be compacted",
-            ));
-        }
-        let inputs: Vec<Rc<SegmentReader<D::File>>> = {
+        // One compaction at a time; flushes (and links) go on while it merges, and only its
+        // commit takes the maintenance lock.
+        let _running = self.compacting.lock().await;
+        self.check_inputs(ids)?;
+        let (inputs, bottommost) = {
             let live = self.segments.borrow();
-            ids.iter()
+            let inputs: Vec<Rc<SegmentReader<D::File>>> = ids
+                .iter()
                 .map(|id| live.iter().find(|s| s.info().id == *id).cloned().ok_or(Error::UnknownSegment(*id)))
-                .collect::<Result<_>>()?
+                .collect::<Result<_>>()?;
+            let min = inputs.iter().map(|s| &s.info().min_key).min().expect("at least one input").clone();
+            let max = inputs.iter().map(|s| &s.info().max_key).max().expect("at least one input").clone();
+            // Hidden loads' segments are live too: what they hold may show once they commit.
+            let bottommost = live
+                .iter()
+                .filter(|s| !ids.contains(&s.info().id))
+                .all(|s| s.info().max_key < min || s.info().min_key > max);
+            (inputs, bottommost)
         };
-        let (kept, versions_in) = self.merge(inputs, options).await?;
-        let versions_out = kept.len() as u64;
-        let output = if kept.is_empty() {
-            None
-        } else {
-            Some(self.write_segment(kept.iter().map(Entry::as_ref), SegmentKind::Compaction).await?)
+        let bytes_in: u64 = inputs.iter().map(|s| s.info().size_bytes).sum();
+        let rules = Rules {
+            tables: self.tables.borrow().clone(),
+            options,
+            now_ms: self.clock.now_ms(),
+            reclaim_before_ms: (options.reclaim_tombstones && bottommost)
+                .then(|| self.clock.now_ms().saturating_sub(self.options.tombstone_grace_ms)),
+        };
+        // Blocks of an output that fits the cache go into it, as a flush's do; a larger one
+        // would only evict everything else (and be held in memory until it is written).
+        let keep_blocks = self.options.cache_on_write && bytes_in <= self.options.block_cache_bytes as u64;
+        let mut merge = Merge { output: None, versions_in: 0, versions_out: 0, tombstones_reclaimed: 0, peak: 0 };
+        if let Err(e) = self.merge(inputs, &rules, keep_blocks, &mut merge).await {
+            if let Some(segment) = merge.output.take() {
+                return Err(self.abandon_segment(segment, e).await);
+            }
+            return Err(e);
+        }
+        let output = match merge.output.take() {
+            Some(segment) => Some(self.end_segment(segment).await?),
+            None => None,
         };
         let reader = match &output {
             Some(info) => Some(self.open_segment(info).await?),
             None => None,
         };
+        let _guard = self.maintenance.lock().await;
+        if let Err(e) = self.check_inputs(ids) {
+            // A rollback took an input away (or hid it) while the merge ran: the output is
+            // dropped, nothing changes.
+            if let Some(info) = &output {
+                self.cache.borrow_mut().evict_segment(info.id);
+                let _ = self.disk.remove(&self.segment_path(info.id)).await;
+            }
+            return Err(e);
+        }
         self.commit_edit(ManifestEdit {
             added: output.iter().cloned().collect(),
             removed: ids.to_vec(),
@@ -108,27 +241,63 @@ impl<D: Disk> Engine<D> {
             let _ = self.disk.remove(&self.segment_path(*id)).await;
         }
         let _ = self.disk.sync_dir(&self.dir).await;
-        Ok(CompactionOutcome { output, versions_in, versions_out })
+        let bytes_out = output.as_ref().map_or(0, |o| o.size_bytes);
+        let mut counters = self.counters.get();
+        counters.compactions += 1;
+        counters.compaction_bytes_read += bytes_in;
+        counters.compaction_bytes_written += bytes_out;
+        counters.reclaimed_bytes += bytes_in.saturating_sub(bytes_out);
+        self.counters.set(counters);
+        Ok(CompactionOutcome {
+            output,
+            versions_in: merge.versions_in,
+            versions_out: merge.versions_out,
+            bytes_in,
+            bytes_out,
+            tombstones_reclaimed: merge.tombstones_reclaimed,
+            bottommost,
+            peak_buffered_bytes: merge.peak,
+        })
     }
 
-    /// Merges the inputs in storage order and applies the drop rules per key. Holds the kept
-    /// entries in memory: bounded by the inputs' size, which the caller chooses.
+    /// Refuses inputs that are not all live, or that belong to a bulk load reads do not see (its
+    /// versions must stay apart until the load commits or is rolled back) or that a rollback
+    /// has pinned.
+    fn check_inputs(&self, ids: &[SegmentId]) -> Result<()> {
+        let hidden = self.visibility.borrow().kept_apart();
+        if ids.iter().any(|id| self.segment_loads.borrow().get(id).is_some_and(|l| hidden.contains(l))) {
+            return Err(Error::InvalidArgument(
+                "a segment of a bulk load being linked or rolled back cannot be compacted",
+            ));
+        }
+        let live = self.segments.borrow();
+        match ids.iter().find(|id| !live.iter().any(|s| s.info().id == **id)) {
+            Some(id) => Err(Error::UnknownSegment(*id)),
+            None => Ok(()),
+        }
+    }
+
+    /// Merges the inputs in storage order, applies the drop rules per key, and writes what is
+    /// kept to `merge.output` (created at the first kept version).
     async fn merge(
         &self,
         inputs: Vec<Rc<SegmentReader<D::File>>>,
-        options: CompactionOptions,
-    ) -> Result<(Vec<Entry>, u64)> {
-        let mut cursors: Vec<Cursor<D::File>> =
-            inputs.into_iter().map(|reader| Cursor { reader, next_block: 0, entries: Default::default() }).collect();
-        let tables = self.tables.borrow().clone();
-        let now_ms = self.clock.now_ms();
-        let mut kept = Vec::new();
+        rules: &Rules,
+        keep_blocks: bool,
+        merge: &mut Merge<D::File>,
+    ) -> Result<()> {
+        let mut cursors: Vec<Cursor<D::File>> = inputs
+            .into_iter()
+            .map(|reader| Cursor { reader, next_block: 0, entries: VecDeque::new(), buffered_bytes: 0 })
+            .collect();
         let mut group: Vec<Entry> = Vec::new();
-        let mut versions_in = 0;
+        let mut group_bytes = 0u64;
         loop {
             for c in cursors.iter_mut() {
                 c.peek().await?;
             }
+            let buffered = cursors.iter().map(|c| c.buffered_bytes).sum::<u64>() + group_bytes;
+            merge.peak = merge.peak.max(buffered);
             let mut min: Option<usize> = None;
             for (i, c) in cursors.iter().enumerate() {
                 let Some(e) = c.entries.front() else { continue };
@@ -141,30 +310,80 @@ impl<D: Disk> Engine<D> {
             }
             let Some(m) = min else { break };
             let e = cursors[m].entries.pop_front().expect("peeked");
-            versions_in += 1;
+            merge.versions_in += 1;
             if group.first().is_some_and(|g| g.key != e.key) {
-                kept.extend(apply_rules(std::mem::take(&mut group), &tables, options, now_ms)?);
+                self.write_group(std::mem::take(&mut group), rules, keep_blocks, merge).await?;
+                group_bytes = 0;
             }
             // Storage order puts the winning payload of a shared identity first: drop the rest.
             if group.last().is_none_or(|g| g.version.id != e.version.id) {
+                group_bytes += crate::codec::entry_encoded_len(&e.as_ref()) as u64;
                 group.push(e);
             }
         }
-        kept.extend(apply_rules(group, &tables, options, now_ms)?);
-        Ok((kept, versions_in))
+        self.write_group(group, rules, keep_blocks, merge).await
     }
+
+    async fn write_group(
+        &self,
+        group: Vec<Entry>,
+        rules: &Rules,
+        keep_blocks: bool,
+        merge: &mut Merge<D::File>,
+    ) -> Result<()> {
+        let Some(first) = group.first() else { return Ok(()) };
+        let key = first.key.clone();
+        let kept = apply_rules(group, rules)?;
+        if rules.reclaimable(&kept) && !self.memtables_hold(&key) {
+            merge.tombstones_reclaimed += 1;
+            return Ok(());
+        }
+        for e in &kept {
+            if merge.output.is_none() {
+                merge.output = Some(self.begin_segment(SegmentKind::Compaction, keep_blocks).await?);
+            }
+            let output = merge.output.as_mut().expect("just made");
+            output.writer.add(e.as_ref()).await?;
+            merge.versions_out += 1;
+        }
+        Ok(())
+    }
+
+    /// True if the active or a frozen memtable holds any version of `key`.
+    fn memtables_hold(&self, key: &Key) -> bool {
+        let mem = self.mem.borrow();
+        !mem.active.versions_of(key.as_ref()).is_empty()
+            || mem.frozen.iter().any(|f| !f.table.versions_of(key.as_ref()).is_empty())
+    }
+}
+
+impl Rules {
+    /// True if the key's greatest version is a tombstone (or an expired value turned into one)
+    /// older than the grace period, in a bottommost merge: the key goes whole, with what the
+    /// tombstone hides.
+    fn reclaimable(&self, kept: &[Entry]) -> bool {
+        let (Some(before), Some(first)) = (self.reclaim_before_ms, kept.first()) else { return false };
+        let Some(settings) = self.tables.get(&first.key.table) else { return false };
+        let top = kept.iter().max_by(|a, b| a.version.rule_cmp(&b.version, settings.tie_rule)).expect("not empty");
+        top.version.payload == Payload::Tombstone && top.version.id.ts.millis() < before
+    }
+}
+
+/// A merge in progress.
+struct Merge<F: crate::io::DiskFile> {
+    output: Option<NewSegment<F>>,
+    versions_in: u64,
+    versions_out: u64,
+    tombstones_reclaimed: u64,
+    peak: u64,
 }
 
 /// Applies the drop rules to one key's versions (in storage order) and returns them in storage
 /// order.
-fn apply_rules(
-    mut group: Vec<Entry>,
-    tables: &HashMap<crate::ids::TableId, TableSettings>,
-    options: CompactionOptions,
-    now_ms: u64,
-) -> Result<Vec<Entry>> {
+fn apply_rules(mut group: Vec<Entry>, rules: &Rules) -> Result<Vec<Entry>> {
     let Some(first) = group.first() else { return Ok(group) };
-    let settings = *tables.get(&first.key.table).ok_or(Error::UnknownTable(first.key.table))?;
+    let settings = *rules.tables.get(&first.key.table).ok_or(Error::UnknownTable(first.key.table))?;
+    let (options, now_ms) = (rules.options, rules.now_ms);
     if options.expire_values {
         for e in &mut group {
             if let Payload::Value { expires_at_ms: Some(at), .. } = e.version.payload

@@ -16,7 +16,16 @@ use crate::record::EntryRef;
 use crate::segment::info::{SegmentInfo, SegmentKind};
 use crate::segment::reader::SegmentReader;
 use crate::segment::writer::{SegmentLayout, SegmentWriter};
+use std::path::PathBuf;
 use std::rc::Rc;
+
+/// A segment file being written.
+pub(super) struct NewSegment<F: crate::io::DiskFile> {
+    id: crate::ids::SegmentId,
+    path: PathBuf,
+    /// Entries go here, in storage order.
+    pub(super) writer: SegmentWriter<F>,
+}
 
 impl<D: Disk> Engine<D> {
     /// Freezes the active memtable and flushes every frozen memtable. Returns the segments
@@ -79,19 +88,44 @@ impl<D: Disk> Engine<D> {
         entries: impl Iterator<Item = EntryRef<'a>>,
         kind: SegmentKind,
     ) -> Result<SegmentInfo> {
+        let mut segment = self.begin_segment(kind, self.options.cache_on_write).await?;
+        for e in entries {
+            if let Err(e) = segment.writer.add(e).await {
+                return Err(self.abandon_segment(segment, e).await);
+            }
+        }
+        let info = self.end_segment(segment).await?;
+        if kind == SegmentKind::Flush {
+            let mut counters = self.counters.get();
+            counters.flushes += 1;
+            counters.flush_bytes += info.size_bytes;
+            self.counters.set(counters);
+        }
+        Ok(info)
+    }
+
+    /// Starts a new segment file; entries go to its `writer`, then [`Engine::end_segment`] or
+    /// [`Engine::abandon_segment`].
+    pub(super) async fn begin_segment(&self, kind: SegmentKind, keep_blocks: bool) -> Result<NewSegment<D::File>> {
         let id = self.allocate_segment_id();
         let path = self.segment_path(id);
         let layout = SegmentLayout {
             block_target_bytes: self.options.block_target_bytes,
             bloom_bits_per_key: self.options.bloom_bits_per_key,
             preallocate_bytes: self.options.segment_preallocate_bytes,
-            keep_blocks: self.options.cache_on_write,
+            keep_blocks,
         };
+        match SegmentWriter::create(&self.disk, &path, id, kind, layout).await {
+            Ok(writer) => Ok(NewSegment { id, path, writer }),
+            Err(e) => Err(self.fail_segment(&path, e).await),
+        }
+    }
+
+    /// Finishes `segment`, makes it and its directory entry durable, and puts its kept blocks
+    /// in the cache.
+    pub(super) async fn end_segment(&self, segment: NewSegment<D::File>) -> Result<SegmentInfo> {
+        let NewSegment { id, path, writer } = segment;
         let result = async {
-            let mut writer = SegmentWriter::create(&self.disk, &path, id, kind, layout).await?;
-            for e in entries {
-                writer.add(e).await?;
-            }
             let finished = writer.finish().await?;
             self.disk.sync_dir(&self.dir).await?;
             Ok(finished)
@@ -105,17 +139,32 @@ impl<D: Disk> Engine<D> {
                 }
                 Ok(finished.info)
             }
-            Err(e) => {
-                if matches!(e, crate::error::Error::Io { .. }) {
-                    // A failed write or sync: never retried, as the kernel may have dropped the
-                    // dirty pages it could not write.
-                    self.poison("segment write");
-                }
-                // Best effort: an orphan left here is deleted by the next recovery.
-                let _ = self.disk.remove(&path).await;
-                Err(e)
-            }
+            Err(e) => Err(self.fail_segment(&path, e).await),
         }
+    }
+
+    /// Gives up on `segment` after `error`: see [`Engine::fail_segment`].
+    pub(super) async fn abandon_segment(
+        &self,
+        segment: NewSegment<D::File>,
+        error: crate::error::Error,
+    ) -> crate::error::Error {
+        let NewSegment { path, writer, .. } = segment;
+        drop(writer);
+        self.fail_segment(&path, error).await
+    }
+
+    /// Removes a segment file that failed, and poisons the engine if the failure left durable
+    /// state unknown. Returns the error.
+    async fn fail_segment(&self, path: &std::path::Path, error: crate::error::Error) -> crate::error::Error {
+        if matches!(error, crate::error::Error::Io { .. }) {
+            // A failed write or sync: never retried, as the kernel may have dropped the dirty
+            // pages it could not write.
+            self.poison("segment write");
+        }
+        // Best effort: an orphan left here is deleted by the next recovery.
+        let _ = self.disk.remove(path).await;
+        error
     }
 
     pub(super) async fn open_segment(&self, info: &SegmentInfo) -> Result<Rc<SegmentReader<D::File>>> {

@@ -111,7 +111,10 @@ impl<D: Disk> Engine<D> {
             let found = segment.newest_versions_of(key, bound, &self.cache).await?;
             candidates.extend(found.into_iter().map(|e| e.version));
         }
-        Ok(resolve(&candidates, &settings, watermark, at, self.clock.now_ms()))
+        let now_ms = self.clock.now_ms();
+        let row = resolve(&candidates, &settings, watermark, at, now_ms);
+        self.heat.borrow_mut().record_read(row.as_ref().map_or(0, |r| r.value.len() as u64), now_ms);
+        Ok(row)
     }
 
     /// The visible values of several keys, in order.

@@ -35,7 +35,8 @@ impl<D: Disk> Engine<D> {
     /// flush; until then the source must be able to replay them.
     pub fn apply_streamed(&self, batch: &mut [Entry]) -> Result<StreamAck> {
         self.check_poisoned()?;
-        self.validate(batch)?;
+        let encoded_bytes = self.validate(batch)?;
+        self.heat.borrow_mut().record_write(batch.len() as u64, encoded_bytes as u64, self.clock.now_ms());
         let mut mem = self.mem.borrow_mut();
         mem.active_streamed = true;
         let mut applied = 0;

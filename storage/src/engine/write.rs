@@ -51,6 +51,7 @@ impl<D: Disk> Engine<D> {
             return Err(e);
         }
         let (applied, duplicates) = self.apply(lsn, &batch);
+        self.heat.borrow_mut().record_write(batch.len() as u64, encoded_bytes as u64, self.clock.now_ms());
         if durability == Durability::Async
             && let Err(e) = self.wal.commit_if_over_threshold().await
         {

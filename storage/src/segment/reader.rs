@@ -169,6 +169,34 @@ impl<F: DiskFile> SegmentReader<F> {
         Ok(payload)
     }
 
+    /// The payloads of blocks `first..` up to about `max_bytes` of them (at least one block), read
+    /// with one I/O and without the cache: the merge's read-ahead.
+    pub async fn blocks_from(&self, first: usize, max_bytes: usize) -> Result<Vec<Rc<[u8]>>> {
+        let start = self.index[first].offset;
+        let mut end = first + 1;
+        while end < self.index.len()
+            && (self.index[end].offset + u64::from(self.index[end].len) - start) as usize <= max_bytes
+        {
+            end += 1;
+        }
+        let last = &self.index[end - 1];
+        let len = (last.offset + u64::from(last.len) - start) as usize;
+        let buf = self.file.read_at(start, len).await?;
+        let bytes = buf.as_slice();
+        self.index[first..end]
+            .iter()
+            .map(|h| {
+                let at = (h.offset - start) as usize;
+                let sealed = bytes.get(at..at + h.len as usize).ok_or_else(|| Error::Corrupt {
+                    file: self.path.clone(),
+                    offset: h.offset,
+                    reason: "block beyond the read",
+                })?;
+                Ok(Rc::from(block::unseal(sealed, BlockKind::Data, &self.path, h.offset)?))
+            })
+            .collect()
+    }
+
     /// Decodes a block payload's entries.
     pub fn decode_block<'a>(&self, i: usize, payload: &'a [u8]) -> Result<Vec<EntryRef<'a>>> {
         let offset = self.index[i].offset;

@@ -119,7 +119,7 @@ pub async fn expiry_hides_values_without_exposing_older_ones<D: Disk>(disk: D, r
     assert_eq!(s.get("k", "").await, None, "expired, and the older value stays hidden");
     s.engine.flush().await.expect("flush");
     let ids = s.engine.segment_ids();
-    s.engine.compact(&ids, CompactionOptions { expire_values: true, enforce_retention: false }).await.expect("compact");
+    s.engine.compact(&ids, CompactionOptions { expire_values: true, ..Default::default() }).await.expect("compact");
     assert_eq!(s.get("k", "").await, None, "compaction turned it into a tombstone, still hiding the old value");
     s.engine.define_table(TABLE, TableSettings { default_ttl_ms: Some(500), ..TableSettings::default() });
     s.put("ttl", "", 1_001_000, "defaulted").await;
@@ -195,12 +195,99 @@ pub async fn compaction_preserves_versions_and_origins_and_drops_only_what_optio
     assert_eq!(s.engine.segment_ids().len(), 1);
     assert_eq!(history(&s, "k", "").await, before, "keep-all compaction keeps every version");
     let ids = s.engine.segment_ids();
-    s.engine.compact(&ids, CompactionOptions { enforce_retention: true, expire_values: false }).await.expect("compact");
+    s.engine.compact(&ids, CompactionOptions { enforce_retention: true, ..Default::default() }).await.expect("compact");
     let after = history(&s, "k", "").await;
     assert_eq!(after, before[..3].to_vec(), "max_versions = 3 keeps the three greatest");
     let s = s.reopen().await;
     assert_eq!(history(&s, "k", "").await, after);
     assert_eq!(s.get("other3", "").await.as_deref(), Some("x"));
+}
+
+pub async fn tombstones_and_expired_values_are_reclaimed_only_bottommost_and_after_their_grace<D: Disk>(
+    disk: D,
+    root: PathBuf,
+) {
+    let clock = ManualClock::new(START_MS);
+    // Test versions are stamped 1,000,000 ms before START_MS and after: a grace of twice that
+    // keeps every tombstone until the clock moves.
+    let options = nacre_storage::EngineOptions { tombstone_grace_ms: 2_000_000, ..small_options() };
+    let s = Store::create(disk, &root, clock.clone(), options).await;
+    let ttl = |pk: &str, ts: u64, expires_at_ms: u64| {
+        entry(
+            pk,
+            "",
+            ts,
+            OriginKind::Direct,
+            Payload::Value { value: vec![b'x'; 2_000], expires_at_ms: Some(expires_at_ms) },
+        )
+    };
+    for i in 0..50u64 {
+        let pk = format!("gone{i:02}");
+        s.put(&pk, "", 10, "v").await;
+        s.engine.write(vec![delete(&pk, "", 20)], Durability::Sync).await.expect("delete");
+        s.engine.write(vec![ttl(&format!("ttl{i:02}"), 30, START_MS + 1_000)], Durability::Sync).await.expect("ttl");
+    }
+    s.put("kept", "", 40, "here").await;
+    s.engine.flush().await.expect("flush");
+    // An older run elsewhere in the key space, and one over it: a merge of only the first
+    // is not bottommost.
+    let ids = s.engine.segment_ids();
+    s.put("zzz", "", 5, "far").await;
+    s.engine.flush().await.expect("flush");
+    let before = s.engine.stats().segment_bytes;
+    let out = s.engine.compact(&ids, CompactionOptions::collect_garbage()).await.expect("compact");
+    assert!(out.bottommost, "nothing else holds gone*..ttl*: {out:?}");
+    assert_eq!(out.tombstones_reclaimed, 0, "within the grace period nothing is reclaimed");
+    assert_eq!(s.get("gone07", "").await, None);
+    assert_eq!(s.get("ttl07", "").await.as_deref(), Some(&*"x".repeat(2_000)), "not expired yet");
+
+    // The values expire: at once unreadable, and their bytes go at the next compaction (their
+    // tombstones stay: still inside the grace period).
+    clock.advance(1_000);
+    assert_eq!(s.get("ttl07", "").await, None, "expired values stop being returned at once");
+    let ids = s.engine.segment_ids();
+    let out = s.engine.compact(&ids, CompactionOptions::collect_garbage()).await.expect("compact");
+    assert_eq!(out.tombstones_reclaimed, 0);
+    let after_expiry = s.engine.stats().segment_bytes;
+    assert!(after_expiry < before / 2, "the expired values' bytes are reclaimed: {before} -> {after_expiry}");
+    assert_eq!(s.get("ttl07", "").await, None);
+
+    // Past the grace period, a merge that is not bottommost keeps the tombstones...
+    clock.advance(2_000_000);
+    s.put("aaa", "", 50, "under everything").await;
+    s.put("zzzz", "", 50, "over everything").await;
+    s.engine.flush().await.expect("flush");
+    let wide = *s.engine.segment_ids().first().expect("the new flush");
+    let rest: Vec<_> = s.engine.segment_ids().into_iter().filter(|id| *id != wide).collect();
+    let out = s.engine.compact(&rest, CompactionOptions::collect_garbage()).await.expect("compact");
+    assert!(!out.bottommost && out.tombstones_reclaimed == 0, "{out:?}");
+    // ... and a bottommost one reclaims them, each key gone whole (the value under a delete
+    // with it).
+    let ids = s.engine.segment_ids();
+    let out = s.engine.compact(&ids, CompactionOptions::collect_garbage()).await.expect("compact");
+    assert!(out.bottommost);
+    assert_eq!(out.tombstones_reclaimed, 100, "50 deletes and 50 expired values: {out:?}");
+    assert_eq!(out.versions_out, 4, "kept, zzz, aaa, zzzz");
+    assert_eq!(history(&s, "gone07", "").await, Vec::new());
+    assert_eq!(s.get("gone07", "").await, None);
+    assert_eq!(s.get("kept", "").await.as_deref(), Some("here"));
+    let s = s.reopen().await;
+    assert_eq!(s.get("kept", "").await.as_deref(), Some("here"));
+    assert_eq!(s.get("ttl07", "").await, None);
+}
+
+pub async fn a_tombstone_is_kept_while_a_memtable_holds_its_key<D: Disk>(disk: D, root: PathBuf) {
+    let clock = ManualClock::new(START_MS);
+    let options = nacre_storage::EngineOptions { tombstone_grace_ms: 0, ..small_options() };
+    let s = Store::create(disk, &root, clock, options).await;
+    s.engine.write(vec![delete("k", "", 20)], Durability::Sync).await.expect("delete");
+    s.engine.flush().await.expect("flush");
+    // A late write stamped before the tombstone, still in memory: the tombstone must hide it.
+    s.put("k", "", 10, "older").await;
+    let ids = s.engine.segment_ids();
+    let out = s.engine.compact(&ids, CompactionOptions::collect_garbage()).await.expect("compact");
+    assert_eq!(out.tombstones_reclaimed, 0, "{out:?}");
+    assert_eq!(s.get("k", "").await, None, "the tombstone still hides the older write");
 }
 
 pub async fn watermarks_supersede_older_versions_until_withdrawn<D: Disk>(disk: D, root: PathBuf) {
@@ -360,6 +447,8 @@ macro_rules! for_each_scenario {
         $run!(expiry_hides_values_without_exposing_older_ones);
         $run!(scans_page_forward_and_reverse_across_memtable_and_segments);
         $run!(compaction_preserves_versions_and_origins_and_drops_only_what_options_allow);
+        $run!(tombstones_and_expired_values_are_reclaimed_only_bottommost_and_after_their_grace);
+        $run!(a_tombstone_is_kept_while_a_memtable_holds_its_key);
         $run!(watermarks_supersede_older_versions_until_withdrawn);
         $run!(bad_input_gets_typed_errors_and_changes_nothing);
         $run!(a_second_engine_on_the_same_directory_is_refused);
