@@ -52,6 +52,10 @@ pub enum Command {
     Versions(VersionsArgs),
     /// Server, shard and partition statistics.
     Stats(StatsArgs),
+    /// Compact the partitions holding a table (all, or one) whole, under the garbage-collection
+    /// contract. Partitions keep every table's data together, so each is compacted whole. A bulk
+    /// load whose segments this merges can no longer be rolled back.
+    Compact(CompactArgs),
     /// Copy a running Redis's strings and hashes (with TTLs) into a table, and follow its
     /// changes with --follow; safe to re-run.
     ImportRedis(ImportRedisArgs),
@@ -300,6 +304,26 @@ pub struct VersionsArgs {
     /// What.
     #[command(flatten)]
     pub key: KeyArgs,
+    /// How to print.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How long `nacre compact --wait` waits for its answer, at least.
+pub const COMPACT_WAIT: Duration = Duration::from_secs(3600);
+
+/// `nacre compact`.
+#[derive(ClapArgs, Debug)]
+pub struct CompactArgs {
+    /// The table.
+    pub table: String,
+    /// Only this partition.
+    #[arg(long)]
+    pub partition: Option<u32>,
+    /// Answer once done (waiting up to an hour, or --timeout if longer), with what was read and
+    /// written, instead of once queued.
+    #[arg(long)]
+    pub wait: bool,
     /// How to print.
     #[command(flatten)]
     pub output: OutputArgs,

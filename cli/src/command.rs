@@ -3,13 +3,13 @@
 //! looking up the topics of streamed versions; how things print is `render.rs`'s.
 
 use super::args::{
-    BulkCommand, Cli, Command, DurabilityArg, KeyArgs, OutputArgs, ScanArgs, SourceCommand, TableCommand,
+    BulkCommand, Cli, Command, CompactArgs, DurabilityArg, KeyArgs, OutputArgs, ScanArgs, SourceCommand, TableCommand,
 };
 use super::render::{self, Format, StreamTopics};
 use base64::Engine as _;
 use nacre_wire::{
-    Client, ClientError, ClientOptions, Delete, Durability, Get, Key, OriginKind, Put, Scan, SourceSpec, TableSettings,
-    VersionId, Versions,
+    Client, ClientError, ClientOptions, Compact, Delete, Durability, Get, Key, OriginKind, Put, Scan, SourceSpec,
+    TableSettings, VersionId, Versions,
 };
 use std::io::Write;
 
@@ -102,6 +102,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
     // A link validates every byte of its load before answering.
     let timeout = match &cli.command {
         Command::Bulk(BulkCommand::Link(link)) => link.wait.max(cli.timeout),
+        Command::Compact(CompactArgs { wait: true, .. }) => super::args::COMPACT_WAIT.max(cli.timeout),
         _ => cli.timeout,
     };
     let options = ClientOptions {
@@ -174,6 +175,12 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
         Command::Stats(stats) => {
             let all = client.stats().await?;
             out.write_all(render::stats(format(stats.output), &all, stats.partitions).as_bytes())?;
+            Ok(Outcome::Done)
+        }
+        Command::Compact(c) => {
+            let compact = Compact { table: c.table, partition: c.partition, wait: c.wait };
+            let report = client.compact(compact).await?;
+            out.write_all(render::compaction(format(c.output), &report, c.wait).as_bytes())?;
             Ok(Outcome::Done)
         }
     }

@@ -24,7 +24,9 @@
 use super::time::{human_ms, rfc3339, rfc3339_millis};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use nacre_wire::{KeyHistory, OriginKind, Payload, Row, ScanRow, SourceInfo, Stat, TableInfo, VersionId};
+use nacre_wire::{
+    CompactionReport, KeyHistory, OriginKind, Payload, Row, ScanRow, SourceInfo, Stat, TableInfo, VersionId,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -359,6 +361,24 @@ fn source_cells(s: &SourceInfo) -> Vec<String> {
         if s.retired { "yes" } else { "no" }.to_owned(),
         or_dash(settings.join(", ")),
     ]
+}
+
+/// What `nacre compact` did: queued, or (waited for) compacted with the bytes moved.
+pub fn compaction(format: Format, report: &CompactionReport, waited: bool) -> String {
+    match format {
+        Format::Json => json_lines([json!({
+            "partitions": report.partitions,
+            "waited": waited,
+            "compactions": report.compactions,
+            "bytes_in": report.bytes_in,
+            "bytes_out": report.bytes_out,
+        })]),
+        Format::Table if waited => format!(
+            "compacted {} partitions: {} compactions read {} bytes and wrote {}\n",
+            report.partitions, report.compactions, report.bytes_in, report.bytes_out
+        ),
+        Format::Table => format!("queued a full compaction of {} partitions\n", report.partitions),
+    }
 }
 
 /// Statistics. Unless `per_partition`, partition rows are summed per shard and name (a shard's

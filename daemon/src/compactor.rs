@@ -1,22 +1,27 @@
-//! A shard's compaction queue: each turn it asks the planner for every healthy partition's next
-//! task, runs the one of highest priority, and waits as the shard's I/O budget requires. It runs
-//! in a low-share task queue, and waits while the shard is under memory or WAL pressure, so
-//! foreground requests and flushes come first. Commits go through the engine's manifest edit,
-//! like a flush's.
+//! A shard's compaction queue: each turn it runs a full compaction an operator asked for
+//! (`nacre compact`), or else asks the planner for every healthy partition's next task and runs
+//! the one of highest priority, then waits as the shard's I/O budget requires. It runs in a
+//! low-share task queue, and planned work waits while the shard is under memory or WAL pressure,
+//! so foreground requests and flushes come first. Commits go through the engine's manifest edit,
+//! like a flush's. With `compaction.enabled = false` nothing is planned, but asked-for
+//! compactions still run.
 
 use crate::config::CompactionConfig;
 use crate::lifecycle::Lifecycle;
 use crate::partitions::Partitions;
 use futures_lite::FutureExt;
-use nacre_storage::CompactionOptions;
 use nacre_storage::compaction::{Policy, Task, plan};
+use nacre_storage::{CompactionOptions, CompactionOutcome};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// A partition whose compaction failed is left alone this long before it is planned again.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+/// A full compaction whose inputs changed under it (the background merged some first) starts
+/// again from the partition's new runs, at most this many times.
+const FULL_COMPACTION_ATTEMPTS: usize = 4;
 
 /// What the queue did for one partition.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,6 +44,21 @@ pub struct Compactor {
     paused_turns: Cell<u64>,
     by_partition: RefCell<BTreeMap<u32, PartitionCompactions>>,
     failed_until: RefCell<BTreeMap<u32, Instant>>,
+    /// Partitions an operator asked to compact whole, not yet begun.
+    requested: RefCell<BTreeSet<u32>>,
+    /// The `compaction` task queue, once the shard made it.
+    queue: Cell<Option<glommio::TaskQueueHandle>>,
+}
+
+/// What full compactions of some partitions did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FullCompactions {
+    /// Compactions committed.
+    pub compactions: u32,
+    /// Segment bytes read.
+    pub bytes_in: u64,
+    /// Segment bytes written.
+    pub bytes_out: u64,
 }
 
 impl Compactor {
@@ -51,6 +71,72 @@ impl Compactor {
             paused_turns: Cell::new(0),
             by_partition: RefCell::new(BTreeMap::new()),
             failed_until: RefCell::new(BTreeMap::new()),
+            requested: RefCell::new(BTreeSet::new()),
+            queue: Cell::new(None),
+        }
+    }
+
+    /// Where asked-for compactions that are waited for run: the shard's `compaction` queue.
+    pub fn set_queue(&self, queue: glommio::TaskQueueHandle) {
+        self.queue.set(Some(queue));
+    }
+
+    /// Queues a full compaction of each of `partitions`, run before any planned task.
+    pub fn request(&self, partitions: &[u32]) {
+        self.requested.borrow_mut().extend(partitions.iter().copied());
+    }
+
+    /// Compacts each of `partitions` whole now, in the `compaction` task queue, and returns what
+    /// that did (no I/O budget: an operator asked and waits). The first failure ends it.
+    pub async fn compact_now(
+        self: Rc<Self>,
+        partitions: Rc<Partitions>,
+        which: Vec<u32>,
+    ) -> Result<FullCompactions, String> {
+        let queue = self.queue.get().ok_or("the compaction queue is not running yet")?;
+        let work = async move {
+            let mut done = FullCompactions::default();
+            for p in which {
+                if let Some(outcome) = self.compact_fully(&partitions, p).await? {
+                    done.compactions += 1;
+                    done.bytes_in += outcome.bytes_in;
+                    done.bytes_out += outcome.bytes_out;
+                }
+            }
+            Ok(done)
+        };
+        glommio::spawn_local_into(work, queue).map_err(|e| format!("spawning a compaction: {e}"))?.await
+    }
+
+    /// Compacts partition `p` whole: every run but those of loads kept apart (linking, rolled
+    /// back, or pinned by a rollback). `None` if it has no runs.
+    async fn compact_fully(&self, partitions: &Partitions, p: u32) -> Result<Option<CompactionOutcome>, String> {
+        let engine =
+            partitions.engines.get(&p).cloned().ok_or_else(|| format!("partition {p} is not on this shard"))?;
+        for _ in 0..FULL_COMPACTION_ATTEMPTS {
+            let inputs: Vec<_> = engine.compaction_snapshot().runs.iter().map(|r| r.id).collect();
+            if inputs.is_empty() {
+                return Ok(None);
+            }
+            let started = Instant::now();
+            let result = engine.compact(&inputs, CompactionOptions::collect_garbage()).await;
+            self.record(p, started.elapsed(), result.as_ref().ok());
+            match result {
+                Ok(outcome) => return Ok(Some(outcome)),
+                Err(nacre_storage::Error::UnknownSegment(_)) => continue,
+                Err(e) => return Err(format!("compacting partition {p}: {e}")),
+            }
+        }
+        Err(format!("partition {p}'s runs kept changing under its compaction; try again"))
+    }
+
+    fn record(&self, p: u32, elapsed: Duration, outcome: Option<&CompactionOutcome>) {
+        let mut stats = self.by_partition.borrow_mut();
+        let entry = stats.entry(p).or_default();
+        entry.micros += u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        match outcome {
+            Some(_) => entry.compactions += 1,
+            None => entry.failures += 1,
         }
     }
 
@@ -87,8 +173,16 @@ impl Compactor {
     pub async fn run(self: Rc<Self>, partitions: Rc<Partitions>, life: Rc<Lifecycle>) {
         let interval = Duration::from_millis(self.config.check_interval_ms);
         while !life.is_stopping() {
+            let asked = self.requested.borrow_mut().pop_first();
+            if let Some(p) = asked {
+                if let Err(e) = self.compact_fully(&partitions, p).await {
+                    tracing::warn!(partition = p, error = %e, "an asked-for compaction failed");
+                }
+                continue;
+            }
             if !self.config.enabled {
-                return;
+                self.sleep_unless_stopping(&life, interval).await;
+                continue;
             }
             if partitions.under_pressure() {
                 self.paused_turns.set(self.paused_turns.get() + 1);
@@ -105,30 +199,24 @@ impl Compactor {
             let started = Instant::now();
             let result = engine.compact(&task.inputs, CompactionOptions::collect_garbage()).await;
             let elapsed = started.elapsed();
-            let moved = {
-                let mut stats = self.by_partition.borrow_mut();
-                let entry = stats.entry(p).or_default();
-                entry.micros += u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-                match &result {
-                    Ok(outcome) => {
-                        entry.compactions += 1;
-                        tracing::debug!(
-                            partition = p,
-                            reason = task.reason.name(),
-                            inputs = task.inputs.len(),
-                            bytes_in = outcome.bytes_in,
-                            bytes_out = outcome.bytes_out,
-                            ms = elapsed.as_millis() as u64,
-                            "compacted"
-                        );
-                        outcome.bytes_in + outcome.bytes_out
-                    }
-                    Err(e) => {
-                        entry.failures += 1;
-                        self.failed_until.borrow_mut().insert(p, Instant::now() + RETRY_AFTER_FAILURE);
-                        tracing::warn!(partition = p, error = %e, "compaction failed; the partition is left alone a while");
-                        0
-                    }
+            self.record(p, elapsed, result.as_ref().ok());
+            let moved = match &result {
+                Ok(outcome) => {
+                    tracing::debug!(
+                        partition = p,
+                        reason = task.reason.name(),
+                        inputs = task.inputs.len(),
+                        bytes_in = outcome.bytes_in,
+                        bytes_out = outcome.bytes_out,
+                        ms = elapsed.as_millis() as u64,
+                        "compacted"
+                    );
+                    outcome.bytes_in + outcome.bytes_out
+                }
+                Err(e) => {
+                    self.failed_until.borrow_mut().insert(p, Instant::now() + RETRY_AFTER_FAILURE);
+                    tracing::warn!(partition = p, error = %e, "compaction failed; the partition is left alone a while");
+                    0
                 }
             };
             // The I/O budget: a compaction that moved `moved` bytes owes `moved / rate` seconds.

@@ -10,6 +10,7 @@ pub(crate) mod budget;
 pub mod bulk_book;
 pub(crate) mod bulk_link;
 pub mod catalog;
+pub(crate) mod compaction_admin;
 pub(crate) mod compactor;
 pub(crate) mod compat;
 pub mod config;

@@ -52,6 +52,8 @@ impl Shard {
             | Request::BulkLink { .. }
             | Request::BulkStatus { .. }
             | Request::BulkRollback { .. } => here_or(0),
+            // Any shard fans it out to the owners.
+            Request::Compact(_) => Route::Shard(self.id),
             Request::Put(p) => here_or(self.owner_of(&p.key.partition_key)),
             Request::Delete(d) => here_or(self.owner_of(&d.key.partition_key)),
             Request::WriteBatch(b) => match b.ops.first() {
@@ -106,6 +108,7 @@ impl Shard {
             Request::BulkLink { dir } => self.bulk_link(dir).await,
             Request::BulkStatus { load_id } => self.bulk_status(load_id),
             Request::BulkRollback { load_id } => self.bulk_rollback(load_id).await,
+            Request::Compact(c) => self.compact(c).await,
         };
         outcome.unwrap_or_else(Reply::Error)
     }

@@ -183,6 +183,7 @@ pub async fn run(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Res
     shard.ingest.set_queue(queues.ingestion);
     shard.mesh.serve(&shard, inbound, queues.foreground);
     spawn_into(queues.flush, "flush", shard.partitions.clone().flush_loop(shard.life.clone()))?;
+    shard.compactor.set_queue(queues.compaction);
     let compacting = glommio::spawn_local_into(
         shard.compactor.clone().run(shard.partitions.clone(), shard.life.clone()),
         queues.compaction,

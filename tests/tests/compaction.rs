@@ -3,10 +3,11 @@
 //! partitions hold fewer runs and have compacted more than cold ones, and every partition's runs
 //! stay bounded. Under the default policy, a million overwrites leave segment bytes within a
 //! stated factor of what the GC contract keeps. Every key reads its last value. Every figure is
-//! read from the daemon's own stats.
+//! read from the daemon's own stats. `nacre compact` reclaims expired values and deleted keys
+//! at once, reports what it read and wrote, and refuses bad requests having changed nothing.
 
 use nacre_tests::server::{Server, ServerOptions};
-use nacre_wire::{BatchOp, Durability, Get, Key, Stat, TableSettings, WriteBatch};
+use nacre_wire::{BatchOp, Durability, Get, Key, Put, Stat, TableSettings, WriteBatch};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -213,4 +214,90 @@ fn a_million_overwrites_under_the_default_policy_keep_segment_bytes_near_what_gc
         assert!(runs.values().all(|r| *r <= 13), "runs stay bounded: {runs:?}");
         every_key_reads_its_last_value(&client, &last).await;
     });
+}
+
+/// Runs the `nacre` command line against `server`; returns (exit code, stdout, stderr).
+fn nacre(server: &Server, args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(nacre_tests::server::nacre_binary())
+        .arg("--addr")
+        .arg(server.addr().to_string())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running nacre {args:?}: {e}"));
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("UTF-8");
+    (output.status.code().expect("nacre exits"), text(output.stdout), text(output.stderr))
+}
+
+#[test]
+fn nacre_compact_reclaims_expired_values_and_deleted_keys_at_once_and_says_what_it_did() {
+    // Background compaction off: only the asked-for one runs. No grace: a delete's tombstone is
+    // reclaimable as soon as it is written.
+    let config = "partitions = 4\n[compaction]\nenabled = false\ntombstone_grace_ms = 0\n".to_owned();
+    let mut server = Server::start_with(ServerOptions { cores: 2, config: Some(config), ..ServerOptions::default() });
+    let runtime = nacre_tests::runtime();
+    let value = vec![b'v'; 1_000];
+    let key = |kind: &str, i: usize| Key::new(format!("{kind}{i:04}"), "");
+    runtime.block_on(async {
+        let client = server.client().await;
+        client.create_table(TABLE, TableSettings::default()).await.expect("create_table");
+        let now_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as u64;
+        for i in 0..300 {
+            client.put(Put::new(TABLE, key("live", i), value.clone())).await.expect("live");
+            // Stamped ten seconds ago with a five-second TTL: expired as it is written.
+            let mut expired = Put::new(TABLE, key("expired", i), value.clone());
+            expired.ts = Some(nacre_wire::Ts::from_millis(now_ms - 10_000));
+            expired.ttl_ms = Some(5_000);
+            client.put(expired).await.expect("expired");
+            client.put(Put::new(TABLE, key("deleted", i), value.clone())).await.expect("deleted");
+            client.delete(nacre_wire::Delete::new(TABLE, key("deleted", i))).await.expect("delete");
+        }
+        let get = |k: Key| client.get(Get::new(TABLE, k));
+        assert!(get(key("expired", 7)).await.expect("get").is_none(), "an expired value is never returned");
+        assert!(get(key("deleted", 7)).await.expect("get").is_none());
+    });
+    // A clean restart flushes the memtables: everything is in segments now.
+    assert!(server.sigterm_and_wait(Duration::from_secs(30)).success(), "{}", server.log_tail());
+    server.restart();
+    let segment_bytes = |server: &Server| {
+        runtime.block_on(async {
+            let stats = server.client().await.stats().await.expect("stats");
+            per_partition(&stats, "segment_bytes").values().sum::<u64>()
+        })
+    };
+    let before = segment_bytes(&server);
+
+    let (code, stdout, stderr) = nacre(&server, &["compact", "nothere", "--wait"]);
+    assert_eq!(code, 2, "an unknown table is an error: {stdout} {stderr}");
+    assert!(stderr.contains("nothere"), "{stderr}");
+    let (code, _, stderr) = nacre(&server, &["compact", TABLE, "--partition", "4"]);
+    assert_eq!(code, 2, "partition 4 of 4 does not exist: {stderr}");
+    assert_eq!(segment_bytes(&server), before, "refused requests changed nothing");
+
+    let (code, stdout, stderr) = nacre(&server, &["compact", TABLE, "--wait", "--json"]);
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(report["partitions"], 4, "{report}");
+    assert_eq!(report["waited"], true);
+    let (bytes_in, bytes_out) =
+        (report["bytes_in"].as_u64().expect("bytes_in"), report["bytes_out"].as_u64().expect("bytes_out"));
+    assert_eq!(bytes_in, before, "every segment was an input: {report}");
+    let after = segment_bytes(&server);
+    assert_eq!(after, bytes_out, "what was written is what is left");
+    // Two thirds of the values (the expired and the deleted) are gone; a third stays.
+    assert!(after * 2 < before, "reclaimed: {before} -> {after}");
+    assert!(after > 300 * 1_000, "the live values stay: {after}");
+    runtime.block_on(async {
+        let client = server.client().await;
+        for i in [0, 150, 299] {
+            let live = client.get(Get::new(TABLE, key("live", i))).await.expect("get");
+            assert_eq!(live.map(|r| r.value), Some(value.clone()));
+            assert!(client.get(Get::new(TABLE, key("expired", i))).await.expect("get").is_none());
+            let history = client.versions(nacre_wire::Versions::new(TABLE, key("deleted", i))).await.expect("versions");
+            assert!(history.versions.is_empty(), "the deleted key is reclaimed whole: {history:?}");
+        }
+    });
+    // Without --wait it is queued, and says so.
+    let (code, stdout, _) = nacre(&server, &["compact", TABLE, "--partition", "1"]);
+    assert_eq!((code, stdout.trim()), (0, "queued a full compaction of 1 partitions"));
 }

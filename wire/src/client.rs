@@ -17,9 +17,9 @@ use crate::frame::FrameLimits;
 use crate::request::Request;
 use crate::response::Reply;
 use crate::types::{
-    AlterTable, BulkLoadInfo, CreateTable, Delete, DropTable, Get, Handshake, HandshakeOk, KeyHistory, MultiGet,
-    PROTOCOL_VERSION, Put, RemoveSource, Row, Scan, ScanPage, SourceInfo, SourceSpec, Stat, TableInfo, TableSettings,
-    Topology, VersionId, Versions, WriteBatch,
+    AlterTable, BulkLoadInfo, Compact, CompactionReport, CreateTable, Delete, DropTable, Get, Handshake, HandshakeOk,
+    KeyHistory, MultiGet, PROTOCOL_VERSION, Put, RemoveSource, Row, Scan, ScanPage, SourceInfo, SourceSpec, Stat,
+    TableInfo, TableSettings, Topology, VersionId, Versions, WriteBatch,
 };
 use connection::Connection;
 use routing::Router;
@@ -183,6 +183,12 @@ impl Client {
     pub async fn bulk_rollback(&self, load_id: u32) -> Result<BulkLoadInfo, ClientError> {
         let request = Request::BulkRollback { load_id };
         one_load("bulk_rollback", expect_reply!("bulk_rollback", self.send(request).await?, Reply::BulkLoads(l) => l)?)
+    }
+
+    /// Compacts the partitions holding a table (every one, or one) whole; with `wait`, answers
+    /// once done (a long compaction needs a client whose timeout allows for it).
+    pub async fn compact(&self, compact: Compact) -> Result<CompactionReport, ClientError> {
+        expect_reply!("compact", self.send(Request::Compact(compact)).await?, Reply::Compacted(r) => r)
     }
 
     /// Every source, in name order.

@@ -8,7 +8,7 @@ mod encode;
 use crate::error::WireError;
 use crate::frame::FrameLimits;
 use crate::types::{
-    AlterTable, CreateTable, Delete, DropTable, Get, Handshake, MultiGet, Put, RemoveSource, Scan, SourceSpec,
+    AlterTable, Compact, CreateTable, Delete, DropTable, Get, Handshake, MultiGet, Put, RemoveSource, Scan, SourceSpec,
     Versions, WriteBatch,
 };
 
@@ -64,6 +64,8 @@ pub enum Request {
         /// The load id.
         load_id: u32,
     },
+    /// Compacts the partitions holding a table.
+    Compact(Compact),
 }
 
 impl Request {
@@ -90,6 +92,7 @@ impl Request {
             Request::BulkLink { .. } => "bulk_link",
             Request::BulkStatus { .. } => "bulk_status",
             Request::BulkRollback { .. } => "bulk_rollback",
+            Request::Compact(_) => "compact",
         }
     }
 
@@ -117,7 +120,8 @@ impl Request {
             | Request::RemoveSource(_)
             | Request::BulkLink { .. }
             | Request::BulkStatus { .. }
-            | Request::BulkRollback { .. } => None,
+            | Request::BulkRollback { .. }
+            | Request::Compact(_) => None,
         }
     }
 }

@@ -8,7 +8,8 @@ mod encode;
 use crate::error::WireError;
 use crate::frame::FrameLimits;
 use crate::types::{
-    BulkLoadInfo, ErrorReply, HandshakeOk, KeyHistory, Row, ScanPage, SourceInfo, Stat, TableInfo, Topology, VersionId,
+    BulkLoadInfo, CompactionReport, ErrorReply, HandshakeOk, KeyHistory, Row, ScanPage, SourceInfo, Stat, TableInfo,
+    Topology, VersionId,
 };
 
 /// A server's answer to one request.
@@ -50,6 +51,8 @@ pub enum Reply {
     /// Answers [`crate::Request::BulkLink`], [`crate::Request::BulkStatus`] and
     /// [`crate::Request::BulkRollback`]: the loads concerned.
     BulkLoads(Vec<BulkLoadInfo>),
+    /// Answers [`crate::Request::Compact`].
+    Compacted(CompactionReport),
 }
 
 impl Reply {
@@ -73,6 +76,7 @@ impl Reply {
             Reply::Sources(_) => "sources",
             Reply::BulkLoads(_) => "bulk_loads",
             Reply::SourceRemoved => "source_removed",
+            Reply::Compacted(_) => "compacted",
         }
     }
 }

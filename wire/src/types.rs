@@ -3,6 +3,7 @@
 //! ([`crate::request`], [`crate::response`]) converts them to and from frames.
 
 mod bulk;
+mod compaction;
 mod error_code;
 mod read;
 mod session;
@@ -12,6 +13,7 @@ mod version;
 mod write;
 
 pub use bulk::{BulkLoadInfo, BulkLoadState, BulkMode};
+pub use compaction::{Compact, CompactionReport};
 pub use error_code::{ErrorCode, ErrorReply};
 pub use read::{Get, Key, KeyHistory, MultiGet, Payload, Row, Scan, ScanPage, ScanRow, VersionEntry, Versions};
 pub use session::{Handshake, HandshakeOk, PROTOCOL_VERSION, Stat, Topology};

@@ -475,10 +475,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for BatchOpKind {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 20;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 21;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 21] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 22] = [
   RequestBody::NONE,
   RequestBody::Handshake,
   RequestBody::GetTopology,
@@ -500,6 +500,7 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 21] = [
   RequestBody::BulkLink,
   RequestBody::BulkStatus,
   RequestBody::BulkRollback,
+  RequestBody::Compact,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -528,9 +529,10 @@ impl RequestBody {
   pub const BulkLink: Self = Self(18);
   pub const BulkStatus: Self = Self(19);
   pub const BulkRollback: Self = Self(20);
+  pub const Compact: Self = Self(21);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 20;
+  pub const ENUM_MAX: u8 = 21;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Handshake,
@@ -553,6 +555,7 @@ impl RequestBody {
     Self::BulkLink,
     Self::BulkStatus,
     Self::BulkRollback,
+    Self::Compact,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -578,6 +581,7 @@ impl RequestBody {
       Self::BulkLink => Some("BulkLink"),
       Self::BulkStatus => Some("BulkStatus"),
       Self::BulkRollback => Some("BulkRollback"),
+      Self::Compact => Some("Compact"),
       _ => None,
     }
   }
@@ -817,10 +821,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for BulkLoadState {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 17;
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 18;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 18] = [
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 19] = [
   ResponseBody::NONE,
   ResponseBody::Error,
   ResponseBody::HandshakeOk,
@@ -839,6 +843,7 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 18] = [
   ResponseBody::ListSourcesReply,
   ResponseBody::RemoveSourceReply,
   ResponseBody::BulkLoadsReply,
+  ResponseBody::CompactReply,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -864,9 +869,10 @@ impl ResponseBody {
   pub const ListSourcesReply: Self = Self(15);
   pub const RemoveSourceReply: Self = Self(16);
   pub const BulkLoadsReply: Self = Self(17);
+  pub const CompactReply: Self = Self(18);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 17;
+  pub const ENUM_MAX: u8 = 18;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Error,
@@ -886,6 +892,7 @@ impl ResponseBody {
     Self::ListSourcesReply,
     Self::RemoveSourceReply,
     Self::BulkLoadsReply,
+    Self::CompactReply,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -908,6 +915,7 @@ impl ResponseBody {
       Self::ListSourcesReply => Some("ListSourcesReply"),
       Self::RemoveSourceReply => Some("RemoveSourceReply"),
       Self::BulkLoadsReply => Some("BulkLoadsReply"),
+      Self::CompactReply => Some("CompactReply"),
       _ => None,
     }
   }
@@ -4659,6 +4667,142 @@ impl ::core::fmt::Debug for BulkRollback<'_> {
       ds.finish()
   }
 }
+pub enum CompactOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Asks for a full compaction of the partitions that hold a table: every partition, or one.
+/// Partitions keep every table's data together, so each partition named is compacted whole
+/// (under the garbage-collection contract). Answered by `CompactReply` once queued or, with
+/// `wait`, once done.
+pub struct Compact<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Compact<'a> {
+  type Inner = Compact<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Compact<'a> {
+  pub const VT_TABLE: ::flatbuffers::VOffsetT = 4;
+  pub const VT_PARTITION: ::flatbuffers::VOffsetT = 6;
+  pub const VT_WAIT: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Compact { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args CompactArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Compact<'bldr>> {
+    let mut builder = CompactBuilder::new(_fbb);
+    if let Some(x) = args.partition { builder.add_partition(x); }
+    if let Some(x) = args.table { builder.add_table(x); }
+    builder.add_wait(args.wait);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn table(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Compact::VT_TABLE, None).unwrap()}
+  }
+  /// The one partition to compact; absent for every partition.
+  #[inline]
+  pub fn partition(&self) -> Option<u32> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Compact::VT_PARTITION, None)}
+  }
+  #[inline]
+  pub fn wait(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(Compact::VT_WAIT, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Compact<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("table", Self::VT_TABLE, true)?
+     .visit_field::<u32>("partition", Self::VT_PARTITION, false)?
+     .visit_field::<bool>("wait", Self::VT_WAIT, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct CompactArgs<'a> {
+    pub table: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub partition: Option<u32>,
+    pub wait: bool,
+}
+impl<'a> Default for CompactArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    CompactArgs {
+      table: None, // required field
+      partition: None,
+      wait: false,
+    }
+  }
+}
+
+pub struct CompactBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> CompactBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_table(&mut self, table: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Compact::VT_TABLE, table);
+  }
+  #[inline]
+  pub fn add_partition(&mut self, partition: u32) {
+    self.fbb_.push_slot_always::<u32>(Compact::VT_PARTITION, partition);
+  }
+  #[inline]
+  pub fn add_wait(&mut self, wait: bool) {
+    self.fbb_.push_slot::<bool>(Compact::VT_WAIT, wait, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> CompactBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    CompactBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Compact<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, Compact::VT_TABLE,"table");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Compact<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Compact");
+      ds.field("table", &self.table());
+      ds.field("partition", &self.partition());
+      ds.field("wait", &self.wait());
+      ds.finish()
+  }
+}
 pub enum RequestOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -4999,6 +5143,20 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_compact(&self) -> Option<Compact<'a>> {
+    if self.body_type() == RequestBody::Compact {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { Compact::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -5030,6 +5188,7 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::BulkLink => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BulkLink>>("RequestBody::BulkLink", pos),
           RequestBody::BulkStatus => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BulkStatus>>("RequestBody::BulkStatus", pos),
           RequestBody::BulkRollback => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BulkRollback>>("RequestBody::BulkRollback", pos),
+          RequestBody::Compact => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Compact>>("RequestBody::Compact", pos),
           _ => Ok(()),
         }
      })?
@@ -5227,6 +5386,13 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::BulkRollback => {
           if let Some(x) = self.body_as_bulk_rollback() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::Compact => {
+          if let Some(x) = self.body_as_compact() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -8200,6 +8366,157 @@ impl ::core::fmt::Debug for Error<'_> {
       ds.finish()
   }
 }
+pub enum CompactReplyOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Answers `Compact`.
+pub struct CompactReply<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for CompactReply<'a> {
+  type Inner = CompactReply<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> CompactReply<'a> {
+  pub const VT_PARTITIONS: ::flatbuffers::VOffsetT = 4;
+  pub const VT_COMPACTIONS: ::flatbuffers::VOffsetT = 6;
+  pub const VT_BYTES_IN: ::flatbuffers::VOffsetT = 8;
+  pub const VT_BYTES_OUT: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    CompactReply { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args CompactReplyArgs
+  ) -> ::flatbuffers::WIPOffset<CompactReply<'bldr>> {
+    let mut builder = CompactReplyBuilder::new(_fbb);
+    builder.add_bytes_out(args.bytes_out);
+    builder.add_bytes_in(args.bytes_in);
+    builder.add_compactions(args.compactions);
+    builder.add_partitions(args.partitions);
+    builder.finish()
+  }
+
+
+  /// Partitions compacted (with `wait`) or queued.
+  #[inline]
+  pub fn partitions(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(CompactReply::VT_PARTITIONS, Some(0)).unwrap()}
+  }
+  /// Compactions committed (0 unless waited for; a partition with nothing to merge has none).
+  #[inline]
+  pub fn compactions(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(CompactReply::VT_COMPACTIONS, Some(0)).unwrap()}
+  }
+  /// Segment bytes the compactions read and wrote.
+  #[inline]
+  pub fn bytes_in(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(CompactReply::VT_BYTES_IN, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn bytes_out(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(CompactReply::VT_BYTES_OUT, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for CompactReply<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u32>("partitions", Self::VT_PARTITIONS, false)?
+     .visit_field::<u32>("compactions", Self::VT_COMPACTIONS, false)?
+     .visit_field::<u64>("bytes_in", Self::VT_BYTES_IN, false)?
+     .visit_field::<u64>("bytes_out", Self::VT_BYTES_OUT, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct CompactReplyArgs {
+    pub partitions: u32,
+    pub compactions: u32,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+impl<'a> Default for CompactReplyArgs {
+  #[inline]
+  fn default() -> Self {
+    CompactReplyArgs {
+      partitions: 0,
+      compactions: 0,
+      bytes_in: 0,
+      bytes_out: 0,
+    }
+  }
+}
+
+pub struct CompactReplyBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> CompactReplyBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_partitions(&mut self, partitions: u32) {
+    self.fbb_.push_slot::<u32>(CompactReply::VT_PARTITIONS, partitions, 0);
+  }
+  #[inline]
+  pub fn add_compactions(&mut self, compactions: u32) {
+    self.fbb_.push_slot::<u32>(CompactReply::VT_COMPACTIONS, compactions, 0);
+  }
+  #[inline]
+  pub fn add_bytes_in(&mut self, bytes_in: u64) {
+    self.fbb_.push_slot::<u64>(CompactReply::VT_BYTES_IN, bytes_in, 0);
+  }
+  #[inline]
+  pub fn add_bytes_out(&mut self, bytes_out: u64) {
+    self.fbb_.push_slot::<u64>(CompactReply::VT_BYTES_OUT, bytes_out, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> CompactReplyBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    CompactReplyBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<CompactReply<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for CompactReply<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("CompactReply");
+      ds.field("partitions", &self.partitions());
+      ds.field("compactions", &self.compactions());
+      ds.field("bytes_in", &self.bytes_in());
+      ds.field("bytes_out", &self.bytes_out());
+      ds.finish()
+  }
+}
 pub enum ResponseOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -8498,6 +8815,20 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_compact_reply(&self) -> Option<CompactReply<'a>> {
+    if self.body_type() == ResponseBody::CompactReply {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { CompactReply::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -8526,6 +8857,7 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::ListSourcesReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ListSourcesReply>>("ResponseBody::ListSourcesReply", pos),
           ResponseBody::RemoveSourceReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<RemoveSourceReply>>("ResponseBody::RemoveSourceReply", pos),
           ResponseBody::BulkLoadsReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BulkLoadsReply>>("ResponseBody::BulkLoadsReply", pos),
+          ResponseBody::CompactReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<CompactReply>>("ResponseBody::CompactReply", pos),
           _ => Ok(()),
         }
      })?
@@ -8702,6 +9034,13 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::BulkLoadsReply => {
           if let Some(x) = self.body_as_bulk_loads_reply() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::CompactReply => {
+          if let Some(x) = self.body_as_compact_reply() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

@@ -8,8 +8,8 @@ use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
-    AlterTable, BatchOp, CreateTable, Delete, DropTable, Durability, Get, Handshake, Key, MultiGet, Put, RemoveSource,
-    Scan, SourceSpec, Ts, Versions, WriteBatch,
+    AlterTable, BatchOp, Compact, CreateTable, Delete, DropTable, Durability, Get, Handshake, Key, MultiGet, Put,
+    RemoveSource, Scan, SourceSpec, Ts, Versions, WriteBatch,
 };
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Request), WireError> {
@@ -125,6 +125,10 @@ fn body(root: &fb::Request<'_>, limits: &FrameLimits) -> Result<Request, Message
         }
         fb::RequestBody::BulkRollback => {
             Request::BulkRollback { load_id: root.body_as_bulk_rollback().ok_or_else(missing)?.load_id() }
+        }
+        fb::RequestBody::Compact => {
+            let c = root.body_as_compact().ok_or_else(missing)?;
+            Request::Compact(Compact { table: c.table().to_owned(), partition: c.partition(), wait: c.wait() })
         }
         _ => return Err(unknown(root)),
     })

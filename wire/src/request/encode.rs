@@ -154,6 +154,11 @@ fn body<'b>(fbb: &mut FlatBufferBuilder<'b>, request: &Request) -> (fb::RequestB
             let args = fb::BulkRollbackArgs { load_id: *load_id };
             (fb::RequestBody::BulkRollback, fb::BulkRollback::create(fbb, &args).as_union_value())
         }
+        Request::Compact(c) => {
+            let table = Some(fbb.create_string(&c.table));
+            let args = fb::CompactArgs { table, partition: c.partition, wait: c.wait };
+            (fb::RequestBody::Compact, fb::Compact::create(fbb, &args).as_union_value())
+        }
     }
 }
 

@@ -8,8 +8,8 @@ use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
-    BulkLoadInfo, BulkLoadState, BulkMode, ErrorCode, ErrorReply, HandshakeOk, KeyHistory, Payload, Row, ScanPage,
-    ScanRow, SourceInfo, SourceTopic, Stat, Topology, VersionEntry,
+    BulkLoadInfo, BulkLoadState, BulkMode, CompactionReport, ErrorCode, ErrorReply, HandshakeOk, KeyHistory, Payload,
+    Row, ScanPage, ScanRow, SourceInfo, SourceTopic, Stat, Topology, VersionEntry,
 };
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Reply), WireError> {
@@ -94,6 +94,15 @@ fn body(root: &fb::Response<'_>, limits: &FrameLimits) -> Result<Reply, MessageE
             let l = root.body_as_bulk_loads_reply().ok_or_else(missing)?;
             limits.check_items(l.loads().len(), "BulkLoadsReply.loads")?;
             Reply::BulkLoads(l.loads().iter().map(bulk_load_info).collect::<Result<_, _>>()?)
+        }
+        fb::ResponseBody::CompactReply => {
+            let r = root.body_as_compact_reply().ok_or_else(missing)?;
+            Reply::Compacted(CompactionReport {
+                partitions: r.partitions(),
+                compactions: r.compactions(),
+                bytes_in: r.bytes_in(),
+                bytes_out: r.bytes_out(),
+            })
         }
         _ => return Err(missing()),
     })

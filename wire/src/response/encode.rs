@@ -104,6 +104,15 @@ fn body<'b>(fbb: &mut FlatBufferBuilder<'b>, reply: &Reply) -> (fb::ResponseBody
             fb::ResponseBody::RemoveSourceReply,
             fb::RemoveSourceReply::create(fbb, &fb::RemoveSourceReplyArgs {}).as_union_value(),
         ),
+        Reply::Compacted(r) => {
+            let args = fb::CompactReplyArgs {
+                partitions: r.partitions,
+                compactions: r.compactions,
+                bytes_in: r.bytes_in,
+                bytes_out: r.bytes_out,
+            };
+            (fb::ResponseBody::CompactReply, fb::CompactReply::create(fbb, &args).as_union_value())
+        }
         Reply::BulkLoads(loads) => {
             let loads: Vec<_> = loads.iter().map(|l| bulk_load_info(fbb, l)).collect();
             let loads = Some(fbb.create_vector(&loads));

@@ -286,6 +286,7 @@ fn respond(port: u16, topology: &Topology, request: Request) -> Action {
             Reply::BulkLoads(vec![BulkLoadInfo { load_id: load_id.unwrap_or(1), ..BulkLoadInfo::default() }; 2])
         }
         Request::BulkRollback { .. } => Reply::BulkLoads(Vec::new()),
+        Request::Compact(_) => Reply::Compacted(Default::default()),
     };
     Action::Reply(reply)
 }

@@ -153,6 +153,8 @@ pub fn bulk_request() -> impl Strategy<Value = Request> {
         name().prop_map(|dir| Request::BulkLink { dir }),
         option::of(1..u32::MAX).prop_map(|load_id| Request::BulkStatus { load_id }),
         any::<u32>().prop_map(|load_id| Request::BulkRollback { load_id }),
+        ("[a-z]{1,8}", option::of(any::<u32>()), any::<bool>())
+            .prop_map(|(table, partition, wait)| Request::Compact(Compact { table, partition, wait })),
     ]
 }
 
@@ -302,5 +304,10 @@ pub fn reply() -> impl Strategy<Value = Reply> {
         vec(source_info(), 0..4).prop_map(Reply::Sources),
         Just(Reply::SourceRemoved),
         vec(bulk_load_info(), 0..4).prop_map(Reply::BulkLoads),
+        (any::<u32>(), any::<u32>(), any::<u64>(), any::<u64>()).prop_map(
+            |(partitions, compactions, bytes_in, bytes_out)| {
+                Reply::Compacted(CompactionReport { partitions, compactions, bytes_in, bytes_out })
+            }
+        ),
     ]
 }
