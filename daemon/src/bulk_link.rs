@@ -280,6 +280,8 @@ impl Shard {
         record.changed_at_ms = now_ms();
         self.put_record(record.clone())?;
         failpoint::hit("bulk-link:after-commit-record");
+        // Kept as linked for its rollback window before anything can see (and so overwrite) it.
+        self.protect_loads_in_their_rollback_window();
         self.process.visibility.show(load);
         let commit_ms = commit_ms + ms(record_started);
         tracing::info!(
@@ -442,6 +444,23 @@ impl Shard {
             failpoint::hit(&format!("bulk-rollback:after-unlink:{}", shard + 1));
         }
         Ok(Reply::BulkLoads(vec![bulk_load_info(&record)]))
+    }
+
+    /// Keeps compaction off the segments of every load committed within the last
+    /// `compaction.bulk_rollback_window_ms` (shard 0, which owns the book; the set is the
+    /// process's). Run after each link and periodically, as loads age out of the window.
+    pub(crate) fn protect_loads_in_their_rollback_window(&self) {
+        let window = self.process.config.compaction.bulk_rollback_window_ms;
+        let now = now_ms();
+        let recent = self
+            .bulk
+            .book
+            .borrow()
+            .all()
+            .filter(|r| r.state == LoadState::Committed && r.changed_at_ms.saturating_add(window) > now)
+            .map(|r| r.load_id)
+            .collect();
+        self.process.visibility.set_protected(recent);
     }
 
     /// Recovery's last bulk step (shard 0): a load still `preparing` in the book was cut short

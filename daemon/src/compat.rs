@@ -14,8 +14,8 @@
 //! fails to compile here until it is given its v1 default, and a request kind added to
 //! [`Request`] until its v1 answer is written down.
 //!
-//! The source kinds (`AddSource`, `ListSources`, `RemoveSource`) and the bulk kinds (`BulkLink`,
-//! `BulkStatus`, `BulkRollback`) were appended to protocol version 1 without a new version (FORMAT.md, "Schema evolution": an older server answers an
+//! The source kinds (`AddSource`, `ListSources`, `RemoveSource`), the bulk kinds (`BulkLink`,
+//! `BulkStatus`, `BulkRollback`) and `Compact` were appended to protocol version 1 without a new version (FORMAT.md, "Schema evolution": an older server answers an
 //! unknown kind `Unsupported`, which every client already handles). A client built from the
 //! frozen v1 schema cannot encode them, so one that arrives on a v1 connection came from a
 //! current client and is served as is.
@@ -23,8 +23,8 @@
 //! It must not touch storage or routing: what a request does is `service`'s business.
 
 use nacre_wire::{
-    self as wire, AlterTable, BatchOp, CreateTable, Delete, DropTable, ErrorCode, ErrorReply, Get, Handshake, Key,
-    MultiGet, Put, RemoveSource, Request, Scan, SourceSpec, TableSettings, Versions, WriteBatch,
+    self as wire, AlterTable, BatchOp, Compact, CreateTable, Delete, DropTable, ErrorCode, ErrorReply, Get, Handshake,
+    Key, MultiGet, Put, RemoveSource, Request, Scan, SourceSpec, TableSettings, Versions, WriteBatch,
 };
 
 /// A protocol version this server serves, as a connection's handshake negotiated it. Only
@@ -116,6 +116,7 @@ fn from_v1(request: Request) -> Result<Request, ErrorReply> {
         Request::BulkLink { dir } => Request::BulkLink { dir },
         Request::BulkStatus { load_id } => Request::BulkStatus { load_id },
         Request::BulkRollback { load_id } => Request::BulkRollback { load_id },
+        Request::Compact(Compact { table, partition, wait }) => Request::Compact(Compact { table, partition, wait }),
     })
 }
 

@@ -98,6 +98,11 @@ hot_size_ratio_percent = 50
 cold_size_ratio_percent = 400
 # A run is rewritten alone once this percentage of its versions is superseded.
 space_pressure_percent = 50
+# A committed bulk load's segments are left as linked this long after its commit, milliseconds,
+# so `nacre bulk rollback` within it always works and shows what the load superseded again (if
+# still within max_versions and version retention). After it, a compaction may merge them and
+# the rollback is refused.
+bulk_rollback_window_ms = 86400000
 # How often a shard with nothing queued looks for work, milliseconds.
 check_interval_ms = 100
 
@@ -279,6 +284,7 @@ pub struct CompactionConfig {
     pub hot_size_ratio_percent: u32,
     pub cold_size_ratio_percent: u32,
     pub space_pressure_percent: u32,
+    pub bulk_rollback_window_ms: u64,
     pub check_interval_ms: u64,
 }
 

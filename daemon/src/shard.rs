@@ -178,12 +178,16 @@ pub async fn run(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Res
     shard.reconcile_bulk_loads().await?;
     if id == 0 {
         shard.abort_unfinished_links()?;
+        shard.protect_loads_in_their_rollback_window();
     }
     let queues = Queues::create();
     shard.ingest.set_queue(queues.ingestion);
     shard.mesh.serve(&shard, inbound, queues.foreground);
     spawn_into(queues.flush, "flush", shard.partitions.clone().flush_loop(shard.life.clone()))?;
     shard.compactor.set_queue(queues.compaction);
+    if id == 0 {
+        spawn_into(queues.compaction, "rollback window", rollback_window_loop(shard.clone()))?;
+    }
     let compacting = glommio::spawn_local_into(
         shard.compactor.clone().run(shard.partitions.clone(), shard.life.clone()),
         queues.compaction,
@@ -228,6 +232,20 @@ pub async fn run(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Res
     shard.partitions.flush_all().await?;
     tracing::info!(shard = id, "flushed and stopped");
     Ok(())
+}
+
+/// Lets loads out of their rollback window as they age (shard 0).
+async fn rollback_window_loop(shard: Rc<Shard>) {
+    while !shard.life.is_stopping() {
+        shard.protect_loads_in_their_rollback_window();
+        futures_lite::FutureExt::or(
+            async {
+                glommio::timer::sleep(Duration::from_secs(1)).await;
+            },
+            shard.life.until_stopping(),
+        )
+        .await;
+    }
 }
 
 async fn wait_for_stop(process: &Process) {

@@ -4,6 +4,10 @@
 //! durable, and from its rollback on. Showing it is one store of a new set, so the load appears
 //! on every partition at the same instant. A load the set does not name is visible: what decides
 //! is the durable load record the daemon keeps, and this set mirrors it.
+//!
+//! Beside it, the loads compaction must leave as linked: those a rollback is deciding about
+//! (pinned), and those still inside their rollback window (protected, a set the daemon replaces
+//! as loads age). No such load's segments are merged, and a merge that took one commits nothing.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
@@ -13,6 +17,7 @@ use std::sync::{Arc, RwLock};
 pub struct LoadVisibility {
     hidden: Arc<RwLock<Arc<BTreeSet<u32>>>>,
     pinned: Arc<RwLock<BTreeSet<u32>>>,
+    protected: Arc<RwLock<BTreeSet<u32>>>,
 }
 
 impl LoadVisibility {
@@ -47,10 +52,16 @@ impl LoadVisibility {
         self.pinned.write().unwrap_or_else(|e| e.into_inner()).remove(&load);
     }
 
-    /// The loads whose segments compaction must leave as they are: hidden or pinned.
+    /// Makes `loads` the set kept as linked for their rollback window, replacing the last one.
+    pub fn set_protected(&self, loads: BTreeSet<u32>) {
+        *self.protected.write().unwrap_or_else(|e| e.into_inner()) = loads;
+    }
+
+    /// The loads whose segments compaction must leave as they are: hidden, pinned or protected.
     pub fn kept_apart(&self) -> BTreeSet<u32> {
         let mut loads = BTreeSet::clone(&self.snapshot());
         loads.extend(self.pinned.read().unwrap_or_else(|e| e.into_inner()).iter().copied());
+        loads.extend(self.protected.read().unwrap_or_else(|e| e.into_inner()).iter().copied());
         loads
     }
 

@@ -1,0 +1,111 @@
+//! Bulk loads and compaction: inside its rollback window (`compaction.bulk_rollback_window_ms`) a
+//! load's segments stay as linked through any compaction, so a rollback after link, overwrite
+//! and a full compaction shows what the load superseded again; with no window the compaction
+//! merges them and the rollback is refused, changing nothing.
+
+use nacre_tests::bulk::{self, Row};
+use nacre_tests::runtime;
+use nacre_tests::server::{Server, ServerOptions, test_dir};
+use nacre_wire::{Client, Compact, Get, Key, Put, TableSettings, Ts};
+use std::time::Duration;
+
+const KEYS: usize = 50;
+/// Keys overwritten after the link.
+const OVERWRITTEN: usize = 10;
+
+fn key(i: usize) -> String {
+    format!("k{i:02}")
+}
+
+async fn put_at(client: &Client, i: usize, value: &str, ts_ms: u64) {
+    let put = Put {
+        table: "t".into(),
+        key: Key::new(key(i).into_bytes(), b""),
+        value: value.as_bytes().to_vec(),
+        ts: Some(Ts::from_millis(ts_ms)),
+        ttl_ms: None,
+        durability: None,
+    };
+    client.put(put).await.expect("put");
+}
+
+async fn values(client: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..KEYS {
+        let row = client.get(Get::new("t", Key::new(key(i).into_bytes(), b""))).await.expect("get");
+        out.push(row.map_or_else(|| "-".to_owned(), |r| String::from_utf8(r.value).expect("utf8")));
+    }
+    out
+}
+
+fn expected(overwritten: &str, rest: &str) -> Vec<String> {
+    (0..KEYS)
+        .map(|i| if i < OVERWRITTEN { format!("{overwritten}-{}", key(i)) } else { format!("{rest}-{}", key(i)) })
+        .collect()
+}
+
+/// Old values, a merge load over them, newer writes over part of it, a restart (everything in
+/// segments), a full compaction; returns the server, the load id and the compaction's report.
+fn link_overwrite_compact(window_ms: u64) -> (Server, u32, nacre_wire::CompactionReport) {
+    let work = test_dir("nacre-bulk-compaction-");
+    let config = format!("partitions = 4\n[compaction]\nbulk_rollback_window_ms = {window_ms}\n");
+    let mut server = Server::start_with(ServerOptions { cores: 2, config: Some(config), ..ServerOptions::default() });
+    let now = bulk::now_ms();
+    let load = runtime().block_on(async {
+        let client = server.client().await;
+        assert_eq!(client.create_table("t", TableSettings::default()).await.expect("create").id, 1);
+        for i in 0..KEYS {
+            put_at(&client, i, &format!("old-{}", key(i)), now - 20_000).await;
+        }
+        let input = work.path().join("rows.jsonl");
+        let rows: Vec<Row> = (0..KEYS).map(|i| Row::new(key(i), "", format!("bulk-{}", key(i)))).collect();
+        bulk::write_jsonl(&input, &rows);
+        let out = work.path().join("load");
+        let snapshot = (now - 10_000).to_string();
+        bulk::build("t", 1, 4, &[&input], &out, &["--format", "jsonl", "--mode", "merge", "--snapshot-ts", &snapshot]);
+        let load = client.bulk_link(&out.display().to_string()).await.expect("link").load_id;
+        for i in 0..OVERWRITTEN {
+            put_at(&client, i, &format!("new-{}", key(i)), now).await;
+        }
+        assert_eq!(values(&client).await, expected("new", "bulk"));
+        load
+    });
+    assert!(server.sigterm_and_wait(Duration::from_secs(30)).success(), "{}", server.log_tail());
+    server.restart();
+    let report = runtime().block_on(async {
+        let client = server
+            .client_with(nacre_wire::ClientOptions {
+                timeout: Duration::from_secs(120),
+                ..nacre_tests::server::client_options()
+            })
+            .await;
+        let report = client.compact(Compact { table: "t".into(), partition: None, wait: true }).await.expect("compact");
+        assert_eq!(values(&client).await, expected("new", "bulk"), "a compaction changes no read");
+        report
+    });
+    drop(work);
+    (server, load, report)
+}
+
+#[test]
+fn a_rollback_inside_its_window_survives_compaction_and_shows_the_superseded_values_again() {
+    let (server, load, report) = link_overwrite_compact(86_400_000);
+    assert!(report.compactions > 0, "the old and new runs merged: {report:?}");
+    runtime().block_on(async {
+        let client = server.client().await;
+        client.bulk_rollback(load).await.expect("a rollback inside the window");
+        assert_eq!(values(&client).await, expected("new", "old"), "what the load superseded shows again");
+    });
+}
+
+#[test]
+fn with_no_rollback_window_a_compaction_merges_the_load_and_its_rollback_is_refused() {
+    let (server, load, report) = link_overwrite_compact(0);
+    assert!(report.compactions > 0, "{report:?}");
+    runtime().block_on(async {
+        let client = server.client().await;
+        let refused = client.bulk_rollback(load).await.expect_err("the load's segments were compacted");
+        assert!(refused.to_string().contains("compacted"), "{refused}");
+        assert_eq!(values(&client).await, expected("new", "bulk"), "the refused rollback changed nothing");
+    });
+}
