@@ -137,17 +137,16 @@ impl Shard {
         Ok(())
     }
 
-    /// Partitions among `partitions` (of this shard) where load `load` no longer has its
-    /// segment.
-    async fn compacted_here(&self, load: u32, partitions: Vec<u32>) -> Result<Vec<u32>, String> {
-        let mut compacted = Vec::new();
+    /// Partitions among `partitions` (of this shard) where a compaction merged some of load
+    /// `load`'s versions with others.
+    async fn merged_here(&self, load: u32, partitions: Vec<u32>) -> Result<Vec<u32>, String> {
+        let mut merged = Vec::new();
         for p in partitions {
-            let linked = self.engine_of(p)?.linked_loads().await;
-            if linked.get(&load).is_none_or(Vec::is_empty) {
-                compacted.push(p);
+            if !self.engine_of(p)?.load_segments(load).await.merged.is_empty() {
+                merged.push(p);
             }
         }
-        Ok(compacted)
+        Ok(merged)
     }
 
     /// Runs this shard's part `call` on shard `shard`; a shard that is gone is a failure too.
@@ -414,20 +413,21 @@ impl Shard {
     /// The rest of [`Shard::bulk_rollback`], with the load pinned against compaction.
     async fn roll_back_pinned(self: &Rc<Self>, load: u32, mut record: LoadRecord) -> Result<Reply, wire::ErrorReply> {
         let partitions = record.partitions.clone();
-        let mut compacted = Vec::new();
+        let mut merged = Vec::new();
         for shard in 0..self.process.shard_count {
             let mine: Vec<u32> = partitions.iter().copied().filter(|p| self.process.owner(*p) == shard).collect();
-            match self.part_on(shard, move |s| async move { s.compacted_here(load, mine).await }).await {
-                Ok(p) => compacted.extend(p),
+            match self.part_on(shard, move |s| async move { s.merged_here(load, mine).await }).await {
+                Ok(p) => merged.extend(p),
                 Err(e) => return Err(error(ErrorCode::Io, e)),
             }
         }
-        if !compacted.is_empty() {
-            return Err(error(
-                ErrorCode::BadRequest,
-                format!(
-                    "load {load}'s segments were compacted in partitions {compacted:?}: a rollback needs them as linked"
-                ),
+        // Where compaction merged the load, its versions are hidden by their origin; what it
+        // superseded shows again where compaction kept it (always inside the rollback window,
+        // which keeps the load's segments as linked).
+        if !merged.is_empty() {
+            record.note = Some(format!(
+                "compaction had merged the load in partitions {merged:?}: its versions there are hidden by origin, \
+                 and what it superseded shows again only where compaction kept it"
             ));
         }
         self.process.visibility.hide(load);

@@ -20,7 +20,7 @@ mod write;
 
 pub use compaction::{CompactionOptions, CompactionOutcome, MaintenanceCounters, READ_AHEAD_BYTES};
 pub use keys::{KeysPage, KeysRequest};
-pub use link::PreparedSegment;
+pub use link::{LoadSegments, PreparedSegment};
 pub use read::{KeyHistory, ReadAt, Row};
 pub use scan::{ScanPage, ScanRequest, ScanRow};
 pub use stream::StreamAck;
@@ -222,15 +222,20 @@ impl<D: Disk> Engine<D> {
     }
 
     /// What a read of `table` may see, decided once: the live segments minus those of hidden
-    /// bulk loads, and the watermark in force at `bound` under `rule`, among the table's
-    /// watermarks that belong to no hidden load.
-    fn read_view(&self, table: TableId, rule: TieRule, bound: Ts) -> (Segments<D>, Option<Watermark>) {
+    /// bulk loads, the watermark in force at `bound` under `rule` among the table's watermarks
+    /// that belong to no hidden load, and the hidden set itself, since a merged segment may
+    /// still hold a rolled-back load's versions among others (see [`ReadView::withdrawn`]).
+    fn read_view(&self, table: TableId, rule: TieRule, bound: Ts) -> ReadView<D> {
         let hidden = self.visibility.borrow().snapshot();
         let segments = self.segments.borrow();
         let marks = self.watermarks.borrow();
         let marks = marks.get(&table).into_iter().flatten();
         if hidden.is_empty() {
-            return (segments.clone(), read::effective_watermark(marks, rule, bound));
+            return ReadView {
+                segments: segments.clone(),
+                watermark: read::effective_watermark(marks, rule, bound),
+                hidden,
+            };
         }
         let loads = self.segment_loads.borrow();
         let visible =
@@ -238,7 +243,7 @@ impl<D: Disk> Engine<D> {
         let marks = marks.filter(|w| {
             w.point.origin.kind != crate::version::OriginKind::Bulk || !hidden.contains(&w.point.origin.source_id)
         });
-        (visible, read::effective_watermark(marks, rule, bound))
+        ReadView { segments: visible, watermark: read::effective_watermark(marks, rule, bound), hidden }
     }
 
     fn segment_path(&self, id: SegmentId) -> PathBuf {
@@ -274,4 +279,24 @@ impl<D: Disk> Engine<D> {
             .min();
         self.wal.set_needed(self.partition, oldest);
     }
+}
+
+/// What one read consults, decided once: see [`Engine::read_view`].
+struct ReadView<D: Disk> {
+    segments: Segments<D>,
+    watermark: Option<Watermark>,
+    hidden: std::sync::Arc<BTreeSet<u32>>,
+}
+
+impl<D: Disk> ReadView<D> {
+    /// True if `id` belongs to a hidden bulk load. A load's own segments are left out of the
+    /// view whole; this catches its versions where a compaction merged them with others.
+    fn withdrawn(&self, id: &crate::version::VersionId) -> bool {
+        withdrawn(&self.hidden, id)
+    }
+}
+
+/// True if `id` is a version of a bulk load in `hidden`.
+fn withdrawn(hidden: &BTreeSet<u32>, id: &crate::version::VersionId) -> bool {
+    id.origin.kind == crate::version::OriginKind::Bulk && hidden.contains(&id.origin.source_id)
 }

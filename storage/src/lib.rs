@@ -28,8 +28,8 @@ pub mod wal;
 
 pub use clock::{Clock, Hlc, ManualClock, SystemClock};
 pub use engine::{
-    CompactionOptions, CompactionOutcome, Engine, EngineStats, KeyHistory, KeysPage, KeysRequest, MaintenanceCounters,
-    ReadAt, Row, ScanPage, ScanRequest, ScanRow, StreamAck, WriteAck,
+    CompactionOptions, CompactionOutcome, Engine, EngineStats, KeyHistory, KeysPage, KeysRequest, LoadSegments,
+    MaintenanceCounters, ReadAt, Row, ScanPage, ScanRequest, ScanRow, StreamAck, WriteAck,
 };
 pub use error::{Error, Limit, Result};
 pub use ids::{Lsn, PartitionId, SegmentId, TableId, Ts};

@@ -355,9 +355,97 @@ fn a_segment_of_a_hidden_load_is_not_compacted() {
         let refused = store.engine.compact(&[prepared.info.id], Default::default()).await;
         assert!(refused.is_err(), "a hidden load's segment stays apart");
         visibility.show(d.load_id);
-        store.engine.compact(&[prepared.info.id], Default::default()).await.expect("a visible load compacts");
-        assert_eq!(store.engine.linked_loads().await.get(&d.load_id), Some(&Vec::new()), "compacted away");
+        let out = store.engine.compact(&[prepared.info.id], Default::default()).await.expect("a visible load compacts");
+        let merged = out.output.expect("kept").id;
+        let segments = store.engine.load_segments(d.load_id).await;
+        assert_eq!((segments.own, segments.merged), (vec![], vec![merged]), "the output holds the load's versions");
     });
+}
+
+/// Old writes, a merge load over them, a newer write over part of it; everything merged into
+/// one segment keeping every version; then a rollback.
+#[test]
+fn a_rollback_after_compaction_hides_the_loads_versions_where_they_were_merged_and_gc_then_drops_them() {
+    harness::run_dma(|disk, root| async move {
+        let loads = tempfile::tempdir_in(&root).expect("tempdir");
+        let keys = records_in_partition(4, "x");
+        let name = |i: usize| String::from_utf8(keys[i].partition_key.clone()).expect("utf8");
+        let (superseded, newer, untouched, only_in_load) = (name(0), name(1), name(2), name(3));
+        let store = Store::create(disk, &root, ManualClock::new(START_MS), harness::small_options()).await;
+        // One version kept per key: a GC that counted the rolled-back version would drop the
+        // one beneath it.
+        let one_version = nacre_storage::TableSettings { max_versions: 1, ..Default::default() };
+        store.engine.define_table(TABLE, one_version);
+        let visibility = LoadVisibility::default();
+        store.engine.set_load_visibility(visibility.clone());
+        for k in [&superseded, &newer, &untouched] {
+            store.put(k, "", 100, "old").await;
+        }
+        store.engine.flush().await.expect("flush");
+        let dir = loads.path().join("merge");
+        let loaded = [record(&superseded, "", "bulk"), record(&newer, "", "bulk"), record(&only_in_load, "", "bulk")];
+        let d = build(options(&dir, LoadMode::Merge, 1, 64 << 20), &loaded);
+        let file = partition_file(&dir);
+        let prepared = store.engine.prepare_bulk_segment(&file.path, &file.info).await.expect("prepare");
+        visibility.hide(d.load_id);
+        store.engine.commit_bulk_load(d.load_id, Some(&prepared), None).await.expect("commit");
+        visibility.show(d.load_id);
+        store.put(&newer, "", 600_000, "new").await;
+        store.engine.flush().await.expect("flush");
+
+        let ids = store.engine.segment_ids();
+        assert_eq!(ids.len(), 3);
+        let merged = store.engine.compact(&ids, Default::default()).await.expect("compact").output.expect("kept").id;
+        assert_eq!(store.engine.load_segments(d.load_id).await.merged, vec![merged]);
+        assert_eq!(store.get(&superseded, "").await.as_deref(), Some("bulk"));
+
+        visibility.hide(d.load_id);
+        assert!(!store.engine.unlink_bulk_load(d.load_id).await.expect("unlink"), "no segment of its own is left");
+        expect_rolled_back(&store, [&superseded, &newer, &untouched, &only_in_load]).await;
+        let store = store.reopen().await;
+        store.engine.define_table(TABLE, one_version);
+        store.engine.set_load_visibility(visibility.clone());
+        expect_rolled_back(&store, [&superseded, &newer, &untouched, &only_in_load]).await;
+
+        let ids = store.engine.segment_ids();
+        let gc = nacre_storage::CompactionOptions::collect_garbage();
+        let out = store.engine.compact(&ids, gc).await.expect("compact with gc");
+        assert_eq!(out.versions_out, 3, "the load's versions are dropped, each key's visible one kept: {out:?}");
+        let segments = store.engine.load_segments(d.load_id).await;
+        assert!(segments.own.is_empty() && segments.merged.is_empty(), "{segments:?}");
+        expect_rolled_back(&store, [&superseded, &newer, &untouched, &only_in_load]).await;
+    });
+}
+
+/// The reads after the rollback in the test above: keys `[superseded, newer, untouched,
+/// only_in_load]`.
+async fn expect_rolled_back(store: &Store<impl nacre_storage::io::Disk>, keys: [&String; 4]) {
+    let [superseded, newer, untouched, only_in_load] = keys;
+    assert_eq!(store.get(superseded, "").await.as_deref(), Some("old"), "what the load superseded shows");
+    assert_eq!(store.get(newer, "").await.as_deref(), Some("new"));
+    assert_eq!(store.get(untouched, "").await.as_deref(), Some("old"));
+    assert_eq!(store.get(only_in_load, "").await, None, "a key only the load wrote is gone");
+    let key = Key::new(TABLE, superseded.as_bytes(), b"".as_slice());
+    let history = store.engine.versions(key.as_ref()).await.expect("versions");
+    assert!(history.versions.iter().all(|v| v.id.origin.kind != OriginKind::Bulk), "{history:?}");
+    let scan = nacre_storage::ScanRequest {
+        table: TABLE,
+        partition_key: superseded.clone().into_bytes(),
+        from: None,
+        to: None,
+        limit: 10,
+        reverse: false,
+        cursor: None,
+        at: ReadAt::Latest,
+    };
+    let page = store.engine.scan(&scan).await.expect("scan");
+    assert_eq!(page.rows.iter().map(|r| r.value.as_slice()).collect::<Vec<_>>(), vec![b"old".as_slice()]);
+    let listing = nacre_storage::KeysRequest { table: TABLE, after: None, limit: 10 };
+    let mut listed = store.engine.partition_keys(&listing).await.expect("keys").keys;
+    listed.sort();
+    let mut want = vec![superseded.clone().into_bytes(), newer.clone().into_bytes(), untouched.clone().into_bytes()];
+    want.sort();
+    assert_eq!(listed, want, "the load-only key is not listed");
 }
 
 #[test]

@@ -18,7 +18,7 @@ mod yielding;
 use harness::{START_MS, Store, put, small_options};
 use ledger::{Batches, Ledger, check_crash, recover, root};
 use nacre_storage::io::sim::SimDisk;
-use nacre_storage::{CompactionOptions, Durability, Entry, ManualClock};
+use nacre_storage::{CompactionOptions, Durability, EngineOptions, Entry, ManualClock, Payload, Version};
 use probe::ProbeDisk;
 use std::cell::RefCell;
 use std::future::Future;
@@ -283,6 +283,97 @@ fn every_crash_image_of_writes_flush_compaction_rotation_and_snapshot_recovers_e
         });
     }
     println!("{images} images checked in {:?}, SEED={seed}", started.elapsed());
+}
+
+/// Versions a garbage-collecting compaction has to drop, over `KEYS` keys in three flushed
+/// segments: by key number mod 4, five versions (`max_versions` 3 keeps three), a value under an
+/// expired one (it turns into a tombstone and, past the grace, the key goes), a value under an old
+/// delete (the key goes), and a value under a recent delete (kept).
+const GC_KEYS: u64 = 24;
+
+fn gc_round(round: u64) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for k in 0..GC_KEYS {
+        let pk = format!("gc{k:02}");
+        let ts = 10_000 * (round + 1) + k;
+        match (k % 4, round) {
+            (0, _) => {
+                out.push(put(&pk, "", ts, &format!("v{round}")));
+                out.push(put(&pk, "", ts + 1_000, &format!("v{round}b")));
+            }
+            (1, 0) | (2, 0) | (3, 0) => out.push(put(&pk, "", ts, "first")),
+            (1, 1) => {
+                let expired = Payload::Value { value: b"expired".to_vec(), expires_at_ms: Some(START_MS - 1) };
+                out.push(harness::entry(&pk, "", ts, nacre_storage::OriginKind::Direct, expired));
+            }
+            (2, 1) => out.push(harness::delete(&pk, "", ts)),
+            (3, 2) => out.push(harness::delete(&pk, "", 990_000 + k)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Each key's latest row and its history (versions, greatest first).
+async fn gc_reads<D: nacre_storage::io::Disk>(store: &Store<D>) -> Vec<(Option<Vec<u8>>, Vec<Version>)> {
+    let mut out = Vec::new();
+    for k in 0..GC_KEYS {
+        let key = nacre_storage::Key::new(harness::TABLE, format!("gc{k:02}").into_bytes(), b"".to_vec());
+        let row = store.engine.get(key.as_ref(), nacre_storage::ReadAt::Latest).await.expect("get");
+        let history = store.engine.versions(key.as_ref()).await.expect("versions");
+        out.push((row.map(|r| r.value), history.versions));
+    }
+    out
+}
+
+#[test]
+fn every_crash_image_of_a_garbage_collecting_compaction_recovers_its_inputs_or_its_output() {
+    let seed = ledger::seed("crash-gc");
+    futures_lite::future::block_on(async {
+        // Deletes older than 500 s before the clock are past their grace.
+        let options = EngineOptions { tombstone_grace_ms: 500_000, ..small_options() };
+        let store = Store::create(SimDisk::new(seed), &root(), ManualClock::new(START_MS), options).await;
+        for round in 0..3 {
+            store.engine.write(gc_round(round), Durability::Sync).await.expect("write");
+            store.engine.flush().await.expect("flush");
+        }
+        let inputs = store.engine.segment_ids();
+        assert_eq!(inputs.len(), 3);
+        let before = gc_reads(&store).await;
+        store.disk.set_capture(true);
+        let out = store.engine.compact(&inputs, CompactionOptions::collect_garbage()).await.expect("compact");
+        store.disk.set_capture(false);
+        let output = out.output.as_ref().expect("something is kept").id;
+        assert!(out.tombstones_reclaimed >= GC_KEYS / 4 * 2, "both kinds of dead key went: {out:?}");
+        assert!(out.versions_out < out.versions_in, "{out:?}");
+        let after = gc_reads(&store).await;
+        assert_ne!(before, after, "the compaction dropped versions");
+        let latest = |reads: &[(Option<Vec<u8>>, Vec<Version>)]| reads.iter().map(|r| r.0.clone()).collect::<Vec<_>>();
+        assert_eq!(latest(&before), latest(&after), "garbage collection changes no latest read");
+        let images = store.disk.take_captured();
+        assert!(images.len() > 3, "the compaction's I/O was captured: {}", images.len());
+        let (mut as_inputs, mut as_output) = (0, 0);
+        for (op, image) in images {
+            let context = format!("torn image after op {op}, SEED={seed}");
+            let recovered = recover(image, &context).await;
+            let live = recovered.engine.segment_ids();
+            let reads = gc_reads(&recovered).await;
+            if live == [output] {
+                assert_eq!(reads, after, "{context}: the output, as written");
+                as_output += 1;
+            } else {
+                let mut sorted = live.clone();
+                sorted.sort();
+                let mut want = inputs.clone();
+                want.sort();
+                assert_eq!(sorted, want, "{context}: the inputs or the output, never a mix");
+                assert_eq!(reads, before, "{context}: the inputs, as they were");
+                as_inputs += 1;
+            }
+        }
+        println!("{as_inputs} images recovered the inputs, {as_output} the output, SEED={seed}");
+        assert!(as_inputs > 0 && as_output > 0, "images on both sides of the commit");
+    });
 }
 
 /// A fresh store on a plain SimDisk and an empty ledger, for the named regressions below.

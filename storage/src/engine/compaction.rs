@@ -19,9 +19,10 @@ use crate::options::TableSettings;
 use crate::record::{Entry, EntryRef, Key};
 use crate::segment::info::{SegmentInfo, SegmentKind};
 use crate::segment::reader::SegmentReader;
-use crate::version::{Payload, Version};
-use std::collections::{HashMap, VecDeque};
+use crate::version::{OriginKind, Payload, Version};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// What a compaction may drop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,12 +40,21 @@ pub struct CompactionOptions {
     /// visible, as it would have been without the delete: the grace period is the bound on
     /// how late such a write may come, and on how long a deleted key's history is kept.
     pub reclaim_tombstones: bool,
+    /// Drop the versions of bulk loads hidden when the merge starts: rolled back, for the daemon
+    /// never shows a rolled-back load again. (A load being linked is hidden too, but its
+    /// segments are never merged while it is, so none of its versions is an input.)
+    pub drop_rolled_back: bool,
 }
 
 impl CompactionOptions {
     /// Everything the garbage-collection contract allows: what the daemon's compactions use.
     pub fn collect_garbage() -> CompactionOptions {
-        CompactionOptions { enforce_retention: true, expire_values: true, reclaim_tombstones: true }
+        CompactionOptions {
+            enforce_retention: true,
+            expire_values: true,
+            reclaim_tombstones: true,
+            drop_rolled_back: true,
+        }
     }
 }
 
@@ -137,6 +147,8 @@ struct Rules {
     now_ms: u64,
     /// Tombstones older than this (ms) may be reclaimed, if the merge is bottommost.
     reclaim_before_ms: Option<u64>,
+    /// Bulk loads whose versions the merge drops (rolled back).
+    rolled_back: Arc<BTreeSet<u32>>,
 }
 
 impl<D: Disk> Engine<D> {
@@ -200,11 +212,19 @@ impl<D: Disk> Engine<D> {
             now_ms: self.clock.now_ms(),
             reclaim_before_ms: (options.reclaim_tombstones && bottommost)
                 .then(|| self.clock.now_ms().saturating_sub(self.options.tombstone_grace_ms)),
+            rolled_back: if options.drop_rolled_back { self.visibility.borrow().snapshot() } else { Arc::default() },
         };
         // Blocks of an output that fits the cache go into it, as a flush's do; a larger one
         // would only evict everything else (and be held in memory until it is written).
         let keep_blocks = self.options.cache_on_write && bytes_in <= self.options.block_cache_bytes as u64;
-        let mut merge = Merge { output: None, versions_in: 0, versions_out: 0, tombstones_reclaimed: 0, peak: 0 };
+        let mut merge = Merge {
+            output: None,
+            versions_in: 0,
+            versions_out: 0,
+            tombstones_reclaimed: 0,
+            peak: 0,
+            loads: BTreeSet::new(),
+        };
         if let Err(e) = self.merge(inputs, &rules, keep_blocks, &mut merge).await {
             if let Some(segment) = merge.output.take() {
                 return Err(self.abandon_segment(segment, e).await);
@@ -229,9 +249,16 @@ impl<D: Disk> Engine<D> {
             }
             return Err(e);
         }
+        // The output holds versions of these loads: it is listed as theirs, so a rollback
+        // knows where they now live (and recovery, that the load still has data here).
+        let loads_linked = match &output {
+            Some(info) => merge.loads.iter().map(|l| (*l, vec![info.id])).collect(),
+            None => Vec::new(),
+        };
         self.commit_edit(ManifestEdit {
             added: output.iter().cloned().collect(),
             removed: ids.to_vec(),
+            loads_linked,
             ..Default::default()
         })
         .await?;
@@ -311,6 +338,9 @@ impl<D: Disk> Engine<D> {
             let Some(m) = min else { break };
             let e = cursors[m].entries.pop_front().expect("peeked");
             merge.versions_in += 1;
+            if super::withdrawn(&rules.rolled_back, &e.version.id) {
+                continue;
+            }
             if group.first().is_some_and(|g| g.key != e.key) {
                 self.write_group(std::mem::take(&mut group), rules, keep_blocks, merge).await?;
                 group_bytes = 0;
@@ -345,6 +375,9 @@ impl<D: Disk> Engine<D> {
             let output = merge.output.as_mut().expect("just made");
             output.writer.add(e.as_ref()).await?;
             merge.versions_out += 1;
+            if e.version.id.origin.kind == OriginKind::Bulk {
+                merge.loads.insert(e.version.id.origin.source_id);
+            }
         }
         Ok(())
     }
@@ -376,6 +409,8 @@ struct Merge<F: crate::io::DiskFile> {
     versions_out: u64,
     tombstones_reclaimed: u64,
     peak: u64,
+    /// The bulk loads whose versions the output holds.
+    loads: BTreeSet<u32>,
 }
 
 /// Applies the drop rules to one key's versions (in storage order) and returns them in storage

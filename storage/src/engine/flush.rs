@@ -9,7 +9,7 @@
 
 use super::{Engine, Frozen};
 use crate::error::Result;
-use crate::ids::Lsn;
+use crate::ids::{Lsn, SegmentId};
 use crate::io::Disk;
 use crate::manifest::ManifestEdit;
 use crate::record::EntryRef;
@@ -187,10 +187,15 @@ impl<D: Disk> Engine<D> {
     }
 
     /// Copies what reads consult directly from the manifest's state: watermarks, and which
-    /// bulk load each segment belongs to.
+    /// bulk load each of the loads' own segments belongs to. (A load also lists the merged
+    /// segments that hold its versions among others; those are never left out whole.)
     pub(super) fn mirror_manifest(&self, state: &crate::manifest::ManifestState) {
         *self.watermarks.borrow_mut() = state.watermarks.clone();
-        *self.segment_loads.borrow_mut() =
-            state.loads.iter().flat_map(|(load, ids)| ids.iter().map(move |id| (*id, *load))).collect();
+        let own = |id: &SegmentId| state.segments.get(id).is_some_and(|s| s.kind == SegmentKind::Bulk);
+        *self.segment_loads.borrow_mut() = state
+            .loads
+            .iter()
+            .flat_map(|(load, ids)| ids.iter().filter(|id| own(id)).map(move |id| (*id, *load)))
+            .collect();
     }
 }

@@ -55,8 +55,8 @@ impl<D: Disk> Engine<D> {
                 })
                 .collect()
         };
-        let (segments, watermark) = self.read_view(req.table, settings.tie_rule, Ts::MAX);
-        for segment in segments {
+        let view = self.read_view(req.table, settings.tie_rule, Ts::MAX);
+        for segment in &view.segments {
             let r = segment.scan_table(req.table, after, cap, &self.cache).await?;
             reads.push((r.entries, r.truncated));
         }
@@ -68,7 +68,12 @@ impl<D: Disk> Engine<D> {
         let mut rows: BTreeMap<(Vec<u8>, Vec<u8>), Vec<Version>> = BTreeMap::new();
         for (entries, _) in reads {
             for e in entries {
-                rows.entry((e.key.partition_key, e.key.sort_key)).or_default().push(e.version);
+                // A rolled-back load's version in a merged segment: the row is listed only if
+                // something else of it shows.
+                let versions = rows.entry((e.key.partition_key, e.key.sort_key)).or_default();
+                if !view.withdrawn(&e.version.id) {
+                    versions.push(e.version);
+                }
             }
         }
         let now_ms = self.clock.now_ms();
@@ -80,7 +85,7 @@ impl<D: Disk> Engine<D> {
             if page.keys.last() == Some(&pk) {
                 continue;
             }
-            if resolve(&versions, &settings, watermark, ReadAt::Latest, now_ms).is_some() {
+            if resolve(&versions, &settings, view.watermark, ReadAt::Latest, now_ms).is_some() {
                 page.keys.push(pk);
                 if page.keys.len() == req.limit {
                     page.cursor = page.keys.last().cloned();

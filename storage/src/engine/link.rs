@@ -9,8 +9,11 @@
 //!    watermark. Reads skip both while the load is hidden (see [`crate::bulk::visibility`]):
 //!    the daemon shows the load once its load-level commit record is durable.
 //!
-//! Rollback ([`Engine::unlink_bulk_load`]) is one edit that removes the load's live segments,
-//! its watermark and its link. No data byte is rewritten either way.
+//! Rollback ([`Engine::unlink_bulk_load`]) is one edit that removes the load's own segments,
+//! its watermark and its link. No data byte is rewritten either way. A compaction that merges
+//! a load's segment lists its output as the load's too, since it holds the load's versions:
+//! after a rollback, reads skip those versions by their origin, and a later compaction drops
+//! them.
 
 use super::Engine;
 use crate::error::{Error, Result};
@@ -24,6 +27,15 @@ use std::path::Path;
 
 /// Bytes copied per write when a bulk file cannot be hard-linked.
 const COPY_CHUNK_BYTES: usize = 1 << 20;
+
+/// Where a load's versions live in a partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadSegments {
+    /// The segments its link added, still as linked.
+    pub own: Vec<SegmentId>,
+    /// Compaction outputs holding some of its versions among others.
+    pub merged: Vec<SegmentId>,
+}
 
 /// A bulk file prepared in a partition: named, durable, not yet committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,32 +144,41 @@ impl<D: Disk> Engine<D> {
         Ok(())
     }
 
-    /// Withdraws `load` from this partition: one manifest edit removes its live segments, its
-    /// watermarks and its link, then the files go. Returns false if the load was not linked.
+    /// Withdraws `load` from this partition: one manifest edit removes its own segments (those
+    /// the link added), its watermarks and, unless merged segments still hold some of its
+    /// versions, its link; then the files go. Versions in merged segments stay until a
+    /// compaction drops them ([`crate::CompactionOptions::drop_rolled_back`]); reads skip them
+    /// while the load is hidden. Returns false if there was nothing to withdraw.
     pub async fn unlink_bulk_load(&self, load: u32) -> Result<bool> {
         self.check_poisoned()?;
         let _guard = self.maintenance.lock().await;
-        let (segments, marks) = {
+        let (own, merged, marks) = {
             let manifest = self.manifest.lock().await;
             let state = manifest.state();
             let Some(segments) = state.loads.get(&load).cloned() else { return Ok(false) };
+            let (own, merged): (Vec<SegmentId>, Vec<SegmentId>) = segments
+                .into_iter()
+                .partition(|id| state.segments.get(id).is_some_and(|s| s.kind == SegmentKind::Bulk));
             let marks: Vec<(TableId, Watermark)> = state
                 .watermarks
                 .iter()
                 .flat_map(|(t, ms)| ms.iter().map(move |m| (*t, *m)))
                 .filter(|(_, m)| m.point.origin.kind == OriginKind::Bulk && m.point.origin.source_id == load)
                 .collect();
-            (segments, marks)
+            (own, merged, marks)
         };
+        if own.is_empty() && marks.is_empty() && !merged.is_empty() {
+            return Ok(false);
+        }
         self.commit_edit(ManifestEdit {
-            removed: segments.clone(),
+            removed: own.clone(),
             watermarks_removed: marks,
-            loads_unlinked: vec![load],
+            loads_unlinked: if merged.is_empty() { vec![load] } else { Vec::new() },
             ..Default::default()
         })
         .await?;
-        self.install_segments(Vec::new(), &segments);
-        for id in &segments {
+        self.install_segments(Vec::new(), &own);
+        for id in &own {
             // Best effort: a file left here is an orphan the next recovery deletes.
             let _ = self.disk.remove(&self.segment_path(*id)).await;
         }
@@ -165,8 +186,22 @@ impl<D: Disk> Engine<D> {
         Ok(true)
     }
 
-    /// The bulk loads linked here, each with its segments still live (compaction removes them;
-    /// a replace load with no record here has none).
+    /// Segments of `load` here: its own (as linked) and the merged ones that hold some of its
+    /// versions among others.
+    pub async fn load_segments(&self, load: u32) -> LoadSegments {
+        let manifest = self.manifest.lock().await;
+        let state = manifest.state();
+        let (own, merged) = state
+            .loads
+            .get(&load)
+            .into_iter()
+            .flatten()
+            .partition(|id| state.segments.get(id).is_some_and(|s| s.kind == SegmentKind::Bulk));
+        LoadSegments { own, merged }
+    }
+
+    /// The bulk loads linked here, each with the live segments that hold its versions: its own,
+    /// and merged ones (a replace load with no record here has none).
     pub async fn linked_loads(&self) -> BTreeMap<u32, Vec<SegmentId>> {
         self.manifest.lock().await.state().loads.clone()
     }

@@ -98,9 +98,9 @@ impl<D: Disk> Engine<D> {
         let settings = self.table(key.table)?;
         let bound = at.bound();
         let mut candidates: Vec<Version> = self.memtable_newest_versions(key, bound);
-        let (segments, watermark) = self.read_view(key.table, settings.tie_rule, bound);
+        let view = self.read_view(key.table, settings.tie_rule, bound);
         let best_ts = |c: &[Version]| c.iter().map(|v| v.id.ts).max();
-        for segment in segments {
+        for segment in &view.segments {
             let info = segment.info();
             if best_ts(&candidates).is_some_and(|b| info.max_ts < b) {
                 break;
@@ -108,11 +108,17 @@ impl<D: Disk> Engine<D> {
             if info.min_ts > bound {
                 continue;
             }
-            let found = segment.newest_versions_of(key, bound, &self.cache).await?;
+            let mut found = segment.newest_versions_of(key, bound, &self.cache).await?;
+            if found.iter().any(|e| view.withdrawn(&e.version.id)) {
+                // A merged segment holds a rolled-back load's version on top: what it
+                // superseded here, if compaction kept it, shows again.
+                found = segment.versions_of(key, &self.cache).await?;
+                found.retain(|e| e.version.id.ts <= bound && !view.withdrawn(&e.version.id));
+            }
             candidates.extend(found.into_iter().map(|e| e.version));
         }
         let now_ms = self.clock.now_ms();
-        let row = resolve(&candidates, &settings, watermark, at, now_ms);
+        let row = resolve(&candidates, &settings, view.watermark, at, now_ms);
         self.heat.borrow_mut().record_read(row.as_ref().map_or(0, |r| r.value.len() as u64), now_ms);
         Ok(row)
     }
@@ -130,15 +136,16 @@ impl<D: Disk> Engine<D> {
     pub async fn versions(&self, key: KeyRef<'_>) -> Result<KeyHistory> {
         let settings = self.table(key.table)?;
         let mut all = self.memtable_versions(key);
-        let (segments, watermark) = self.read_view(key.table, settings.tie_rule, Ts::MAX);
-        for segment in segments {
-            all.extend(segment.versions_of(key, &self.cache).await?.into_iter().map(|e: Entry| e.version));
+        let view = self.read_view(key.table, settings.tie_rule, Ts::MAX);
+        for segment in &view.segments {
+            let found = segment.versions_of(key, &self.cache).await?;
+            all.extend(found.into_iter().map(|e: Entry| e.version).filter(|v| !view.withdrawn(&v.id)));
         }
         let rule = settings.tie_rule;
         all.sort_by(|a, b| b.rule_cmp(a, rule));
         // Of two payloads claiming one identity, the greater (first after the sort) stands.
         all.dedup_by(|later, earlier| later.id == earlier.id);
-        Ok(KeyHistory { versions: all, watermark })
+        Ok(KeyHistory { versions: all, watermark: view.watermark })
     }
 
     /// The versions of `key` at the greatest `ts` at or below `bound` in each memtable: the only

@@ -9,9 +9,10 @@
 use super::Engine;
 use super::read::{ReadAt, resolve};
 use crate::error::{Error, Result};
-use crate::ids::TableId;
+use crate::ids::{TableId, Ts};
 use crate::io::Disk;
-use crate::record::{Entry, PartitionRange};
+use crate::record::{Entry, Key, PartitionRange};
+use crate::segment::reader::SegmentReader;
 use crate::version::{Version, VersionId};
 use std::collections::BTreeMap;
 
@@ -61,6 +62,8 @@ pub struct ScanPage {
 
 struct SourceRead {
     entries: Vec<Entry>,
+    /// The last sort key the source read (before rolled-back versions were taken out).
+    last: Option<Vec<u8>>,
     truncated: bool,
 }
 
@@ -89,16 +92,18 @@ impl<D: Disk> Engine<D> {
             bound: req.at.bound(),
         };
         let mut reads = self.memtable_scan(&range);
-        let (segments, watermark) = self.read_view(req.table, settings.tie_rule, req.at.bound());
-        for segment in segments {
+        let view = self.read_view(req.table, settings.tie_rule, req.at.bound());
+        for segment in &view.segments {
             let r = segment.scan_partition(&range, &self.cache).await?;
-            reads.push(SourceRead { entries: r.entries, truncated: r.truncated });
+            let last = r.entries.last().map(|e| e.key.sort_key.clone());
+            let entries = self.without_withdrawn(segment, r.entries, &view, range.bound).await?;
+            reads.push(SourceRead { entries, last, truncated: r.truncated });
         }
         // The nearest of the truncated sources' last groups: past it, some source is unread.
         let frontier = reads
             .iter()
             .filter(|r| r.truncated)
-            .filter_map(|r| r.entries.last().map(|e| e.key.sort_key.clone()))
+            .filter_map(|r| r.last.clone())
             .reduce(|a, b| if req.reverse { a.max(b) } else { a.min(b) });
         let mut groups: BTreeMap<Vec<u8>, Vec<Version>> = BTreeMap::new();
         for r in reads {
@@ -118,7 +123,7 @@ impl<D: Disk> Engine<D> {
             if req.cursor.as_ref() == Some(&sk) {
                 continue;
             }
-            if let Some(row) = resolve(&versions, &settings, watermark, req.at, now_ms) {
+            if let Some(row) = resolve(&versions, &settings, view.watermark, req.at, now_ms) {
                 page.rows.push(ScanRow {
                     sort_key: sk,
                     value: row.value,
@@ -135,6 +140,30 @@ impl<D: Disk> Engine<D> {
         Ok(page)
     }
 
+    /// `entries` (a segment's newest group per sort key) without the versions of hidden bulk
+    /// loads. Where such a version stood on top in a merged segment, the sort key's other
+    /// versions there at or below `bound` take its place: what it superseded shows again.
+    async fn without_withdrawn(
+        &self,
+        segment: &SegmentReader<D::File>,
+        entries: Vec<Entry>,
+        view: &super::ReadView<D>,
+        bound: Ts,
+    ) -> Result<Vec<Entry>> {
+        if !entries.iter().any(|e| view.withdrawn(&e.version.id)) {
+            return Ok(entries);
+        }
+        let mut tainted: Vec<Key> =
+            entries.iter().filter(|e| view.withdrawn(&e.version.id)).map(|e| e.key.clone()).collect();
+        tainted.dedup();
+        let mut out: Vec<Entry> = entries.into_iter().filter(|e| !tainted.contains(&e.key)).collect();
+        for key in &tainted {
+            let found = segment.versions_of(key.as_ref(), &self.cache).await?;
+            out.extend(found.into_iter().filter(|e| e.version.id.ts <= bound && !view.withdrawn(&e.version.id)));
+        }
+        Ok(out)
+    }
+
     fn memtable_scan(&self, range: &PartitionRange<'_>) -> Vec<SourceRead> {
         let mem = self.mem.borrow();
         let tables = std::iter::once(&mem.active).chain(mem.frozen.iter().map(|f| f.table.as_ref()));
@@ -148,7 +177,8 @@ impl<D: Disk> Engine<D> {
                         (n + 1, Some(e.key.sort_key.as_slice()))
                     }
                 });
-                SourceRead { truncated: groups.0 == range.max_sort_keys, entries }
+                let last = entries.last().map(|e| e.key.sort_key.clone());
+                SourceRead { truncated: groups.0 == range.max_sort_keys, last, entries }
             })
             .collect()
     }
