@@ -68,6 +68,8 @@ fn engine_options(config: &Config, owned_partitions: usize) -> EngineOptions {
         max_clock_skew_ms: l.max_clock_skew_ms,
         tombstone_grace_ms: config.compaction.tombstone_grace_ms,
         heat_half_life_ms: config.compaction.heat_half_life_ms,
+        // Compactions collect garbage under the same contract; a flush applies its first rule.
+        retain_on_flush: true,
         ..EngineOptions::default()
     }
 }

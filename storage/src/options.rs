@@ -60,6 +60,11 @@ pub struct EngineOptions {
     /// Half-life of the write and read rates the compaction planner weighs, milliseconds.
     /// Default 60,000.
     pub heat_half_life_ms: u64,
+    /// A flush leaves out the versions its own memtable pushes past their table's
+    /// `max_versions` or version retention (rule 1 of the garbage-collection contract), so a
+    /// hot key's overwrites reach disk once, not once per version. Default false: every version
+    /// is flushed (what a test that counts versions on disk needs); nacred turns it on.
+    pub retain_on_flush: bool,
 }
 
 impl Default for EngineOptions {
@@ -76,6 +81,7 @@ impl Default for EngineOptions {
             cache_on_write: true,
             tombstone_grace_ms: 86_400_000,
             heat_half_life_ms: 60_000,
+            retain_on_flush: false,
         }
     }
 }

@@ -566,6 +566,7 @@ impl Config {
             block_target_bytes: self.block_bytes,
             bloom_bits_per_key: self.bloom_bits,
             manifest_snapshot_edits: self.snapshot_edits,
+            retain_on_flush: self.gc,
             ..small_options()
         }
     }

@@ -141,7 +141,7 @@ impl<F: crate::io::DiskFile> Cursor<F> {
 }
 
 /// What the drop rules need, fixed when the merge starts.
-struct Rules {
+pub(super) struct Rules {
     tables: HashMap<TableId, TableSettings>,
     options: CompactionOptions,
     now_ms: u64,
@@ -391,6 +391,22 @@ impl<D: Disk> Engine<D> {
 }
 
 impl Rules {
+    /// Rule 1 alone (versions past `max_versions` or version retention), for a flush.
+    pub(super) fn retention_only(tables: HashMap<TableId, TableSettings>, now_ms: u64) -> Rules {
+        Rules {
+            tables,
+            options: CompactionOptions { enforce_retention: true, ..CompactionOptions::default() },
+            now_ms,
+            reclaim_before_ms: None,
+            rolled_back: Arc::default(),
+        }
+    }
+
+    /// True if the rules know `table`'s settings.
+    pub(super) fn knows(&self, table: TableId) -> bool {
+        self.tables.contains_key(&table)
+    }
+
     /// True if the key's greatest version is a tombstone (or an expired value turned into one)
     /// older than the grace period, in a bottommost merge: the key goes whole, with what the
     /// tombstone hides.
@@ -415,7 +431,7 @@ struct Merge<F: crate::io::DiskFile> {
 
 /// Applies the drop rules to one key's versions (in storage order) and returns them in storage
 /// order.
-fn apply_rules(mut group: Vec<Entry>, rules: &Rules) -> Result<Vec<Entry>> {
+pub(super) fn apply_rules(mut group: Vec<Entry>, rules: &Rules) -> Result<Vec<Entry>> {
     let Some(first) = group.first() else { return Ok(group) };
     let settings = *rules.tables.get(&first.key.table).ok_or(Error::UnknownTable(first.key.table))?;
     let (options, now_ms) = (rules.options, rules.now_ms);

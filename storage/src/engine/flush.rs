@@ -7,12 +7,13 @@
 //! while the memtable was active, so a position is durable exactly when the versions it covers
 //! are.
 
+use super::compaction::{Rules, apply_rules};
 use super::{Engine, Frozen};
 use crate::error::Result;
 use crate::ids::{Lsn, SegmentId};
 use crate::io::Disk;
 use crate::manifest::ManifestEdit;
-use crate::record::EntryRef;
+use crate::record::{Entry, EntryRef};
 use crate::segment::info::{SegmentInfo, SegmentKind};
 use crate::segment::reader::SegmentReader;
 use crate::segment::writer::{SegmentLayout, SegmentWriter};
@@ -46,7 +47,11 @@ impl<D: Disk> Engine<D> {
                 self.commit_edit(edit_extra).await?;
                 None
             } else {
-                let info = self.write_segment(frozen.table.iter(), SegmentKind::Flush).await?;
+                let info = if self.options.retain_on_flush {
+                    self.write_retained(&frozen.table).await?
+                } else {
+                    self.write_segment(frozen.table.iter(), SegmentKind::Flush).await?
+                };
                 let reader = self.open_segment(&info).await?;
                 self.commit_edit(ManifestEdit { added: vec![info.clone()], ..edit_extra }).await?;
                 self.install_segments(vec![reader], &[]);
@@ -101,6 +106,42 @@ impl<D: Disk> Engine<D> {
             counters.flush_bytes += info.size_bytes;
             self.counters.set(counters);
         }
+        Ok(info)
+    }
+
+    /// Writes `table` as a flush segment without the versions it pushes past their table's
+    /// `max_versions` or version retention ([`crate::EngineOptions::retain_on_flush`]): each
+    /// key's versions are ranked among themselves, so only versions superseded within this
+    /// memtable go.
+    async fn write_retained(&self, table: &crate::memtable::Memtable) -> Result<SegmentInfo> {
+        let rules = Rules::retention_only(self.tables.borrow().clone(), self.clock.now_ms());
+        let mut segment = self.begin_segment(SegmentKind::Flush, self.options.cache_on_write).await?;
+        let mut group: Vec<Entry> = Vec::new();
+        let mut entries = table.iter().map(EntryRef::to_owned).peekable();
+        while let Some(e) = entries.next() {
+            let last_of_key = entries.peek().is_none_or(|next| next.key != e.key);
+            group.push(e);
+            if !last_of_key {
+                continue;
+            }
+            let group = std::mem::take(&mut group);
+            // A table dropped since its writes landed has no settings here: kept whole.
+            let known = group.first().is_some_and(|g| rules.knows(g.key.table));
+            let kept = match if known { apply_rules(group, &rules) } else { Ok(group) } {
+                Ok(kept) => kept,
+                Err(e) => return Err(self.abandon_segment(segment, e).await),
+            };
+            for e in &kept {
+                if let Err(err) = segment.writer.add(e.as_ref()).await {
+                    return Err(self.abandon_segment(segment, err).await);
+                }
+            }
+        }
+        let info = self.end_segment(segment).await?;
+        let mut counters = self.counters.get();
+        counters.flushes += 1;
+        counters.flush_bytes += info.size_bytes;
+        self.counters.set(counters);
         Ok(info)
     }
 
