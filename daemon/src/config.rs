@@ -88,13 +88,13 @@ heat_half_life_ms = 60000
 # threshold below moves from its cold to its hot value as heat rises to this.
 hot_ops_per_sec = 1000
 # Most runs a partition keeps before its newest merge: hot (leveled-like) and cold (tiered-like).
-hot_max_runs = 2
+hot_max_runs = 4
 cold_max_runs = 12
 # Fewest runs such a merge takes: cold partitions merge rarely, in big batches.
 hot_merge_width = 2
 cold_merge_width = 6
 # Everything merges once the newer runs add up to this percentage of the oldest.
-hot_size_ratio_percent = 50
+hot_size_ratio_percent = 100
 cold_size_ratio_percent = 400
 # A run is rewritten alone once this percentage of its versions is superseded.
 space_pressure_percent = 50

@@ -60,6 +60,11 @@ pub struct Args {
     /// Seed for key and operation choices; default: random (printed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Open loop: requests per second over the whole run, sent on a fixed schedule spread over
+    /// the slots, each latency counted from when its request was due (so a stalled server's
+    /// queueing shows, with no coordinated omission). Default: closed loop.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate: Option<u64>,
     /// Longest a request waits for its reply before it counts as an error.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
@@ -133,6 +138,7 @@ mod tests {
             &["--keys", "0"],
             &["--value-size", "2000000"],
             &["--duration", "ten"],
+            &["--rate", "0"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -1,5 +1,5 @@
-//! `nacre-loadgen`: a closed-loop, pipelined GET/PUT driver for `nacred` over the wire client.
-//! It opens `--connections` TCP connections dealt over the shard ports, keeps `--pipeline`
+//! `nacre-loadgen`: a pipelined GET/PUT driver for `nacred` over the wire client, closed loop or
+//! open loop (`--rate`). It opens `--connections` TCP connections dealt over the shard ports, keeps `--pipeline`
 //! requests in flight on each, records every latency in an HdrHistogram and prints throughput
 //! and p50/p99/p99.9/max. It reports; it never asserts. It is a client only and never links
 //! storage or the daemon.
@@ -65,7 +65,7 @@ async fn run(args: Args) -> Result<()> {
     });
     println!(
         "nacre-loadgen: {} ({} shards, {} partitions), table {:?}, {} keys, {}-byte values, read ratio {read_ratio}, \
-         durability {}, {} connections x pipeline {} = {} in flight, {} thread(s), warmup {:?}, duration {:?}, seed {seed}",
+         durability {}, {} connections x pipeline {} = {} in flight, {}, {} thread(s), warmup {:?}, duration {:?}, seed {seed}",
         args.addr,
         topology.shard_count,
         topology.partition_count,
@@ -76,6 +76,7 @@ async fn run(args: Args) -> Result<()> {
         args.connections,
         args.pipeline,
         args.connections * args.pipeline,
+        args.rate.map_or("closed loop".to_owned(), |r| format!("open loop at {r} requests/s")),
         args.threads,
         args.warmup,
         args.duration,
@@ -96,8 +97,15 @@ async fn run(args: Args) -> Result<()> {
     let measure_from = start + args.warmup;
     let until = measure_from + args.duration;
     let mut slots = tokio::task::JoinSet::new();
+    let slot_count = args.connections * args.pipeline;
     for (c, (client, keys)) in clients.iter().enumerate() {
         for p in 0..args.pipeline {
+            // Open loop: the run's rate dealt evenly over the slots, their schedules staggered.
+            let schedule = args.rate.map(|rate| {
+                let interval = Duration::from_secs_f64(slot_count as f64 / rate as f64);
+                let index = c as u64 * args.pipeline + p;
+                worker::Schedule { first: start + interval.mul_f64(index as f64 / slot_count as f64), interval }
+            });
             let plan = Plan {
                 table: args.table.clone(),
                 keys: Arc::clone(keys),
@@ -107,6 +115,7 @@ async fn run(args: Args) -> Result<()> {
                 measure_from,
                 until,
                 seed: seed ^ ((c as u64) << 32 | p),
+                schedule,
             };
             slots.spawn(worker::run(Arc::clone(client), plan));
         }

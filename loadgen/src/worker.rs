@@ -1,5 +1,6 @@
-//! One closed-loop slot of a connection: pick a key and an operation, send, wait for the reply,
-//! record the latency, repeat until the deadline. Owns the per-slot tallies; it never asserts
+//! One slot of a connection: pick a key and an operation, send, wait for the reply, record the
+//! latency, repeat until the deadline; at once (closed loop) or at the slot's due times (open
+//! loop, `--rate`). Owns the per-slot tallies; it never asserts
 //! anything about the server's answers beyond counting errors.
 
 use crate::keys;
@@ -32,6 +33,18 @@ pub struct Plan {
     pub until: Instant,
     /// This slot's random seed.
     pub seed: u64,
+    /// Open loop: the slot's first request is due at `measure_from - warmup + offset` and each
+    /// next one `interval` later; `None` for a closed loop.
+    pub schedule: Option<Schedule>,
+}
+
+/// When an open-loop slot's requests are due.
+#[derive(Clone, Copy, Debug)]
+pub struct Schedule {
+    /// The first request's due time.
+    pub first: Instant,
+    /// Between two requests of this slot.
+    pub interval: Duration,
 }
 
 /// What one slot saw while measuring.
@@ -88,8 +101,18 @@ pub async fn run(client: Arc<Client>, plan: Plan) -> Tally {
     let mut value = vec![0u8; plan.value_size];
     rng.fill(&mut value);
     let mut tally = Tally::new();
+    let mut due = plan.schedule.map(|s| s.first);
     loop {
-        let start = Instant::now();
+        // Open loop: wait for the request's due time and count its latency from then, however
+        // late the previous reply made it.
+        let start = match (due, plan.schedule) {
+            (Some(at), Some(s)) => {
+                tokio::time::sleep_until(at.into()).await;
+                due = Some(at + s.interval);
+                at
+            }
+            _ => Instant::now(),
+        };
         if start >= plan.until {
             return tally;
         }

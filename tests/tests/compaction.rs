@@ -206,7 +206,10 @@ fn a_million_overwrites_under_the_default_policy_keep_segment_bytes_near_what_gc
              write amplification {:.2}, runs {runs:?}",
             (flushed + compacted) as f64 / flushed.max(1) as f64
         );
-        assert!(flushed > 20 * contract, "the run overwrote much more than it keeps: flushed {flushed}");
+        // Flushes leave out what their own memtable pushes past three versions, so what they
+        // write depends on how many overwrites each memtable held; a few times the contract is
+        // the least a million overwrites through a small memtable budget can flush.
+        assert!(flushed > 4 * contract, "the run flushed several copies of what it keeps: flushed {flushed}");
         assert!(
             total <= SPACE_FACTOR * contract,
             "segment bytes {total} over {SPACE_FACTOR}x the contract's {contract}"

@@ -56,6 +56,12 @@ struct Args {
     /// Directory for both stores (must support O_DIRECT: ext4 or xfs, not tmpfs).
     #[arg(long, default_value = "/var/tmp/nacre-bench")]
     dir: PathBuf,
+    /// Override the planner's `hot_max_runs` (a fully hot partition's most runs), for tuning.
+    #[arg(long)]
+    hot_max_runs: Option<usize>,
+    /// Override the planner's `hot_size_ratio`, percent, for tuning.
+    #[arg(long)]
+    hot_size_ratio_percent: Option<u32>,
     /// The db_bench binary (Debian: rocksdb-tools).
     #[arg(long, default_value = "db_bench")]
     db_bench: String,
@@ -219,11 +225,19 @@ fn run_nacre(args: &Args) -> Result<Outcome> {
         ..EngineOptions::default()
     };
     let (keys, writes, reads, value_size, seed) = (args.keys, args.writes, args.reads, args.value_size, args.seed);
+    let mut policy = Policy::default();
+    if let Some(runs) = args.hot_max_runs {
+        policy.hot_max_runs = runs;
+    }
+    if let Some(percent) = args.hot_size_ratio_percent {
+        policy.hot_size_ratio = f64::from(percent) / 100.0;
+    }
+    println!("nacre: planner {policy:?}");
     glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .io_memory(2 << 20)
         .make()
         .map_err(|e| anyhow::anyhow!("starting a glommio executor (locked memory must be at least 4 MiB): {e}"))?
-        .run(async move { nacre_phases(&root, (keys, writes, reads), value_size, seed, options).await })
+        .run(async move { nacre_phases(&root, (keys, writes, reads), value_size, seed, options, policy).await })
 }
 
 async fn nacre_phases(
@@ -232,6 +246,7 @@ async fn nacre_phases(
     value_size: usize,
     seed: u64,
     options: EngineOptions,
+    policy: Policy,
 ) -> Result<Outcome> {
     let disk = DmaDisk::new(root).await?;
     let clock: Rc<dyn Clock> = Rc::new(SystemClock);
@@ -239,7 +254,6 @@ async fn nacre_phases(
     let engine = Engine::create(disk, &root.join("p0"), PartitionId(0), wal.clone(), options, clock.clone()).await?;
     let table = TableId(1);
     engine.define_table(table, TableSettings { max_versions: 1, ..TableSettings::default() });
-    let policy = Policy::default();
     let hlc = Hlc::new();
     let mut rng = fastrand::Rng::with_seed(seed);
     let value: Vec<u8> = (0..value_size).map(|i| b'a' + (i % 26) as u8).collect();

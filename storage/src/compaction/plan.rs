@@ -130,11 +130,12 @@ mod tests {
     #[test]
     fn a_hot_partition_merges_at_a_few_runs_where_a_cold_one_waits() {
         let policy = Policy::default();
-        let s = base_and_flushes(3);
-        let task = plan(&s, hot(&policy), &policy).expect("a hot partition merges at four runs");
+        let s = base_and_flushes(policy.hot_max_runs as u64);
+        let task = plan(&s, hot(&policy), &policy).expect("a hot partition merges past its most runs");
         assert_eq!(task.reason, Reason::RunCount);
-        assert_eq!(task.inputs, vec![SegmentId(3), SegmentId(2), SegmentId(1)], "the newest runs, enough to get under");
-        assert_eq!(plan(&s, HeatRates::default(), &policy), None, "a cold partition tolerates four runs");
+        let newest = policy.hot_max_runs as u64;
+        assert_eq!(task.inputs, vec![SegmentId(newest), SegmentId(newest - 1)], "the newest runs, enough to get under");
+        assert_eq!(plan(&s, HeatRates::default(), &policy), None, "a cold partition tolerates them");
     }
 
     #[test]
@@ -193,7 +194,7 @@ mod tests {
         assert!(!task.inputs.contains(&bulk.id), "{task:?}");
         assert_eq!(plan(&snapshot(vec![bulk.clone()]), hot(&policy), &policy), None);
         // Newer writes on its keys: now it is a candidate like any run.
-        let newer = run(9, SegmentKind::Flush, 8 << 30, 1_000, 900);
+        let newer = run(9, SegmentKind::Flush, 12 << 30, 1_000, 900);
         let task = plan(&snapshot(vec![bulk.clone(), newer]), hot(&policy), &policy).expect("newer data on the load");
         assert!(task.inputs.contains(&bulk.id), "{task:?}");
         // Newer writes elsewhere in the key space do not make it one.
