@@ -33,11 +33,11 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             hot_ops_per_sec: 1_000.0,
-            hot_max_runs: 4,
+            hot_max_runs: 2,
             cold_max_runs: 12,
             hot_merge_width: 2,
             cold_merge_width: 6,
-            hot_size_ratio: 1.0,
+            hot_size_ratio: 0.5,
             cold_size_ratio: 4.0,
             space_pressure: 0.5,
             space_pressure_min_bytes: 1 << 20,
