@@ -9,7 +9,6 @@
 use crate::config::CompactionConfig;
 use crate::lifecycle::Lifecycle;
 use crate::partitions::Partitions;
-use futures_lite::FutureExt;
 use nacre_storage::compaction::{Policy, Task, plan};
 use nacre_storage::{CompactionOptions, CompactionOutcome};
 use std::cell::{Cell, RefCell};
@@ -181,18 +180,18 @@ impl Compactor {
                 continue;
             }
             if !self.config.enabled {
-                self.sleep_unless_stopping(&life, interval).await;
+                life.sleep_unless_stopping(interval).await;
                 continue;
             }
             if partitions.under_pressure() {
                 self.paused_turns.set(self.paused_turns.get() + 1);
-                self.sleep_unless_stopping(&life, interval).await;
+                life.sleep_unless_stopping(interval).await;
                 continue;
             }
             let tasks = self.plan_all(&partitions);
             self.queue_length.set(tasks.len());
             let Some((p, task)) = tasks.into_iter().next() else {
-                self.sleep_unless_stopping(&life, interval).await;
+                life.sleep_unless_stopping(interval).await;
                 continue;
             };
             let Some(engine) = partitions.engines.get(&p).cloned() else { continue };
@@ -223,17 +222,9 @@ impl Compactor {
             if self.config.io_bytes_per_sec > 0 {
                 let owed = Duration::from_secs_f64(moved as f64 / self.config.io_bytes_per_sec as f64);
                 if let Some(wait) = owed.checked_sub(elapsed) {
-                    self.sleep_unless_stopping(&life, wait).await;
+                    life.sleep_unless_stopping(wait).await;
                 }
             }
         }
-    }
-
-    async fn sleep_unless_stopping(&self, life: &Lifecycle, duration: Duration) {
-        async {
-            glommio::timer::sleep(duration).await;
-        }
-        .or(life.until_stopping())
-        .await;
     }
 }

@@ -101,9 +101,9 @@ cold_size_ratio_percent = 400
 # A run is rewritten alone once this percentage of its versions is superseded.
 space_pressure_percent = 50
 # A committed bulk load's segments are left as linked this long after its commit, milliseconds,
-# so `nacre bulk rollback` within it always works and shows what the load superseded again (if
-# still within max_versions and version retention). After it, a compaction may merge them and
-# the rollback is refused.
+# so `nacre bulk rollback` within it shows everything the load superseded again. After it, a
+# compaction may merge them and drop what they superseded (max_versions, version retention); a
+# rollback still hides the load's versions, and a key shows only what the merge kept.
 bulk_rollback_window_ms = 86400000
 # How often a shard with nothing queued looks for work, milliseconds.
 check_interval_ms = 100

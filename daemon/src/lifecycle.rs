@@ -43,6 +43,17 @@ impl Lifecycle {
         }
     }
 
+    /// Sleeps `duration`, or less if the shard starts stopping meanwhile.
+    pub async fn sleep_unless_stopping(&self, duration: std::time::Duration) {
+        futures_lite::FutureExt::or(
+            async {
+                glommio::timer::sleep(duration).await;
+            },
+            self.until_stopping(),
+        )
+        .await;
+    }
+
     /// Counts a request (or a RESP pipeline) being served until the guard drops.
     pub fn serving(&self) -> Serving<'_> {
         self.active_requests.set(self.active_requests.get() + 1);

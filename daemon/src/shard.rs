@@ -238,13 +238,7 @@ pub async fn run(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Res
 async fn rollback_window_loop(shard: Rc<Shard>) {
     while !shard.life.is_stopping() {
         shard.protect_loads_in_their_rollback_window();
-        futures_lite::FutureExt::or(
-            async {
-                glommio::timer::sleep(Duration::from_secs(1)).await;
-            },
-            shard.life.until_stopping(),
-        )
-        .await;
+        shard.life.sleep_unless_stopping(Duration::from_secs(1)).await;
     }
 }
 

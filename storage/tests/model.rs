@@ -1008,9 +1008,9 @@ fn for_each_seed(name: &str, steps: usize, gc: bool, run: impl Fn(u64, Config, u
     }
 }
 
-#[test]
-fn engine_matches_the_model_under_random_operations() {
-    for_each_seed("random operations", STEPS, false, |seed, config, steps| {
+/// Random operations from each seed, compared with the model; `gc` as in [`Config::gc`].
+fn random_operations(name: &str, gc: bool) {
+    for_each_seed(name, STEPS, gc, |seed, config, steps| {
         let mut generator = Generator::new(seed);
         let ops: Vec<Op> = (0..steps).map(|_| generator.op()).collect();
         QUIET.with(|q| q.set(true));
@@ -1021,15 +1021,13 @@ fn engine_matches_the_model_under_random_operations() {
 }
 
 #[test]
+fn engine_matches_the_model_under_random_operations() {
+    random_operations("random operations", false);
+}
+
+#[test]
 fn garbage_collecting_compactions_keep_every_read_the_contract_promises() {
-    for_each_seed("random operations, compactions collecting garbage", STEPS, true, |seed, config, steps| {
-        let mut generator = Generator::new(seed);
-        let ops: Vec<Op> = (0..steps).map(|_| generator.op()).collect();
-        QUIET.with(|q| q.set(true));
-        let failed = fails(config, &ops, Checks::Spaced).is_some();
-        QUIET.with(|q| q.set(false));
-        failed.then_some(ops)
-    });
+    random_operations("random operations, compactions collecting garbage", true);
 }
 
 // ---------------------------------------------------------------------------------------------

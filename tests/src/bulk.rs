@@ -165,3 +165,20 @@ pub fn descriptor(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("load.json")).expect("reading load.json");
     serde_json::from_str(&text).expect("load.json is JSON")
 }
+
+/// The value of each of `keys` (partition keys, empty sort key) in `table`, as text, or `absent`
+/// for a key with no visible row: what bulk tests compare after each step.
+pub async fn values_of(
+    client: &nacre_wire::Client,
+    table: &str,
+    keys: impl Iterator<Item = String>,
+    absent: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in keys {
+        let row =
+            client.get(nacre_wire::Get::new(table, nacre_wire::Key::new(key.into_bytes(), b""))).await.expect("get");
+        out.push(row.map_or_else(|| absent.to_owned(), |r| String::from_utf8(r.value).expect("utf8")));
+    }
+    out
+}

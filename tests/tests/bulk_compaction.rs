@@ -7,7 +7,7 @@
 use nacre_tests::bulk::{self, Row};
 use nacre_tests::runtime;
 use nacre_tests::server::{Server, ServerOptions, test_dir};
-use nacre_wire::{Client, Compact, Get, Key, Put, TableSettings, Ts};
+use nacre_wire::{Client, Compact, Key, Put, TableSettings, Ts};
 use std::time::Duration;
 
 const KEYS: usize = 50;
@@ -31,12 +31,7 @@ async fn put_at(client: &Client, i: usize, value: &str, ts_ms: u64) {
 }
 
 async fn values(client: &Client) -> Vec<String> {
-    let mut out = Vec::new();
-    for i in 0..KEYS {
-        let row = client.get(Get::new("t", Key::new(key(i).into_bytes(), b""))).await.expect("get");
-        out.push(row.map_or_else(|| "-".to_owned(), |r| String::from_utf8(r.value).expect("utf8")));
-    }
-    out
+    bulk::values_of(client, "t", (0..KEYS).map(key), "-").await
 }
 
 fn expected(overwritten: &str, rest: &str) -> Vec<String> {

@@ -5,7 +5,7 @@
 use nacre_tests::bulk::{self, Row};
 use nacre_tests::runtime;
 use nacre_tests::server::{Server, ServerOptions, test_dir};
-use nacre_wire::{BulkLoadState, Client, ClientError, ErrorCode, Get, Key, Put, TableSettings, Ts};
+use nacre_wire::{BulkLoadState, Client, ClientError, ErrorCode, Key, Put, TableSettings, Ts};
 use std::path::Path;
 use std::time::Duration;
 
@@ -47,12 +47,7 @@ fn armed_server(failpoint: &str, snapshot_ms: u64) -> Server {
 /// Every key's value: "old" (before the load) or "new" (the load's); never missing, since even
 /// a replace load that is visible holds every key.
 async fn values(client: &Client) -> Vec<String> {
-    let mut out = Vec::new();
-    for i in 0..KEYS {
-        let row = client.get(Get::new("t", Key::new(key(i).as_bytes(), b""))).await.expect("get");
-        out.push(row.map_or_else(|| "missing".to_owned(), |r| String::from_utf8(r.value).expect("utf8")));
-    }
-    out
+    bulk::values_of(client, "t", (0..KEYS).map(key), "missing").await
 }
 
 fn all(value: &str) -> Vec<String> {

@@ -10,7 +10,7 @@
 use super::compaction::{Rules, apply_rules};
 use super::{Engine, Frozen};
 use crate::error::Result;
-use crate::ids::{Lsn, SegmentId};
+use crate::ids::Lsn;
 use crate::io::Disk;
 use crate::manifest::ManifestEdit;
 use crate::record::{Entry, EntryRef};
@@ -101,10 +101,7 @@ impl<D: Disk> Engine<D> {
         }
         let info = self.end_segment(segment).await?;
         if kind == SegmentKind::Flush {
-            let mut counters = self.counters.get();
-            counters.flushes += 1;
-            counters.flush_bytes += info.size_bytes;
-            self.counters.set(counters);
+            self.count_flush(&info);
         }
         Ok(info)
     }
@@ -138,11 +135,16 @@ impl<D: Disk> Engine<D> {
             }
         }
         let info = self.end_segment(segment).await?;
+        self.count_flush(&info);
+        Ok(info)
+    }
+
+    /// Adds a flush's segment to the maintenance counters.
+    fn count_flush(&self, info: &SegmentInfo) {
         let mut counters = self.counters.get();
         counters.flushes += 1;
         counters.flush_bytes += info.size_bytes;
         self.counters.set(counters);
-        Ok(info)
     }
 
     /// Starts a new segment file; entries go to its `writer`, then [`Engine::end_segment`] or
@@ -232,11 +234,10 @@ impl<D: Disk> Engine<D> {
     /// segments that hold its versions among others; those are never left out whole.)
     pub(super) fn mirror_manifest(&self, state: &crate::manifest::ManifestState) {
         *self.watermarks.borrow_mut() = state.watermarks.clone();
-        let own = |id: &SegmentId| state.segments.get(id).is_some_and(|s| s.kind == SegmentKind::Bulk);
         *self.segment_loads.borrow_mut() = state
             .loads
             .iter()
-            .flat_map(|(load, ids)| ids.iter().filter(|id| own(id)).map(move |id| (*id, *load)))
+            .flat_map(|(load, ids)| ids.iter().filter(|id| super::link::is_own(state, id)).map(move |id| (*id, *load)))
             .collect();
     }
 }

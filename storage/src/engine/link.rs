@@ -19,7 +19,7 @@ use super::Engine;
 use crate::error::{Error, Result};
 use crate::ids::{SegmentId, TableId};
 use crate::io::{Disk, DiskFile, OpenMode};
-use crate::manifest::ManifestEdit;
+use crate::manifest::{ManifestEdit, ManifestState};
 use crate::segment::info::{SegmentInfo, SegmentKind};
 use crate::version::{OriginKind, Watermark};
 use std::collections::BTreeMap;
@@ -35,6 +35,20 @@ pub struct LoadSegments {
     pub own: Vec<SegmentId>,
     /// Compaction outputs holding some of its versions among others.
     pub merged: Vec<SegmentId>,
+}
+
+impl LoadSegments {
+    /// `load`'s segments in `state`, split by kind; `None` if the partition does not list it.
+    pub(super) fn of(state: &ManifestState, load: u32) -> Option<LoadSegments> {
+        let (own, merged) = state.loads.get(&load)?.iter().partition(|id| is_own(state, id));
+        Some(LoadSegments { own, merged })
+    }
+}
+
+/// True if `id` is a segment a link added (kind bulk), not a compaction output holding some of a
+/// load's versions.
+pub(super) fn is_own(state: &ManifestState, id: &SegmentId) -> bool {
+    state.segments.get(id).is_some_and(|s| s.kind == SegmentKind::Bulk)
 }
 
 /// A bulk file prepared in a partition: named, durable, not yet committed.
@@ -155,10 +169,7 @@ impl<D: Disk> Engine<D> {
         let (own, merged, marks) = {
             let manifest = self.manifest.lock().await;
             let state = manifest.state();
-            let Some(segments) = state.loads.get(&load).cloned() else { return Ok(false) };
-            let (own, merged): (Vec<SegmentId>, Vec<SegmentId>) = segments
-                .into_iter()
-                .partition(|id| state.segments.get(id).is_some_and(|s| s.kind == SegmentKind::Bulk));
+            let Some(LoadSegments { own, merged }) = LoadSegments::of(state, load) else { return Ok(false) };
             let marks: Vec<(TableId, Watermark)> = state
                 .watermarks
                 .iter()
@@ -189,15 +200,7 @@ impl<D: Disk> Engine<D> {
     /// Segments of `load` here: its own (as linked) and the merged ones that hold some of its
     /// versions among others.
     pub async fn load_segments(&self, load: u32) -> LoadSegments {
-        let manifest = self.manifest.lock().await;
-        let state = manifest.state();
-        let (own, merged) = state
-            .loads
-            .get(&load)
-            .into_iter()
-            .flatten()
-            .partition(|id| state.segments.get(id).is_some_and(|s| s.kind == SegmentKind::Bulk));
-        LoadSegments { own, merged }
+        LoadSegments::of(self.manifest.lock().await.state(), load).unwrap_or_default()
     }
 
     /// The bulk loads linked here, each with the live segments that hold its versions: its own,
