@@ -1,7 +1,7 @@
 //! The `nacre` command line: every command, flag and default, as clap derive types. Owns
 //! parsing only; running a command is `command.rs`'s job.
 
-use super::time::{parse_as_of, parse_duration_ms, parse_ts};
+use super::time::{parse_as_of, parse_duration_ms, parse_duration_or_zero_ms, parse_ts};
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use nacre_wire::Ts;
 use std::time::Duration;
@@ -66,6 +66,8 @@ pub enum Command {
 pub enum TableCommand {
     /// Create a table.
     Create(TableCreateArgs),
+    /// Change some of a table's settings (those given; the rest are kept), and print it.
+    Alter(TableAlterArgs),
     /// List tables and their settings.
     List(OutputArgs),
     /// Drop a table and all its data.
@@ -129,6 +131,22 @@ pub struct TableCreateArgs {
     /// Longest a superseded version is kept.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
     pub retention: Option<u64>,
+    /// How long after its link a bulk load into the table stays out of compaction, so that a
+    /// rollback shows again everything it superseded; 0 is no window (server default 24h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero_ms)]
+    pub rollback_window: Option<u64>,
+}
+
+/// `nacre table alter`: at least one setting to change.
+#[derive(ClapArgs, Debug)]
+#[command(group(clap::ArgGroup::new("change").required(true).multiple(true)))]
+pub struct TableAlterArgs {
+    /// The table.
+    pub name: String,
+    /// A new rollback window (see `table create`); 0 is none. Applies to the table's loads
+    /// already linked too: a load older than the new window may be merged from then on.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero_ms, group = "change")]
+    pub rollback_window: Option<u64>,
 }
 
 /// `nacre source ...`.
@@ -412,11 +430,26 @@ mod tests {
     }
 
     #[test]
+    fn table_create_and_alter_take_a_rollback_window_that_may_be_zero() {
+        let cli = parse(&["table", "create", "t", "--rollback-window", "2h"]).expect("valid");
+        let Command::Table(TableCommand::Create(create)) = cli.command else { panic!("not a create") };
+        assert_eq!(create.rollback_window, Some(7_200_000));
+        let cli = parse(&["table", "create", "t"]).expect("valid");
+        let Command::Table(TableCommand::Create(create)) = cli.command else { panic!("not a create") };
+        assert_eq!(create.rollback_window, None, "the server's default");
+        let cli = parse(&["table", "alter", "t", "--rollback-window", "0"]).expect("valid");
+        let Command::Table(TableCommand::Alter(alter)) = cli.command else { panic!("not an alter") };
+        assert_eq!((alter.name.as_str(), alter.rollback_window), ("t", Some(0)));
+    }
+
+    #[test]
     fn bad_ts_duration_and_limits_are_usage_errors() {
         for args in [
             &["put", "t", "pk", "v", "--ts", "yesterday"][..],
             &["put", "t", "pk", "v", "--ttl", "forever"],
             &["table", "create", "t", "--max-versions", "0"],
+            &["table", "create", "t", "--rollback-window", "1day2"],
+            &["table", "alter", "t"],
             &["scan", "t", "pk", "--limit", "0"],
             &["get", "t"],
         ] {

@@ -8,8 +8,8 @@ use super::args::{
 use super::render::{self, Format, StreamTopics};
 use base64::Engine as _;
 use nacre_wire::{
-    Client, ClientError, ClientOptions, Compact, Delete, Durability, Get, Key, OriginKind, Put, Scan, SourceSpec,
-    TableSettings, VersionId, Versions,
+    AlterTable, Client, ClientError, ClientOptions, Compact, Delete, Durability, Get, Key, OriginKind, Put, Scan,
+    SourceSpec, TableSettings, VersionId, Versions,
 };
 use std::io::Write;
 
@@ -195,9 +195,16 @@ async fn run_table(client: &Client, command: TableCommand, out: &mut dyn Write) 
                 version_retention_ms: create.retention,
                 default_ttl_ms: create.ttl,
                 tie_rule: defaults.tie_rule,
+                rollback_window_ms: create.rollback_window.unwrap_or(defaults.rollback_window_ms),
             };
             let info = client.create_table(&create.name, settings).await?;
             out.write_all(render::created(&info).as_bytes())?;
+        }
+        TableCommand::Alter(alter) => {
+            let change =
+                AlterTable { name: alter.name, rollback_window_ms: alter.rollback_window, ..AlterTable::default() };
+            let info = client.alter_table(change).await?;
+            out.write_all(render::altered(&info).as_bytes())?;
         }
         TableCommand::List(output) => {
             let tables = client.list_tables().await?;

@@ -282,10 +282,11 @@ pub fn tables(format: Format, tables: &[TableInfo]) -> String {
                 "version_retention_ms": t.settings.version_retention_ms,
                 "default_ttl_ms": t.settings.default_ttl_ms,
                 "tie_rule": t.settings.tie_rule.iter().map(|k| kind_name(*k)).collect::<Vec<_>>(),
+                "rollback_window_ms": t.settings.rollback_window_ms,
             })
         })),
         Format::Table => aligned(
-            &["NAME", "ID", "MAX_VERSIONS", "RETENTION", "TTL", "TIE_RULE"],
+            &["NAME", "ID", "MAX_VERSIONS", "RETENTION", "TTL", "TIE_RULE", "ROLLBACK_WINDOW"],
             tables.iter().map(table_cells).collect(),
         ),
     }
@@ -300,15 +301,25 @@ fn table_cells(t: &TableInfo) -> Vec<String> {
         or_none(t.settings.version_retention_ms),
         or_none(t.settings.default_ttl_ms),
         t.settings.tie_rule.iter().map(|k| kind_name(*k)).collect::<Vec<_>>().join(">"),
+        human_ms(t.settings.rollback_window_ms),
     ]
 }
 
 /// One line saying what a create did.
 pub fn created(table: &TableInfo) -> String {
+    summary("created", table)
+}
+
+/// One line saying what an alter left.
+pub fn altered(table: &TableInfo) -> String {
+    summary("altered", table)
+}
+
+fn summary(done: &str, table: &TableInfo) -> String {
     let cells = table_cells(table);
     format!(
-        "created table {} (id {}, max_versions {}, retention {}, ttl {})\n",
-        cells[0], cells[1], cells[2], cells[3], cells[4]
+        "{done} table {} (id {}, max_versions {}, retention {}, ttl {}, rollback window {})\n",
+        cells[0], cells[1], cells[2], cells[3], cells[4], cells[6]
     )
 }
 
@@ -456,7 +467,7 @@ fn aligned(headers: &[&str], rows: Vec<Vec<String>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nacre_wire::{Origin, SourceTopic, Ts};
+    use nacre_wire::{Origin, SourceTopic, TableSettings, Ts};
 
     fn version(ms: u64, logical: u64, seq: u64) -> VersionId {
         VersionId { ts: Ts((ms << 16) | logical), origin: Origin { kind: OriginKind::Direct, source_id: 1, seq } }
@@ -674,5 +685,30 @@ mod tests {
             ]
         );
         assert_eq!(stats(Format::Json, &all, true).lines().count(), 6);
+    }
+
+    #[test]
+    fn tables_show_their_rollback_window() {
+        let day = TableInfo { name: "t".into(), settings: TableSettings::default(), id: 1 };
+        let none = TableInfo {
+            name: "u".into(),
+            settings: TableSettings { rollback_window_ms: 0, ..TableSettings::default() },
+            id: 2,
+        };
+        let text = tables(Format::Table, &[day.clone(), none.clone()]);
+        let rows: Vec<&str> = text.lines().collect();
+        assert!(
+            rows[0].ends_with("ROLLBACK_WINDOW") && rows[1].ends_with(" 1day") && rows[2].ends_with(" 0s"),
+            "{text}"
+        );
+        let json: Vec<Value> = tables(Format::Json, &[day.clone(), none])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect();
+        assert_eq!(
+            (json[0]["rollback_window_ms"].as_u64(), json[1]["rollback_window_ms"].as_u64()),
+            (Some(86_400_000), Some(0))
+        );
+        assert_eq!(altered(&day), "altered table t (id 1, max_versions 3, retention -, ttl -, rollback window 1day)\n");
     }
 }

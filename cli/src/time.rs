@@ -121,6 +121,17 @@ pub fn parse_duration_ms(input: &str) -> Result<u64, ArgError> {
     duration_ms(input, duration)
 }
 
+/// Parses a duration as [`parse_duration_ms`] does, or a zero one (`0`, `0s`) as 0: for
+/// settings where 0 means none, such as a table's rollback window.
+pub fn parse_duration_or_zero_ms(input: &str) -> Result<u64, ArgError> {
+    let duration = humantime::parse_duration(input.trim())
+        .map_err(|e| ArgError::Duration { input: input.to_owned(), reason: e.to_string() })?;
+    if duration.is_zero() {
+        return Ok(0);
+    }
+    duration_ms(input, duration)
+}
+
 fn duration_ms(input: &str, duration: Duration) -> Result<u64, ArgError> {
     if duration.is_zero() || !duration.subsec_nanos().is_multiple_of(1_000_000) {
         return Err(ArgError::DurationPrecision { input: input.to_owned() });
@@ -205,6 +216,16 @@ mod tests {
         assert!(matches!(parse_duration_ms("1500us"), Err(ArgError::DurationPrecision { .. })));
         assert!(matches!(parse_duration_ms("30"), Err(ArgError::Duration { .. })));
         assert!(matches!(parse_duration_ms("soon"), Err(ArgError::Duration { .. })));
+    }
+
+    #[test]
+    fn a_window_may_also_be_zero() {
+        assert_eq!(parse_duration_or_zero_ms("24h"), Ok(86_400_000));
+        assert_eq!(parse_duration_or_zero_ms("250ms"), Ok(250));
+        assert_eq!(parse_duration_or_zero_ms("0"), Ok(0));
+        assert_eq!(parse_duration_or_zero_ms("0s"), Ok(0));
+        assert!(matches!(parse_duration_or_zero_ms("1500us"), Err(ArgError::DurationPrecision { .. })));
+        assert!(matches!(parse_duration_or_zero_ms("30"), Err(ArgError::Duration { .. })));
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn help_lists_every_command_and_the_exit_statuses() {
     assert!(help.contains("1 not found"), "{help}");
     let output = nacre(&["table", "--help"]);
     let help = String::from_utf8(output.stdout).expect("UTF-8 help");
-    for command in ["create", "list", "drop"] {
+    for command in ["create", "alter", "list", "drop"] {
         assert!(help.contains(command), "{command} missing from\n{help}");
     }
 }

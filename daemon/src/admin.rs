@@ -11,7 +11,7 @@ use std::rc::Rc;
 const MAX_TABLE_NAME_BYTES: usize = 255;
 
 fn table_info(name: &str, entry: &TableEntry) -> wire::TableInfo {
-    wire::TableInfo { name: name.to_string(), settings: convert::wire_settings(&entry.settings()), id: entry.id }
+    wire::TableInfo { name: name.to_string(), settings: convert::wire_settings(entry), id: entry.id }
 }
 
 impl Shard {
@@ -50,12 +50,11 @@ impl Shard {
         if c.name.is_empty() || c.name.len() > MAX_TABLE_NAME_BYTES {
             return Err(error(ErrorCode::BadRequest, format!("table names are 1 to {MAX_TABLE_NAME_BYTES} bytes")));
         }
-        let settings = convert::settings(&c.settings)?;
         let mut catalog = self.catalog.borrow().clone();
+        let entry = convert::table_entry(catalog.next_id, &c.settings)?;
         if catalog.tables.contains_key(&c.name) {
             return Err(error(ErrorCode::TableExists, format!("table {:?} exists", c.name)));
         }
-        let entry = TableEntry::new(catalog.next_id, &settings);
         catalog.next_id += 1;
         catalog.tables.insert(c.name.clone(), entry.clone());
         self.publish(catalog).await?;
@@ -68,7 +67,7 @@ impl Shard {
         let Some(old) = catalog.tables.get(&a.name) else {
             return Err(error(ErrorCode::UnknownTable, format!("no table named {:?}", a.name)));
         };
-        let mut settings = convert::wire_settings(&old.settings());
+        let mut settings = convert::wire_settings(old);
         if let Some(v) = a.max_versions {
             settings.max_versions = v;
         }
@@ -81,9 +80,14 @@ impl Shard {
         if let Some(v) = a.tie_rule {
             settings.tie_rule = v;
         }
-        let entry = TableEntry::new(old.id, &convert::settings(&settings)?);
+        if let Some(v) = a.rollback_window_ms {
+            settings.rollback_window_ms = v;
+        }
+        let entry = convert::table_entry(old.id, &settings)?;
         catalog.tables.insert(a.name.clone(), entry.clone());
         self.publish(catalog).await?;
+        // The table's loads are protected by its new window from now, not at the next tick.
+        self.protect_loads_in_their_rollback_window();
         Ok(Reply::Table(table_info(&a.name, &entry)))
     }
 
@@ -96,6 +100,8 @@ impl Shard {
         // The id is never reused, so the dropped table's data can never reappear under a new
         // table; purging its bytes is compaction's work (not yet done).
         self.publish(catalog).await?;
+        // Its loads have nothing left to roll back into view: no window protects them.
+        self.protect_loads_in_their_rollback_window();
         Ok(Reply::TableDropped)
     }
 }

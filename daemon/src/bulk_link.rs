@@ -29,6 +29,7 @@
 //! load.
 
 use crate::bulk_book::{LoadBook, LoadRecord, LoadState};
+use crate::catalog::Catalog;
 use crate::convert::{bulk_load_info, error};
 use crate::failpoint;
 use crate::shard::Shard;
@@ -39,7 +40,7 @@ use nacre_storage::segment::info::SegmentInfo;
 use nacre_storage::{Origin, OriginKind, TableId, Ts, VersionId, Watermark};
 use nacre_wire::{self as wire, ErrorCode, Reply};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
@@ -60,6 +61,26 @@ fn now_ms() -> u64 {
 
 fn ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
+}
+
+/// The loads among `loads` inside their rollback window at `now_ms`: committed less than their
+/// table's `rollback_window_ms` ago. A load targets one table (its descriptor's); if that table
+/// was dropped, the load has nothing left to roll back into view and is not protected. The
+/// table is the one with the load's id, not merely its name: a table created again under the
+/// name is another table (ids are never reused).
+fn in_their_rollback_window<'a>(
+    loads: impl Iterator<Item = &'a LoadRecord>,
+    catalog: &Catalog,
+    now_ms: u64,
+) -> BTreeSet<u32> {
+    loads
+        .filter(|r| r.state == LoadState::Committed)
+        .filter(|r| {
+            let table = catalog.get(&r.table).filter(|t| t.id == r.table_id);
+            table.is_some_and(|t| r.changed_at_ms.saturating_add(t.rollback_window_ms) > now_ms)
+        })
+        .map(|r| r.load_id)
+        .collect()
 }
 
 /// The linker's per-shard state: the load book (kept and written by shard 0; the other shards
@@ -446,20 +467,12 @@ impl Shard {
         Ok(Reply::BulkLoads(vec![bulk_load_info(&record)]))
     }
 
-    /// Keeps compaction off the segments of every load committed within the last
-    /// `compaction.bulk_rollback_window_ms` (shard 0, which owns the book; the set is the
-    /// process's). Run after each link and periodically, as loads age out of the window.
+    /// Keeps compaction off the segments of every load inside its rollback window (shard 0,
+    /// which owns the book and the catalog; the set is the process's). Run after each link,
+    /// after a table's window changes or the table is dropped, and periodically, as loads age
+    /// out of their window.
     pub(crate) fn protect_loads_in_their_rollback_window(&self) {
-        let window = self.process.config.compaction.bulk_rollback_window_ms;
-        let now = now_ms();
-        let recent = self
-            .bulk
-            .book
-            .borrow()
-            .all()
-            .filter(|r| r.state == LoadState::Committed && r.changed_at_ms.saturating_add(window) > now)
-            .map(|r| r.load_id)
-            .collect();
+        let recent = in_their_rollback_window(self.bulk.book.borrow().all(), &self.catalog.borrow(), now_ms());
         self.process.visibility.set_protected(recent);
     }
 
@@ -476,5 +489,74 @@ impl Shard {
             self.bulk.book.borrow_mut().put(r)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::TableEntry;
+    use nacre_storage::TableSettings;
+
+    const HOUR_MS: u64 = 3_600_000;
+
+    fn load(load_id: u32, table: &str, table_id: u32, state: LoadState, changed_at_ms: u64) -> LoadRecord {
+        LoadRecord {
+            load_id,
+            table: table.into(),
+            table_id,
+            mode: LoadMode::Merge,
+            snapshot_ms: 1,
+            digest: "00".into(),
+            dir: "/l".into(),
+            files: 1,
+            bytes: 1,
+            entries: 1,
+            partitions: vec![0],
+            state,
+            changed_at_ms,
+            note: None,
+        }
+    }
+
+    fn catalog(tables: &[(&str, u32, u64)]) -> Catalog {
+        let mut c = Catalog::default();
+        for (name, id, window_ms) in tables {
+            c.tables.insert((*name).into(), TableEntry::new(*id, &TableSettings::default(), *window_ms));
+        }
+        c
+    }
+
+    #[test]
+    fn each_load_is_protected_for_its_own_tables_window() {
+        let now = 100 * HOUR_MS;
+        let c = catalog(&[("day", 1, 24 * HOUR_MS), ("hour", 2, HOUR_MS), ("none", 3, 0)]);
+        let loads = [
+            load(1, "day", 1, LoadState::Committed, now - 2 * HOUR_MS),
+            load(2, "hour", 2, LoadState::Committed, now - 2 * HOUR_MS),
+            load(3, "hour", 2, LoadState::Committed, now - HOUR_MS / 2),
+            load(4, "none", 3, LoadState::Committed, now),
+            load(5, "day", 1, LoadState::RolledBack, now),
+            load(6, "day", 1, LoadState::Preparing, now),
+            load(7, "day", 1, LoadState::Committed, now - 24 * HOUR_MS),
+        ];
+        let protected = in_their_rollback_window(loads.iter(), &c, now);
+        assert_eq!(protected, BTreeSet::from([1, 3]));
+    }
+
+    #[test]
+    fn a_load_whose_table_was_dropped_is_not_protected() {
+        let now = 100 * HOUR_MS;
+        let loads = [load(1, "t", 1, LoadState::Committed, now)];
+        assert_eq!(in_their_rollback_window(loads.iter(), &catalog(&[("t", 1, HOUR_MS)]), now), BTreeSet::from([1]));
+        assert!(in_their_rollback_window(loads.iter(), &catalog(&[]), now).is_empty(), "dropped");
+        let again = catalog(&[("t", 2, HOUR_MS)]);
+        assert!(in_their_rollback_window(loads.iter(), &again, now).is_empty(), "dropped, then created again");
+    }
+
+    #[test]
+    fn a_window_too_long_to_add_protects_for_ever() {
+        let loads = [load(1, "t", 1, LoadState::Committed, 5)];
+        assert_eq!(in_their_rollback_window(loads.iter(), &catalog(&[("t", 1, u64::MAX)]), u64::MAX - 1), [1].into());
     }
 }

@@ -23,6 +23,20 @@ pub struct TableEntry {
     pub default_ttl_ms: Option<u64>,
     /// Origin kinds, highest rank first: each of the three once.
     pub tie_rule: [KindName; 3],
+    /// How long after its link a committed bulk load into the table is kept out of compaction,
+    /// so its rollback shows again what it superseded, milliseconds; 0 is no window. Storage
+    /// never sees it: the linker protects the loads (`bulk_link.rs`). A catalog written before
+    /// the setting has none and reads as [`DEFAULT_ROLLBACK_WINDOW_MS`].
+    #[serde(default = "default_rollback_window_ms")]
+    pub rollback_window_ms: u64,
+}
+
+/// The rollback window of a table whose catalog entry predates the setting: 24 h, the default of
+/// the daemon-wide `compaction.bulk_rollback_window_ms` it replaced (and the wire's default).
+pub const DEFAULT_ROLLBACK_WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
+
+fn default_rollback_window_ms() -> u64 {
+    DEFAULT_ROLLBACK_WINDOW_MS
 }
 
 /// An origin kind as `catalog.json` spells it; any other word fails the load.
@@ -143,14 +157,15 @@ fn first_stream_id() -> u32 {
 }
 
 impl TableEntry {
-    /// A table entry with `id` and storage `settings`.
-    pub fn new(id: u32, settings: &TableSettings) -> TableEntry {
+    /// A table entry with `id`, storage `settings` and the daemon's `rollback_window_ms`.
+    pub fn new(id: u32, settings: &TableSettings, rollback_window_ms: u64) -> TableEntry {
         TableEntry {
             id,
             max_versions: settings.max_versions,
             version_retention_ms: settings.version_retention_ms,
             default_ttl_ms: settings.default_ttl_ms,
             tie_rule: settings.tie_rule.highest_first().map(KindName::from),
+            rollback_window_ms,
         }
     }
 
@@ -185,7 +200,9 @@ impl Catalog {
 
     /// Loads the catalog, or an empty one if there is none yet. A file that does not parse
     /// exactly as written (an unknown field, a misspelt tie rule) is refused, never read with
-    /// defaults in its place: a default tie rule would change which values are visible.
+    /// defaults in its place: a default tie rule would change which values are visible. Only a
+    /// field added after catalogs were first written may be absent, and reads as what the
+    /// daemon did before it (`rollback_window_ms`: 24 h).
     pub fn load(root: &Path) -> std::result::Result<Catalog, CatalogError> {
         let path = Self::path(root);
         if !path.exists() {
@@ -261,7 +278,7 @@ mod tests {
         let mut c = Catalog::load(dir.path()).expect("empty");
         let bulk_first = TieRule::new([OriginKind::Bulk, OriginKind::Stream, OriginKind::Direct]).expect("permutation");
         let settings = TableSettings { max_versions: 5, tie_rule: bulk_first, ..TableSettings::default() };
-        c.tables.insert("features".into(), TableEntry::new(1, &settings));
+        c.tables.insert("features".into(), TableEntry::new(1, &settings, 0));
         c.next_id = 2;
         let id = c.stream_id_for("clicks", "clicks-topic").expect("an id");
         c.sources.insert(
@@ -283,6 +300,7 @@ mod tests {
         let back = Catalog::load(dir.path()).expect("load");
         assert_eq!(back, c);
         assert_eq!(back.get("features").expect("present").settings(), settings);
+        assert_eq!(back.get("features").expect("present").rollback_window_ms, 0, "0 (no window) is kept");
     }
 
     fn refusal(text: &str) -> String {
@@ -308,6 +326,22 @@ mod tests {
         }
         let e = refusal(&catalog_with(&TABLE.replace("RULE", r#"["direct", "direct", "bulk"]"#)));
         assert!(e.contains("tables.features.tie_rule") && e.contains("Direct"), "{e:?}");
+    }
+
+    /// A catalog written before tables had a rollback window (every line of TABLE, none of them
+    /// `rollback_window_ms`) still loads, each table with the 24 h the daemon used for all.
+    #[test]
+    fn a_table_entry_without_a_rollback_window_reads_as_24_hours() {
+        let old = catalog_with(&TABLE.replace("RULE", r#"["direct", "stream", "bulk"]"#));
+        assert!(!old.contains("rollback_window_ms"));
+        let c = Catalog::parse(&old, Path::new("c.json")).expect("an old catalog loads");
+        assert_eq!(c.get("features").expect("present").rollback_window_ms, 86_400_000);
+        let set = catalog_with(&TABLE.replace("RULE", r#"["direct", "stream", "bulk"], "rollback_window_ms": 5"#));
+        let c = Catalog::parse(&set, Path::new("c.json")).expect("loads");
+        assert_eq!(c.get("features").expect("present").rollback_window_ms, 5);
+        let e =
+            refusal(&catalog_with(&TABLE.replace("RULE", r#"["direct", "stream", "bulk"], "rollback_window_ms": -1"#)));
+        assert!(e.contains("tables.features.rollback_window_ms"), "{e:?}");
     }
 
     #[test]

@@ -9,16 +9,21 @@
 //! skips fields it does not know, reads an unknown error code as `Internal`, and never gets a
 //! reply kind it lacks, because the shim refuses request kinds its version lacks.
 //!
-//! Today every field of the current schema is a v1 field, so the v1 shim changes nothing. It
-//! still destructures every request completely, with no `..`: a field added to a request type
-//! fails to compile here until it is given its v1 default, and a request kind added to
-//! [`Request`] until its v1 answer is written down.
+//! Today the v1 shim changes nothing: every field of the current schema is a v1 field, or was
+//! appended to version 1 (below) so that a v1 client's frame decodes with the field's v1 default
+//! already in place. It still destructures every request completely, with no `..`: a field
+//! added to a request type fails to compile here until it is given its v1 default, and a
+//! request kind added to [`Request`] until its v1 answer is written down.
 //!
 //! The source kinds (`AddSource`, `ListSources`, `RemoveSource`), the bulk kinds (`BulkLink`,
 //! `BulkStatus`, `BulkRollback`) and `Compact` were appended to protocol version 1 without a new version (FORMAT.md, "Schema evolution": an older server answers an
 //! unknown kind `Unsupported`, which every client already handles). A client built from the
 //! frozen v1 schema cannot encode them, so one that arrives on a v1 connection came from a
-//! current client and is served as is.
+//! current client and is served as is. The fields `TableSettings.rollback_window_ms` and
+//! `AlterTable.rollback_window_ms` were appended the same way: a client built from the frozen
+//! v1 schema cannot encode them, so its frame decodes with the schema's defaults (a new table
+//! gets 24 h, an alter keeps the window), which is what such a client meant; one that carries
+//! them came from a current client and is served as sent.
 //!
 //! It must not touch storage or routing: what a request does is `service`'s business.
 
@@ -85,9 +90,22 @@ fn from_v1(request: Request) -> Result<Request, ErrorReply> {
         Request::CreateTable(CreateTable { name, settings }) => {
             Request::CreateTable(CreateTable { name, settings: v1_settings(settings) })
         }
-        Request::AlterTable(AlterTable { name, max_versions, version_retention_ms, default_ttl_ms, tie_rule }) => {
-            Request::AlterTable(AlterTable { name, max_versions, version_retention_ms, default_ttl_ms, tie_rule })
-        }
+        Request::AlterTable(AlterTable {
+            name,
+            max_versions,
+            version_retention_ms,
+            default_ttl_ms,
+            tie_rule,
+            rollback_window_ms,
+        }) => Request::AlterTable(AlterTable {
+            name,
+            max_versions,
+            version_retention_ms,
+            default_ttl_ms,
+            tie_rule,
+            // Appended to v1: absent (keep) from a v1-schema client, as decoded.
+            rollback_window_ms,
+        }),
         Request::DropTable(DropTable { name }) => Request::DropTable(DropTable { name }),
         Request::ListTables => Request::ListTables,
         Request::Put(Put { table, key, value, ts, ttl_ms, durability }) => {
@@ -125,8 +143,11 @@ fn v1_key(Key { partition_key, sort_key }: Key) -> Key {
 }
 
 fn v1_settings(settings: TableSettings) -> TableSettings {
-    let TableSettings { max_versions, version_retention_ms, default_ttl_ms, tie_rule } = settings;
-    TableSettings { max_versions, version_retention_ms, default_ttl_ms, tie_rule }
+    let TableSettings { max_versions, version_retention_ms, default_ttl_ms, tie_rule, rollback_window_ms } = settings;
+    // `rollback_window_ms` was appended to v1: a v1-schema client's frame decodes with the
+    // schema's default (24 h), and overwriting it here would also reset a current client's
+    // window, since every connection speaks v1 today.
+    TableSettings { max_versions, version_retention_ms, default_ttl_ms, tie_rule, rollback_window_ms }
 }
 
 fn v1_batch_op(op: BatchOp) -> BatchOp {
@@ -162,6 +183,7 @@ mod tests {
             version_retention_ms: Some(5),
             default_ttl_ms: Some(6),
             tie_rule: [OriginKind::Bulk, OriginKind::Direct, OriginKind::Stream],
+            rollback_window_ms: 0,
         };
         vec![
             Request::Handshake(Handshake { protocol_version: 1, client_name: "old".into() }),
@@ -173,6 +195,7 @@ mod tests {
                 version_retention_ms: Some(None),
                 default_ttl_ms: Some(Some(8)),
                 tie_rule: Some(settings.tie_rule),
+                rollback_window_ms: Some(7),
             }),
             Request::DropTable(DropTable { name: "t".into() }),
             Request::ListTables,
@@ -229,7 +252,8 @@ mod tests {
         ]
     }
 
-    /// Today every field a request can carry is a v1 field, so the v1 shim keeps each one.
+    /// Today every field a request can carry is a v1 field or was appended to v1 (the rollback
+    /// windows), so the v1 shim keeps each one.
     #[test]
     fn the_v1_shim_keeps_every_v1_field() {
         let requests = every_kind();

@@ -100,17 +100,22 @@ hot_size_ratio_percent = 50
 cold_size_ratio_percent = 400
 # A run is rewritten alone once this percentage of its versions is superseded.
 space_pressure_percent = 50
-# A committed bulk load's segments are left as linked this long after its commit, milliseconds,
-# so `nacre bulk rollback` within it shows everything the load superseded again. After it, a
-# compaction may merge them and drop what they superseded (max_versions, version retention); a
-# rollback still hides the load's versions, and a key shows only what the merge kept.
-bulk_rollback_window_ms = 86400000
+# (How long a committed bulk load's segments are left as linked, so that a rollback shows
+# again everything it superseded, is a table setting, rollback_window_ms: `nacre table create
+# --rollback-window`, `nacre table alter --rollback-window`.)
 # How often a shard with nothing queued looks for work, milliseconds.
 check_interval_ms = 100
 
 [shutdown]
 # How long SIGTERM waits for in-flight requests before flushing anyway, milliseconds.
 drain_deadline_ms = 10000
+
+[diagnostics]
+# Log a warning with the shard's stack whenever one of its task queues runs this long without
+# yielding, milliseconds: a reactor stall, during which every request of the shard waits. 0 is
+# off. On, each task queue switch arms a timer, and a stall interrupts the shard's thread with
+# SIGUSR1 to sample its stack.
+stall_report_ms = 0
 
 [resp]
 # The RESP (Redis protocol) door's address, shared by every shard (SO_REUSEPORT); "" is off.
@@ -182,6 +187,8 @@ pub struct Config {
     pub compaction: CompactionConfig,
     /// Shutdown behaviour.
     pub shutdown: ShutdownConfig,
+    /// What the daemon reports about itself.
+    pub diagnostics: DiagnosticsConfig,
     /// The RESP door.
     pub resp: RespConfig,
     /// Kafka ingestion.
@@ -286,7 +293,6 @@ pub struct CompactionConfig {
     pub hot_size_ratio_percent: u32,
     pub cold_size_ratio_percent: u32,
     pub space_pressure_percent: u32,
-    pub bulk_rollback_window_ms: u64,
     pub check_interval_ms: u64,
 }
 
@@ -335,6 +341,14 @@ impl CompactionConfig {
 #[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
 pub struct ShutdownConfig {
     pub drain_deadline_ms: u64,
+}
+
+/// `[diagnostics]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
+pub struct DiagnosticsConfig {
+    pub stall_report_ms: u64,
 }
 
 /// `[resp]`.
@@ -424,10 +438,18 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reads a configuration file; settings it omits keep their defaults.
+    /// Reads a configuration file; settings it omits keep their defaults, and a setting it does
+    /// not know is refused (a removed one, saying what took its place).
     pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
         let mut merged: toml::Table = toml::from_str(DEFAULT_CONFIG).expect("the default parses");
         let given: toml::Table = toml::from_str(text)?;
+        if given.get("compaction").and_then(|c| c.get("bulk_rollback_window_ms")).is_some() {
+            return Err(serde::de::Error::custom(
+                "compaction.bulk_rollback_window_ms is no longer a daemon setting: each table has its own \
+                 rollback_window_ms (default 24 h; `nacre table alter TABLE --rollback-window DURATION`); \
+                 remove it from the configuration",
+            ));
+        }
         merge(&mut merged, given);
         toml::Value::Table(merged).try_into()
     }
@@ -569,6 +591,13 @@ mod tests {
         assert_eq!(partial.memory.write_stall_deadline_ms, 10);
         assert_eq!(partial.memory.memtable_budget_bytes, c.memory.memtable_budget_bytes);
         assert!(Config::from_toml("no_such_setting = 1").is_err(), "unknown settings are refused");
+    }
+
+    #[test]
+    fn the_removed_rollback_window_setting_is_refused_naming_the_table_setting() {
+        let e = Config::from_toml("[compaction]\nbulk_rollback_window_ms = 0\n").expect_err("removed").to_string();
+        assert!(e.contains("compaction.bulk_rollback_window_ms") && e.contains("rollback_window_ms"), "{e}");
+        assert!(e.contains("--rollback-window"), "{e}");
     }
 
     #[test]

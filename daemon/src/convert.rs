@@ -1,6 +1,7 @@
-//! The one place wire types become storage types and back. Nothing else in the daemon names
-//! both.
+//! The one place wire types become storage types (and the daemon's own records: catalog
+//! entries, load records) and back. Nothing else in the daemon names both.
 
+use crate::catalog::TableEntry;
 use nacre_storage as st;
 use nacre_wire as wire;
 
@@ -83,28 +84,33 @@ pub fn durability(d: Option<wire::Durability>) -> st::Durability {
     }
 }
 
-/// Table settings to storage; a tie rule that is not a permutation is a bad request.
-pub fn settings(s: &wire::TableSettings) -> Result<st::TableSettings, wire::ErrorReply> {
+/// The catalog entry of table `id` with these settings: storage's, and the rollback window
+/// the daemon keeps itself. A tie rule that is not a permutation or a zero `max_versions` is a
+/// bad request; any rollback window is fine (0 is none).
+pub fn table_entry(id: u32, s: &wire::TableSettings) -> Result<TableEntry, wire::ErrorReply> {
     let tie_rule = st::TieRule::new(s.tie_rule.map(kind))
         .ok_or_else(|| error(wire::ErrorCode::BadRequest, "tie_rule must name bulk, stream and direct once each"))?;
     if s.max_versions == 0 {
         return Err(error(wire::ErrorCode::BadRequest, "max_versions must be at least 1"));
     }
-    Ok(st::TableSettings {
+    let settings = st::TableSettings {
         max_versions: s.max_versions,
         version_retention_ms: s.version_retention_ms,
         default_ttl_ms: s.default_ttl_ms,
         tie_rule,
-    })
+    };
+    Ok(TableEntry::new(id, &settings, s.rollback_window_ms))
 }
 
-/// Table settings to the wire.
-pub fn wire_settings(s: &st::TableSettings) -> wire::TableSettings {
+/// A table's settings to the wire.
+pub fn wire_settings(table: &TableEntry) -> wire::TableSettings {
+    let s = table.settings();
     wire::TableSettings {
         max_versions: s.max_versions,
         version_retention_ms: s.version_retention_ms,
         default_ttl_ms: s.default_ttl_ms,
         tie_rule: s.tie_rule.highest_first().map(wire_kind),
+        rollback_window_ms: table.rollback_window_ms,
     }
 }
 
@@ -158,5 +164,31 @@ pub fn bulk_load_info(r: &crate::bulk_book::LoadRecord) -> wire::BulkLoadInfo {
         changed_at_ms: r.changed_at_ms,
         note: r.note.clone(),
         ..wire::BulkLoadInfo::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::DEFAULT_ROLLBACK_WINDOW_MS;
+
+    #[test]
+    fn table_settings_round_trip_through_the_catalog_entry() {
+        let defaults = wire::TableSettings::default();
+        let entry = table_entry(7, &defaults).expect("the defaults are valid");
+        assert_eq!(entry.rollback_window_ms, DEFAULT_ROLLBACK_WINDOW_MS, "an old catalog reads as a new table");
+        assert_eq!(wire_settings(&entry), defaults);
+        let set = wire::TableSettings {
+            max_versions: 1,
+            default_ttl_ms: Some(9),
+            tie_rule: [wire::OriginKind::Bulk, wire::OriginKind::Direct, wire::OriginKind::Stream],
+            rollback_window_ms: 0,
+            ..defaults
+        };
+        assert_eq!(wire_settings(&table_entry(7, &set).expect("valid")), set);
+        let u64_max = wire::TableSettings { rollback_window_ms: u64::MAX, ..defaults };
+        assert_eq!(table_entry(7, &u64_max).expect("any window is valid").rollback_window_ms, u64::MAX);
+        let zero_versions = wire::TableSettings { max_versions: 0, ..defaults };
+        assert_eq!(table_entry(7, &zero_versions).map_err(|e| e.code), Err(wire::ErrorCode::BadRequest));
     }
 }

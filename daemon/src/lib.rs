@@ -27,4 +27,5 @@ pub(crate) mod server;
 pub(crate) mod service;
 pub mod shard;
 pub(crate) mod sources_admin;
+pub mod stall_report;
 pub mod startup;

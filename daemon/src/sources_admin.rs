@@ -195,7 +195,7 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::TableEntry;
+    use crate::catalog::{DEFAULT_ROLLBACK_WINDOW_MS, TableEntry};
     use nacre_storage::TableSettings;
     use std::collections::BTreeMap;
 
@@ -212,7 +212,7 @@ mod tests {
 
     fn catalog() -> Catalog {
         let mut c = Catalog { next_stream_id: 1, ..Catalog::default() };
-        c.tables.insert("t".into(), TableEntry::new(1, &TableSettings::default()));
+        c.tables.insert("t".into(), TableEntry::new(1, &TableSettings::default(), DEFAULT_ROLLBACK_WINDOW_MS));
         c
     }
 
@@ -253,7 +253,9 @@ mod tests {
             assert_eq!(c, before, "a refusal changes nothing");
         }
         let mut other_table = catalog();
-        other_table.tables.insert("u".into(), TableEntry::new(2, &TableSettings::default()));
+        other_table
+            .tables
+            .insert("u".into(), TableEntry::new(2, &TableSettings::default(), DEFAULT_ROLLBACK_WINDOW_MS));
         upsert(&mut other_table, &spec("s", &["a"]), false, true).expect("added");
         other_table.sources.get_mut("s").expect("present").retired = true;
         let moved = SourceConfig { table: "u".into(), ..spec("s", &["a"]) };

@@ -1,13 +1,15 @@
 //! Bulk loads and compaction, on a table that keeps one version per key: inside its rollback
-//! window (`compaction.bulk_rollback_window_ms`) a load's segments stay as linked through any
+//! window (the table's `rollback_window_ms`) a load's segments stay as linked through any
 //! compaction, so a rollback after link, overwrite, restart and a full compaction shows what
 //! the load superseded again. With no window the compaction merges the load and drops what it
-//! superseded; a rollback still hides every version of the load by its origin, and says so.
+//! superseded; a rollback still hides every version of the load by its origin, and says so. The
+//! protection follows the table's setting: a window altered to 0 after the link lets the
+//! compaction merge the load.
 
 use nacre_tests::bulk::{self, Row};
 use nacre_tests::runtime;
 use nacre_tests::server::{Server, ServerOptions, test_dir};
-use nacre_wire::{Client, Compact, Key, Put, TableSettings, Ts};
+use nacre_wire::{AlterTable, Client, Compact, Key, Put, TableSettings, Ts};
 use std::time::Duration;
 
 const KEYS: usize = 50;
@@ -42,15 +44,17 @@ fn expected(overwritten: &str, rest: &str) -> Vec<String> {
 
 /// Old values, a merge load over them, newer writes over part of it, a restart (everything in
 /// segments), a full compaction; returns the server, the load id and the compaction's report.
-fn link_overwrite_compact(window_ms: u64) -> (Server, u32, nacre_wire::CompactionReport) {
+/// The table is created with rollback window `window_ms`, and altered to `altered_to_ms`, if
+/// given, after the restart, just before the compaction.
+fn link_overwrite_compact(window_ms: u64, altered_to_ms: Option<u64>) -> (Server, u32, nacre_wire::CompactionReport) {
     let work = test_dir("nacre-bulk-compaction-");
-    let config = format!("partitions = 4\n[compaction]\nbulk_rollback_window_ms = {window_ms}\n");
-    let mut server = Server::start_with(ServerOptions { cores: 2, config: Some(config), ..ServerOptions::default() });
+    let config = Some("partitions = 4\n".to_owned());
+    let mut server = Server::start_with(ServerOptions { cores: 2, config, ..ServerOptions::default() });
     let now = bulk::now_ms();
     let load = runtime().block_on(async {
         let client = server.client().await;
-        let one_version = TableSettings { max_versions: 1, ..TableSettings::default() };
-        assert_eq!(client.create_table("t", one_version).await.expect("create").id, 1);
+        let created = client.create_table("t", created_with(window_ms)).await.expect("create");
+        assert_eq!((created.id, created.settings), (1, created_with(window_ms)));
         for i in 0..KEYS {
             put_at(&client, i, &format!("old-{}", key(i)), now - 20_000).await;
         }
@@ -76,6 +80,11 @@ fn link_overwrite_compact(window_ms: u64) -> (Server, u32, nacre_wire::Compactio
                 ..nacre_tests::server::client_options()
             })
             .await;
+        if let Some(window_ms) = altered_to_ms {
+            let alter = AlterTable { name: "t".into(), rollback_window_ms: Some(window_ms), ..AlterTable::default() };
+            let altered = client.alter_table(alter).await.expect("alter");
+            assert_eq!(altered.settings, created_with(window_ms), "only the window changed");
+        }
         let report = client.compact(Compact { table: "t".into(), partition: None, wait: true }).await.expect("compact");
         assert_eq!(values(&client).await, expected("new", "bulk"), "a compaction changes no read");
         report
@@ -84,9 +93,28 @@ fn link_overwrite_compact(window_ms: u64) -> (Server, u32, nacre_wire::Compactio
     (server, load, report)
 }
 
+/// Table "t"'s settings: one version per key, rollback window `window_ms`.
+fn created_with(window_ms: u64) -> TableSettings {
+    TableSettings { max_versions: 1, rollback_window_ms: window_ms, ..TableSettings::default() }
+}
+
+/// A rollback of a load the compaction merged: it says so, newer writes stay, and no bulk value
+/// shows (what it superseded was dropped by the merge).
+fn assert_a_rollback_hides_the_merged_load(server: &Server, load: u32) {
+    runtime().block_on(async {
+        let client = server.client().await;
+        let rolled_back = client.bulk_rollback(load).await.expect("a rollback of a merged load");
+        let note = rolled_back.note.clone().unwrap_or_default();
+        assert!(note.contains("merged"), "the reply says compaction had merged the load: {rolled_back:?}");
+        let mut want = expected("new", "-");
+        want[OVERWRITTEN..].iter_mut().for_each(|v| *v = "-".to_owned());
+        assert_eq!(values(&client).await, want, "newer writes stay; no bulk value shows");
+    });
+}
+
 #[test]
 fn a_rollback_inside_its_window_survives_compaction_and_shows_the_superseded_values_again() {
-    let (server, load, report) = link_overwrite_compact(86_400_000);
+    let (server, load, report) = link_overwrite_compact(TableSettings::DEFAULT_ROLLBACK_WINDOW_MS, None);
     assert!(report.compactions > 0, "the old and new runs merged: {report:?}");
     runtime().block_on(async {
         let client = server.client().await;
@@ -97,15 +125,14 @@ fn a_rollback_inside_its_window_survives_compaction_and_shows_the_superseded_val
 
 #[test]
 fn with_no_rollback_window_a_rollback_after_compaction_hides_the_load_and_what_gc_dropped_stays_gone() {
-    let (server, load, report) = link_overwrite_compact(0);
+    let (server, load, report) = link_overwrite_compact(0, None);
     assert!(report.compactions > 0, "{report:?}");
-    runtime().block_on(async {
-        let client = server.client().await;
-        let rolled_back = client.bulk_rollback(load).await.expect("a rollback of a merged load");
-        let note = rolled_back.note.clone().unwrap_or_default();
-        assert!(note.contains("merged"), "the reply says compaction had merged the load: {rolled_back:?}");
-        let mut want = expected("new", "-");
-        want[OVERWRITTEN..].iter_mut().for_each(|v| *v = "-".to_owned());
-        assert_eq!(values(&client).await, want, "newer writes stay; no bulk value shows");
-    });
+    assert_a_rollback_hides_the_merged_load(&server, load);
+}
+
+#[test]
+fn a_window_altered_to_zero_after_the_link_lets_compaction_merge_the_load() {
+    let (server, load, report) = link_overwrite_compact(TableSettings::DEFAULT_ROLLBACK_WINDOW_MS, Some(0));
+    assert!(report.compactions > 0, "{report:?}");
+    assert_a_rollback_hides_the_merged_load(&server, load);
 }

@@ -67,11 +67,11 @@ fn with_client<T>(server: &Server, f: impl AsyncFnOnce(Arc<nacre_wire::Client>) 
 }
 
 #[test]
-fn table_create_list_and_drop() {
+fn table_create_alter_list_and_drop() {
     let server = Server::start();
     let created = nacre(&server, &["table", "create", "users", "--max-versions", "5", "--ttl", "7d"]).ok();
     assert!(created.contains("created table users"), "{created}");
-    nacre(&server, &["table", "create", "events", "--retention", "15m"]).ok();
+    nacre(&server, &["table", "create", "events", "--retention", "15m", "--rollback-window", "0"]).ok();
 
     let rows = nacre(&server, &["table", "list", "--json"]).json();
     assert_eq!(rows.len(), 2, "{rows:?}");
@@ -79,15 +79,26 @@ fn table_create_list_and_drop() {
     assert_eq!(rows[0]["max_versions"], 3);
     assert_eq!(rows[0]["version_retention_ms"], 900_000);
     assert_eq!(rows[0]["default_ttl_ms"], Value::Null);
+    assert_eq!(rows[0]["rollback_window_ms"], 0);
     assert_eq!(rows[1]["name"], "users");
     assert_eq!(rows[1]["max_versions"], 5);
     assert_eq!(rows[1]["default_ttl_ms"], 7 * 86_400_000_u64);
     assert_eq!(rows[1]["tie_rule"], serde_json::json!(["direct", "stream", "bulk"]));
+    assert_eq!(rows[1]["rollback_window_ms"], 86_400_000, "the server's default");
 
     let text = nacre(&server, &["table", "list"]).ok();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].starts_with("NAME") && lines[2].starts_with("users") && lines[2].contains("7days"), "{text}");
+    assert!(lines[0].ends_with("ROLLBACK_WINDOW") && lines[2].ends_with("1day"), "{text}");
+
+    let altered = nacre(&server, &["table", "alter", "users", "--rollback-window", "2h"]).ok();
+    assert!(altered.contains("altered table users") && altered.contains("rollback window 2h"), "{altered}");
+    let rows = nacre(&server, &["table", "list", "--json"]).json();
+    assert_eq!((rows[1]["rollback_window_ms"].as_u64(), rows[1]["max_versions"].as_u64()), (Some(7_200_000), Some(5)));
+    let unknown = nacre(&server, &["table", "alter", "nobody", "--rollback-window", "1h"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("UnknownTable"), "{}", unknown.stderr);
 
     let again = nacre(&server, &["table", "create", "users"]);
     assert_eq!(again.code, 2, "{}", again.stderr);

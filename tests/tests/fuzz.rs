@@ -155,6 +155,7 @@ fn templates() -> Vec<Vec<u8>> {
             version_retention_ms: Some(Some(1_000)),
             default_ttl_ms: Some(None),
             tie_rule: Some(TableSettings::DEFAULT_TIE_RULE),
+            rollback_window_ms: Some(60_000),
         }),
         Request::DropTable(DropTable { name: "fuzz-new".into() }),
         Request::Put(put),

@@ -121,10 +121,12 @@ async fn tables(client: &Client, table: &str) {
         name: table.to_owned(),
         max_versions: Some(8),
         default_ttl_ms: Some(Some(3_600_000)),
+        rollback_window_ms: Some(0),
         ..AlterTable::default()
     };
     let altered = client.alter_table(alter).await.expect("alter_table");
-    let expected = TableSettings { max_versions: 8, default_ttl_ms: Some(3_600_000), ..settings };
+    let expected =
+        TableSettings { max_versions: 8, default_ttl_ms: Some(3_600_000), rollback_window_ms: 0, ..settings };
     assert_eq!(altered.settings, expected);
     let listed = client.list_tables().await.expect("list_tables");
     assert!(listed.contains(&altered), "{listed:?}");
@@ -133,7 +135,8 @@ async fn tables(client: &Client, table: &str) {
     sorted.sort_unstable();
     assert_eq!(names, sorted, "tables are listed in name order");
     let back = AlterTable { name: table.to_owned(), default_ttl_ms: Some(None), ..AlterTable::default() };
-    assert_eq!(client.alter_table(back).await.expect("alter_table").settings.default_ttl_ms, None);
+    let back = client.alter_table(back).await.expect("alter_table").settings;
+    assert_eq!((back.default_ttl_ms, back.rollback_window_ms), (None, 0), "what an alter leaves out is kept");
     let missing = AlterTable { name: "no-such-table".to_owned(), ..AlterTable::default() };
     assert_eq!(server_code(client.alter_table(missing).await), ErrorCode::UnknownTable);
 }

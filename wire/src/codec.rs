@@ -103,6 +103,7 @@ pub(crate) fn settings_to_fb<'b>(
             version_retention_ms: s.version_retention_ms,
             default_ttl_ms: s.default_ttl_ms,
             tie_rule,
+            rollback_window_ms: s.rollback_window_ms,
         },
     )
 }
@@ -113,6 +114,7 @@ pub(crate) fn settings_from_fb(s: fb::TableSettings<'_>) -> Result<TableSettings
         version_retention_ms: s.version_retention_ms(),
         default_ttl_ms: s.default_ttl_ms(),
         tie_rule: tie_rule_from_fb(s.tie_rule(), "TableSettings.tie_rule")?.unwrap_or(TableSettings::DEFAULT_TIE_RULE),
+        rollback_window_ms: s.rollback_window_ms(),
     })
 }
 
@@ -174,6 +176,24 @@ mod tests {
             assert_eq!(Some(format!("{ours:?}").as_str()), kind.variant_name());
         }
         assert_eq!(fb::OriginKind::ENUM_VALUES.len(), OriginKind::ALL.len());
+    }
+
+    /// A frame without `rollback_window_ms` (from a client built before the field) reads as
+    /// the default a current client proposes, 24 h; a window of 0 is carried, not left out.
+    #[test]
+    fn an_absent_rollback_window_reads_as_the_default() {
+        assert_eq!(fb::TableSettingsArgs::default().rollback_window_ms, TableSettings::DEFAULT_ROLLBACK_WINDOW_MS);
+        let mut fbb = FlatBufferBuilder::new();
+        let absent = fb::TableSettings::create(&mut fbb, &fb::TableSettingsArgs::default());
+        let none = TableSettings { rollback_window_ms: 0, ..TableSettings::default() };
+        let zero = settings_to_fb(&mut fbb, &none);
+        let v = fbb.create_vector(&[absent, zero]);
+        fbb.finish(v, None);
+        let list =
+            flatbuffers::root::<Vector<'_, flatbuffers::ForwardsUOffset<fb::TableSettings<'_>>>>(fbb.finished_data())
+                .expect("just built");
+        assert_eq!(settings_from_fb(list.get(0)).expect("valid"), TableSettings::default());
+        assert_eq!(settings_from_fb(list.get(1)).expect("valid"), none);
     }
 
     #[test]

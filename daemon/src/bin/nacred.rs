@@ -7,11 +7,13 @@ use nacre_daemon::bulk_book::LoadBook;
 use nacre_daemon::config::{Config, DEFAULT_CONFIG};
 use nacre_daemon::datadir::DataDir;
 use nacre_daemon::shard::Process;
+use nacre_daemon::stall_report::StallReport;
 use nacre_daemon::{mesh, shard, startup};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::time::Duration;
 use tracing::Instrument;
 
 /// mimalloc rather than the system allocator: a request allocates and frees many small
@@ -132,9 +134,14 @@ fn run() -> Result<()> {
     let mut handles = Vec::new();
     for (id, ends) in mesh::build::<nacre_daemon::shard::Shard>(shards, config.mesh_limits()).into_iter().enumerate() {
         let process = process.clone();
+        let stall_report = match config.diagnostics.stall_report_ms {
+            0 => None,
+            ms => Some(Box::new(StallReport { threshold: Duration::from_millis(ms) }) as Box<_>),
+        };
         let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(id))
             .name(&format!("shard-{id}"))
             .io_memory(startup::IO_MEMORY_PER_SHARD)
+            .detect_stalls(stall_report)
             .spawn(move || async move {
                 let span = tracing::info_span!("shard", shard = id);
                 shard::run(id, process, ends).instrument(span).await.map_err(|e| format!("{e:#}"))

@@ -1381,6 +1381,7 @@ impl<'a> TableSettings<'a> {
   pub const VT_VERSION_RETENTION_MS: ::flatbuffers::VOffsetT = 6;
   pub const VT_DEFAULT_TTL_MS: ::flatbuffers::VOffsetT = 8;
   pub const VT_TIE_RULE: ::flatbuffers::VOffsetT = 10;
+  pub const VT_ROLLBACK_WINDOW_MS: ::flatbuffers::VOffsetT = 12;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -1392,6 +1393,7 @@ impl<'a> TableSettings<'a> {
     args: &'args TableSettingsArgs<'args>
   ) -> ::flatbuffers::WIPOffset<TableSettings<'bldr>> {
     let mut builder = TableSettingsBuilder::new(_fbb);
+    builder.add_rollback_window_ms(args.rollback_window_ms);
     if let Some(x) = args.default_ttl_ms { builder.add_default_ttl_ms(x); }
     if let Some(x) = args.version_retention_ms { builder.add_version_retention_ms(x); }
     if let Some(x) = args.tie_rule { builder.add_tie_rule(x); }
@@ -1434,6 +1436,16 @@ impl<'a> TableSettings<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, OriginKind>>>(TableSettings::VT_TIE_RULE, None)}
   }
+  /// How long after its link a committed bulk load into the table can still be rolled back
+  /// exactly, milliseconds: its segments are kept out of compaction until then. 0 means no
+  /// window. Default 24 h.
+  #[inline]
+  pub fn rollback_window_ms(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(TableSettings::VT_ROLLBACK_WINDOW_MS, Some(86400000)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for TableSettings<'_> {
@@ -1446,6 +1458,7 @@ impl ::flatbuffers::Verifiable for TableSettings<'_> {
      .visit_field::<u64>("version_retention_ms", Self::VT_VERSION_RETENTION_MS, false)?
      .visit_field::<u64>("default_ttl_ms", Self::VT_DEFAULT_TTL_MS, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, OriginKind>>>("tie_rule", Self::VT_TIE_RULE, false)?
+     .visit_field::<u64>("rollback_window_ms", Self::VT_ROLLBACK_WINDOW_MS, false)?
      .finish();
     Ok(())
   }
@@ -1455,6 +1468,7 @@ pub struct TableSettingsArgs<'a> {
     pub version_retention_ms: Option<u64>,
     pub default_ttl_ms: Option<u64>,
     pub tie_rule: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, OriginKind>>>,
+    pub rollback_window_ms: u64,
 }
 impl<'a> Default for TableSettingsArgs<'a> {
   #[inline]
@@ -1464,6 +1478,7 @@ impl<'a> Default for TableSettingsArgs<'a> {
       version_retention_ms: None,
       default_ttl_ms: None,
       tie_rule: None,
+      rollback_window_ms: 86400000,
     }
   }
 }
@@ -1490,6 +1505,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TableSettingsBuilder<'a, 'b, 
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TableSettings::VT_TIE_RULE, tie_rule);
   }
   #[inline]
+  pub fn add_rollback_window_ms(&mut self, rollback_window_ms: u64) {
+    self.fbb_.push_slot::<u64>(TableSettings::VT_ROLLBACK_WINDOW_MS, rollback_window_ms, 86400000);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TableSettingsBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     TableSettingsBuilder {
@@ -1511,6 +1530,7 @@ impl ::core::fmt::Debug for TableSettings<'_> {
       ds.field("version_retention_ms", &self.version_retention_ms());
       ds.field("default_ttl_ms", &self.default_ttl_ms());
       ds.field("tie_rule", &self.tie_rule());
+      ds.field("rollback_window_ms", &self.rollback_window_ms());
       ds.finish()
   }
 }
@@ -2235,6 +2255,7 @@ impl<'a> AlterTable<'a> {
   pub const VT_DEFAULT_TTL_MS: ::flatbuffers::VOffsetT = 12;
   pub const VT_CLEAR_DEFAULT_TTL: ::flatbuffers::VOffsetT = 14;
   pub const VT_TIE_RULE: ::flatbuffers::VOffsetT = 16;
+  pub const VT_ROLLBACK_WINDOW_MS: ::flatbuffers::VOffsetT = 18;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -2246,6 +2267,7 @@ impl<'a> AlterTable<'a> {
     args: &'args AlterTableArgs<'args>
   ) -> ::flatbuffers::WIPOffset<AlterTable<'bldr>> {
     let mut builder = AlterTableBuilder::new(_fbb);
+    if let Some(x) = args.rollback_window_ms { builder.add_rollback_window_ms(x); }
     if let Some(x) = args.default_ttl_ms { builder.add_default_ttl_ms(x); }
     if let Some(x) = args.version_retention_ms { builder.add_version_retention_ms(x); }
     if let Some(x) = args.tie_rule { builder.add_tie_rule(x); }
@@ -2309,6 +2331,13 @@ impl<'a> AlterTable<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, OriginKind>>>(AlterTable::VT_TIE_RULE, None)}
   }
+  #[inline]
+  pub fn rollback_window_ms(&self) -> Option<u64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(AlterTable::VT_ROLLBACK_WINDOW_MS, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for AlterTable<'_> {
@@ -2324,6 +2353,7 @@ impl ::flatbuffers::Verifiable for AlterTable<'_> {
      .visit_field::<u64>("default_ttl_ms", Self::VT_DEFAULT_TTL_MS, false)?
      .visit_field::<bool>("clear_default_ttl", Self::VT_CLEAR_DEFAULT_TTL, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, OriginKind>>>("tie_rule", Self::VT_TIE_RULE, false)?
+     .visit_field::<u64>("rollback_window_ms", Self::VT_ROLLBACK_WINDOW_MS, false)?
      .finish();
     Ok(())
   }
@@ -2336,6 +2366,7 @@ pub struct AlterTableArgs<'a> {
     pub default_ttl_ms: Option<u64>,
     pub clear_default_ttl: bool,
     pub tie_rule: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, OriginKind>>>,
+    pub rollback_window_ms: Option<u64>,
 }
 impl<'a> Default for AlterTableArgs<'a> {
   #[inline]
@@ -2348,6 +2379,7 @@ impl<'a> Default for AlterTableArgs<'a> {
       default_ttl_ms: None,
       clear_default_ttl: false,
       tie_rule: None,
+      rollback_window_ms: None,
     }
   }
 }
@@ -2386,6 +2418,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> AlterTableBuilder<'a, 'b, A> 
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AlterTable::VT_TIE_RULE, tie_rule);
   }
   #[inline]
+  pub fn add_rollback_window_ms(&mut self, rollback_window_ms: u64) {
+    self.fbb_.push_slot_always::<u64>(AlterTable::VT_ROLLBACK_WINDOW_MS, rollback_window_ms);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> AlterTableBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     AlterTableBuilder {
@@ -2411,6 +2447,7 @@ impl ::core::fmt::Debug for AlterTable<'_> {
       ds.field("default_ttl_ms", &self.default_ttl_ms());
       ds.field("clear_default_ttl", &self.clear_default_ttl());
       ds.field("tie_rule", &self.tie_rule());
+      ds.field("rollback_window_ms", &self.rollback_window_ms());
       ds.finish()
   }
 }

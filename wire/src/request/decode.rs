@@ -164,6 +164,7 @@ fn alter_table(a: fb::AlterTable<'_>) -> Result<AlterTable, MessageError> {
         )?,
         default_ttl_ms: change(a.default_ttl_ms(), a.clear_default_ttl(), "AlterTable.default_ttl_ms")?,
         tie_rule: tie_rule_from_fb(a.tie_rule(), "AlterTable.tie_rule")?,
+        rollback_window_ms: a.rollback_window_ms(),
     })
 }
 

@@ -190,6 +190,7 @@ fn alter_table<'b>(fbb: &mut FlatBufferBuilder<'b>, a: &AlterTable) -> WIPOffset
         default_ttl_ms: a.default_ttl_ms.flatten(),
         clear_default_ttl: a.default_ttl_ms == Some(None),
         tie_rule,
+        rollback_window_ms: a.rollback_window_ms,
     };
     fb::AlterTable::create(fbb, &args)
 }

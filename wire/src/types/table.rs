@@ -20,16 +20,29 @@ pub struct TableSettings {
     pub default_ttl_ms: Option<u64>,
     /// Ranking of origins on equal timestamps, highest first. Default Direct, Stream, Bulk.
     pub tie_rule: TieRule,
+    /// How long after its link a committed bulk load into the table stays out of compaction,
+    /// so that its rollback still shows what it superseded, milliseconds; 0 means no window.
+    /// Default 24 h ([`TableSettings::DEFAULT_ROLLBACK_WINDOW_MS`]).
+    pub rollback_window_ms: u64,
 }
 
 impl TableSettings {
     /// The default tie rule: an online write beats a streamed one, which beats a bulk one.
     pub const DEFAULT_TIE_RULE: TieRule = [OriginKind::Direct, OriginKind::Stream, OriginKind::Bulk];
+    /// The default rollback window, 24 h: the schema's default, so what a client that does not
+    /// know the field gets.
+    pub const DEFAULT_ROLLBACK_WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
 }
 
 impl Default for TableSettings {
     fn default() -> Self {
-        Self { max_versions: 3, version_retention_ms: None, default_ttl_ms: None, tie_rule: Self::DEFAULT_TIE_RULE }
+        Self {
+            max_versions: 3,
+            version_retention_ms: None,
+            default_ttl_ms: None,
+            tie_rule: Self::DEFAULT_TIE_RULE,
+            rollback_window_ms: Self::DEFAULT_ROLLBACK_WINDOW_MS,
+        }
     }
 }
 
@@ -67,6 +80,8 @@ pub struct AlterTable {
     pub default_ttl_ms: Option<Option<u64>>,
     /// A new tie rule, or `None` to keep it.
     pub tie_rule: Option<TieRule>,
+    /// A new rollback window, milliseconds (0: none), or `None` to keep it.
+    pub rollback_window_ms: Option<u64>,
 }
 
 /// Drops a table and all its data. Answered by [`crate::Reply::TableDropped`].

@@ -31,18 +31,24 @@ pub fn version_id() -> impl Strategy<Value = VersionId> {
         .prop_map(|(ts, kind, source_id, seq)| VersionId { ts, origin: Origin { kind, source_id, seq } })
 }
 
+/// A rollback window: any, and often the schema's default (which the encoder leaves out) or 0.
+pub fn window_ms() -> impl Strategy<Value = u64> {
+    prop_oneof![any::<u64>(), Just(TableSettings::DEFAULT_ROLLBACK_WINDOW_MS), Just(0)]
+}
+
 pub fn tie_rule() -> impl Strategy<Value = TieRule> {
     // Any three kinds: whether they form a permutation is the server's check, not the codec's.
     [origin_kind(), origin_kind(), origin_kind()]
 }
 
 pub fn settings() -> impl Strategy<Value = TableSettings> {
-    (any::<u32>(), option::of(any::<u64>()), option::of(any::<u64>()), tie_rule()).prop_map(
-        |(max_versions, version_retention_ms, default_ttl_ms, tie_rule)| TableSettings {
+    (any::<u32>(), option::of(any::<u64>()), option::of(any::<u64>()), tie_rule(), window_ms()).prop_map(
+        |(max_versions, version_retention_ms, default_ttl_ms, tie_rule, rollback_window_ms)| TableSettings {
             max_versions,
             version_retention_ms,
             default_ttl_ms,
             tie_rule,
+            rollback_window_ms,
         },
     )
 }
@@ -83,9 +89,17 @@ pub fn alter_table() -> impl Strategy<Value = Request> {
         option::of(option::of(any::<u64>())),
         option::of(option::of(any::<u64>())),
         option::of(tie_rule()),
+        option::of(window_ms()),
     )
-        .prop_map(|(name, max_versions, version_retention_ms, default_ttl_ms, tie_rule)| {
-            Request::AlterTable(AlterTable { name, max_versions, version_retention_ms, default_ttl_ms, tie_rule })
+        .prop_map(|(name, max_versions, version_retention_ms, default_ttl_ms, tie_rule, rollback_window_ms)| {
+            Request::AlterTable(AlterTable {
+                name,
+                max_versions,
+                version_retention_ms,
+                default_ttl_ms,
+                tie_rule,
+                rollback_window_ms,
+            })
         })
 }
 
