@@ -163,7 +163,7 @@ impl Partitions {
 
     /// Memtable bytes of every engine of this shard.
     pub fn memtable_bytes(&self) -> usize {
-        self.engines.values().map(|e| e.stats().memtable_bytes).sum()
+        self.engines.values().map(|e| e.memtable_bytes()).sum()
     }
 
     /// Records the memtable bytes now, for `memtable_peak_bytes`; returns them.

@@ -161,7 +161,13 @@ impl<D: Disk> Engine<D> {
 
     /// True once the active memtable has reached its flush size.
     pub fn needs_flush(&self) -> bool {
-        self.mem.borrow().active.memory_bytes() >= self.options.memtable_flush_bytes
+        self.memtable_bytes() >= self.options.memtable_flush_bytes
+    }
+
+    /// Memory of the active memtable (what the flush size and the shard's budgets count), in
+    /// constant time: [`Engine::stats`] also sums the segments.
+    pub fn memtable_bytes(&self) -> usize {
+        self.mem.borrow().active.memory_bytes()
     }
 
     /// Ids of the live segments, by descending `max_ts`.

@@ -1,6 +1,8 @@
 //! nacred's RESP door against redis-server, same machine, same run: `redis-benchmark -t get,set`
 //! against each in turn, pipelined (`-P 16` by default) and not (`-P 1`), then a table of both
-//! rates and the ratio Nacre/Redis per test.
+//! rates and the ratio Nacre/Redis per test, and each server's operations per CPU-second (its
+//! utime + stime over the test, from `/proc`) with their ratio, since client and server share
+//! the machine's cores, and the client's CPU per operation.
 //!
 //! redis-server runs with no persistence (`--save '' --appendonly no`); nacred runs on its
 //! defaults (a WAL with group commit) on a fresh data directory. Both share the machine with
@@ -70,8 +72,19 @@ impl Drop for Guard {
     }
 }
 
-/// One redis-benchmark run's rates, requests per second, by test name ("SET", "GET").
-type Rates = Vec<(String, f64)>;
+/// The tests, each run alone so each has its own CPU figures.
+const TESTS: [&str; 2] = ["SET", "GET"];
+
+/// One redis-benchmark run of one test against one server.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    /// Requests per second.
+    rate: f64,
+    /// Requests per CPU-second of the server process.
+    per_server_cpu_second: f64,
+    /// CPU microseconds redis-benchmark spent per request.
+    client_cpu_us: f64,
+}
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -120,30 +133,51 @@ fn main() -> Result<()> {
     );
     let mut rows = Vec::new();
     for &pipeline in &args.pipelines {
-        let redis_rates = benchmark(&args, redis_addr, pipeline)?;
-        println!("redis-server -P {pipeline}: {redis_rates:?}");
-        let nacre_rates = benchmark(&args, resp_addr, pipeline)?;
-        println!("nacred       -P {pipeline}: {nacre_rates:?}");
-        for (test, redis_rate) in &redis_rates {
-            let nacre_rate = nacre_rates.iter().find(|(t, _)| t == test).map(|(_, r)| *r);
-            let nacre_rate = nacre_rate.with_context(|| format!("nacred's run has no {test} result"))?;
-            rows.push((test.clone(), pipeline, nacre_rate, *redis_rate));
+        for test in TESTS {
+            let redis_run = benchmark(&args, redis_addr, redis.0.id(), pipeline, test)?;
+            println!("redis-server -P {pipeline} {test}: {redis_run:?}");
+            let nacre_run = benchmark(&args, resp_addr, nacred_guard.0.id(), pipeline, test)?;
+            println!("nacred       -P {pipeline} {test}: {nacre_run:?}");
+            rows.push((test, pipeline, nacre_run, redis_run));
         }
     }
     println!();
-    println!("{:<6} {:>4} {:>14} {:>14} {:>12}", "test", "-P", "nacred req/s", "redis req/s", "nacre/redis");
+    println!(
+        "{:<4} {:>3} {:>12} {:>12} {:>7} {:>13} {:>13} {:>7} {:>11} {:>11}",
+        "test",
+        "-P",
+        "nacred op/s",
+        "redis op/s",
+        "ratio",
+        "nacred op/cpu",
+        "redis op/cpu",
+        "ratio",
+        "client us/op",
+        "(on redis)"
+    );
     for (test, pipeline, nacre, redis) in rows {
-        println!("{test:<6} {pipeline:>4} {nacre:>14.0} {redis:>14.0} {:>11.2}x", nacre / redis);
+        println!(
+            "{test:<4} {pipeline:>3} {:>12.0} {:>12.0} {:>6.2}x {:>13.0} {:>13.0} {:>6.2}x {:>11.2} {:>11.2}",
+            nacre.rate,
+            redis.rate,
+            nacre.rate / redis.rate,
+            nacre.per_server_cpu_second,
+            redis.per_server_cpu_second,
+            nacre.per_server_cpu_second / redis.per_server_cpu_second,
+            nacre.client_cpu_us,
+            redis.client_cpu_us,
+        );
     }
     drop(nacred_guard);
     let _ = std::fs::remove_dir_all(&args.dir);
     Ok(())
 }
 
-/// Runs redis-benchmark against `addr` and returns its CSV rates.
-fn benchmark(args: &Args, addr: SocketAddr, pipeline: u32) -> Result<Rates> {
+/// Runs redis-benchmark's `test` against `addr`, served by process `server`.
+fn benchmark(args: &Args, addr: SocketAddr, server: u32, pipeline: u32, test: &str) -> Result<Run> {
+    let (server_before, client_before) = (cpu_seconds(server, false)?, cpu_seconds(std::process::id(), true)?);
     let output = Command::new(&args.redis_benchmark)
-        .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string(), "-t", "get,set", "--csv"])
+        .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string(), "-t", &test.to_lowercase(), "--csv"])
         .args(["-n", &args.requests.to_string(), "-c", &args.clients.to_string(), "-P", &pipeline.to_string()])
         .args(["-d", &args.data_size.to_string()])
         .args(if args.keyspace > 0 { vec!["-r".to_owned(), args.keyspace.to_string()] } else { Vec::new() })
@@ -153,16 +187,32 @@ fn benchmark(args: &Args, addr: SocketAddr, pipeline: u32) -> Result<Rates> {
     if !output.status.success() {
         bail!("redis-benchmark against {addr} failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     }
-    // "test","rps","avg_latency_ms",...: one line per test after the header.
-    stdout
-        .lines()
-        .skip(1)
-        .map(|line| {
-            let fields: Vec<&str> = line.split(',').map(|f| f.trim_matches('"')).collect();
-            let rate = fields.get(1).and_then(|r| r.parse().ok()).with_context(|| format!("a CSV line: {line}"))?;
-            Ok((fields[0].to_owned(), rate))
-        })
-        .collect()
+    let server_cpu = cpu_seconds(server, false)? - server_before;
+    // redis-benchmark has been waited for, so its CPU is in this process's children's times.
+    let client_cpu = cpu_seconds(std::process::id(), true)? - client_before;
+    // "test","rps","avg_latency_ms",...: the line after the header.
+    let line = stdout.lines().nth(1).with_context(|| format!("no result line in: {stdout}"))?;
+    let fields: Vec<&str> = line.split(',').map(|f| f.trim_matches('"')).collect();
+    if fields[0] != test {
+        bail!("redis-benchmark -t {test} reported {line}");
+    }
+    let rate: f64 = fields.get(1).and_then(|r| r.parse().ok()).with_context(|| format!("a CSV line: {line}"))?;
+    let requests = args.requests as f64;
+    Ok(Run { rate, per_server_cpu_second: requests / server_cpu, client_cpu_us: client_cpu * 1e6 / requests })
+}
+
+/// CPU seconds (user + system) of process `pid` from `/proc/PID/stat`, or of its waited-for
+/// children when `children`.
+fn cpu_seconds(pid: u32, children: bool) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name, which may hold spaces: state is field 3.
+    let rest = stat.rsplit_once(')').context("a /proc stat line")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime, stime, cutime, cstime are fields 14-17, so 11-14 counted from state (field 3) at 0.
+    let (first, second) = if children { (13, 14) } else { (11, 12) };
+    let ticks: f64 = fields[first].parse::<f64>()? + fields[second].parse::<f64>()?;
+    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)?.context("CLK_TCK")? as f64;
+    Ok(ticks / per_second)
 }
 
 /// A loopback address with a free port (the kernel's choice; released at once).

@@ -35,12 +35,18 @@ impl<D: Disk> Engine<D> {
         self.wal.reserve(encoded_bytes).await?;
         self.check_poisoned()?;
         let lsn = self.wal.append(self.partition, &batch)?;
-        {
+        let first_need = {
             let mut mem = self.mem.borrow_mut();
             mem.last_lsn = lsn;
+            // LSNs grow: the new one moves the partition's oldest need only if it had none.
+            let first_need =
+                mem.inflight.is_empty() && mem.active_oldest.is_none() && mem.frozen.iter().all(|f| f.oldest.is_none());
             mem.inflight.insert(lsn);
+            first_need
+        };
+        if first_need {
+            self.report_wal_needs();
         }
-        self.report_wal_needs();
         let durable = match durability {
             Durability::Sync => self.wal.commit(lsn).await,
             Durability::Async => Ok(()),
