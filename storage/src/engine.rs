@@ -74,7 +74,9 @@ struct Memtables {
 }
 
 /// Segment readers, as a read visits them.
-type Segments<D> = Vec<Rc<SegmentReader<<D as Disk>::File>>>;
+/// The live segments as one read sees them: shared, so taking them is a reference count, and
+/// replaced whole when a flush, link or compaction changes them.
+type Segments<D> = Rc<Vec<Rc<SegmentReader<<D as Disk>::File>>>>;
 
 /// One partition's storage engine.
 pub struct Engine<D: Disk> {
@@ -87,12 +89,15 @@ pub struct Engine<D: Disk> {
     tables: RefCell<HashMap<TableId, TableSettings>>,
     mem: RefCell<Memtables>,
     /// Live segments, by descending `max_ts` (then id), the order point reads visit them in.
-    segments: RefCell<Vec<Rc<SegmentReader<D::File>>>>,
+    segments: RefCell<Segments<D>>,
     watermarks: RefCell<BTreeMap<TableId, Vec<Watermark>>>,
     /// The bulk load each live bulk segment belongs to, from the manifest.
     segment_loads: RefCell<BTreeMap<SegmentId, u32>>,
     /// Which bulk loads reads must not see (shared with every partition of the process).
     visibility: RefCell<LoadVisibility>,
+    /// This engine's copy of the hidden set and the visibility epoch it was taken at: a read
+    /// takes the shared set's lock only after a change.
+    hidden: RefCell<(u64, Rc<BTreeSet<u32>>)>,
     manifest: async_lock::Mutex<Manifest<D>>,
     /// Serialises flushes, links and compaction commits: each changes the segment list in
     /// several steps.
@@ -225,6 +230,8 @@ impl<D: Disk> Engine<D> {
     /// Shares the process's set of hidden bulk loads with this partition.
     pub fn set_load_visibility(&self, visibility: LoadVisibility) {
         *self.visibility.borrow_mut() = visibility;
+        // Another set's epochs say nothing of this copy.
+        self.hidden.borrow_mut().0 = u64::MAX;
     }
 
     /// What a read of `table` may see, decided once: the live segments minus those of hidden
@@ -232,7 +239,7 @@ impl<D: Disk> Engine<D> {
     /// that belong to no hidden load, and the hidden set itself, since a merged segment may
     /// still hold a rolled-back load's versions among others (see [`ReadView::withdrawn`]).
     fn read_view(&self, table: TableId, rule: TieRule, bound: Ts) -> ReadView<D> {
-        let hidden = self.visibility.borrow().snapshot();
+        let hidden = self.hidden_loads();
         let segments = self.segments.borrow();
         let marks = self.watermarks.borrow();
         let marks = marks.get(&table).into_iter().flatten();
@@ -244,12 +251,25 @@ impl<D: Disk> Engine<D> {
             };
         }
         let loads = self.segment_loads.borrow();
-        let visible =
-            segments.iter().filter(|s| loads.get(&s.info().id).is_none_or(|l| !hidden.contains(l))).cloned().collect();
+        let visible = Rc::new(
+            segments.iter().filter(|s| loads.get(&s.info().id).is_none_or(|l| !hidden.contains(l))).cloned().collect(),
+        );
         let marks = marks.filter(|w| {
             w.point.origin.kind != crate::version::OriginKind::Bulk || !hidden.contains(&w.point.origin.source_id)
         });
         ReadView { segments: visible, watermark: read::effective_watermark(marks, rule, bound), hidden }
+    }
+
+    /// The bulk loads reads must not see now, from this engine's copy unless the shared set
+    /// changed since it was taken.
+    fn hidden_loads(&self) -> Rc<BTreeSet<u32>> {
+        let visibility = self.visibility.borrow();
+        let epoch = visibility.epoch();
+        let mut copy = self.hidden.borrow_mut();
+        if copy.0 != epoch {
+            *copy = (epoch, Rc::new(BTreeSet::clone(&visibility.snapshot())));
+        }
+        copy.1.clone()
     }
 
     fn segment_path(&self, id: SegmentId) -> PathBuf {
@@ -264,9 +284,10 @@ impl<D: Disk> Engine<D> {
 
     fn install_segments(&self, added: Vec<Rc<SegmentReader<D::File>>>, removed: &[SegmentId]) {
         let mut segments = self.segments.borrow_mut();
-        segments.retain(|s| !removed.contains(&s.info().id));
-        segments.extend(added);
-        segments.sort_by(|a, b| b.info().max_ts.cmp(&a.info().max_ts).then(b.info().id.cmp(&a.info().id)));
+        let mut next: Vec<_> = segments.iter().filter(|s| !removed.contains(&s.info().id)).cloned().collect();
+        next.extend(added);
+        next.sort_by(|a, b| b.info().max_ts.cmp(&a.info().max_ts).then(b.info().id.cmp(&a.info().id)));
+        *segments = Rc::new(next);
         let mut cache = self.cache.borrow_mut();
         for id in removed {
             cache.evict_segment(*id);
@@ -291,7 +312,7 @@ impl<D: Disk> Engine<D> {
 struct ReadView<D: Disk> {
     segments: Segments<D>,
     watermark: Option<Watermark>,
-    hidden: std::sync::Arc<BTreeSet<u32>>,
+    hidden: Rc<BTreeSet<u32>>,
 }
 
 impl<D: Disk> ReadView<D> {

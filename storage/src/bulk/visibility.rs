@@ -10,12 +10,16 @@
 //! as loads age). No such load's segments are merged, and a merge that took one commits nothing.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// The shared set of hidden load ids. Cheap to clone; clones share the set.
 #[derive(Debug, Clone, Default)]
 pub struct LoadVisibility {
     hidden: Arc<RwLock<Arc<BTreeSet<u32>>>>,
+    /// Bumped after every change of `hidden`, so a reader can keep a copy and check it with one
+    /// load instead of taking the lock.
+    epoch: Arc<AtomicU64>,
     pinned: Arc<RwLock<BTreeSet<u32>>>,
     protected: Arc<RwLock<BTreeSet<u32>>>,
 }
@@ -40,6 +44,7 @@ impl LoadVisibility {
         let mut next = BTreeSet::clone(&guard);
         f(&mut next);
         *guard = Arc::new(next);
+        self.epoch.fetch_add(1, Ordering::Release);
     }
 
     /// Keeps compaction off `load`'s segments, visible or not, until [`LoadVisibility::unpin`].
@@ -63,6 +68,11 @@ impl LoadVisibility {
         loads.extend(self.pinned.read().unwrap_or_else(|e| e.into_inner()).iter().copied());
         loads.extend(self.protected.read().unwrap_or_else(|e| e.into_inner()).iter().copied());
         loads
+    }
+
+    /// Changes of the hidden set so far: a copy taken at one epoch is current while it lasts.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// The hidden set now: one read takes it once and decides with it throughout.

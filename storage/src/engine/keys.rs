@@ -56,7 +56,7 @@ impl<D: Disk> Engine<D> {
                 .collect()
         };
         let view = self.read_view(req.table, settings.tie_rule, Ts::MAX);
-        for segment in &view.segments {
+        for segment in view.segments.iter() {
             let r = segment.scan_table(req.table, after, cap, &self.cache).await?;
             reads.push((r.entries, r.truncated));
         }

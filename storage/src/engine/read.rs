@@ -100,7 +100,7 @@ impl<D: Disk> Engine<D> {
         let mut candidates: Vec<Version> = self.memtable_newest_versions(key, bound);
         let view = self.read_view(key.table, settings.tie_rule, bound);
         let best_ts = |c: &[Version]| c.iter().map(|v| v.id.ts).max();
-        for segment in &view.segments {
+        for segment in view.segments.iter() {
             let info = segment.info();
             if best_ts(&candidates).is_some_and(|b| info.max_ts < b) {
                 break;
@@ -137,7 +137,7 @@ impl<D: Disk> Engine<D> {
         let settings = self.table(key.table)?;
         let mut all = self.memtable_versions(key);
         let view = self.read_view(key.table, settings.tie_rule, Ts::MAX);
-        for segment in &view.segments {
+        for segment in view.segments.iter() {
             let found = segment.versions_of(key, &self.cache).await?;
             all.extend(found.into_iter().map(|e: Entry| e.version).filter(|v| !view.withdrawn(&v.id)));
         }

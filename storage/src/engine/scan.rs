@@ -93,7 +93,7 @@ impl<D: Disk> Engine<D> {
         };
         let mut reads = self.memtable_scan(&range);
         let view = self.read_view(req.table, settings.tie_rule, req.at.bound());
-        for segment in &view.segments {
+        for segment in view.segments.iter() {
             let r = segment.scan_partition(&range, &self.cache).await?;
             let last = r.entries.last().map(|e| e.key.sort_key.clone());
             let entries = self.without_withdrawn(segment, r.entries, &view, range.bound).await?;
