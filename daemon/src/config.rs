@@ -52,7 +52,8 @@ max_clock_skew_ms = 60000
 [memory]
 # Memtable bytes per shard before the largest memtable is flushed.
 memtable_budget_bytes = 268435456
-# Memtable bytes per shard at which writes wait for a flush instead of growing memory.
+# Memtable bytes per shard, counting those frozen for a flush still under way, at which writes
+# (and Kafka consumers) wait for a flush instead of growing memory.
 memtable_ceiling_bytes = 536870912
 # How long a write waits under the ceiling before it fails with Busy, milliseconds.
 write_stall_deadline_ms = 5000

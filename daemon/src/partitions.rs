@@ -161,9 +161,10 @@ impl Partitions {
         })
     }
 
-    /// Memtable bytes of every engine of this shard.
+    /// Memtable bytes of every engine of this shard, frozen memtables still being flushed
+    /// included, so the ceiling bounds what the shard really holds.
     pub fn memtable_bytes(&self) -> usize {
-        self.engines.values().map(|e| e.memtable_bytes()).sum()
+        self.engines.values().map(|e| e.memtables_held_bytes()).sum()
     }
 
     /// Records the memtable bytes now, for `memtable_peak_bytes`; returns them.
@@ -255,7 +256,7 @@ impl Partitions {
                 .iter()
                 .map(|(p, e)| FlushCandidate {
                     partition: *p,
-                    memtable_bytes: e.stats().memtable_bytes,
+                    memtable_bytes: e.memtable_bytes(),
                     poisoned: e.check_poisoned().is_err(),
                     needs_flush: e.needs_flush(),
                 })

@@ -175,6 +175,14 @@ impl<D: Disk> Engine<D> {
         self.mem.borrow().active.memory_bytes()
     }
 
+    /// Memory of every memtable this engine holds: the active one and those frozen for a flush
+    /// still under way (what a memory ceiling must count: a frozen memtable is freed only when
+    /// its flush ends).
+    pub fn memtables_held_bytes(&self) -> usize {
+        let mem = self.mem.borrow();
+        mem.active.memory_bytes() + mem.frozen.iter().map(|f| f.table.memory_bytes()).sum::<usize>()
+    }
+
     /// Ids of the live segments, by descending `max_ts`.
     pub fn segment_ids(&self) -> Vec<SegmentId> {
         self.segments.borrow().iter().map(|s| s.info().id).collect()
