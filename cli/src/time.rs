@@ -116,20 +116,22 @@ fn parse_millis(input: &str, digits: &str) -> Result<u64, ArgError> {
 /// Parses a duration (`30s`, `15m`, `7d`, `1h 30m`, `250ms`) into whole milliseconds, at least
 /// one.
 pub fn parse_duration_ms(input: &str) -> Result<u64, ArgError> {
-    let duration = humantime::parse_duration(input.trim())
-        .map_err(|e| ArgError::Duration { input: input.to_owned(), reason: e.to_string() })?;
-    duration_ms(input, duration)
+    duration_ms(input, parse_duration(input)?)
 }
 
 /// Parses a duration as [`parse_duration_ms`] does, or a zero one (`0`, `0s`) as 0: for
 /// settings where 0 means none, such as a table's rollback window.
 pub fn parse_duration_or_zero_ms(input: &str) -> Result<u64, ArgError> {
-    let duration = humantime::parse_duration(input.trim())
-        .map_err(|e| ArgError::Duration { input: input.to_owned(), reason: e.to_string() })?;
+    let duration = parse_duration(input)?;
     if duration.is_zero() {
         return Ok(0);
     }
     duration_ms(input, duration)
+}
+
+fn parse_duration(input: &str) -> Result<Duration, ArgError> {
+    humantime::parse_duration(input.trim())
+        .map_err(|e| ArgError::Duration { input: input.to_owned(), reason: e.to_string() })
 }
 
 fn duration_ms(input: &str, duration: Duration) -> Result<u64, ArgError> {

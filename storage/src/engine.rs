@@ -73,6 +73,13 @@ struct Memtables {
     active_streamed: bool,
 }
 
+impl Memtables {
+    /// The oldest WAL record the memtables still need (frozen, active or waiting to be applied).
+    fn oldest_need(&self) -> Option<Lsn> {
+        self.frozen.iter().map(|f| f.oldest).chain([self.inflight.first().copied(), self.active_oldest]).flatten().min()
+    }
+}
+
 /// Segment readers, as a read visits them.
 /// The live segments as one read sees them: shared, so taking them is a reference count, and
 /// replaced whole when a flush, link or compaction changes them.
@@ -304,14 +311,7 @@ impl<D: Disk> Engine<D> {
 
     /// Reports to the WAL the oldest record this partition still needs.
     fn report_wal_needs(&self) {
-        let mem = self.mem.borrow();
-        let oldest = mem
-            .frozen
-            .iter()
-            .map(|f| f.oldest)
-            .chain([mem.inflight.first().copied(), mem.active_oldest])
-            .flatten()
-            .min();
+        let oldest = self.mem.borrow().oldest_need();
         self.wal.set_needed(self.partition, oldest);
     }
 }

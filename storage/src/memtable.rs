@@ -172,30 +172,26 @@ impl Memtable {
     pub fn insert(&mut self, e: EntryRef<'_>) -> Inserted {
         let outcome = self.arena.with_dependent_mut(|bump, index| {
             let probe: RowKey<'_> = (e.table, e.partition_key, e.sort_key);
-            let hash = index.hasher.hash_one(probe);
-            // A shared view may shorten the keys' lifetime to the probe's; a mutable one may not.
-            let found = {
-                let view: &Index<'_> = index;
-                view.slot(hash, probe).map(|s| s.at)
-            };
-            let Some(slot) = found else {
+            let Index { sorted, slots, hasher, versions: rows, len, capacity } = index;
+            let hash = hasher.hash_one(probe);
+            let value =
+                || IndexValue { value: e.value.map(|v| &*bump.alloc_slice_copy(v)), expires_at_ms: e.expires_at_ms };
+            let Some(slot) = slots.find_mut(hash, |s| s.row == probe) else {
                 // The row's first version.
                 let row = (e.table, &*bump.alloc_slice_copy(e.partition_key), &*bump.alloc_slice_copy(e.sort_key));
-                let value =
-                    IndexValue { value: e.value.map(|v| &*bump.alloc_slice_copy(v)), expires_at_ms: e.expires_at_ms };
-                let at = index.versions.len();
+                let value = value();
+                let at = rows.len();
                 let versions = vec![(e.id, value)];
-                index.capacity += versions.capacity();
-                index.len += 1;
-                index.versions.push(versions);
-                index.sorted.insert(row, at);
-                let Index { slots, hasher, .. } = index;
+                *capacity += versions.capacity();
+                *len += 1;
+                rows.push(versions);
+                sorted.insert(row, at);
                 slots.insert_unique(hash, Slot { row, at, newest: e.id, value, alone: true }, |s| {
                     hasher.hash_one(s.row)
                 });
                 return Inserted::New;
             };
-            let versions = &mut index.versions[slot];
+            let versions = &mut rows[slot.at];
             // Oldest first: an older version than `e` (which `e` precedes in storage order)
             // ranks below it. Usually every version there is older, and `e` goes last.
             let at = match versions.last() {
@@ -213,22 +209,19 @@ impl Memtable {
                     }
                 }
             };
-            let value =
-                IndexValue { value: e.value.map(|v| &*bump.alloc_slice_copy(v)), expires_at_ms: e.expires_at_ms };
+            let value = value();
             match at {
                 Ok(i) => versions[i].1 = value,
                 Err(i) => {
                     let before = versions.capacity();
                     versions.insert(i, (e.id, value));
-                    index.capacity += versions.capacity() - before;
-                    index.len += 1;
+                    *capacity += versions.capacity() - before;
+                    *len += 1;
                 }
             }
-            let versions = &index.versions[slot];
             let (newest, value) = *versions.last().expect("the row has a version");
             let alone = versions.len() < 2 || versions[versions.len() - 2].0.ts != newest.ts;
-            let entry = index.slots.find_mut(hash, |s| s.row == probe).expect("the row is in the hash table");
-            (entry.newest, entry.value, entry.alone) = (newest, value, alone);
+            (slot.newest, slot.value, slot.alone) = (newest, value, alone);
             outcome
         });
         if outcome != Inserted::Duplicate {

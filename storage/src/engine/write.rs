@@ -39,8 +39,7 @@ impl<D: Disk> Engine<D> {
             let mut mem = self.mem.borrow_mut();
             mem.last_lsn = lsn;
             // LSNs grow: the new one moves the partition's oldest need only if it had none.
-            let first_need =
-                mem.inflight.is_empty() && mem.active_oldest.is_none() && mem.frozen.iter().all(|f| f.oldest.is_none());
+            let first_need = mem.oldest_need().is_none();
             mem.inflight.insert(lsn);
             first_need
         };
