@@ -525,16 +525,21 @@ pub fn client_options() -> ClientOptions {
 }
 
 /// A base port on 127.0.0.1 whose `cores + 1` consecutive ports are all free: a daemon's
-/// `--listen` address.
+/// `--listen` address. No port is handed out twice in one test process: a test whose server is
+/// stopped between two starts (a restart) keeps its ports, free as they look meanwhile, from
+/// the tests running beside it.
 pub fn free_ports(cores: usize) -> SocketAddr {
+    static HANDED_OUT: Mutex<std::collections::BTreeSet<u16>> = Mutex::new(std::collections::BTreeSet::new());
     let span = u16::try_from(cores + 1).expect("few shards");
     for _ in 0..1000 {
         let base = fastrand::u16(PORT_RANGE.start..PORT_RANGE.end - span);
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
         let all_free = (base..base + span).all(|port| {
             let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-            TcpListener::bind(addr).is_ok()
+            !handed_out.contains(&port) && TcpListener::bind(addr).is_ok()
         });
         if all_free {
+            handed_out.extend(base..base + span);
             return SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), base);
         }
     }
