@@ -7,7 +7,8 @@
 #   bench/scripts/get_latency_under_compaction.sh [TARGET_DIR] [WORK_DIR]
 #
 # Client and server share the machine's cores: compare the two settings' lines, not absolute
-# times.
+# times. COMPACTION_SETTINGS (lines for [compaction], e.g. "hot_max_runs = 2") and
+# EXTRA_CONFIG (more sections, e.g. "[diagnostics]\nstall_report_ms = 5") tune both servers.
 set -euo pipefail
 target=${1:-target/release}
 work=${2:-/var/tmp/nacre-get-latency}
@@ -24,6 +25,8 @@ memtable_budget_bytes = 16777216
 memtable_ceiling_bytes = 67108864
 [compaction]
 enabled = $enabled
+$(printf '%b' "${COMPACTION_SETTINGS:-}")
+$(printf '%b' "${EXTRA_CONFIG:-}")
 CONF
   "$target/nacred" --config "$work/nacred-$enabled.toml" --data-dir "$data" --listen $addr --cores 2 \
     > "$work/nacred-$enabled.log" 2>&1 &

@@ -88,16 +88,15 @@ heat_half_life_ms = 60000
 # Operations per second (reads and writes) at which a partition counts as fully hot; every
 # threshold below moves from its cold to its hot value as heat rises to this.
 hot_ops_per_sec = 1000
-# Most runs a partition keeps before its newest merge: hot (leveled-like) and cold (tiered-like).
-# Measured: 4 runs and a 100% hot size ratio write 0.59x the compaction bytes, but put GET p99.9
-# at 1.33-1.48x of compaction off (2 and 50%: 1.29-1.30x); bench/scripts has both measurements.
-hot_max_runs = 2
+# Most runs a partition keeps before a merge: hot (leveled-like) and cold (tiered-like). Of the
+# windows of runs adjacent in age wide enough to get back under, the smallest merges.
+hot_max_runs = 4
 cold_max_runs = 12
 # Fewest runs such a merge takes: cold partitions merge rarely, in big batches.
 hot_merge_width = 2
 cold_merge_width = 6
 # Everything merges once the newer runs add up to this percentage of the oldest.
-hot_size_ratio_percent = 50
+hot_size_ratio_percent = 200
 cold_size_ratio_percent = 400
 # A run is rewritten alone once this percentage of its versions is superseded.
 space_pressure_percent = 50

@@ -1,13 +1,14 @@
 //! The memtable: one partition's recent writes, sorted, with keys and values in a bumpalo arena.
 //!
 //! Entries sort as [`EntryRef::storage_cmp`] orders them. The index holds each row (a key without
-//! its version) once: a `BTreeMap` of rows in key order for scans and the flush, a hash map of the
-//! same rows for point reads and inserts, and per row its versions in a small vector. So the
-//! write a feature store lives on, a newer version of a row already present, costs one hash and
-//! a push, and a point read of the latest value one hash: no tree descent. Row keys and values
-//! borrow the arena; `self_cell` ties the lifetimes together without unsafe code. A memtable is
-//! mutable until frozen; a frozen one is read-only and shared with the flush that writes it. It
-//! does no I/O and knows nothing of the WAL.
+//! its version) once, in a chunked row store: a `BTreeMap` of rows in key order for scans and
+//! the flush, and a hash table of row numbers for point reads and inserts. A row holds its
+//! newest version inline and the others in a vector. So the write a feature store lives on, a
+//! newer version of a row already present, costs one hash and a push, a point read of the latest
+//! value one hash and one row, and a row written once costs no allocation but its arena bytes.
+//! Row keys and values borrow the arena; `self_cell` ties the lifetimes together without unsafe
+//! code. A memtable is mutable until frozen; a frozen one is read-only and shared with the flush
+//! that writes it. It does no I/O and knows nothing of the WAL.
 
 use crate::ids::{TableId, Ts};
 use crate::record::{Entry, EntryRef, KeyRef, PartitionRange};
@@ -18,15 +19,20 @@ use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::ops::Bound;
 
-/// Index overhead charged per version on top of its arena bytes: its slot in its row's vector.
+/// Index overhead charged per version older than its row's newest: its slot in the row's
+/// vector (the newest lives in the row itself).
 pub const ENTRY_OVERHEAD_BYTES: usize = std::mem::size_of::<(VersionId, IndexValue<'static>)>();
 
-/// Index overhead charged per row: its `BTreeMap` slot (node headers, amortised over about
-/// eleven slots, not counted), its version vector's header, and its hash-map slot with
-/// hashbrown's control byte (charged by capacity, in `memory_bytes`).
-const ROW_OVERHEAD_BYTES: usize =
-    std::mem::size_of::<(RowKey<'static>, usize)>() + std::mem::size_of::<Versions<'static>>();
-const HASH_SLOT_BYTES: usize = std::mem::size_of::<Slot<'static>>() + 1;
+/// Index overhead charged per row: the row itself (by the capacity of its chunk) and its
+/// `BTreeMap` slot (node headers, amortised over about eleven slots, not counted); the hash
+/// table's slot and control byte are charged by capacity, in `memory_bytes`.
+const ROW_BYTES: usize = std::mem::size_of::<Row<'static>>();
+const SORTED_SLOT_BYTES: usize = std::mem::size_of::<(RowKey<'static>, u32)>();
+const HASH_SLOT_BYTES: usize = std::mem::size_of::<u32>() + 1;
+
+/// Rows are stored in chunks of this many, so the row store grows without copying and holds at
+/// most one chunk it does not use.
+const ROWS_PER_CHUNK: usize = 1024;
 
 /// A row: a key without its version, borrowing the arena.
 type RowKey<'a> = (TableId, &'a [u8], &'a [u8]);
@@ -38,33 +44,75 @@ pub struct IndexValue<'a> {
     expires_at_ms: Option<u64>,
 }
 
-/// One row's versions, in reverse storage order: the newest is last, so the common insert (a
-/// version newer than all the row has) appends.
-type Versions<'a> = Vec<(VersionId, IndexValue<'a>)>;
+/// One version of a row.
+type Slot<'a> = (VersionId, IndexValue<'a>);
 
-/// A row in the hash table: the row, where its versions are, and a copy of its newest version
-/// with whether it is the only one at its `ts`, so a read of the latest value touches nothing
-/// else (each further hop is a cache miss, measured as a tenth of a GET's server CPU).
-#[derive(Debug, Clone, Copy)]
-struct Slot<'a> {
-    row: RowKey<'a>,
-    at: usize,
-    newest: VersionId,
-    value: IndexValue<'a>,
+/// One row: its key, its newest version in storage order, and the others oldest first, so the
+/// common insert (a version newer than all the row has) moves the newest to the end of `older`.
+/// A read of the latest value finds all it needs here, with whether the newest is the only
+/// version at its `ts` (each further hop is a cache miss, measured as a tenth of a GET's server
+/// CPU), and a row written once holds no vector.
+#[derive(Debug)]
+struct Row<'a> {
+    key: RowKey<'a>,
+    newest: Slot<'a>,
     alone: bool,
+    older: Vec<Slot<'a>>,
 }
 
-/// The rows, both ways, and their versions, all borrowing the arena.
-struct Index<'a> {
-    /// Rows in key order, each to its slot in `versions`.
-    sorted: BTreeMap<RowKey<'a>, usize>,
-    /// The same rows by hash.
-    slots: hashbrown::HashTable<Slot<'a>>,
-    hasher: foldhash::fast::FixedState,
-    versions: Vec<Versions<'a>>,
-    /// Versions held, and version slots allocated, over every row.
+impl<'a> Row<'a> {
+    /// Every version, newest first in storage order.
+    fn newest_first(&self) -> impl DoubleEndedIterator<Item = &Slot<'a>> {
+        std::iter::once(&self.newest).chain(self.older.iter().rev())
+    }
+}
+
+/// The rows, in insertion order, in chunks.
+#[derive(Default)]
+struct Rows<'a> {
+    chunks: Vec<Vec<Row<'a>>>,
     len: usize,
-    capacity: usize,
+}
+
+impl<'a> Rows<'a> {
+    fn get(&self, at: u32) -> &Row<'a> {
+        let at = at as usize;
+        &self.chunks[at / ROWS_PER_CHUNK][at % ROWS_PER_CHUNK]
+    }
+
+    fn get_mut(&mut self, at: u32) -> &mut Row<'a> {
+        let at = at as usize;
+        &mut self.chunks[at / ROWS_PER_CHUNK][at % ROWS_PER_CHUNK]
+    }
+
+    /// Appends `row`, returning where it is.
+    fn push(&mut self, row: Row<'a>) -> u32 {
+        if self.len.is_multiple_of(ROWS_PER_CHUNK) {
+            self.chunks.push(Vec::with_capacity(ROWS_PER_CHUNK));
+        }
+        self.chunks.last_mut().expect("a chunk with room").push(row);
+        self.len += 1;
+        u32::try_from(self.len - 1).expect("fewer than 2^32 rows in one memtable")
+    }
+
+    /// Rows the chunks have room for.
+    fn capacity(&self) -> usize {
+        self.chunks.len() * ROWS_PER_CHUNK
+    }
+}
+
+/// The rows, both ways, all borrowing the arena.
+struct Index<'a> {
+    /// Rows in key order, each to where it is in `rows`.
+    sorted: BTreeMap<RowKey<'a>, u32>,
+    /// The same rows by hash.
+    slots: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::FixedState,
+    rows: Rows<'a>,
+    /// Versions held over every row, and slots allocated for versions older than their row's
+    /// newest.
+    len: usize,
+    older_capacity: usize,
 }
 
 impl<'a> Index<'a> {
@@ -73,23 +121,16 @@ impl<'a> Index<'a> {
             sorted: BTreeMap::new(),
             slots: hashbrown::HashTable::new(),
             hasher: foldhash::fast::FixedState::default(),
-            versions: Vec::new(),
+            rows: Rows::default(),
             len: 0,
-            capacity: 0,
+            older_capacity: 0,
         }
     }
 
-    /// `row`'s entry in the hash table, found by its hash `hash`.
-    fn slot(&self, hash: u64, row: RowKey<'_>) -> Option<&Slot<'a>> {
-        self.slots.find(hash, |s| s.row == row)
-    }
-
-    /// The versions of `row`, oldest first, or none.
-    fn row(&self, row: RowKey<'_>) -> &[(VersionId, IndexValue<'a>)] {
-        match self.slot(self.hasher.hash_one(row), row) {
-            Some(slot) => &self.versions[slot.at],
-            None => &[],
-        }
+    /// `key`'s row, or none.
+    fn row(&self, key: RowKey<'_>) -> Option<&Row<'a>> {
+        let rows = &self.rows;
+        self.slots.find(self.hasher.hash_one(key), |&at| rows.get(at).key == key).map(|&at| rows.get(at))
     }
 }
 
@@ -153,12 +194,16 @@ impl Memtable {
         self.data_bytes
     }
 
-    /// Memory held: the arena's allocated chunks plus the index slots. This is what budgets use.
+    /// Memory held: the arena's bytes in use plus the index. This is what budgets use. The
+    /// untouched rest of the arena's newest chunk is address space the kernel has not backed
+    /// (chunks double, so counting it would charge up to twice the data).
     pub fn memory_bytes(&self) -> usize {
         let index = self.arena.borrow_dependent();
-        self.arena.borrow_owner().allocated_bytes()
-            + index.capacity * ENTRY_OVERHEAD_BYTES
-            + index.versions.capacity() * ROW_OVERHEAD_BYTES
+        let bump = self.arena.borrow_owner();
+        bump.allocated_bytes().saturating_sub(bump.chunk_capacity())
+            + index.rows.capacity() * ROW_BYTES
+            + index.sorted.len() * SORTED_SLOT_BYTES
+            + index.older_capacity * ENTRY_OVERHEAD_BYTES
             + index.slots.capacity() * HASH_SLOT_BYTES
     }
 
@@ -172,56 +217,64 @@ impl Memtable {
     pub fn insert(&mut self, e: EntryRef<'_>) -> Inserted {
         let outcome = self.arena.with_dependent_mut(|bump, index| {
             let probe: RowKey<'_> = (e.table, e.partition_key, e.sort_key);
-            let Index { sorted, slots, hasher, versions: rows, len, capacity } = index;
+            let Index { sorted, slots, hasher, rows, len, older_capacity } = index;
             let hash = hasher.hash_one(probe);
             let value =
                 || IndexValue { value: e.value.map(|v| &*bump.alloc_slice_copy(v)), expires_at_ms: e.expires_at_ms };
-            let Some(slot) = slots.find_mut(hash, |s| s.row == probe) else {
+            let Some(&at) = slots.find(hash, |&at| rows.get(at).key == probe) else {
                 // The row's first version.
-                let row = (e.table, &*bump.alloc_slice_copy(e.partition_key), &*bump.alloc_slice_copy(e.sort_key));
-                let value = value();
-                let at = rows.len();
-                let versions = vec![(e.id, value)];
-                *capacity += versions.capacity();
+                let key = (e.table, &*bump.alloc_slice_copy(e.partition_key), &*bump.alloc_slice_copy(e.sort_key));
+                let at = rows.push(Row { key, newest: (e.id, value()), alone: true, older: Vec::new() });
                 *len += 1;
-                rows.push(versions);
-                sorted.insert(row, at);
-                slots.insert_unique(hash, Slot { row, at, newest: e.id, value, alone: true }, |s| {
-                    hasher.hash_one(s.row)
-                });
+                sorted.insert(key, at);
+                slots.insert_unique(hash, at, |&at| hasher.hash_one(rows.get(at).key));
                 return Inserted::New;
             };
-            let versions = &mut rows[slot.at];
-            // Oldest first: an older version than `e` (which `e` precedes in storage order)
-            // ranks below it. Usually every version there is older, and `e` goes last.
-            let at = match versions.last() {
-                Some((newest, _)) if e.id.storage_cmp(newest).is_lt() => Err(versions.len()),
-                None => Err(0),
-                Some(_) => versions.binary_search_by(|(v, _)| e.id.storage_cmp(v)),
+            let row = rows.get_mut(at);
+            // Where `e` goes: past the newest (usually), at it (the same identity), or among
+            // the older ones, oldest first, where an older version than `e` (which `e`
+            // precedes in storage order) ranks below it.
+            let place = match e.id.storage_cmp(&row.newest.0) {
+                Ordering::Less => None,
+                Ordering::Equal => Some(Ok(None)),
+                Ordering::Greater => Some(row.older.binary_search_by(|(v, _)| e.id.storage_cmp(v)).map(Some)),
             };
-            let outcome = match at {
-                Err(_) => Inserted::New,
-                Ok(i) => {
-                    let old = versions[i].1;
-                    match e.payload_tie_cmp(&EntryRef { value: old.value, expires_at_ms: old.expires_at_ms, ..e }) {
-                        Ordering::Equal | Ordering::Less => return Inserted::Duplicate,
-                        Ordering::Greater => Inserted::Replaced,
-                    }
-                }
-            };
-            let value = value();
-            match at {
-                Ok(i) => versions[i].1 = value,
-                Err(i) => {
-                    let before = versions.capacity();
-                    versions.insert(i, (e.id, value));
-                    *capacity += versions.capacity() - before;
-                    *len += 1;
+            if let Some(Ok(i)) = place {
+                let old = i.map_or(row.newest.1, |i| row.older[i].1);
+                if e.payload_tie_cmp(&EntryRef { value: old.value, expires_at_ms: old.expires_at_ms, ..e }).is_le() {
+                    return Inserted::Duplicate;
                 }
             }
-            let (newest, value) = *versions.last().expect("the row has a version");
-            let alone = versions.len() < 2 || versions[versions.len() - 2].0.ts != newest.ts;
-            (slot.newest, slot.value, slot.alone) = (newest, value, alone);
+            let version = (e.id, value());
+            let before = row.older.capacity();
+            let outcome = match place {
+                None => {
+                    // A row with many versions grows its vector by doubling; one overwritten a
+                    // few times, by one slot at a time.
+                    if row.older.len() == row.older.capacity() && row.older.len() < 4 {
+                        row.older.reserve_exact(1);
+                    }
+                    row.older.push(std::mem::replace(&mut row.newest, version));
+                    Inserted::New
+                }
+                Some(Ok(None)) => {
+                    row.newest = version;
+                    Inserted::Replaced
+                }
+                Some(Ok(Some(i))) => {
+                    row.older[i] = version;
+                    Inserted::Replaced
+                }
+                Some(Err(i)) => {
+                    row.older.insert(i, version);
+                    Inserted::New
+                }
+            };
+            *older_capacity += row.older.capacity() - before;
+            if outcome == Inserted::New {
+                *len += 1;
+            }
+            row.alone = row.older.last().is_none_or(|(older, _)| older.ts != row.newest.0.ts);
             outcome
         });
         if outcome != Inserted::Duplicate {
@@ -236,7 +289,7 @@ impl Memtable {
     pub fn versions_of<'s>(&'s self, key: KeyRef<'s>) -> Vec<EntryRef<'s>> {
         let index: &Index<'s> = self.arena.borrow_dependent();
         let row = (key.table, key.partition_key, key.sort_key);
-        index.row(row).iter().rev().map(|(id, v)| to_ref(row, id, v)).collect()
+        index.row(row).into_iter().flat_map(Row::newest_first).map(|(id, v)| to_ref(row, id, v)).collect()
     }
 
     /// The versions of `key` with the greatest `ts` at or below `bound`, in storage order: all a
@@ -245,10 +298,10 @@ impl Memtable {
     pub fn newest_versions_of<'s>(&'s self, key: KeyRef<'s>, bound: Ts) -> Vec<EntryRef<'s>> {
         let index: &Index<'s> = self.arena.borrow_dependent();
         let row = (key.table, key.partition_key, key.sort_key);
-        match index.slot(index.hasher.hash_one(row), row) {
+        match index.row(row) {
             None => Vec::new(),
-            Some(s) if s.alone && s.newest.ts <= bound => vec![to_ref(row, &s.newest, &s.value)],
-            Some(s) => newest_group(row, &index.versions[s.at], bound),
+            Some(r) if r.alone && r.newest.0.ts <= bound => vec![to_ref(row, &r.newest.0, &r.newest.1)],
+            Some(r) => newest_group(row, r, bound),
         }
     }
 
@@ -271,7 +324,7 @@ impl Memtable {
                 }
                 keys += 1;
             }
-            out.extend(index.versions[slot].iter().rev().map(|(id, v)| to_ref(*row, id, v).to_owned()));
+            out.extend(index.rows.get(slot).newest_first().map(|(id, v)| to_ref(*row, id, v).to_owned()));
         }
         out
     }
@@ -294,7 +347,7 @@ impl Memtable {
             None => Bound::Excluded((table, &after_partition[..], &[][..])),
         };
         let rows = index.sorted.range((Bound::Included(lo), hi));
-        let rows: Box<dyn Iterator<Item = (&RowKey<'_>, &usize)>> =
+        let rows: Box<dyn Iterator<Item = (&RowKey<'_>, &u32)>> =
             if reverse { Box::new(rows.rev()) } else { Box::new(rows) };
         let mut out = Vec::new();
         let mut groups = 0;
@@ -302,7 +355,7 @@ impl Memtable {
             if groups == max_sort_keys {
                 break;
             }
-            let group = newest_group(*row, &index.versions[slot], bound);
+            let group = newest_group(*row, index.rows.get(slot), bound);
             if !group.is_empty() {
                 groups += 1;
                 out.extend(group.into_iter().map(EntryRef::to_owned));
@@ -317,14 +370,14 @@ impl Memtable {
         index
             .sorted
             .iter()
-            .flat_map(move |(row, &slot)| index.versions[slot].iter().rev().map(move |(id, v)| to_ref(*row, id, v)))
+            .flat_map(move |(row, &slot)| index.rows.get(slot).newest_first().map(move |(id, v)| to_ref(*row, id, v)))
     }
 }
 
 /// Of one row's versions (oldest first), those at the greatest `ts` at or below `bound`, in
 /// storage order.
-fn newest_group<'s>(row: RowKey<'s>, versions: &[(VersionId, IndexValue<'s>)], bound: Ts) -> Vec<EntryRef<'s>> {
-    let mut newest = versions.iter().rev().skip_while(|(id, _)| id.ts > bound);
+fn newest_group<'s>(row: RowKey<'s>, versions: &Row<'s>, bound: Ts) -> Vec<EntryRef<'s>> {
+    let mut newest = versions.newest_first().skip_while(|(id, _)| id.ts > bound);
     let Some((first, value)) = newest.next() else { return Vec::new() };
     let mut out = vec![to_ref(row, first, value)];
     out.extend(newest.take_while(|(id, _)| id.ts == first.ts).map(|(id, v)| to_ref(row, id, v)));
@@ -425,6 +478,27 @@ mod tests {
         m.insert(entry(b"key", b"sort", 1, Some(&[7; 100])));
         assert_eq!(m.data_bytes(), 3 + 4 + 100);
         assert!(m.memory_bytes() >= before + 107 + ENTRY_OVERHEAD_BYTES);
+    }
+
+    #[test]
+    fn memory_charged_per_write_stays_near_the_data() {
+        // 16-byte keys and 100-byte values, overwrites among them, until the memtable holds
+        // what a small budget allows: every byte stored is charged, and the index adds about
+        // as much again, not the 2-3x a fat hash slot and a half-empty arena chunk did.
+        let mut m = Memtable::new();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let value = [7u8; 100];
+        let mut writes = 0u64;
+        while m.memory_bytes() < 8 << 20 {
+            let mut key = rng.u64(0..60_000).to_be_bytes().to_vec();
+            key.resize(16, b'0');
+            writes += 1;
+            m.insert(entry(&key, b"", writes, Some(&value)));
+        }
+        let per_write = m.memory_bytes() as f64 / writes as f64;
+        let data_per_write = m.data_bytes() as f64 / writes as f64;
+        assert!(per_write >= data_per_write, "{per_write} charged, {data_per_write} stored");
+        assert!(per_write < 300.0, "{per_write} bytes charged a write of {data_per_write} ({writes} writes)");
     }
 
     /// The model every read must agree with: the entries, one per identity (the payload that

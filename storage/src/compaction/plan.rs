@@ -170,16 +170,41 @@ mod tests {
     #[test]
     fn newer_runs_outweighing_the_oldest_merge_everything() {
         let policy = Policy::default();
-        // Two flushes of 1 MiB on a 1 MiB base: 2x the base, over the hot ratio (0.5), under
+        // Three flushes of 1 MiB on a 1 MiB base: 3x the base, over the hot ratio (2), under
         // the cold one (4).
-        let s = snapshot(flushes(3, 1 << 20));
-        let task = plan(&s, hot(&policy), &policy).expect("hot: newer runs are 2x the oldest");
+        let s = snapshot(flushes(4, 1 << 20));
+        let task = plan(&s, hot(&policy), &policy).expect("hot: newer runs are 3x the oldest");
         assert_eq!(task.reason, Reason::SizeRatio);
-        assert_eq!(task.inputs.len(), 3, "everything");
-        assert_eq!(task.input_bytes, 3 << 20);
-        assert_eq!(plan(&s, HeatRates::default(), &policy), None, "cold: 2x is under the ratio of 4");
+        assert_eq!(task.inputs.len(), 4, "everything");
+        assert_eq!(task.input_bytes, 4 << 20);
+        assert_eq!(plan(&s, HeatRates::default(), &policy), None, "cold: 3x is under the ratio of 4");
         let piled = snapshot(flushes(6, 1 << 20));
         assert_eq!(plan(&piled, HeatRates::default(), &policy).map(|t| t.reason), Some(Reason::SizeRatio));
+    }
+
+    #[test]
+    fn over_the_run_limit_the_smallest_window_of_like_runs_merges_not_the_newest() {
+        let policy = Policy::default();
+        // Newest first: a fresh flush, a merged run, then two flushes, on a base too big for
+        // the size ratio. Merging the newest pair would rewrite the merged run; the two older
+        // flushes are the cheapest pair.
+        let mut runs = vec![
+            run(6, SegmentKind::Flush, 1 << 20, 1_000, 106),
+            run(5, SegmentKind::Compaction, 8 << 20, 1_000, 105),
+            run(4, SegmentKind::Flush, 1 << 20, 1_000, 104),
+            run(3, SegmentKind::Flush, 1 << 20, 1_000, 103),
+            run(2, SegmentKind::Flush, 2 << 20, 1_000, 102),
+        ];
+        runs.push(run(1, SegmentKind::Compaction, 1 << 40, 1_000_000, 50));
+        let s = snapshot(runs);
+        let thresholds = policy.thresholds(hot(&policy));
+        assert_eq!(s.runs.len(), thresholds.max_runs + 2, "two over the hot limit: a merge of three");
+        let task = plan(&s, hot(&policy), &policy).expect("over the hot limit");
+        assert_eq!(task.reason, Reason::RunCount);
+        assert_eq!(task.inputs, vec![SegmentId(4), SegmentId(3), SegmentId(2)], "{task:?}");
+        // Equal windows: the newest.
+        let task = plan(&base_and_flushes(thresholds.max_runs as u64 + 1), hot(&policy), &policy).expect("over");
+        assert_eq!(task.inputs[0], SegmentId(thresholds.max_runs as u64 + 1));
     }
 
     #[test]
@@ -194,7 +219,7 @@ mod tests {
         assert!(!task.inputs.contains(&bulk.id), "{task:?}");
         assert_eq!(plan(&snapshot(vec![bulk.clone()]), hot(&policy), &policy), None);
         // Newer writes on its keys: now it is a candidate like any run.
-        let newer = run(9, SegmentKind::Flush, 12 << 30, 1_000, 900);
+        let newer = run(9, SegmentKind::Flush, 25 << 30, 1_000, 900);
         let task = plan(&snapshot(vec![bulk.clone(), newer]), hot(&policy), &policy).expect("newer data on the load");
         assert!(task.inputs.contains(&bulk.id), "{task:?}");
         // Newer writes elsewhere in the key space do not make it one.

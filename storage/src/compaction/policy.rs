@@ -8,7 +8,8 @@ use super::heat::HeatRates;
 pub struct Policy {
     /// Operations per second (reads and writes) at which a partition is fully hot. Default 1,000.
     pub hot_ops_per_sec: f64,
-    /// Most runs a fully hot partition keeps before merging. Default 2 (leveled-like).
+    /// Most runs a fully hot partition keeps before merging. Default 4 (leveled-like: RocksDB's
+    /// leveled compaction keeps up to four level-0 runs above its base level).
     pub hot_max_runs: usize,
     /// Most runs a cold partition keeps before merging. Default 12 (tiered-like).
     pub cold_max_runs: usize,
@@ -18,7 +19,8 @@ pub struct Policy {
     /// Default 6.
     pub cold_merge_width: usize,
     /// A hot partition merges everything once its newer runs add up to this fraction of its
-    /// oldest (largest) run. Default 0.5.
+    /// oldest (largest) run. Default 2.0 (RocksDB's universal compaction's default most space
+    /// amplification).
     pub hot_size_ratio: f64,
     /// The same for a cold partition. Default 4.0.
     pub cold_size_ratio: f64,
@@ -33,11 +35,11 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             hot_ops_per_sec: 1_000.0,
-            hot_max_runs: 2,
+            hot_max_runs: 4,
             cold_max_runs: 12,
             hot_merge_width: 2,
             cold_merge_width: 6,
-            hot_size_ratio: 0.5,
+            hot_size_ratio: 2.0,
             cold_size_ratio: 4.0,
             space_pressure: 0.5,
             space_pressure_min_bytes: 1 << 20,
