@@ -40,7 +40,7 @@ CONF
   "$target/nacre-loadgen" --addr $addr --workload get --keys $keys --connections 4 --pipeline 4 --rate 4000 \
     --duration 40s --warmup 2s --seed 3 > "$work/reader-$enabled.txt"
   wait $writer
-  "$target/nacre" --addr $addr stats --partitions | awk '/compactions_total|segment_count/ {s[$1] += $NF} END {for (k in s) print k, s[k]}' \
+  "$target/nacre" --addr $addr stats --partitions | awk '/compactions_total|segment_count|cache_hits_total|cache_misses_total/ {s[$1] += $NF} END {for (k in s) print k, s[k]}' \
     > "$work/stats-$enabled.txt" || true
   kill -TERM $server
   wait $server || true

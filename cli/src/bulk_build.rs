@@ -187,7 +187,7 @@ impl BulkBuildArgs {
                 block_target_bytes: engine.block_target_bytes,
                 bloom_bits_per_key: engine.bloom_bits_per_key,
                 preallocate_bytes: PREALLOCATE_BYTES,
-                keep_blocks: false,
+                keep_blocks_bytes: 0,
             },
             out_dir: self.out.clone(),
             spill_dir: Some(spill_dir),

@@ -33,7 +33,7 @@ fn options(out: &Path, mode: LoadMode, threads: usize, memory: usize) -> BuildOp
             block_target_bytes: EngineOptions::default().block_target_bytes,
             bloom_bits_per_key: 10,
             preallocate_bytes: 1 << 20,
-            keep_blocks: false,
+            keep_blocks_bytes: 0,
         },
         out_dir: out.to_path_buf(),
         spill_dir: None,

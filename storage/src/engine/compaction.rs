@@ -214,9 +214,10 @@ impl<D: Disk> Engine<D> {
                 .then(|| self.clock.now_ms().saturating_sub(self.options.tombstone_grace_ms)),
             rolled_back: if options.drop_rolled_back { self.visibility.borrow().snapshot() } else { Arc::default() },
         };
-        // Blocks of an output that fits the cache go into it, as a flush's do; a larger one
-        // would only evict everything else (and be held in memory until it is written).
-        let keep_blocks = self.options.cache_on_write && bytes_in <= self.options.block_cache_bytes as u64;
+        // Blocks of an output that fits the cache go into it, as a flush's do, so reads do not
+        // all miss once it replaces its inputs; a larger one would only evict everything else.
+        // The output, not the inputs: a merge of overwrites sheds most of what it reads.
+        let keep_blocks = if self.options.cache_on_write { self.options.block_cache_bytes } else { 0 };
         let mut merge = Merge {
             output: None,
             versions_in: 0,
@@ -310,7 +311,7 @@ impl<D: Disk> Engine<D> {
         &self,
         inputs: Vec<Rc<SegmentReader<D::File>>>,
         rules: &Rules,
-        keep_blocks: bool,
+        keep_blocks: usize,
         merge: &mut Merge<D::File>,
     ) -> Result<()> {
         let mut cursors: Vec<Cursor<D::File>> = inputs
@@ -358,7 +359,7 @@ impl<D: Disk> Engine<D> {
         &self,
         group: Vec<Entry>,
         rules: &Rules,
-        keep_blocks: bool,
+        keep_blocks: usize,
         merge: &mut Merge<D::File>,
     ) -> Result<()> {
         let Some(first) = group.first() else { return Ok(()) };

@@ -93,7 +93,7 @@ impl<D: Disk> Engine<D> {
         entries: impl Iterator<Item = EntryRef<'a>>,
         kind: SegmentKind,
     ) -> Result<SegmentInfo> {
-        let mut segment = self.begin_segment(kind, self.options.cache_on_write).await?;
+        let mut segment = self.begin_segment(kind, self.flush_keeps_blocks()).await?;
         for e in entries {
             if let Err(e) = segment.writer.add(e).await {
                 return Err(self.abandon_segment(segment, e).await);
@@ -112,7 +112,7 @@ impl<D: Disk> Engine<D> {
     /// memtable go.
     async fn write_retained(&self, table: &crate::memtable::Memtable) -> Result<SegmentInfo> {
         let rules = Rules::retention_only(self.tables.borrow().clone(), self.clock.now_ms());
-        let mut segment = self.begin_segment(SegmentKind::Flush, self.options.cache_on_write).await?;
+        let mut segment = self.begin_segment(SegmentKind::Flush, self.flush_keeps_blocks()).await?;
         let mut group: Vec<Entry> = Vec::new();
         let mut entries = table.iter().map(EntryRef::to_owned).peekable();
         while let Some(e) = entries.next() {
@@ -147,16 +147,27 @@ impl<D: Disk> Engine<D> {
         self.counters.set(counters);
     }
 
+    /// What a flush keeps of its blocks for the cache: all of them (a memtable's worth), unless
+    /// the engine caches nothing on write.
+    fn flush_keeps_blocks(&self) -> usize {
+        if self.options.cache_on_write { usize::MAX } else { 0 }
+    }
+
     /// Starts a new segment file; entries go to its `writer`, then [`Engine::end_segment`] or
     /// [`Engine::abandon_segment`].
-    pub(super) async fn begin_segment(&self, kind: SegmentKind, keep_blocks: bool) -> Result<NewSegment<D::File>> {
+    /// Its data blocks go into the cache when they add up to at most `keep_blocks_bytes`.
+    pub(super) async fn begin_segment(
+        &self,
+        kind: SegmentKind,
+        keep_blocks_bytes: usize,
+    ) -> Result<NewSegment<D::File>> {
         let id = self.allocate_segment_id();
         let path = self.segment_path(id);
         let layout = SegmentLayout {
             block_target_bytes: self.options.block_target_bytes,
             bloom_bits_per_key: self.options.bloom_bits_per_key,
             preallocate_bytes: self.options.segment_preallocate_bytes,
-            keep_blocks,
+            keep_blocks_bytes,
         };
         match SegmentWriter::create(&self.disk, &path, id, kind, layout).await {
             Ok(writer) => Ok(NewSegment { id, path, writer }),

@@ -28,9 +28,12 @@ pub struct SegmentLayout {
     pub bloom_bits_per_key: usize,
     /// Preallocation step, bytes.
     pub preallocate_bytes: u64,
-    /// Keep every data block's payload for the caller's block cache: direct I/O bypasses the
-    /// page cache, so without this freshly written data is cold.
-    pub keep_blocks: bool,
+    /// Keep the data blocks' payloads for the caller's block cache while they add up to at
+    /// most this many bytes: direct I/O bypasses the page cache, so without this freshly written
+    /// data is cold. Past it none are kept (a segment larger than the cache would only evict
+    /// everything else, and its blocks would be held in memory until it is written). 0 keeps
+    /// none.
+    pub keep_blocks_bytes: usize,
 }
 
 /// A finished segment: its summary and, if asked for, its data block payloads in order.
@@ -38,7 +41,7 @@ pub struct SegmentLayout {
 pub struct FinishedSegment {
     /// The summary.
     pub info: SegmentInfo,
-    /// Data block payloads by block number (empty unless `keep_blocks`).
+    /// Data block payloads by block number (empty unless they fit `keep_blocks_bytes`).
     pub blocks: Vec<std::rc::Rc<[u8]>>,
 }
 
@@ -56,6 +59,8 @@ pub struct SegmentWriter<F: DiskFile> {
     allocated_bytes: u64,
     index: Vec<IndexEntry>,
     kept_blocks: Vec<std::rc::Rc<[u8]>>,
+    /// Bytes of `kept_blocks`, or `None` once they outgrew `keep_blocks_bytes`.
+    kept_bytes: Option<usize>,
     hashes: Vec<u64>,
     last: Option<(Key, VersionId)>,
     entry_count: u64,
@@ -89,6 +94,7 @@ impl<F: DiskFile> SegmentWriter<F> {
             allocated_bytes: 0,
             index: Vec::new(),
             kept_blocks: Vec::new(),
+            kept_bytes: (layout.keep_blocks_bytes > 0).then_some(0),
             hashes: Vec::new(),
             last: None,
             entry_count: 0,
@@ -151,8 +157,15 @@ impl<F: DiskFile> SegmentWriter<F> {
         self.block.bytes[..4].copy_from_slice(&count);
         let offset = self.written_bytes + self.pending.len() as u64;
         block::seal_into(&mut self.pending, BlockKind::Data, &self.block.bytes);
-        if self.layout.keep_blocks {
-            self.kept_blocks.push(std::rc::Rc::from(self.block.bytes.as_slice()));
+        if let Some(kept) = self.kept_bytes {
+            let kept = kept + self.block.bytes.len();
+            if kept <= self.layout.keep_blocks_bytes {
+                self.kept_blocks.push(std::rc::Rc::from(self.block.bytes.as_slice()));
+                self.kept_bytes = Some(kept);
+            } else {
+                self.kept_blocks = Vec::new();
+                self.kept_bytes = None;
+            }
         }
         let len = self.written_bytes + self.pending.len() as u64 - offset;
         let (key, id) = self.last.as_ref().expect("a block holds at least one entry");

@@ -203,6 +203,33 @@ pub async fn compaction_preserves_versions_and_origins_and_drops_only_what_optio
     assert_eq!(s.get("other3", "").await.as_deref(), Some("x"));
 }
 
+/// A merge of overwrites whose inputs are several times the block cache, but whose output (one
+/// version a key) fits it, leaves that output cached: reads after it do not all miss.
+pub async fn a_compaction_output_that_fits_the_cache_stays_cached_whatever_its_inputs_size<D: Disk>(
+    disk: D,
+    root: PathBuf,
+) {
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    s.engine.define_table(TABLE, TableSettings { max_versions: 1, ..TableSettings::default() });
+    const KEYS: u64 = 300;
+    let value = |round: u64, i: u64| format!("{round}:{i:04}:{}", "v".repeat(300));
+    for round in 1..=10u64 {
+        let batch = (0..KEYS).map(|i| put(&format!("k{i:04}"), "", round * 10, &value(round, i))).collect();
+        s.engine.write(batch, Durability::Sync).await.expect("write");
+        s.engine.flush().await.expect("flush");
+    }
+    let ids = s.engine.segment_ids();
+    let out = s.engine.compact(&ids, CompactionOptions::collect_garbage()).await.expect("compact");
+    let cache = small_options().block_cache_bytes as u64;
+    assert!(out.bytes_in > 4 * cache, "inputs {} are several times the cache {cache}", out.bytes_in);
+    assert!(out.bytes_out < cache, "the output {} fits the cache {cache}", out.bytes_out);
+    let misses = s.engine.stats().cache_misses;
+    for i in 0..KEYS {
+        assert_eq!(s.get(&format!("k{i:04}"), "").await, Some(value(10, i)));
+    }
+    assert_eq!(s.engine.stats().cache_misses, misses, "every read of the output hit the cache");
+}
+
 pub async fn tombstones_and_expired_values_are_reclaimed_only_bottommost_and_after_their_grace<D: Disk>(
     disk: D,
     root: PathBuf,
@@ -447,6 +474,7 @@ macro_rules! for_each_scenario {
         $run!(expiry_hides_values_without_exposing_older_ones);
         $run!(scans_page_forward_and_reverse_across_memtable_and_segments);
         $run!(compaction_preserves_versions_and_origins_and_drops_only_what_options_allow);
+        $run!(a_compaction_output_that_fits_the_cache_stays_cached_whatever_its_inputs_size);
         $run!(tombstones_and_expired_values_are_reclaimed_only_bottommost_and_after_their_grace);
         $run!(a_tombstone_is_kept_while_a_memtable_holds_its_key);
         $run!(watermarks_supersede_older_versions_until_withdrawn);
