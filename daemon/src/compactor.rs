@@ -107,11 +107,14 @@ impl Compactor {
         glommio::spawn_local_into(work, queue).map_err(|e| format!("spawning a compaction: {e}"))?.await
     }
 
-    /// Compacts partition `p` whole: every run but those of loads kept apart (linking, rolled
-    /// back, or pinned by a rollback). `None` if it has no runs.
+    /// Compacts partition `p` whole: flushes its memtable first (as RocksDB's `CompactRange`
+    /// does), so what was written before the request is compacted too, then merges every run but
+    /// those of loads kept apart (linking, rolled back, or pinned by a rollback). `None` if it
+    /// has no runs.
     async fn compact_fully(&self, partitions: &Partitions, p: u32) -> Result<Option<CompactionOutcome>, String> {
         let engine =
             partitions.engines.get(&p).cloned().ok_or_else(|| format!("partition {p} is not on this shard"))?;
+        engine.flush().await.map_err(|e| format!("flushing partition {p} before its compaction: {e}"))?;
         for _ in 0..FULL_COMPACTION_ATTEMPTS {
             let inputs: Vec<_> = engine.compaction_snapshot().runs.iter().map(|r| r.id).collect();
             if inputs.is_empty() {

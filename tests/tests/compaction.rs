@@ -300,6 +300,25 @@ fn nacre_compact_reclaims_expired_values_and_deleted_keys_at_once_and_says_what_
             assert!(history.versions.is_empty(), "the deleted key is reclaimed whole: {history:?}");
         }
     });
+    // Writes still in memtables are flushed first and compacted with the rest: one run a
+    // partition, nothing left in memory.
+    runtime.block_on(async {
+        let client = server.client().await;
+        for i in 0..100 {
+            client.put(Put::new(TABLE, key("fresh", i), value.clone())).await.expect("fresh");
+        }
+    });
+    let (code, stdout, stderr) = nacre(&server, &["compact", TABLE, "--wait", "--json"]);
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert!(report["bytes_in"].as_u64().expect("bytes_in") > after + 100 * 1_000, "the fresh writes went in: {report}");
+    runtime.block_on(async {
+        let stats = server.client().await.stats().await.expect("stats");
+        let memtables = per_partition(&stats, "memtable_bytes");
+        assert!(memtables.values().all(|b| *b == 0), "every memtable flushed: {memtables:?}");
+        let runs = per_partition(&stats, "segment_count");
+        assert!(runs.values().all(|n| *n == 1), "one run a partition: {runs:?}");
+    });
     // Without --wait it is queued, and says so.
     let (code, stdout, _) = nacre(&server, &["compact", TABLE, "--partition", "1"]);
     assert_eq!((code, stdout.trim()), (0, "queued a full compaction of 1 partitions"));
