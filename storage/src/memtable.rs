@@ -374,8 +374,7 @@ impl Memtable {
     }
 }
 
-/// Of one row's versions (oldest first), those at the greatest `ts` at or below `bound`, in
-/// storage order.
+/// Of one row's versions, those at the greatest `ts` at or below `bound`, in storage order.
 fn newest_group<'s>(row: RowKey<'s>, versions: &Row<'s>, bound: Ts) -> Vec<EntryRef<'s>> {
     let mut newest = versions.newest_first().skip_while(|(id, _)| id.ts > bound);
     let Some((first, value)) = newest.next() else { return Vec::new() };
@@ -477,7 +476,7 @@ mod tests {
         let before = m.memory_bytes();
         m.insert(entry(b"key", b"sort", 1, Some(&[7; 100])));
         assert_eq!(m.data_bytes(), 3 + 4 + 100);
-        assert!(m.memory_bytes() >= before + 107 + ENTRY_OVERHEAD_BYTES);
+        assert!(m.memory_bytes() >= before + 107 + ROW_BYTES, "a new row is charged its data and its row");
     }
 
     #[test]

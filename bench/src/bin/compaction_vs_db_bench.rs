@@ -122,10 +122,12 @@ fn main() -> Result<()> {
         "workload: {} overwrites of {} keys (16 B keys, {} B values), then {} random reads; cache {} MiB; direct reads",
         args.writes, args.keys, args.value_size, args.reads, args.cache_mib
     );
+    let amp = |o: &Outcome| o.device_bytes_written as f64 / user_bytes as f64;
+    let maintenance_amp = |o: &Outcome| o.maintenance_bytes as f64 / user_bytes as f64;
     if args.nacre_only {
         let nacre = run_nacre(&args)?;
-        println!("write amplification {:.2}", nacre.device_bytes_written as f64 / user_bytes as f64);
-        println!("flush+compaction amp. {:.2}", nacre.maintenance_bytes as f64 / user_bytes as f64);
+        println!("write amplification {:.2}", amp(&nacre));
+        println!("flush+compaction amp. {:.2}", maintenance_amp(&nacre));
         let _ = std::fs::remove_dir_all(&args.dir);
         return Ok(());
     }
@@ -138,15 +140,10 @@ fn main() -> Result<()> {
     let nacre = run_nacre(&args)?;
     println!();
     println!("{:<28} {:>14} {:>14} {:>8}", "", "nacre", "db_bench", "ratio");
-    let amp = |o: &Outcome| o.device_bytes_written as f64 / user_bytes as f64;
     let rows = [
         ("write amplification", amp(&nacre), amp(&rocks)),
         ("  db_bench WAL written back", amp(&nacre), amp(&rocks_wal_written)),
-        (
-            "flush+compaction amp.",
-            nacre.maintenance_bytes as f64 / user_bytes as f64,
-            rocks.maintenance_bytes as f64 / user_bytes as f64,
-        ),
+        ("flush+compaction amp.", maintenance_amp(&nacre), maintenance_amp(&rocks)),
         ("write ops/s", nacre.write_ops_per_sec, rocks.write_ops_per_sec),
         ("read ops/s", nacre.read_ops_per_sec, rocks.read_ops_per_sec),
         ("space used, MiB", nacre.space_bytes as f64 / 1048576.0, rocks.space_bytes as f64 / 1048576.0),
