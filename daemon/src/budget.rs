@@ -32,6 +32,10 @@ impl ByteBudget {
     /// Takes `bytes`, waiting while they do not fit.
     pub async fn take(self: &Rc<Self>, bytes: usize) -> HeldBytes {
         loop {
+            // Fits now: no listener (registering one takes the event's lock).
+            if self.fits(bytes) {
+                return self.take_now(bytes);
+            }
             let freed = self.freed.listen();
             if self.fits(bytes) {
                 return self.take_now(bytes);
@@ -43,6 +47,9 @@ impl ByteBudget {
     /// Waits until less than the whole budget is held.
     pub async fn wait_for_room(&self) {
         loop {
+            if self.used.get() < self.limit {
+                return;
+            }
             let freed = self.freed.listen();
             if self.used.get() < self.limit {
                 return;

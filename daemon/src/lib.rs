@@ -17,6 +17,7 @@ pub mod config;
 pub(crate) mod convert;
 pub mod datadir;
 pub(crate) mod failpoint;
+pub(crate) mod frame_reader;
 pub(crate) mod ingest;
 pub(crate) mod lifecycle;
 pub(crate) mod listener;

@@ -1,14 +1,17 @@
 //! The native door: a shard's listeners (its own port and the shared SO_REUSEPORT port), and one
-//! task per connection reading frames and one writing replies. A connection takes its request bytes from its own share and the shard's budget
-//! before it buffers a frame. A connection remembers the protocol version its handshake
-//! negotiated and hands every request to `compat` under it.
+//! task per connection reading frames and one writing replies. A connection reads what the
+//! socket holds into one buffer (`frame_reader`), so a pipelined client's frames cost one `recv`
+//! together, and decodes each frame in place. It takes a frame's bytes from its own share and the
+//! shard's budget before it reads more of the frame. A connection remembers the protocol version
+//! its handshake negotiated and hands every request to `compat` under it.
 
 use crate::budget::ByteBudget;
 use crate::compat::{self, ProtocolVersion};
 use crate::config::Config;
+use crate::frame_reader::{FrameReader, LENGTH_BYTES};
 use crate::shard::Shard;
 use anyhow::Result;
-use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures_lite::{AsyncWriteExt, FutureExt};
 use glommio::net::TcpStream;
 use nacre_wire::{self as wire, ErrorCode, FrameLimits, Reply};
 use std::net::SocketAddr;
@@ -66,6 +69,9 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
     // The version this connection speaks, once a handshake is accepted; every request after it
     // is served through `compat` under that version.
     let mut version: Option<ProtocolVersion> = None;
+    let mut input = FrameReader::default();
+    // The next frame's bytes, once taken from the budgets.
+    let mut held = None;
     let outcome: Result<()> = async {
         loop {
             // Checked before every frame, not only raced with the read below: `or` prefers a
@@ -74,18 +80,13 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
             if shard.life.is_stopping() {
                 return Ok(());
             }
-            let mut len = [0u8; 4];
-            let read = async { Some(reader.read_exact(&mut len).await) }.or(async {
-                shard.life.until_stopping().await;
-                None
-            });
-            match read.await {
-                None => return Ok(()),
-                Some(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                Some(Err(e)) => return Err(e.into()),
-                Some(Ok(())) => {}
-            }
-            let size = u32::from_le_bytes(len) as usize;
+            // The next frame, once its length is buffered and its bytes are held.
+            let Some(size) = input.next_frame_body() else {
+                match fill(shard, &mut input, &mut reader, LENGTH_BYTES).await? {
+                    Filled::More => continue,
+                    Filled::Closed => return Ok(()),
+                }
+            };
             if size > frame_limits.max_frame_bytes {
                 send(
                     &tx,
@@ -98,13 +99,24 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
                 .await;
                 anyhow::bail!("frame too large");
             }
-            // Bytes are taken before the frame is buffered: a connection over its share, or a
-            // shard over its budget, stops reading here until earlier requests complete.
-            let held = (connection_bytes.take(4 + size).await, shard.native.request_bytes.take(4 + size).await);
-            let mut frame = vec![0u8; 4 + size];
-            frame[..4].copy_from_slice(&len);
-            reader.read_exact(&mut frame[4..]).await?;
-            let (id, request) = match wire::decode_request_with(&frame, &frame_limits) {
+            let whole = LENGTH_BYTES + size;
+            // Bytes are taken before more of the frame is read: a connection over its share, or
+            // a shard over its budget, stops reading here until earlier requests complete (what
+            // one read took beyond this frame, at most a chunk, waits in the buffer).
+            if held.is_none() {
+                held = Some((connection_bytes.take(whole).await, shard.native.request_bytes.take(whole).await));
+            }
+            if input.buffered().len() < whole {
+                match fill(shard, &mut input, &mut reader, whole).await? {
+                    Filled::More => continue,
+                    Filled::Closed => return Ok(()),
+                }
+            }
+            let frame = &input.buffered()[..whole];
+            let held = held.take().expect("taken above");
+            let decoded = wire::decode_request_with(frame, &frame_limits);
+            input.consume(whole);
+            let (id, request) = match decoded {
                 Ok(decoded) => decoded,
                 Err(e) => {
                     let reply = Reply::Error(wire::ErrorReply { code: e.error_code(), message: e.to_string() });
@@ -171,6 +183,35 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
     drop(tx);
     writing.await;
     outcome
+}
+
+/// What a read into a connection's buffer found.
+enum Filled {
+    /// Bytes, or nothing yet: look at the buffer again.
+    More,
+    /// The client closed the connection between frames, or the shard is stopping.
+    Closed,
+}
+
+/// Reads once into `input`, wanting `want` bytes buffered, unless the shard stops first. A
+/// stream that ends inside a frame is an error; between frames it is the client leaving.
+async fn fill(
+    shard: &Shard,
+    input: &mut FrameReader,
+    reader: &mut futures_lite::io::ReadHalf<TcpStream>,
+    want: usize,
+) -> Result<Filled> {
+    let read = async { Some(input.fill(reader, want).await) }.or(async {
+        shard.life.until_stopping().await;
+        None
+    });
+    match read.await {
+        None => Ok(Filled::Closed),
+        Some(Ok(0)) if input.buffered().is_empty() => Ok(Filled::Closed),
+        Some(Ok(0)) => anyhow::bail!("the client closed the connection inside a frame"),
+        Some(Ok(_)) => Ok(Filled::More),
+        Some(Err(e)) => Err(e.into()),
+    }
 }
 
 /// Answers handshake `h` (request `id`) and returns the connection's version after it: the one
