@@ -23,6 +23,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod listener;
 pub mod mesh;
 pub(crate) mod partitions;
+pub(crate) mod reply_queue;
 pub(crate) mod resp;
 pub(crate) mod server;
 pub(crate) mod service;

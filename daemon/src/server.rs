@@ -9,27 +9,36 @@ use crate::budget::ByteBudget;
 use crate::compat::{self, ProtocolVersion};
 use crate::config::Config;
 use crate::frame_reader::{FrameReader, LENGTH_BYTES};
+use crate::reply_queue::ReplyQueue;
 use crate::shard::Shard;
 use anyhow::Result;
 use futures_lite::{AsyncWriteExt, FutureExt};
 use glommio::net::TcpStream;
 use nacre_wire::{self as wire, ErrorCode, FrameLimits, Reply};
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The native door's per-shard state: the request bytes in flight across its connections.
-#[derive(Debug)]
+/// Reply bytes a connection queues before its next reply waits for the writer.
+const REPLY_QUEUE_BYTES: usize = 256 << 10;
+
+/// The native door's per-shard state: the request bytes in flight across its connections, and
+/// the encoder every reply of the shard is made with.
 pub struct NativeDoor {
     /// Native request bytes in flight on this shard, all connections together.
     pub request_bytes: Rc<ByteBudget>,
+    encoder: RefCell<wire::ResponseEncoder>,
 }
 
 impl NativeDoor {
     /// The door as the configuration bounds it.
     pub fn new(config: &Config) -> NativeDoor {
-        NativeDoor { request_bytes: ByteBudget::new(config.limits.max_in_flight_bytes_per_shard) }
+        NativeDoor {
+            request_bytes: ByteBudget::new(config.limits.max_in_flight_bytes_per_shard),
+            encoder: RefCell::default(),
+        }
     }
 }
 
@@ -60,9 +69,8 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
     let (mut reader, writer) = futures_lite::io::split(stream);
     let limits = &shard.process.config.limits;
     let frame_limits = FrameLimits { max_frame_bytes: limits.max_frame_bytes, ..FrameLimits::default() };
-    let (tx, rx) = glommio::channels::local_channel::new_bounded::<Vec<u8>>(limits.max_in_flight_per_connection);
-    let tx = Rc::new(tx);
-    let writing = glommio::spawn_local(write_replies(writer, rx, Rc::downgrade(&tx)));
+    let replies = Rc::new(ReplyQueue::new(REPLY_QUEUE_BYTES));
+    let writing = glommio::spawn_local(write_replies(writer, replies.clone()));
     let in_flight = Arc::new(async_lock::Semaphore::new(limits.max_in_flight_per_connection));
     let connection_bytes = ByteBudget::new(limits.max_in_flight_bytes_per_connection);
     let pending = Rc::new(std::cell::Cell::new(0usize));
@@ -89,7 +97,8 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
             };
             if size > frame_limits.max_frame_bytes {
                 send(
-                    &tx,
+                    shard,
+                    &replies,
                     0,
                     Reply::Error(wire::ErrorReply {
                         code: ErrorCode::FrameTooLarge,
@@ -123,12 +132,12 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
                     match e.request_id() {
                         // A verified frame whose message is invalid: answer it, keep the connection.
                         Some(id) if version.is_some() && id != 0 => {
-                            send(&tx, id, reply).await;
+                            send(shard, &replies, id, reply).await;
                             continue;
                         }
                         // Bytes that are not a frame: the stream can no longer be trusted.
                         _ => {
-                            send(&tx, 0, reply).await;
+                            send(shard, &replies, 0, reply).await;
                             anyhow::bail!("undecodable frame: {e}");
                         }
                     }
@@ -138,36 +147,36 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
                 // Id 0 is reserved for errors about the connection; a reply under it would read
                 // as one, so the request is refused like a frame whose id cannot be trusted.
                 let message = "request id 0 is reserved for errors about the connection".to_owned();
-                send(&tx, 0, Reply::Error(wire::ErrorReply { code: ErrorCode::BadRequest, message })).await;
+                send(shard, &replies, 0, Reply::Error(wire::ErrorReply { code: ErrorCode::BadRequest, message })).await;
                 anyhow::bail!("request id 0");
             }
             // Handshakes are answered here, in order, not in a task: a connection's version
             // applies to exactly the requests read after the handshake that set it.
             if let wire::Request::Handshake(h) = &request {
-                version = Some(answer_handshake(shard, &tx, id, h, version).await?);
+                version = Some(answer_handshake(shard, &replies, id, h, version).await?);
                 continue;
             }
             let Some(negotiated) = version else {
                 let message = "the first request must be a handshake".to_owned();
-                send(&tx, id, Reply::Error(wire::ErrorReply { code: ErrorCode::ProtocolVersion, message })).await;
+                send(shard, &replies, id, Reply::Error(wire::ErrorReply { code: ErrorCode::ProtocolVersion, message })).await;
                 anyhow::bail!("no handshake");
             };
             let request = match compat::upgrade_request(negotiated, request) {
                 Ok(request) => request,
                 Err(refused) => {
-                    send(&tx, id, Reply::Error(refused)).await;
+                    send(shard, &replies, id, Reply::Error(refused)).await;
                     continue;
                 }
             };
             let permit = in_flight.acquire_arc().await;
             let s = shard.clone();
-            let tx = tx.clone();
+            let replies = replies.clone();
             let pending = pending.clone();
             pending.set(pending.get() + 1);
             glommio::spawn_local(async move {
                 let serving = s.life.serving();
                 let reply = s.handle(request).await;
-                send(&tx, id, reply).await;
+                send(&s, &replies, id, reply).await;
                 drop(serving);
                 pending.set(pending.get() - 1);
                 drop((permit, held));
@@ -180,7 +189,7 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
     while pending.get() > 0 {
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
-    drop(tx);
+    replies.close();
     writing.await;
     outcome
 }
@@ -219,7 +228,7 @@ async fn fill(
 /// handshake is an error: the connection closes like one that never sent a handshake.
 async fn answer_handshake(
     shard: &Shard,
-    tx: &glommio::channels::local_channel::LocalSender<Vec<u8>>,
+    replies: &ReplyQueue,
     id: u64,
     h: &wire::Handshake,
     current: Option<ProtocolVersion>,
@@ -227,44 +236,32 @@ async fn answer_handshake(
     match shard.handshake(h) {
         Ok((negotiated, ok)) => {
             tracing::debug!(shard = shard.id, version = negotiated.get(), client = %h.client_name, "handshake");
-            send(tx, id, Reply::Handshake(ok)).await;
+            send(shard, replies, id, Reply::Handshake(ok)).await;
             Ok(negotiated)
         }
         Err(refused) => {
-            send(tx, id, Reply::Error(refused)).await;
+            send(shard, replies, id, Reply::Error(refused)).await;
             current.ok_or_else(|| anyhow::anyhow!("no accepted handshake"))
         }
     }
 }
 
-async fn send(tx: &glommio::channels::local_channel::LocalSender<Vec<u8>>, id: u64, reply: Reply) {
-    let _ = tx.send(wire::encode_response(id, &reply)).await;
+async fn send(shard: &Shard, replies: &ReplyQueue, id: u64, reply: Reply) {
+    replies.push(|out| shard.native.encoder.borrow_mut().encode_into(id, &reply, out)).await;
 }
 
-/// Bytes of replies gathered into one write when several are ready.
-const REPLY_BATCH_BYTES: usize = 256 << 10;
-
-/// Writes replies as they come, gathering those already queued into one write: with pipelined
-/// requests, one syscall carries many replies. `queue` (weak, so the channel still closes when
-/// the connection's senders are gone) tells how many more are waiting.
-async fn write_replies(
-    mut writer: futures_lite::io::WriteHalf<TcpStream>,
-    rx: glommio::channels::local_channel::LocalReceiver<Vec<u8>>,
-    queue: std::rc::Weak<glommio::channels::local_channel::LocalSender<Vec<u8>>>,
-) {
+/// Writes the connection's replies as they come, each write carrying everything queued.
+async fn write_replies(mut writer: futures_lite::io::WriteHalf<TcpStream>, replies: Rc<ReplyQueue>) {
     let mut batch = Vec::new();
-    while let Some(frame) = rx.recv().await {
-        batch.extend_from_slice(&frame);
-        while batch.len() < REPLY_BATCH_BYTES && queue.upgrade().is_some_and(|tx| tx.len() > 0) {
-            match rx.recv().await {
-                Some(more) => batch.extend_from_slice(&more),
-                None => break,
-            }
-        }
+    while replies.take(&mut batch).await {
         if writer.write_all(&batch).await.is_err() || writer.flush().await.is_err() {
+            replies.abandon();
             return;
         }
         batch.clear();
+        if batch.capacity() > REPLY_QUEUE_BYTES {
+            batch = Vec::new();
+        }
     }
     let _ = writer.flush().await;
 }

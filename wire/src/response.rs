@@ -87,6 +87,30 @@ pub fn encode_response(request_id: u64, reply: &Reply) -> Vec<u8> {
     encode::encode(request_id, reply)
 }
 
+/// Encodes replies into buffers the caller owns, with one builder reused from reply to reply:
+/// no allocation per reply once the builder has grown to fit the replies it makes. A builder
+/// grown past [`ResponseEncoder::KEEP_BYTES`] by a large reply is dropped after it.
+#[derive(Default)]
+pub struct ResponseEncoder {
+    fbb: flatbuffers::FlatBufferBuilder<'static>,
+}
+
+impl ResponseEncoder {
+    /// The largest frame after which the builder is kept for the next reply.
+    pub const KEEP_BYTES: usize = 1 << 20;
+
+    /// Appends the frame carrying `reply` to the request with id `request_id` to `out`: the
+    /// same bytes [`encode_response`] returns.
+    pub fn encode_into(&mut self, request_id: u64, reply: &Reply, out: &mut Vec<u8>) {
+        encode::encode_in(&mut self.fbb, request_id, reply);
+        let frame = self.fbb.finished_data();
+        out.extend_from_slice(frame);
+        if frame.len() > Self::KEEP_BYTES {
+            self.fbb = flatbuffers::FlatBufferBuilder::new();
+        }
+    }
+}
+
 /// The request id and reply in `frame` (exactly one frame, prefix included), under the default
 /// [`FrameLimits`].
 pub fn decode_response(frame: &[u8]) -> Result<(u64, Reply), WireError> {

@@ -15,6 +15,14 @@ pub(super) fn encode(request_id: u64, reply: &Reply) -> Vec<u8> {
     finish(fbb, root)
 }
 
+/// Builds the frame for `reply` in `fbb`, reset first; the frame is `fbb.finished_data()`.
+pub(super) fn encode_in(fbb: &mut FlatBufferBuilder<'static>, request_id: u64, reply: &Reply) {
+    fbb.reset();
+    let (body_type, body) = body(fbb, reply);
+    let root = fb::Response::create(fbb, &fb::ResponseArgs { request_id, body_type, body: Some(body) });
+    fbb.finish_size_prefixed(root, None);
+}
+
 /// Bytes of values and keys, plus per-row overhead, to size the builder once.
 fn payload_bytes(reply: &Reply) -> usize {
     match reply {
