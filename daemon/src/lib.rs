@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub(crate) mod admin;
+pub mod alloc_count;
 pub(crate) mod budget;
 pub mod bulk_book;
 pub(crate) mod bulk_link;

@@ -345,6 +345,8 @@ impl Shard {
             ("forward_calls_in_flight_peak", mesh.calls_in_flight_peak_per_peer as u64),
             ("forward_calls_in_flight_limit", self.process.config.limits.forward_calls_in_flight as u64),
             ("forward_calls_sent_total", mesh.calls_sent),
+            // This shard's thread's, counted by nacred's allocator (0 under another allocator).
+            ("allocations_total", crate::alloc_count::allocations_on_this_thread()),
             ("request_bytes_in_flight", self.native.request_bytes.used() as u64),
             ("request_bytes_in_flight_peak", self.native.request_bytes.peak() as u64),
             ("resp_reply_bytes_pending", self.resp.reply_bytes.used() as u64),
