@@ -158,7 +158,8 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
             }
             let Some(negotiated) = version else {
                 let message = "the first request must be a handshake".to_owned();
-                send(shard, &replies, id, Reply::Error(wire::ErrorReply { code: ErrorCode::ProtocolVersion, message })).await;
+                send(shard, &replies, id, Reply::Error(wire::ErrorReply { code: ErrorCode::ProtocolVersion, message }))
+                    .await;
                 anyhow::bail!("no handshake");
             };
             let request = match compat::upgrade_request(negotiated, request) {

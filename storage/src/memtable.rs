@@ -296,12 +296,20 @@ impl Memtable {
     /// point read needs from this memtable, since the ordering rule compares `ts` first. Reads
     /// only that group, so a hot key with many versions costs no more than a cold one.
     pub fn newest_versions_of<'s>(&'s self, key: KeyRef<'s>, bound: Ts) -> Vec<EntryRef<'s>> {
+        let mut out = Vec::new();
+        self.visit_newest_versions_of(key, bound, |e| out.push(e));
+        out
+    }
+
+    /// [`Memtable::newest_versions_of`], each handed to `visit` in storage order instead of
+    /// collected: a point read copies them straight into its own candidates.
+    pub fn visit_newest_versions_of<'s>(&'s self, key: KeyRef<'s>, bound: Ts, mut visit: impl FnMut(EntryRef<'s>)) {
         let index: &Index<'s> = self.arena.borrow_dependent();
         let row = (key.table, key.partition_key, key.sort_key);
         match index.row(row) {
-            None => Vec::new(),
-            Some(r) if r.alone && r.newest.0.ts <= bound => vec![to_ref(row, &r.newest.0, &r.newest.1)],
-            Some(r) => newest_group(row, r, bound),
+            None => {}
+            Some(r) if r.alone && r.newest.0.ts <= bound => visit(to_ref(row, &r.newest.0, &r.newest.1)),
+            Some(r) => visit_newest_group(row, r, bound, visit),
         }
     }
 
@@ -375,12 +383,19 @@ impl Memtable {
 }
 
 /// Of one row's versions, those at the greatest `ts` at or below `bound`, in storage order.
+/// The versions of `versions` at the greatest `ts` at or below `bound`, in storage order.
 fn newest_group<'s>(row: RowKey<'s>, versions: &Row<'s>, bound: Ts) -> Vec<EntryRef<'s>> {
-    let mut newest = versions.newest_first().skip_while(|(id, _)| id.ts > bound);
-    let Some((first, value)) = newest.next() else { return Vec::new() };
-    let mut out = vec![to_ref(row, first, value)];
-    out.extend(newest.take_while(|(id, _)| id.ts == first.ts).map(|(id, v)| to_ref(row, id, v)));
+    let mut out = Vec::new();
+    visit_newest_group(row, versions, bound, |e| out.push(e));
     out
+}
+
+fn visit_newest_group<'s>(row: RowKey<'s>, versions: &Row<'s>, bound: Ts, mut visit: impl FnMut(EntryRef<'s>)) {
+    let mut newest = versions.newest_first().skip_while(|(id, _)| id.ts > bound);
+    if let Some((first, value)) = newest.next() {
+        visit(to_ref(row, first, value));
+        newest.take_while(|(id, _)| id.ts == first.ts).for_each(|(id, v)| visit(to_ref(row, id, v)));
+    }
 }
 
 fn to_ref<'a>(row: RowKey<'a>, id: &VersionId, v: &IndexValue<'a>) -> EntryRef<'a> {

@@ -69,12 +69,7 @@ pub(super) fn resolve(
     at: ReadAt,
     now_ms: u64,
 ) -> Option<Row> {
-    let bound = at.bound();
-    let best = candidates.iter().filter(|v| v.id.ts <= bound).max_by(|a, b| a.rule_cmp(b, settings.tie_rule))?;
-    if watermark.is_some_and(|w| w.hides(&best.id, settings.tie_rule)) || best.payload.is_dead_at(at.expiry_ms(now_ms))
-    {
-        return None;
-    }
+    let best = &candidates[visible(candidates, settings, watermark, at, now_ms)?];
     match &best.payload {
         Payload::Value { value, expires_at_ms } => {
             Some(Row { value: value.clone(), id: best.id, expires_at_ms: *expires_at_ms })
@@ -82,6 +77,32 @@ pub(super) fn resolve(
         Payload::Tombstone => None,
     }
 }
+
+/// Where in `candidates` [`resolve`]'s answer is: the greatest version under the ordering rule
+/// at or below the read's bound, unless a watermark hides it or it is expired.
+fn visible(
+    candidates: &[Version],
+    settings: &TableSettings,
+    watermark: Option<Watermark>,
+    at: ReadAt,
+    now_ms: u64,
+) -> Option<usize> {
+    let bound = at.bound();
+    let (i, best) = candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.id.ts <= bound)
+        .max_by(|(_, a), (_, b)| a.rule_cmp(b, settings.tie_rule))?;
+    if watermark.is_some_and(|w| w.hides(&best.id, settings.tie_rule)) || best.payload.is_dead_at(at.expiry_ms(now_ms))
+    {
+        return None;
+    }
+    Some(i)
+}
+
+/// A point read's candidate versions: the newest group of each memtable and segment it reads,
+/// nearly always one or two, so they live on the stack.
+type Candidates = smallvec::SmallVec<[Version; 2]>;
 
 /// The greatest of `marks` at or below `bound`, under `rule`.
 pub(super) fn effective_watermark<'a>(
@@ -97,7 +118,7 @@ impl<D: Disk> Engine<D> {
     pub async fn get(&self, key: KeyRef<'_>, at: ReadAt) -> Result<Option<Row>> {
         let settings = self.table(key.table)?;
         let bound = at.bound();
-        let mut candidates: Vec<Version> = self.memtable_newest_versions(key, bound);
+        let mut candidates = self.memtable_newest_versions(key, bound);
         let view = self.read_view(key.table, settings.tie_rule, bound);
         let best_ts = |c: &[Version]| c.iter().map(|v| v.id.ts).max();
         for segment in view.segments.iter() {
@@ -118,7 +139,15 @@ impl<D: Disk> Engine<D> {
             candidates.extend(found.into_iter().map(|e| e.version));
         }
         let now_ms = self.clock.now_ms();
-        let row = resolve(&candidates, &settings, view.watermark, at, now_ms);
+        // The visible version's value moves out of the candidates: one copy from where it
+        // lives (arena or block), not two.
+        let row = visible(&candidates, &settings, view.watermark, at, now_ms).and_then(|i| {
+            let best = candidates.swap_remove(i);
+            match best.payload {
+                Payload::Value { value, expires_at_ms } => Some(Row { value, id: best.id, expires_at_ms }),
+                Payload::Tombstone => None,
+            }
+        });
         self.heat.borrow_mut().record_read(row.as_ref().map_or(0, |r| r.value.len() as u64), now_ms);
         Ok(row)
     }
@@ -150,11 +179,12 @@ impl<D: Disk> Engine<D> {
 
     /// The versions of `key` at the greatest `ts` at or below `bound` in each memtable: the only
     /// memtable versions the ordering rule can pick.
-    fn memtable_newest_versions(&self, key: KeyRef<'_>, bound: Ts) -> Vec<Version> {
+    fn memtable_newest_versions(&self, key: KeyRef<'_>, bound: Ts) -> Candidates {
         let mem = self.mem.borrow();
-        let mut out: Vec<Version> = mem.active.newest_versions_of(key, bound).iter().map(|e| e.version()).collect();
+        let mut out = Candidates::new();
+        mem.active.visit_newest_versions_of(key, bound, |e| out.push(e.version()));
         for f in &mem.frozen {
-            out.extend(f.table.newest_versions_of(key, bound).iter().map(|e| e.version()));
+            f.table.visit_newest_versions_of(key, bound, |e| out.push(e.version()));
         }
         out
     }
