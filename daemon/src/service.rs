@@ -87,10 +87,11 @@ impl Shard {
             .unwrap_or_else(|e| Reply::Error(error(ErrorCode::ShuttingDown, e.to_string())))
     }
 
-    /// Executes a request this shard owns. The future of every request but the hot point
-    /// operations is boxed: a future is as large as its largest branch, and every native request
-    /// is a task holding one (6.8 KB, copied twice a request, before the cold branches and the
-    /// mesh call in `handle` were boxed; about 2.6 KB after).
+    /// Executes a request this shard owns. Every branch's future but a point read's is boxed: a
+    /// future is as large as its largest branch, and every native request is a task holding
+    /// one. Before, a request's task was 6.8 KB, copied twice and boxed by glommio (which boxes
+    /// futures of 2 KiB or more); now it is about 1.9 KB in a release build, and a read
+    /// allocates nothing for its branch.
     pub async fn execute(self: &Rc<Self>, request: Request) -> Reply {
         let outcome = match request {
             Request::Handshake(h) => self.handshake(&h).map(|(_, ok)| Reply::Handshake(ok)),
@@ -99,9 +100,9 @@ impl Shard {
             Request::CreateTable(c) => Box::pin(self.create_table(c)).await,
             Request::AlterTable(a) => Box::pin(self.alter_table(a)).await,
             Request::DropTable(d) => Box::pin(self.drop_table(d)).await,
-            Request::Put(p) => self.write_one(&p.table, p.key, Some((p.value, p.ttl_ms)), p.ts, p.durability).await,
-            Request::Delete(d) => self.write_one(&d.table, d.key, None, d.ts, d.durability).await,
-            Request::WriteBatch(b) => self.write_batch(b).await,
+            Request::Put(p) => Box::pin(self.write_one(&p.table, p.key, Some((p.value, p.ttl_ms)), p.ts, p.durability)).await,
+            Request::Delete(d) => Box::pin(self.write_one(&d.table, d.key, None, d.ts, d.durability)).await,
+            Request::WriteBatch(b) => Box::pin(self.write_batch(b)).await,
             Request::Get(g) => self.get(g).await,
             Request::Scan(s) => Box::pin(self.scan(s)).await,
             Request::Versions(v) => Box::pin(self.versions(v)).await,
