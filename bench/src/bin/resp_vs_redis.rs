@@ -2,7 +2,8 @@
 //! against each in turn, pipelined (`-P 16` by default) and not (`-P 1`), then a table of both
 //! rates and the ratio Nacre/Redis per test, and each server's operations per CPU-second (its
 //! utime + stime over the test, from `/proc`) with their ratio, since client and server share
-//! the machine's cores, and the client's CPU per operation.
+//! the machine's cores, the client's CPU per operation, and nacred's allocations per operation
+//! (every shard's `allocations_total`, read through the native door).
 //!
 //! redis-server runs with no persistence (`--save '' --appendonly no`); nacred runs on its
 //! defaults (a WAL with group commit) on a fresh data directory. Both share the machine with
@@ -84,6 +85,9 @@ struct Run {
     per_server_cpu_second: f64,
     /// CPU microseconds redis-benchmark spent per request.
     client_cpu_us: f64,
+    /// nacred's allocations per request, every shard's `allocations_total` over the test (none
+    /// for redis-server, which does not count them).
+    allocations: Option<f64>,
 }
 
 fn main() -> Result<()> {
@@ -134,16 +138,16 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     for &pipeline in &args.pipelines {
         for test in TESTS {
-            let redis_run = benchmark(&args, redis_addr, redis.0.id(), pipeline, test)?;
+            let redis_run = benchmark(&args, redis_addr, redis.0.id(), pipeline, test, None)?;
             println!("redis-server -P {pipeline} {test}: {redis_run:?}");
-            let nacre_run = benchmark(&args, resp_addr, nacred_guard.0.id(), pipeline, test)?;
+            let nacre_run = benchmark(&args, resp_addr, nacred_guard.0.id(), pipeline, test, Some(args.listen))?;
             println!("nacred       -P {pipeline} {test}: {nacre_run:?}");
             rows.push((test, pipeline, nacre_run, redis_run));
         }
     }
     println!();
     println!(
-        "{:<4} {:>3} {:>12} {:>12} {:>7} {:>13} {:>13} {:>7} {:>11} {:>11}",
+        "{:<4} {:>3} {:>12} {:>12} {:>7} {:>13} {:>13} {:>7} {:>11} {:>11} {:>10}",
         "test",
         "-P",
         "nacred op/s",
@@ -153,11 +157,12 @@ fn main() -> Result<()> {
         "redis op/cpu",
         "ratio",
         "client us/op",
-        "(on redis)"
+        "(on redis)",
+        "allocs/op"
     );
     for (test, pipeline, nacre, redis) in rows {
         println!(
-            "{test:<4} {pipeline:>3} {:>12.0} {:>12.0} {:>6.2}x {:>13.0} {:>13.0} {:>6.2}x {:>11.2} {:>11.2}",
+            "{test:<4} {pipeline:>3} {:>12.0} {:>12.0} {:>6.2}x {:>13.0} {:>13.0} {:>6.2}x {:>11.2} {:>11.2} {:>10.2}",
             nacre.rate,
             redis.rate,
             nacre.rate / redis.rate,
@@ -166,6 +171,7 @@ fn main() -> Result<()> {
             nacre.per_server_cpu_second / redis.per_server_cpu_second,
             nacre.client_cpu_us,
             redis.client_cpu_us,
+            nacre.allocations.unwrap_or(f64::NAN),
         );
     }
     drop(nacred_guard);
@@ -173,8 +179,17 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Runs redis-benchmark's `test` against `addr`, served by process `server`.
-fn benchmark(args: &Args, addr: SocketAddr, server: u32, pipeline: u32, test: &str) -> Result<Run> {
+/// Runs redis-benchmark's `test` against `addr`, served by process `server`; `native` is
+/// nacred's native door, to read its allocation counts from.
+fn benchmark(
+    args: &Args,
+    addr: SocketAddr,
+    server: u32,
+    pipeline: u32,
+    test: &str,
+    native: Option<SocketAddr>,
+) -> Result<Run> {
+    let allocations_before = native.map(allocations).transpose()?;
     let (server_before, client_before) = (cpu_seconds(server, false)?, cpu_seconds(std::process::id(), true)?);
     let output = Command::new(&args.redis_benchmark)
         .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string(), "-t", &test.to_lowercase(), "--csv"])
@@ -198,7 +213,27 @@ fn benchmark(args: &Args, addr: SocketAddr, server: u32, pipeline: u32, test: &s
     }
     let rate: f64 = fields.get(1).and_then(|r| r.parse().ok()).with_context(|| format!("a CSV line: {line}"))?;
     let requests = args.requests as f64;
-    Ok(Run { rate, per_server_cpu_second: requests / server_cpu, client_cpu_us: client_cpu * 1e6 / requests })
+    let allocations = match (native, allocations_before) {
+        (Some(addr), Some(before)) => Some((allocations(addr)? - before) as f64 / requests),
+        _ => None,
+    };
+    Ok(Run {
+        rate,
+        per_server_cpu_second: requests / server_cpu,
+        client_cpu_us: client_cpu * 1e6 / requests,
+        allocations,
+    })
+}
+
+/// Every shard's `allocations_total`, summed, from nacred's native door at `addr` (the stats
+/// call's own few allocations round away against a test's requests).
+fn allocations(addr: SocketAddr) -> Result<u64> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let client = nacre_wire::Client::connect(addr, nacre_wire::ClientOptions::default()).await?;
+        let stats = client.stats().await?;
+        anyhow::Ok(stats.iter().filter(|s| s.name == "allocations_total").map(|s| s.value).sum())
+    })
 }
 
 /// CPU seconds (user + system) of process `pid` from `/proc/PID/stat`, or of its waited-for
