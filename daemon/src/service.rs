@@ -100,7 +100,9 @@ impl Shard {
             Request::CreateTable(c) => Box::pin(self.create_table(c)).await,
             Request::AlterTable(a) => Box::pin(self.alter_table(a)).await,
             Request::DropTable(d) => Box::pin(self.drop_table(d)).await,
-            Request::Put(p) => Box::pin(self.write_one(&p.table, p.key, Some((p.value, p.ttl_ms)), p.ts, p.durability)).await,
+            Request::Put(p) => {
+                Box::pin(self.write_one(&p.table, p.key, Some((p.value, p.ttl_ms)), p.ts, p.durability)).await
+            }
             Request::Delete(d) => Box::pin(self.write_one(&d.table, d.key, None, d.ts, d.durability)).await,
             Request::WriteBatch(b) => Box::pin(self.write_batch(b)).await,
             Request::Get(g) => self.get(g).await,

@@ -181,22 +181,23 @@ async fn run(shard: &Rc<Shard>, session: &mut Session, commands: Vec<Args>, out:
 async fn flush(shard: &Rc<Shard>, steps: Vec<(Step, Protocol)>, out: &mut Vec<u8>) {
     let shards = shard.process.shard_count;
     let mut groups: Vec<Vec<KeyOp>> = (0..shards).map(|_| Vec::new()).collect();
-    // Where each step's operations went: (shard, index in that shard's group).
-    let mut slots: Vec<Vec<(usize, usize)>> = Vec::with_capacity(steps.len());
+    // The owner of every step's operations, all steps' in one list in order: a shard answers
+    // its group in order, so an owner's next reply is its next operation's.
+    let mut owners: Vec<usize> = Vec::new();
     let mut planned = Vec::with_capacity(steps.len());
     for (step, protocol) in steps {
-        let mut mine = Vec::new();
         let step = match step {
             Step::Keys { ops, combine } => {
+                let count = ops.len();
                 for (owner, op) in ops {
-                    mine.push((owner, groups[owner].len()));
+                    owners.push(owner);
                     groups[owner].push(op);
                 }
-                Step::Keys { ops: Vec::new(), combine }
+                Planned::Keys { count, combine }
             }
-            other => other,
+            Step::Ready(r) => Planned::Ready(r),
+            Step::Scan(_) => Planned::Ready(Reply::err("SCAN was planned out of order")),
         };
-        slots.push(mine);
         planned.push((step, protocol));
     }
     let mut asked = Vec::new();
@@ -221,20 +222,25 @@ async fn flush(shard: &Rc<Shard>, steps: Vec<(Step, Protocol)>, out: &mut Vec<u8
         replies[owner] = task.await;
     }
     let mut taken: Vec<std::vec::IntoIter<Reply>> = replies.into_iter().map(Vec::into_iter).collect();
-    for ((step, protocol), mine) in planned.into_iter().zip(slots) {
+    let mut owners = owners.into_iter();
+    for (step, protocol) in planned {
         let reply = match step {
-            Step::Ready(r) => r,
-            Step::Keys { combine, .. } => {
-                let parts: Vec<Reply> = mine
-                    .iter()
-                    .map(|(owner, _)| taken[*owner].next().unwrap_or_else(|| Reply::err("a shard lost a reply")))
-                    .collect();
+            Planned::Ready(r) => r,
+            Planned::Keys { count, combine } => {
+                let parts = (&mut owners)
+                    .take(count)
+                    .map(|owner| taken[owner].next().unwrap_or_else(|| Reply::err("a shard lost a reply")));
                 combined(combine, parts)
             }
-            Step::Scan(_) => Reply::err("SCAN was planned out of order"),
         };
         reply.encode(protocol, out);
     }
+}
+
+/// A step once its key operations are handed to their shards.
+enum Planned {
+    Ready(Reply),
+    Keys { count: usize, combine: Combine },
 }
 
 async fn ask(shard: &Rc<Shard>, owner: usize, ops: Vec<KeyOp>, count: usize) -> Vec<Reply> {
@@ -247,21 +253,30 @@ async fn ask(shard: &Rc<Shard>, owner: usize, ops: Vec<KeyOp>, count: usize) -> 
     }
 }
 
-fn combined(combine: Combine, parts: Vec<Reply>) -> Reply {
+/// The reply of a command from the replies of its key operations, every one of which it takes
+/// from `parts` (the next command's follow).
+fn combined(combine: Combine, mut parts: impl Iterator<Item = Reply>) -> Reply {
     match combine {
-        Combine::One => parts.into_iter().next().unwrap_or_else(|| Reply::err("no reply")),
-        Combine::Array => Reply::Array(parts),
-        Combine::Sum => {
-            let mut total = 0i64;
-            for p in parts {
-                match p {
-                    Reply::Integer(n) => total = total.saturating_add(n),
-                    other => return other,
-                }
-            }
-            Reply::Integer(total)
+        Combine::One => {
+            let first = parts.next().unwrap_or_else(|| Reply::err("no reply"));
+            parts.for_each(drop);
+            first
         }
-        Combine::AllOk => parts.into_iter().find(Reply::is_error).unwrap_or(Reply::OK),
+        Combine::Array => Reply::Array(parts.collect()),
+        Combine::Sum => {
+            let mut total = Ok(0i64);
+            for p in parts {
+                total = match (total, p) {
+                    (Ok(sum), Reply::Integer(n)) => Ok(sum.saturating_add(n)),
+                    (Ok(_), other) => Err(other),
+                    (failed, _) => failed,
+                };
+            }
+            total.map_or_else(|failed| failed, Reply::Integer)
+        }
+        Combine::AllOk => {
+            parts.fold(None, |failed, p| failed.or_else(|| p.is_error().then_some(p))).unwrap_or(Reply::OK)
+        }
     }
 }
 
