@@ -155,10 +155,20 @@ fn unknown(args: &Args) -> Reply {
 /// Parses one command; `Err` holds the reply for a command that cannot run.
 pub fn parse(args: Args) -> Result<Command, Reply> {
     let Some(first) = args.first() else { return Err(Reply::err("empty command")) };
-    let name = String::from_utf8_lossy(first).to_ascii_lowercase();
+    // Lowercased on the stack: every known name is shorter than the buffer, and a longer or
+    // non-UTF-8 one is unknown.
+    let mut lowered = [0u8; 16];
+    let name = match lowered.get_mut(..first.len()) {
+        Some(name) => {
+            name.copy_from_slice(first);
+            name.make_ascii_lowercase();
+            std::str::from_utf8(name).unwrap_or("")
+        }
+        None => "",
+    };
     let n = args.len();
     // (least, most) arguments including the name; `usize::MAX` for variadic.
-    let (least, most) = match name.as_str() {
+    let (least, most) = match name {
         "ping" => (1, 2),
         "quit" | "command" | "hello" | "info" => (1, usize::MAX),
         "echo" | "select" | "get" | "getdel" | "incr" | "decr" | "ttl" | "pttl" | "persist" | "hgetall" | "hlen"
@@ -172,15 +182,16 @@ pub fn parse(args: Args) -> Result<Command, Reply> {
         _ => return Err(unknown(&args)),
     };
     if n < least || n > most {
-        return Err(arity_error(&name));
+        return Err(arity_error(name));
     }
     let mut it = args.into_iter();
     it.next();
-    let rest: Vec<Vec<u8>> = it.collect();
-    let key = || rest[0].clone();
-    Ok(match name.as_str() {
+    let mut rest: Vec<Vec<u8>> = it.collect();
+    // The arguments move into the command: no copies.
+    let take = |rest: &mut Vec<Vec<u8>>, i: usize| std::mem::take(&mut rest[i]);
+    Ok(match name {
         "ping" => Command::Ping(rest.into_iter().next()),
-        "echo" => Command::Echo(key()),
+        "echo" => Command::Echo(take(&mut rest, 0)),
         "quit" => Command::Quit,
         "select" => Command::Select(integer(&rest[0])?),
         "hello" => hello(rest)?,
@@ -192,8 +203,8 @@ pub fn parse(args: Args) -> Result<Command, Reply> {
         "command" => Command::Describe(command_query(&rest)?),
         "client" => Command::Client(client(&rest)?),
         "config" => config(rest)?,
-        "get" => Command::Get(key()),
-        "getdel" => Command::GetDel(key()),
+        "get" => Command::Get(take(&mut rest, 0)),
+        "getdel" => Command::GetDel(take(&mut rest, 0)),
         "set" => set(rest)?,
         "setex" => {
             let seconds = integer(&rest[1])?;
@@ -201,42 +212,42 @@ pub fn parse(args: Args) -> Result<Command, Reply> {
             let [key, _, value] = <[Vec<u8>; 3]>::try_from(rest).map_err(|_| arity_error("setex"))?;
             Command::Set { key, value, expiry: Expiry::In(ms), presence: Presence::Any, get: false }
         }
-        "incr" => Command::IncrBy(key(), 1),
-        "decr" => Command::IncrBy(key(), -1),
-        "incrby" => Command::IncrBy(key(), integer(&rest[1])?),
+        "incr" => Command::IncrBy(take(&mut rest, 0), 1),
+        "decr" => Command::IncrBy(take(&mut rest, 0), -1),
+        "incrby" => Command::IncrBy(take(&mut rest, 0), integer(&rest[1])?),
         "decrby" => {
             let by = integer(&rest[1])?;
-            Command::IncrBy(key(), by.checked_neg().ok_or_else(|| Reply::err("decrement would overflow"))?)
+            Command::IncrBy(take(&mut rest, 0), by.checked_neg().ok_or_else(|| Reply::err("decrement would overflow"))?)
         }
         "mget" => Command::MGet(rest),
         "mset" => Command::MSet(pairs(rest).ok_or_else(|| arity_error("mset"))?),
         "del" => Command::Del(rest),
         "exists" => Command::Exists(rest),
-        "expire" | "pexpire" => expire(&name, rest)?,
-        "ttl" => Command::Ttl { key: key(), millis: false },
-        "pttl" => Command::Ttl { key: key(), millis: true },
-        "persist" => Command::Persist(key()),
+        "expire" | "pexpire" => expire(name, rest)?,
+        "ttl" => Command::Ttl { key: take(&mut rest, 0), millis: false },
+        "pttl" => Command::Ttl { key: take(&mut rest, 0), millis: true },
+        "persist" => Command::Persist(take(&mut rest, 0)),
         "hset" => {
             let mut rest = rest;
             let k = rest.remove(0);
             Command::HSet(k, pairs(rest).ok_or_else(|| arity_error("hset"))?)
         }
-        "hget" => Command::HGet(key(), rest[1].clone()),
+        "hget" => Command::HGet(take(&mut rest, 0), take(&mut rest, 1)),
         "hmget" => {
             let mut rest = rest;
             let k = rest.remove(0);
             Command::HMGet(k, rest)
         }
-        "hgetall" => Command::HGetAll(key()),
+        "hgetall" => Command::HGetAll(take(&mut rest, 0)),
         "hdel" => {
             let mut rest = rest;
             let k = rest.remove(0);
             Command::HDel(k, rest)
         }
-        "hexists" => Command::HExists(key(), rest[1].clone()),
-        "hlen" => Command::HLen(key()),
-        "hkeys" => Command::HKeys(key()),
-        "hvals" => Command::HVals(key()),
+        "hexists" => Command::HExists(take(&mut rest, 0), take(&mut rest, 1)),
+        "hlen" => Command::HLen(take(&mut rest, 0)),
+        "hkeys" => Command::HKeys(take(&mut rest, 0)),
+        "hvals" => Command::HVals(take(&mut rest, 0)),
         "scan" => scan(&rest)?,
         _ => return Err(Reply::err(format!("unknown command '{name}'"))),
     })

@@ -15,6 +15,7 @@ use super::scan::{self, ScanCall};
 use crate::shard::Shard;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use glommio::net::TcpStream;
+use smallvec::SmallVec;
 use std::rc::Rc;
 
 /// Commands taken from the input buffer before their replies are written.
@@ -180,11 +181,12 @@ async fn run(shard: &Rc<Shard>, session: &mut Session, commands: Vec<Args>, out:
 /// Runs the key operations of `steps`, one message per owning shard, and encodes the replies.
 async fn flush(shard: &Rc<Shard>, steps: Vec<(Step, Protocol)>, out: &mut Vec<u8>) {
     let shards = shard.process.shard_count;
-    let mut groups: Vec<Vec<KeyOp>> = (0..shards).map(|_| Vec::new()).collect();
+    // On the stack for a few shards and a short pipeline: at `-P 1` these are per command.
+    let mut groups: SmallVec<[Vec<KeyOp>; 4]> = (0..shards).map(|_| Vec::new()).collect();
     // The owner of every step's operations, all steps' in one list in order: a shard answers
     // its group in order, so an owner's next reply is its next operation's.
-    let mut owners: Vec<usize> = Vec::new();
-    let mut planned = Vec::with_capacity(steps.len());
+    let mut owners: SmallVec<[usize; 16]> = SmallVec::new();
+    let mut planned: SmallVec<[(Planned, Protocol); 4]> = SmallVec::with_capacity(steps.len());
     for (step, protocol) in steps {
         let step = match step {
             Step::Keys { ops, combine } => {
@@ -200,7 +202,7 @@ async fn flush(shard: &Rc<Shard>, steps: Vec<(Step, Protocol)>, out: &mut Vec<u8
         };
         planned.push((step, protocol));
     }
-    let mut asked = Vec::new();
+    let mut asked: SmallVec<[_; 4]> = SmallVec::new();
     let mut local = Vec::new();
     for (owner, ops) in groups.into_iter().enumerate() {
         if ops.is_empty() {
@@ -214,14 +216,14 @@ async fn flush(shard: &Rc<Shard>, steps: Vec<(Step, Protocol)>, out: &mut Vec<u8
             asked.push((owner, glommio::spawn_local(async move { ask(&s, owner, ops, count).await })));
         }
     }
-    let mut replies: Vec<Vec<Reply>> = (0..shards).map(|_| Vec::new()).collect();
+    let mut replies: SmallVec<[Vec<Reply>; 4]> = (0..shards).map(|_| Vec::new()).collect();
     if !local.is_empty() {
         replies[shard.id] = keyspace::execute(shard, local).await;
     }
     for (owner, task) in asked {
         replies[owner] = task.await;
     }
-    let mut taken: Vec<std::vec::IntoIter<Reply>> = replies.into_iter().map(Vec::into_iter).collect();
+    let mut taken: SmallVec<[std::vec::IntoIter<Reply>; 4]> = replies.into_iter().map(Vec::into_iter).collect();
     let mut owners = owners.into_iter();
     for (step, protocol) in planned {
         let reply = match step {
