@@ -3,6 +3,7 @@
 //! read) until others give back; a lone taking larger than the whole budget goes when nothing
 //! else is held, so nothing can wait forever. Single-threaded: a budget lives on its shard.
 
+use crate::event_wait;
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -31,31 +32,13 @@ impl ByteBudget {
 
     /// Takes `bytes`, waiting while they do not fit.
     pub async fn take(self: &Rc<Self>, bytes: usize) -> HeldBytes {
-        loop {
-            // Fits now: no listener (registering one takes the event's lock).
-            if self.fits(bytes) {
-                return self.take_now(bytes);
-            }
-            let freed = self.freed.listen();
-            if self.fits(bytes) {
-                return self.take_now(bytes);
-            }
-            freed.await;
-        }
+        event_wait::until(&self.freed, || self.fits(bytes)).await;
+        self.take_now(bytes)
     }
 
     /// Waits until less than the whole budget is held.
     pub async fn wait_for_room(&self) {
-        loop {
-            if self.used.get() < self.limit {
-                return;
-            }
-            let freed = self.freed.listen();
-            if self.used.get() < self.limit {
-                return;
-            }
-            freed.await;
-        }
+        event_wait::until(&self.freed, || self.used.get() < self.limit).await;
     }
 
     /// Takes `bytes` at once, whether or not they fit (for bytes that already exist, such as

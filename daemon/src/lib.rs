@@ -17,6 +17,7 @@ pub(crate) mod compat;
 pub mod config;
 pub(crate) mod convert;
 pub mod datadir;
+pub(crate) mod event_wait;
 pub(crate) mod failpoint;
 pub(crate) mod frame_reader;
 pub(crate) mod ingest;

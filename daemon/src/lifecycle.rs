@@ -31,16 +31,7 @@ impl Lifecycle {
     /// waking the race every few milliseconds overflowed an idle task's reference count within
     /// minutes.
     pub async fn until_stopping(&self) {
-        loop {
-            if self.stopping.get() {
-                return;
-            }
-            let stopped = self.stop_event.listen();
-            if self.stopping.get() {
-                return;
-            }
-            stopped.await;
-        }
+        crate::event_wait::until(&self.stop_event, || self.stopping.get()).await;
     }
 
     /// Sleeps `duration`, or less if the shard starts stopping meanwhile.

@@ -8,6 +8,7 @@
 //! and the connection stops reading requests. What one batch of waiting replies adds past the
 //! limit is at most one reply each.
 
+use crate::event_wait;
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
@@ -41,17 +42,7 @@ impl ReplyQueue {
     /// Appends what `encode` writes, once the queue has room, and wakes the writer. Once the
     /// writer has abandoned the queue, returns at once and appends nothing.
     pub async fn push(&self, encode: impl FnOnce(&mut Vec<u8>)) {
-        let has_room = || self.abandoned.get() || self.bytes.borrow().len() < self.limit;
-        loop {
-            if has_room() {
-                break;
-            }
-            let room = self.room.listen();
-            if has_room() {
-                break;
-            }
-            room.await;
-        }
+        event_wait::until(&self.room, || self.abandoned.get() || self.bytes.borrow().len() < self.limit).await;
         if self.abandoned.get() {
             return;
         }

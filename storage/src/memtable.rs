@@ -383,13 +383,13 @@ impl Memtable {
 }
 
 /// Of one row's versions, those at the greatest `ts` at or below `bound`, in storage order.
-/// The versions of `versions` at the greatest `ts` at or below `bound`, in storage order.
 fn newest_group<'s>(row: RowKey<'s>, versions: &Row<'s>, bound: Ts) -> Vec<EntryRef<'s>> {
     let mut out = Vec::new();
     visit_newest_group(row, versions, bound, |e| out.push(e));
     out
 }
 
+/// [`newest_group`], each handed to `visit` instead of collected.
 fn visit_newest_group<'s>(row: RowKey<'s>, versions: &Row<'s>, bound: Ts, mut visit: impl FnMut(EntryRef<'s>)) {
     let mut newest = versions.newest_first().skip_while(|(id, _)| id.ts > bound);
     if let Some((first, value)) = newest.next() {

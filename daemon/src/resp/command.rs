@@ -228,19 +228,16 @@ pub fn parse(args: Args) -> Result<Command, Reply> {
         "pttl" => Command::Ttl { key: take(&mut rest, 0), millis: true },
         "persist" => Command::Persist(take(&mut rest, 0)),
         "hset" => {
-            let mut rest = rest;
             let k = rest.remove(0);
             Command::HSet(k, pairs(rest).ok_or_else(|| arity_error("hset"))?)
         }
         "hget" => Command::HGet(take(&mut rest, 0), take(&mut rest, 1)),
         "hmget" => {
-            let mut rest = rest;
             let k = rest.remove(0);
             Command::HMGet(k, rest)
         }
         "hgetall" => Command::HGetAll(take(&mut rest, 0)),
         "hdel" => {
-            let mut rest = rest;
             let k = rest.remove(0);
             Command::HDel(k, rest)
         }

@@ -266,18 +266,25 @@ fn combined(combine: Combine, mut parts: impl Iterator<Item = Reply>) -> Reply {
         }
         Combine::Array => Reply::Array(parts.collect()),
         Combine::Sum => {
-            let mut total = Ok(0i64);
+            // The first reply that is not an integer stands for the command.
+            let (mut total, mut failed) = (0i64, None);
             for p in parts {
-                total = match (total, p) {
-                    (Ok(sum), Reply::Integer(n)) => Ok(sum.saturating_add(n)),
-                    (Ok(_), other) => Err(other),
-                    (failed, _) => failed,
-                };
+                match p {
+                    Reply::Integer(n) => total = total.saturating_add(n),
+                    other => {
+                        failed.get_or_insert(other);
+                    }
+                }
             }
-            total.map_or_else(|failed| failed, Reply::Integer)
+            failed.unwrap_or(Reply::Integer(total))
         }
         Combine::AllOk => {
-            parts.fold(None, |failed, p| failed.or_else(|| p.is_error().then_some(p))).unwrap_or(Reply::OK)
+            // The first error stands for the command.
+            let mut failed = None;
+            for p in parts.filter(Reply::is_error) {
+                failed.get_or_insert(p);
+            }
+            failed.unwrap_or(Reply::OK)
         }
     }
 }

@@ -69,11 +69,13 @@ pub(super) fn resolve(
     at: ReadAt,
     now_ms: u64,
 ) -> Option<Row> {
-    let best = &candidates[visible(candidates, settings, watermark, at, now_ms)?];
-    match &best.payload {
-        Payload::Value { value, expires_at_ms } => {
-            Some(Row { value: value.clone(), id: best.id, expires_at_ms: *expires_at_ms })
-        }
+    into_row(candidates[visible(candidates, settings, watermark, at, now_ms)?].clone())
+}
+
+/// The row a visible version reads as: its value, or none for a tombstone.
+fn into_row(version: Version) -> Option<Row> {
+    match version.payload {
+        Payload::Value { value, expires_at_ms } => Some(Row { value, id: version.id, expires_at_ms }),
         Payload::Tombstone => None,
     }
 }
@@ -141,13 +143,8 @@ impl<D: Disk> Engine<D> {
         let now_ms = self.clock.now_ms();
         // The visible version's value moves out of the candidates: one copy from where it
         // lives (arena or block), not two.
-        let row = visible(&candidates, &settings, view.watermark, at, now_ms).and_then(|i| {
-            let best = candidates.swap_remove(i);
-            match best.payload {
-                Payload::Value { value, expires_at_ms } => Some(Row { value, id: best.id, expires_at_ms }),
-                Payload::Tombstone => None,
-            }
-        });
+        let row = visible(&candidates, &settings, view.watermark, at, now_ms)
+            .and_then(|i| into_row(candidates.swap_remove(i)));
         self.heat.borrow_mut().record_read(row.as_ref().map_or(0, |r| r.value.len() as u64), now_ms);
         Ok(row)
     }

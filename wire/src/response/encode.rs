@@ -1,7 +1,7 @@
 //! [`Reply`] → frame.
 
 use super::Reply;
-use crate::codec::{builder, finish, nonempty_bytes, source_settings_to_fb, table_info_to_fb, version_to_fb};
+use crate::codec::{builder, nonempty_bytes, source_settings_to_fb, table_info_to_fb, version_to_fb};
 use crate::generated as fb;
 use crate::types::{
     BulkLoadInfo, BulkLoadState, BulkMode, ErrorReply, KeyHistory, Payload, Row, ScanPage, SourceInfo, Stat, Topology,
@@ -10,9 +10,8 @@ use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
 pub(super) fn encode(request_id: u64, reply: &Reply) -> Vec<u8> {
     let mut fbb = builder(payload_bytes(reply));
-    let (body_type, body) = body(&mut fbb, reply);
-    let root = fb::Response::create(&mut fbb, &fb::ResponseArgs { request_id, body_type, body: Some(body) });
-    finish(fbb, root)
+    encode_in(&mut fbb, request_id, reply);
+    fbb.finished_data().to_vec()
 }
 
 /// Builds the frame for `reply` in `fbb`, reset first; the frame is `fbb.finished_data()`.
