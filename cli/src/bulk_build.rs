@@ -36,7 +36,7 @@ use column::Columns;
 use input::Format;
 use nacre_storage::bulk::{BuildError, BuildOptions, BuildSummary, Builder, LoadMode};
 use nacre_storage::segment::writer::SegmentLayout;
-use nacre_storage::{EngineOptions, Limits, TableId};
+use nacre_storage::{Clock, EngineOptions, Limits, TableId};
 use nacre_wire::Ts;
 use progress::Progress;
 use std::path::{Path, PathBuf};
@@ -134,6 +134,10 @@ pub struct BulkBuildArgs {
     /// then the later record).
     #[arg(long)]
     pub fail_on_duplicate: bool,
+    /// How far past this machine's clock a snapshot or record ts may be, milliseconds: the
+    /// store's `limits.max_clock_skew_ms`, which refuses such a load at link anyway.
+    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    pub max_clock_skew_ms: u64,
     /// Where spill files go (in a new subdirectory); default OUT/.spill.
     #[arg(long, value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
@@ -178,6 +182,7 @@ impl BulkBuildArgs {
             },
             snapshot_ms: self.snapshot_ts.millis(),
             partition_count: self.partitions,
+            latest_ts_ms: Some(nacre_storage::SystemClock.now_ms().saturating_add(self.max_clock_skew_ms)),
             load_id: self.load_id,
             memory_limit_bytes: self.memory_limit,
             threads,
@@ -346,6 +351,7 @@ mod tests {
             memory_limit: 1 << 30,
             threads: None,
             fail_on_duplicate: false,
+            max_clock_skew_ms: 60_000,
             spill_dir: None,
             no_progress: true,
         }

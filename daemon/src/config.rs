@@ -48,6 +48,12 @@ max_batch_entries = 10000
 max_batch_bytes = 4194304
 # How far in the future a client timestamp may be, milliseconds.
 max_clock_skew_ms = 60000
+# How far ahead of the timestamps it hands out each shard's hybrid clock persists its high-water
+# mark, milliseconds (under data_dir/clock/). A restart resumes the clock above the mark, so it
+# never hands out a timestamp at or below one already used, even with a wall clock set back.
+# After a crash the clock may run up to this far ahead of the wall clock until it catches up;
+# a clean stop stores the exact last reading. Must be below max_clock_skew_ms.
+clock_persist_ahead_ms = 1000
 
 [memory]
 # Memtable bytes per shard before the largest memtable is flushed.
@@ -241,6 +247,7 @@ pub struct LimitsConfig {
     pub max_batch_entries: usize,
     pub max_batch_bytes: usize,
     pub max_clock_skew_ms: u64,
+    pub clock_persist_ahead_ms: u64,
 }
 
 /// `[memory]`.
@@ -547,6 +554,13 @@ impl Config {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
             }
+        }
+        if l.clock_persist_ahead_ms < 10 || l.clock_persist_ahead_ms >= l.max_clock_skew_ms {
+            return Err(format!(
+                "limits.clock_persist_ahead_ms ({}) must be at least 10 and below limits.max_clock_skew_ms ({}): a \
+                 clock resumed after a crash runs up to that far ahead, and its writes must pass the skew bound",
+                l.clock_persist_ahead_ms, l.max_clock_skew_ms
+            ));
         }
         if !(1..=MAX_ASYNC_COMMIT_INTERVAL_MS).contains(&self.wal.async_commit_interval_ms) {
             return Err(format!(

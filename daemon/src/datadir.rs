@@ -7,9 +7,11 @@
 //! DATA/catalog.json         tables (see catalog.rs)
 //! DATA/wal/shard-NN/        each shard's WAL
 //! DATA/partitions/NNNN/     each partition's segments and manifest
+//! DATA/clock/shard-NN.hwm   each shard's clock high-water mark (written through the I/O seam)
 //! ```
 //!
-//! Metadata files are small and rare, so they use std's blocking file API, not the I/O seam.
+//! Metadata files are small and rare, so they use std's blocking file API, not the I/O seam
+//! (except the clock's marks, which a shard raises while it serves).
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -137,6 +139,12 @@ fn wal_file_has_batches(path: &Path) -> Result<bool> {
     f.seek(SeekFrom::Start(4096))?;
     let n = f.read(&mut page)?;
     Ok(page[..n].iter().any(|b| *b != 0))
+}
+
+/// Where the shards' clock high-water files live under the data directory (one per shard,
+/// `shard-NN.hwm`; FORMAT.md).
+pub fn clock_dir(root: &Path) -> PathBuf {
+    root.join("clock")
 }
 
 /// Replaces `path` with `bytes` atomically and durably: temp file, fsync, rename, fsync dir.

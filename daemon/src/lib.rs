@@ -33,3 +33,4 @@ pub mod shard;
 pub(crate) mod sources_admin;
 pub mod stall_report;
 pub mod startup;
+pub mod wall_clock;

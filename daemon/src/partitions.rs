@@ -1,5 +1,6 @@
 //! A shard's partitions: the engines of the partitions it owns, their shared WAL and its
-//! periodic committer, the hybrid clock that stamps direct writes, memory accounting against
+//! periodic committer, the hybrid clock that stamps direct writes (with its persisted
+//! high-water mark, kept ahead of it by the clock keeper), memory accounting against
 //! the shard's memtable budget and ceiling, and the flush loop. It names storage and nothing of
 //! sockets, protocols, Kafka or bulk loads: every service reaches the engines through here.
 
@@ -8,10 +9,9 @@ use crate::config::Config;
 use crate::lifecycle::Lifecycle;
 use anyhow::{Context, Result};
 use futures_lite::FutureExt;
+use nacre_storage::clock::high_water::{self, HighWater};
 use nacre_storage::io::dma::DmaDisk;
-use nacre_storage::{
-    Clock, Engine, EngineOptions, Hlc, Origin, OriginKind, PartitionId, SystemClock, Ts, VersionId, Wal,
-};
+use nacre_storage::{Clock, Engine, EngineOptions, Hlc, Origin, OriginKind, PartitionId, Ts, VersionId, Wal};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -37,6 +37,7 @@ struct Budgets {
     memtable_ceiling_bytes: usize,
     write_stall_deadline_ms: u64,
     max_clock_skew_ms: u64,
+    clock_persist_ahead_ms: u64,
     async_commit_interval_ms: u64,
     wal_pending_limit_bytes: usize,
 }
@@ -52,6 +53,8 @@ pub struct Partitions {
     /// Wall clock.
     pub clock: Rc<dyn Clock>,
     hlc: Hlc,
+    /// The HLC's persisted high-water mark: no timestamp above it is acknowledged.
+    high_water: HighWater<DmaDisk>,
     seq: Cell<u64>,
     memtable_peak: Cell<usize>,
     poisoned: RefCell<BTreeSet<u32>>,
@@ -93,15 +96,19 @@ pub struct PartitionsSpec<'a> {
     pub catalog: &'a Catalog,
     /// Bulk loads reads must not see, shared by every engine of the process.
     pub visibility: &'a nacre_storage::bulk::LoadVisibility,
+    /// The wall clock.
+    pub clock: Rc<dyn Clock>,
+    /// The greatest high-water mark any shard's clock persisted before this start, read before
+    /// any shard started: the HLC resumes above it.
+    pub clock_floor: Option<Ts>,
 }
 
 impl Partitions {
     /// Recovers (or creates) the shard's WAL and every partition it owns, and flushes what the
     /// WAL replayed before anything is served.
     pub async fn open(spec: PartitionsSpec<'_>) -> Result<Partitions> {
-        let PartitionsSpec { shard, config, root, owned, catalog, visibility } = spec;
+        let PartitionsSpec { shard, config, root, owned, catalog, visibility, clock, clock_floor } = spec;
         let disk = DmaDisk::new(root).await.context("preparing direct I/O")?;
-        let clock: Rc<dyn Clock> = Rc::new(SystemClock);
         let wal_dir = root.join("wal").join(format!("shard-{shard:02}"));
         let (wal, recovered) = if wal_dir.join("LOCK").exists() {
             Wal::recover(disk.clone(), &wal_dir, config.wal.options()).await.context("recovering the WAL")?
@@ -138,27 +145,36 @@ impl Partitions {
         wal.retire_unneeded().await.context("retiring recovered WAL files")?;
         // Writes recovered from a WAL written under another shard layout would belong to
         // partitions this shard may not own; datadir refuses such a start.
-        let hlc = Hlc::new();
+        let name = format!("shard-{shard:02}{}", high_water::SUFFIX);
+        let high_water = HighWater::open(&disk, &crate::datadir::clock_dir(root), &name)
+            .await
+            .context("opening the clock's high-water file")?;
+        let hlc = Hlc::resume_above(clock_floor.unwrap_or_default().max(high_water.bound()));
         let first = hlc.next(clock.as_ref());
         let budgets = Budgets {
             memtable_budget_bytes: config.memory.memtable_budget_bytes,
             memtable_ceiling_bytes: config.memory.memtable_ceiling_bytes,
             write_stall_deadline_ms: config.memory.write_stall_deadline_ms,
             max_clock_skew_ms: config.limits.max_clock_skew_ms,
+            clock_persist_ahead_ms: config.limits.clock_persist_ahead_ms,
             async_commit_interval_ms: config.wal.async_commit_interval_ms,
             wal_pending_limit_bytes: config.wal.pending_limit_bytes,
         };
-        Ok(Partitions {
+        let partitions = Partitions {
             shard,
             budgets,
             engines,
             wal,
             clock,
             hlc,
+            high_water,
             seq: Cell::new(first.0),
             memtable_peak: Cell::new(0),
             poisoned: RefCell::new(BTreeSet::new()),
-        })
+        };
+        // Before anything is served: the first reading, and a lease ahead of it, are durable.
+        partitions.high_water.raise(partitions.ahead(first)).await.context("persisting the clock's high-water mark")?;
+        Ok(partitions)
     }
 
     /// Memtable bytes of every engine of this shard, frozen memtables still being flushed
@@ -230,6 +246,52 @@ impl Partitions {
             self.hlc.observe(seen);
         }
         self.direct_id(self.hlc.next(self.clock.as_ref()))
+    }
+
+    /// Makes the clock's persisted high-water mark cover `ts` (a write's timestamp, the
+    /// server's or a client's) before the write is applied, so no restart hands out a
+    /// timestamp at or below it. Free while `ts` is under the mark, which the clock keeper
+    /// keeps ahead of the wall clock; a timestamp past the skew bound moves nothing, since the
+    /// engine refuses it. A failed write of the mark poisons it: this and later writes past it
+    /// fail with the error.
+    pub async fn cover(&self, ts: Ts) -> nacre_storage::Result<()> {
+        if ts <= self.high_water.bound() {
+            return Ok(());
+        }
+        let latest = Ts::from_millis(self.clock.now_ms().saturating_add(self.budgets.max_clock_skew_ms));
+        if ts > latest {
+            return Ok(());
+        }
+        // A lease ahead of `ts`, but never past what the skew bound accepts now: a clock
+        // resumed there must still pass the engine's check.
+        self.high_water.raise(self.ahead(ts).min(latest).max(ts)).await
+    }
+
+    /// `ts` plus the lease the high-water mark is kept ahead by.
+    fn ahead(&self, ts: Ts) -> Ts {
+        Ts(ts.0.saturating_add(self.budgets.clock_persist_ahead_ms << Ts::LOGICAL_BITS))
+    }
+
+    /// Keeps the clock's persisted high-water mark at least half a lease ahead of the wall
+    /// clock and of every timestamp issued or observed, so writes rarely wait for it. Runs in
+    /// the foreground queue beside the WAL committer: a write past the mark waits for it.
+    pub async fn clock_keeper(self: Rc<Self>, life: Rc<Lifecycle>) {
+        let lease_ms = self.budgets.clock_persist_ahead_ms;
+        let period = Duration::from_millis((lease_ms / 4).max(1));
+        loop {
+            life.sleep_unless_stopping(period).await;
+            if life.is_stopping() {
+                return;
+            }
+            let latest = Ts::from_millis(self.clock.now_ms()).max(self.hlc.last());
+            if Ts(latest.0.saturating_add((lease_ms / 2) << Ts::LOGICAL_BITS)) <= self.high_water.bound() {
+                continue;
+            }
+            if let Err(e) = self.high_water.raise(self.ahead(latest)).await {
+                tracing::error!(shard = self.shard, error = %e, "the clock's high-water mark failed to persist: writes past it fail");
+                return;
+            }
+        }
     }
 
     fn direct_id(&self, ts: Ts) -> VersionId {
@@ -319,6 +381,12 @@ impl Partitions {
             engine.flush().await.with_context(|| format!("flushing partition {p}"))?;
         }
         self.wal.sync().await.context("syncing the WAL")?;
+        // Nothing is stamped after this: the exact last reading lets the next start resume
+        // where this one stopped rather than a lease ahead of it.
+        let last = self.hlc.last();
+        if last <= self.high_water.bound() {
+            self.high_water.store_exact(last).await.context("storing the clock's high-water mark")?;
+        }
         Ok(())
     }
 }

@@ -44,6 +44,11 @@ pub struct Process {
     pub bulk_book: crate::bulk_book::LoadBook,
     /// The catalog as it was at start (each shard starts from a copy).
     pub catalog: Catalog,
+    /// The wall clock every shard reads.
+    pub wall_clock: crate::wall_clock::WallClock,
+    /// The greatest clock high-water mark persisted before this start (every shard's clock
+    /// resumes above it), read before any shard starts.
+    pub clock_floor: Option<nacre_storage::Ts>,
 }
 
 impl Process {
@@ -158,6 +163,8 @@ pub async fn run(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Res
         owned,
         catalog: &process.catalog,
         visibility: &process.visibility,
+        clock: Rc::new(process.wall_clock),
+        clock_floor: process.clock_floor,
     };
     let partitions = Rc::new(Partitions::open(spec).await?);
     let config = &process.config;
@@ -194,6 +201,7 @@ pub async fn run(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Res
     )
     .map_err(|e| anyhow::anyhow!("spawning the compaction task: {e}"))?;
     spawn_into(queues.foreground, "WAL committer", shard.partitions.clone().wal_committer(shard.life.clone()))?;
+    spawn_into(queues.foreground, "clock keeper", shard.partitions.clone().clock_keeper(shard.life.clone()))?;
     let mut accepting = crate::server::open_native_door(&shard, queues.foreground)?;
     accepting.extend(crate::resp::open_door(&shard, queues.foreground).await?);
     // Shard 0 registers the configuration file's Kafka sources (installing the catalog on every

@@ -1,5 +1,8 @@
 //! Time, injected. Storage logic never reads the system clock directly: it asks a [`Clock`], so
-//! tests control expiry, skew checks and the HLC.
+//! tests control expiry, skew checks and the HLC. The HLC's persisted high-water mark lives in
+//! [`high_water`].
+
+pub mod high_water;
 
 use crate::ids::Ts;
 use std::cell::Cell;
@@ -62,6 +65,17 @@ impl Hlc {
         Self::default()
     }
 
+    /// A clock resuming after a restart: every reading is above `floor`, the persisted
+    /// high-water mark of the clock's earlier life, whatever the wall clock says now.
+    pub fn resume_above(floor: Ts) -> Self {
+        Self { last: Cell::new(floor.0) }
+    }
+
+    /// The greatest timestamp issued or observed so far.
+    pub fn last(&self) -> Ts {
+        Ts(self.last.get())
+    }
+
     /// The next timestamp.
     pub fn next(&self, clock: &dyn Clock) -> Ts {
         let now = Ts::from_millis(clock.now_ms());
@@ -92,5 +106,17 @@ mod tests {
         assert_eq!(a, Ts::from_millis(1_000));
         clock.set(2_000);
         assert_eq!(hlc.next(&clock), Ts::from_millis(2_000));
+    }
+
+    #[test]
+    fn a_resumed_hlc_reads_above_its_floor_when_the_wall_clock_was_set_back() {
+        let floor = Ts::from_millis(10_000);
+        let clock = ManualClock::new(4_000);
+        let hlc = Hlc::resume_above(floor);
+        let first = hlc.next(&clock);
+        assert!(first > floor, "{first} after a floor of {floor}");
+        assert_eq!(hlc.last(), first);
+        clock.set(20_000);
+        assert_eq!(hlc.next(&clock), Ts::from_millis(20_000), "the wall clock leads again once past the floor");
     }
 }

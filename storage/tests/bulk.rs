@@ -24,6 +24,7 @@ fn options(out: &Path, mode: LoadMode, threads: usize, memory: usize) -> BuildOp
         mode,
         snapshot_ms: SNAPSHOT_MS,
         partition_count: PARTITIONS,
+        latest_ts_ms: None,
         load_id: None,
         memory_limit_bytes: memory,
         threads,
@@ -110,7 +111,8 @@ fn a_duplicate_key_keeps_the_later_record_or_fails_when_asked() {
     sink.finish().expect("finish");
     let d = builder.finish(&|_| {}).expect("build").descriptor;
     assert_eq!((d.records, d.duplicates), (3, 1));
-    let target = LinkTarget { partition_count: PARTITIONS, table_id: TABLE, limits: Limits::default() };
+    let target =
+        LinkTarget { partition_count: PARTITIONS, table_id: TABLE, limits: Limits::default(), latest_ts: Ts::MAX };
     let load = validate::validate(&dir.path().join("a"), &target, 2).expect("valid");
     assert_eq!(load.files.iter().map(|f| f.info.entry_count).sum::<u64>(), 2);
 
@@ -128,6 +130,40 @@ fn a_duplicate_key_keeps_the_later_record_or_fails_when_asked() {
 }
 
 #[test]
+fn a_timestamp_past_the_skew_bound_is_refused_at_build_naming_the_record_and_at_link_naming_the_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Build: a snapshot past the bound is refused outright; a record's own ts past it names the
+    // record.
+    let mut late = options(&dir.path().join("late"), LoadMode::Merge, 1, 64 << 20);
+    late.latest_ts_ms = Some(SNAPSHOT_MS - 1);
+    let err = Builder::new(late).err().expect("a snapshot past the bound is refused");
+    assert!(err.to_string().contains("beyond the clock skew bound"), "{err}");
+    let mut bounded = options(&dir.path().join("bounded"), LoadMode::Merge, 1, 64 << 20);
+    bounded.latest_ts_ms = Some(SNAPSHOT_MS + 1_000);
+    let builder = Builder::new(bounded).expect("builder");
+    let mut sink = builder.sink(0);
+    sink.push(BulkRecord { ts_ms: Some(SNAPSHOT_MS + 1_000), ..record("a", "", "at the bound") })
+        .expect("at the bound");
+    let err = sink.push(BulkRecord { ts_ms: Some(SNAPSHOT_MS + 1_001), ..record("b", "", "past") }).expect_err("past");
+    let text = err.to_string();
+    assert!(text.contains("input 0, record 1") && text.contains("beyond the clock skew bound"), "{text}");
+
+    // Link: a load built without a bound (elsewhere, with another clock) is checked again
+    // against the store's clock, entry by entry and snapshot first.
+    let unchecked = dir.path().join("unchecked");
+    let future = BulkRecord { ts_ms: Some(SNAPSHOT_MS + 5_000), ..record("k", "", "future") };
+    build(options(&unchecked, LoadMode::Merge, 1, 64 << 20), &[record("j", "", "now"), future]);
+    let at = |latest_ms: u64| LinkTarget { latest_ts: Ts(Ts::from_millis(latest_ms + 1).0 - 1), ..target() };
+    assert!(validate::validate(&unchecked, &at(SNAPSHOT_MS + 5_000), 2).is_ok(), "every ts within the bound");
+    let err = validate::validate(&unchecked, &at(SNAPSHOT_MS + 4_999), 2).map(|_| ()).expect_err("a ts past it");
+    assert_eq!(err.code(), "bad-entry");
+    assert!(err.to_string().contains("beyond the clock skew bound"), "{err}");
+    let err = validate::validate(&unchecked, &at(SNAPSHOT_MS - 1), 2).map(|_| ()).expect_err("the snapshot past it");
+    assert_eq!(err.code(), "too-far-in-future");
+    assert!(err.to_string().starts_with("load "), "the rejection names the load: {err}");
+}
+
+#[test]
 fn a_replace_record_older_than_the_snapshot_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let builder = Builder::new(options(dir.path(), LoadMode::Replace, 1, 64 << 20)).expect("builder");
@@ -138,7 +174,7 @@ fn a_replace_record_older_than_the_snapshot_is_refused() {
 }
 
 fn target() -> LinkTarget {
-    LinkTarget { partition_count: PARTITIONS, table_id: TABLE, limits: Limits::default() }
+    LinkTarget { partition_count: PARTITIONS, table_id: TABLE, limits: Limits::default(), latest_ts: Ts::MAX }
 }
 
 /// Rewrites the descriptor after `edit`, resealing it as a builder would.

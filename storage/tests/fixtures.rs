@@ -9,6 +9,7 @@ mod harness;
 
 use harness::{START_MS, Store, TABLE, delete, entry, put, small_options};
 use nacre_storage::checksum::checksum;
+use nacre_storage::clock::high_water::{HighWater, recover_bound};
 use nacre_storage::io::sim::SimDisk;
 use nacre_storage::io::{ALIGN, Disk, DiskFile, IoBuf, OpenMode};
 use nacre_storage::segment::block::{self, BlockKind};
@@ -299,4 +300,50 @@ fn regenerate() {
     let mut manifest = good[MANIFEST].clone();
     reseal(&mut manifest, 0, BlockKind::LogHeader, |p| p[..4].copy_from_slice(&2u32.to_le_bytes()));
     store_fixture("corrupt/manifest-unknown-version", MANIFEST, &manifest);
+}
+
+/// The clock high-water fixture: shard 0's file after a raise to 1,000 ms and one to 2,000 ms,
+/// so both of its slots hold a record (the newer in slot 0).
+const CLOCK: &str = "clock/shard-00.hwm";
+
+async fn write_clock(disk: &SimDisk) {
+    let hw = HighWater::open(disk, &path("clock"), "shard-00.hwm").await.expect("open");
+    hw.raise(Ts::from_millis(1_000)).await.expect("raise");
+    hw.raise(Ts::from_millis(2_000)).await.expect("raise");
+}
+
+/// A fresh disk holding `bytes` as the clock fixture, padded to whole pages.
+async fn load_clock(bytes: Vec<u8>) -> SimDisk {
+    let disk = SimDisk::new(7);
+    disk.create_dir_all(&path("clock")).await.expect("mkdir");
+    let f = disk.open(&path(CLOCK), OpenMode::CreateNew).await.expect("create");
+    f.write_at(0, IoBuf::from_padded(bytes)).await.expect("write");
+    f.sync().await.expect("sync");
+    disk.sync_dir(&path("clock")).await.expect("sync_dir");
+    disk
+}
+
+#[test]
+fn the_v1_clock_high_water_file_recovers_its_newest_bound_and_a_flipped_bit_is_refused() {
+    let bytes = std::fs::read(Path::new(V1).join(CLOCK)).expect("the clock fixture: run regenerate_clock?");
+    block_on(async {
+        let disk = load_clock(bytes.clone()).await;
+        assert_eq!(recover_bound(&disk, &path("clock")).await.expect("recover"), Some(Ts::from_millis(2_000)));
+        let mut flipped = bytes;
+        flipped[16] ^= 0x01;
+        let disk = load_clock(flipped).await;
+        match recover_bound(&disk, &path("clock")).await {
+            Err(Error::ChecksumMismatch { file, offset: 0, .. }) => assert_eq!(file, path(CLOCK)),
+            other => panic!("expected a checksum mismatch in slot 0, got {other:?}"),
+        }
+    });
+}
+
+#[test]
+#[ignore = "rewrites the checked-in clock fixture; run it on purpose and review the diff"]
+fn regenerate_clock() {
+    let disk = SimDisk::new(1);
+    block_on(write_clock(&disk));
+    let bytes = disk.crash_image(false).read_live(&path(CLOCK)).expect("written");
+    store_fixture("", CLOCK, &bytes);
 }

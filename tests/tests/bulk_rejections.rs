@@ -246,3 +246,23 @@ fn a_rolled_back_load_cannot_be_linked_again() {
     });
     c.assert_refused(&dir, "rolled-back");
 }
+
+#[test]
+fn a_snapshot_past_the_skew_bound_is_refused_by_the_builder_and_again_by_the_link_naming_the_load() {
+    let c = case();
+    let input = c.work.path().join("future.jsonl");
+    bulk::write_jsonl(&input, &rows("future"));
+    let future = (bulk::now_ms() + 3_600_000).to_string();
+    let args = ["--format", "jsonl", "--mode", "replace", "--snapshot-ts", future.as_str()];
+    let output = bulk::try_build("t", 1, c.partitions, &[&input], &c.work.path().join("refused"), &args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "an hour ahead is past the default 60 s bound");
+    assert!(stderr.contains("beyond the clock skew bound"), "the builder says why: {stderr}");
+    // Built on a machine told to allow it, the store still refuses it: a replace watermark an
+    // hour ahead would hide every write of the next hour.
+    let out = c.work.path().join("loose");
+    let mut loose = args.to_vec();
+    loose.extend_from_slice(&["--max-clock-skew-ms", "7200000"]);
+    bulk::build("t", 1, c.partitions, &[&input], &out, &loose);
+    c.assert_refused(&out, "too-far-in-future");
+}

@@ -114,6 +114,15 @@ fn run() -> Result<()> {
     // Likewise the catalog: one that does not parse as written stops the start, naming the
     // file, the field and the value.
     let catalog = nacre_daemon::catalog::Catalog::load(data.root())?;
+    let wall_clock = nacre_daemon::wall_clock::WallClock::from_env().map_err(anyhow::Error::msg)?;
+    // Every shard's clock resumes above the greatest mark any shard persisted, whatever the
+    // shard count was then; a corrupt mark stops the start, naming the file.
+    let clock_dir = nacre_daemon::datadir::clock_dir(data.root());
+    let clock_floor = futures_lite::future::block_on(nacre_storage::clock::high_water::recover_bound(
+        &nacre_storage::io::std_fs::StdDisk,
+        &clock_dir,
+    ))
+    .with_context(|| format!("reading the clock's high-water marks in {}", clock_dir.display()))?;
     let process = Arc::new(Process {
         partition_count: data.cluster().partition_count,
         shard_count: shards,
@@ -124,6 +133,8 @@ fn run() -> Result<()> {
         visibility: hidden_loads(&bulk_book),
         bulk_book,
         catalog,
+        wall_clock,
+        clock_floor,
     });
     tracing::info!(
         data_dir = %data.root().display(),

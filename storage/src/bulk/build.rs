@@ -65,6 +65,10 @@ pub struct BuildOptions {
     pub snapshot_ms: u64,
     /// The store's partition count.
     pub partition_count: u32,
+    /// The latest timestamp accepted, milliseconds (the build's clock plus the store's skew
+    /// bound): a later snapshot or record ts is refused here rather than at link. `None` checks
+    /// nothing.
+    pub latest_ts_ms: Option<u64>,
     /// The load id; `None` derives it from the options and the records.
     pub load_id: Option<u32>,
     /// Memory the buffered records of all inputs may take, bytes.
@@ -98,6 +102,14 @@ pub enum BadOptions {
     SnapshotTooLate {
         /// The snapshot given.
         snapshot_ms: u64,
+    },
+    /// The snapshot is past the clock skew bound.
+    #[error("the snapshot {snapshot_ms} ms is beyond the clock skew bound (latest accepted now: {latest_ms} ms)")]
+    SnapshotTooFarInFuture {
+        /// The snapshot given.
+        snapshot_ms: u64,
+        /// The latest accepted.
+        latest_ms: u64,
     },
     /// `threads` is 0.
     #[error("threads is at least 1")]
@@ -213,6 +225,11 @@ impl Builder {
         }
         if options.snapshot_ms >= 1 << 48 {
             return Err(BadOptions::SnapshotTooLate { snapshot_ms: options.snapshot_ms }.into());
+        }
+        if let Some(latest_ms) = options.latest_ts_ms
+            && options.snapshot_ms > latest_ms
+        {
+            return Err(BadOptions::SnapshotTooFarInFuture { snapshot_ms: options.snapshot_ms, latest_ms }.into());
         }
         if options.threads == 0 {
             return Err(BadOptions::NoThreads.into());
@@ -538,6 +555,13 @@ impl InputSink<'_> {
         let ts_ms = r.ts_ms.unwrap_or(o.snapshot_ms);
         if ts_ms >= 1 << 48 {
             return Err(bad(format!("ts {ts_ms} is past the year 10889")));
+        }
+        if let Some(latest_ms) = o.latest_ts_ms
+            && ts_ms > latest_ms
+        {
+            return Err(bad(format!(
+                "ts {ts_ms} is beyond the clock skew bound (latest accepted now: {latest_ms}): it would pin its key"
+            )));
         }
         if o.mode == LoadMode::Replace && ts_ms < o.snapshot_ms {
             return Err(bad(format!(

@@ -4,8 +4,8 @@
 //! Per file: the name is a plain file name, the size and the whole-file xxh3 match the
 //! descriptor, the segment opens (footer, index, bloom, metadata), every data block passes its
 //! checksum, and every entry is in the right table and partition, strictly increasing in storage
-//! order, of origin `Bulk` with the load's id, within the store's limits and, for a replace
-//! load, not older than the snapshot. Reading every byte makes this the one part of a link whose
+//! order, of origin `Bulk` with the load's id, within the store's limits and its clock skew
+//! bound and, for a replace load, not older than the snapshot. Reading every byte makes this the one part of a link whose
 //! time grows with the data; it runs before the commit, off the serving path.
 
 use super::descriptor::{DESCRIPTOR_FORMAT_VERSION, DescriptorError, LoadDescriptor, LoadMode, hex64};
@@ -32,6 +32,9 @@ pub struct LinkTarget {
     pub table_id: TableId,
     /// The store's key and value limits.
     pub limits: Limits,
+    /// The latest timestamp the store accepts now (its clock plus its skew bound): a load
+    /// holding a later one, or a later snapshot, is refused, since it would pin its keys.
+    pub latest_ts: Ts,
 }
 
 /// A file that passed validation.
@@ -178,6 +181,19 @@ pub enum LoadRejection {
     /// Another load with this id is linked.
     #[error("load {0} is already linked with different content; rebuild with another load id")]
     LoadIdTaken(u32),
+    /// The load's snapshot is past the store's skew bound: its replace watermark or its
+    /// records would pin their keys until the clock caught up.
+    #[error(
+        "load {load}: the snapshot {snapshot_ms} ms is beyond the clock skew bound (latest accepted now: {latest_ms} ms)"
+    )]
+    SnapshotTooFarInFuture {
+        /// The load.
+        load: u32,
+        /// Its snapshot.
+        snapshot_ms: u64,
+        /// The latest accepted at the time.
+        latest_ms: u64,
+    },
     /// The load was rolled back; its versions stay hidden, so it cannot be linked again.
     #[error("load {0} was rolled back; rebuild it to load it again (a new build gets a new id with --load-id)")]
     RolledBack(u32),
@@ -202,6 +218,7 @@ impl LoadRejection {
             LoadRejection::TableRefuses { .. } => "table-refuses",
             LoadRejection::LoadIdTaken(_) => "load-id-taken",
             LoadRejection::RolledBack(_) => "rolled-back",
+            LoadRejection::SnapshotTooFarInFuture { .. } => "too-far-in-future",
         }
     }
 }
@@ -246,6 +263,14 @@ pub enum EntryFault {
     BeforeSnapshot {
         /// The entry's.
         ts: Ts,
+    },
+    /// The entry's own timestamp is past the store's skew bound.
+    #[error("ts {ts} is beyond the clock skew bound (latest accepted now: {latest})")]
+    TooFarInFuture {
+        /// The entry's.
+        ts: Ts,
+        /// The latest accepted at the time.
+        latest: Ts,
     },
 }
 
@@ -312,6 +337,13 @@ pub fn validate_files(
             table: descriptor.table.clone(),
             built_for: descriptor.table_id,
             actual: target.table_id.0,
+        });
+    }
+    if Ts::from_millis(descriptor.snapshot_ms) > target.latest_ts {
+        return Err(LoadRejection::SnapshotTooFarInFuture {
+            load: descriptor.load_id,
+            snapshot_ms: descriptor.snapshot_ms,
+            latest_ms: target.latest_ts.millis(),
         });
     }
     let next = AtomicUsize::new(0);
@@ -437,6 +469,9 @@ impl EntryChecker<'_> {
         }
         if self.d.mode == LoadMode::Replace && e.id.ts < Ts::from_millis(self.d.snapshot_ms) {
             return Err(bad(EntryFault::BeforeSnapshot { ts: e.id.ts }));
+        }
+        if e.id.ts > self.target.latest_ts {
+            return Err(bad(EntryFault::TooFarInFuture { ts: e.id.ts, latest: self.target.latest_ts }));
         }
         self.last = Some(e.to_owned());
         self.n += 1;
