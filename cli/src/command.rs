@@ -8,8 +8,8 @@ use super::args::{
 use super::render::{self, Format, StreamTopics};
 use base64::Engine as _;
 use nacre_wire::{
-    AlterTable, Client, ClientError, ClientOptions, Compact, Delete, Durability, Explain, Get, Key, OriginKind, Put, Scan,
-    SourceSpec, TableSettings, VersionId, Versions,
+    AlterTable, Client, ClientError, ClientOptions, Compact, Delete, Durability, Explain, Get, Key, OriginKind, Put,
+    Scan, SourceSpec, TableSettings, VersionId, Versions,
 };
 use std::io::Write;
 

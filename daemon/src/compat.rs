@@ -29,8 +29,7 @@
 
 use nacre_wire::{
     self as wire, AlterTable, BatchOp, Compact, CreateTable, Delete, DropTable, ErrorCode, ErrorReply, Explain, Get,
-    Handshake,
-    Key, MultiGet, Put, RemoveSource, Request, Scan, SourceSpec, TableSettings, Versions, WriteBatch,
+    Handshake, Key, MultiGet, Put, RemoveSource, Request, Scan, SourceSpec, TableSettings, Versions, WriteBatch,
 };
 
 /// A protocol version this server serves, as a connection's handshake negotiated it. Only

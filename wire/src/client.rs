@@ -17,9 +17,9 @@ use crate::frame::FrameLimits;
 use crate::request::Request;
 use crate::response::Reply;
 use crate::types::{
-    AlterTable, BulkLoadInfo, Compact, CompactionReport, CreateTable, Delete, DropTable, Explain, Explanation, Get, Handshake, HandshakeOk,
-    KeyHistory, MultiGet, PROTOCOL_VERSION, Put, RemoveSource, Row, Scan, ScanPage, SourceInfo, SourceSpec, Stat,
-    TableInfo, TableSettings, Topology, VersionId, Versions, WriteBatch,
+    AlterTable, BulkLoadInfo, Compact, CompactionReport, CreateTable, Delete, DropTable, Explain, Explanation, Get,
+    Handshake, HandshakeOk, KeyHistory, MultiGet, PROTOCOL_VERSION, Put, RemoveSource, Row, Scan, ScanPage, SourceInfo,
+    SourceSpec, Stat, TableInfo, TableSettings, Topology, VersionId, Versions, WriteBatch,
 };
 use connection::Connection;
 use routing::Router;

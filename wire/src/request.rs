@@ -8,8 +8,8 @@ mod encode;
 use crate::error::WireError;
 use crate::frame::FrameLimits;
 use crate::types::{
-    AlterTable, Compact, CreateTable, Delete, DropTable, Explain, Get, Handshake, MultiGet, Put, RemoveSource, Scan, SourceSpec,
-    Versions, WriteBatch,
+    AlterTable, Compact, CreateTable, Delete, DropTable, Explain, Get, Handshake, MultiGet, Put, RemoveSource, Scan,
+    SourceSpec, Versions, WriteBatch,
 };
 
 /// A request, as sent by a client.

@@ -8,8 +8,8 @@ mod encode;
 use crate::error::WireError;
 use crate::frame::FrameLimits;
 use crate::types::{
-    BulkLoadInfo, CompactionReport, ErrorReply, Explanation, HandshakeOk, KeyHistory, Row, ScanPage, SourceInfo, Stat, TableInfo,
-    Topology, VersionId,
+    BulkLoadInfo, CompactionReport, ErrorReply, Explanation, HandshakeOk, KeyHistory, Row, ScanPage, SourceInfo, Stat,
+    TableInfo, Topology, VersionId,
 };
 
 /// A server's answer to one request.

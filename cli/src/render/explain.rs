@@ -8,9 +8,13 @@
 //! (`{"kind": "active_memtable"}`, `{"kind": "frozen_memtable", "index"}` or
 //! `{"kind": "segment", "segment_id"}`).
 
-use super::{Format, StreamTopics, VALUE_HEADERS, ValueRow, aligned, json_bytes, json_lines, origin_text, version_json};
+use super::{
+    Format, StreamTopics, VALUE_HEADERS, ValueRow, aligned, json_bytes, json_lines, origin_text, version_json,
+};
 use crate::time::{rfc3339, rfc3339_millis};
-use nacre_wire::{CandidateStanding, ExplainCandidate, ExplainVerdict, Explanation, Payload, RuleStep, VersionLocation};
+use nacre_wire::{
+    CandidateStanding, ExplainCandidate, ExplainVerdict, Explanation, Payload, RuleStep, VersionLocation,
+};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 
@@ -57,11 +61,9 @@ fn verdict_text(e: &Explanation) -> String {
         ExplainVerdict::BeforeFirstVersion => "not found: the read is as of a time before every version".to_owned(),
         ExplainVerdict::UnderWatermark => "not found: the winner is under the bulk replace watermark".to_owned(),
         ExplainVerdict::Tombstone => "not found: a tombstone wins".to_owned(),
-        ExplainVerdict::Expired => format!(
-            "not found: the winner expired at {} (judged at {})",
-            expiry(),
-            rfc3339_millis(e.judged_at_ms)
-        ),
+        ExplainVerdict::Expired => {
+            format!("not found: the winner expired at {} (judged at {})", expiry(), rfc3339_millis(e.judged_at_ms))
+        }
     }
 }
 

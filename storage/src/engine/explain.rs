@@ -17,8 +17,8 @@ use crate::error::Result;
 use crate::ids::SegmentId;
 use crate::io::Disk;
 use crate::options::TableSettings;
-use crate::record::KeyRef;
 use crate::record::EntryRef;
+use crate::record::KeyRef;
 use crate::version::{Payload, Version, VersionId, Watermark};
 
 /// Where a version lives.
@@ -171,9 +171,8 @@ pub fn explain(
     // `read::visible` picks (checked against it below and by a property test).
     let mut picks = found.iter().enumerate().filter(|(_, f)| pickable(f)).map(|(i, _)| i);
     let winner = picks.next();
-    let deciding_step = winner
-        .zip(picks.next())
-        .map(|(a, b)| RuleStep::between(&found[a].version.id, &found[b].version.id));
+    let deciding_step =
+        winner.zip(picks.next()).map(|(a, b)| RuleStep::between(&found[a].version.id, &found[b].version.id));
     let verdict = verdict(&found, winner, settings, watermark, at, judged_at_ms);
     let hidden = |id: &VersionId| watermark.is_some_and(|w| w.hides(id, rule));
     let candidates = found
@@ -274,7 +273,8 @@ impl<D: Disk> Engine<D> {
     fn memtable_found(&self, key: KeyRef<'_>) -> Vec<Found> {
         let mem = self.mem.borrow();
         let found = |location| move |e: EntryRef<'_>| Found { version: e.version(), location, withdrawn: false };
-        let mut out: Vec<Found> = mem.active.versions_of(key).into_iter().map(found(Location::ActiveMemtable)).collect();
+        let mut out: Vec<Found> =
+            mem.active.versions_of(key).into_iter().map(found(Location::ActiveMemtable)).collect();
         for (index, f) in (0u32..).zip(&mem.frozen) {
             out.extend(f.table.versions_of(key).into_iter().map(found(Location::FrozenMemtable { index })));
         }

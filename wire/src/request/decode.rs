@@ -8,8 +8,8 @@ use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
-    AlterTable, BatchOp, Compact, CreateTable, Delete, DropTable, Durability, Explain, Get, Handshake, Key, MultiGet, Put,
-    RemoveSource, Scan, SourceSpec, Ts, Versions, WriteBatch,
+    AlterTable, BatchOp, Compact, CreateTable, Delete, DropTable, Durability, Explain, Get, Handshake, Key, MultiGet,
+    Put, RemoveSource, Scan, SourceSpec, Ts, Versions, WriteBatch,
 };
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Request), WireError> {

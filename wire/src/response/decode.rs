@@ -8,9 +8,9 @@ use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
-    BulkLoadInfo, BulkLoadState, BulkMode, CandidateStanding, CompactionReport, ErrorCode, ErrorReply, ExplainCandidate,
-    ExplainVerdict, Explanation, HandshakeOk, KeyHistory, Payload, Row, RuleStep, ScanPage, ScanRow, SourceInfo,
-    SourceTopic, Stat, Topology, VersionEntry, VersionLocation,
+    BulkLoadInfo, BulkLoadState, BulkMode, CandidateStanding, CompactionReport, ErrorCode, ErrorReply,
+    ExplainCandidate, ExplainVerdict, Explanation, HandshakeOk, KeyHistory, Payload, Row, RuleStep, ScanPage, ScanRow,
+    SourceInfo, SourceTopic, Stat, Topology, VersionEntry, VersionLocation,
 };
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Reply), WireError> {

@@ -4,8 +4,8 @@ use super::Reply;
 use crate::codec::{builder, nonempty_bytes, source_settings_to_fb, table_info_to_fb, version_to_fb};
 use crate::generated as fb;
 use crate::types::{
-    BulkLoadInfo, BulkLoadState, BulkMode, CandidateStanding, ErrorReply, ExplainVerdict, Explanation, KeyHistory, Payload,
-    Row, RuleStep, ScanPage, SourceInfo, Stat, Topology, VersionEntry, VersionLocation,
+    BulkLoadInfo, BulkLoadState, BulkMode, CandidateStanding, ErrorReply, ExplainVerdict, Explanation, KeyHistory,
+    Payload, Row, RuleStep, ScanPage, SourceInfo, Stat, Topology, VersionEntry, VersionLocation,
 };
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 

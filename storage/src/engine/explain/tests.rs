@@ -81,7 +81,10 @@ fn a_newer_tombstone_wins_and_hides_the_value() {
 #[test]
 fn an_expired_winner_is_not_found_and_says_when_it_expired() {
     // Expiry at exactly the judging time counts as expired, as `is_dead_at` says.
-    let e = latest(vec![value(id(5, OriginKind::Direct, 0, 1), "old"), expiring(id(6, OriginKind::Direct, 0, 2), "new", 10 * MS)]);
+    let e = latest(vec![
+        value(id(5, OriginKind::Direct, 0, 1), "old"),
+        expiring(id(6, OriginKind::Direct, 0, 2), "new", 10 * MS),
+    ]);
     assert_eq!(e.verdict, Verdict::NotFound(NotFoundReason::Expired { expires_at_ms: 10 * MS }));
     assert_eq!(e.judged_at_ms, 10 * MS);
     // An older, unexpired value does not show through an expired winner.
@@ -126,7 +129,11 @@ fn a_winner_under_the_replace_watermark_is_not_found() {
     assert_eq!(standings(&e), [Standing::Winner, Standing::UnderWatermark]);
     assert_eq!(e.watermark, Some(mark));
     // A version above the watermark stays visible, and what it beat shows as under the mark.
-    let newer = run(vec![value(id(5, OriginKind::Direct, 0, 1), "a"), value(id(8, OriginKind::Stream, 1, 9), "s")], Some(mark), ReadAt::Latest);
+    let newer = run(
+        vec![value(id(5, OriginKind::Direct, 0, 1), "a"), value(id(8, OriginKind::Stream, 1, 9), "s")],
+        Some(mark),
+        ReadAt::Latest,
+    );
     assert_eq!(visible_bytes(&newer), Some(b"s".to_vec()));
     assert_eq!(standings(&newer), [Standing::Winner, Standing::UnderWatermark]);
 }
@@ -163,7 +170,10 @@ fn a_three_way_tie_on_equal_ts_is_decided_by_the_tie_rule() {
     assert_eq!(kinds, [OriginKind::Direct, OriginKind::Stream, OriginKind::Bulk]);
     assert_eq!(standings(&e), [Standing::Winner, Standing::Superseded, Standing::Superseded]);
     let locations: Vec<Location> = e.candidates.iter().map(|c| c.location).collect();
-    assert_eq!(locations, [Location::ActiveMemtable, Location::FrozenMemtable { index: 0 }, Location::Segment(SegmentId(4))]);
+    assert_eq!(
+        locations,
+        [Location::ActiveMemtable, Location::FrozenMemtable { index: 0 }, Location::Segment(SegmentId(4))]
+    );
 
     // A table ranking bulk highest lets the bulk version win the same tie.
     let bulk_first = TableSettings {
@@ -177,11 +187,13 @@ fn a_three_way_tie_on_equal_ts_is_decided_by_the_tie_rule() {
 
 #[test]
 fn equal_ts_and_kind_are_decided_by_source_then_seq() {
-    let source = latest(vec![value(id(7, OriginKind::Stream, 2, 1), "two"), value(id(7, OriginKind::Stream, 5, 0), "five")]);
+    let source =
+        latest(vec![value(id(7, OriginKind::Stream, 2, 1), "two"), value(id(7, OriginKind::Stream, 5, 0), "five")]);
     assert_eq!(visible_bytes(&source), Some(b"five".to_vec()));
     assert_eq!(source.deciding_step, Some(RuleStep::Source));
 
-    let seq = latest(vec![value(id(7, OriginKind::Direct, 0, 9), "nine"), value(id(7, OriginKind::Direct, 0, 3), "three")]);
+    let seq =
+        latest(vec![value(id(7, OriginKind::Direct, 0, 9), "nine"), value(id(7, OriginKind::Direct, 0, 3), "three")]);
     assert_eq!(visible_bytes(&seq), Some(b"nine".to_vec()));
     assert_eq!(seq.deciding_step, Some(RuleStep::Seq));
 }
@@ -226,11 +238,17 @@ fn arbitrary_found() -> impl Strategy<Value = Found> {
         move |(ms, kind, source_id, seq, payload, withdrawn)| {
             let payload = match payload {
                 None => Payload::Tombstone,
-                Some(expires_at_ms) => Payload::Value { value: vec![seq as u8], expires_at_ms: expires_at_ms.map(|e| e * MS / 4) },
+                Some(expires_at_ms) => {
+                    Payload::Value { value: vec![seq as u8], expires_at_ms: expires_at_ms.map(|e| e * MS / 4) }
+                }
             };
             // Only bulk versions can belong to a load.
             let withdrawn = withdrawn && kinds[kind] == OriginKind::Bulk;
-            Found { version: Version { id: id(ms, kinds[kind], source_id, seq), payload }, location: Location::ActiveMemtable, withdrawn }
+            Found {
+                version: Version { id: id(ms, kinds[kind], source_id, seq), payload },
+                location: Location::ActiveMemtable,
+                withdrawn,
+            }
         },
     )
 }
