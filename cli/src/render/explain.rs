@@ -182,3 +182,74 @@ pub fn explanation(format: Format, key: ExplainedKey<'_>, e: &Explanation, topic
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nacre_wire::{Origin, OriginKind, Ts, VersionEntry, VersionId};
+
+    fn candidate(kind: OriginKind, source_id: u32, value: &str, standing: CandidateStanding) -> ExplainCandidate {
+        let version = VersionId { ts: Ts::from_millis(1_795_651_200_000), origin: Origin { kind, source_id, seq: 0 } };
+        let payload = Payload::Value { value: value.as_bytes().to_vec(), expires_at_ms: None };
+        ExplainCandidate { entry: VersionEntry { version, payload }, location: VersionLocation::Segment(3), standing }
+    }
+
+    const KEY: ExplainedKey<'static> = ExplainedKey { table: "users", partition_key: "user:42", sort_key: "" };
+
+    fn tie() -> Explanation {
+        Explanation {
+            verdict: ExplainVerdict::Visible,
+            candidates: vec![
+                candidate(OriginKind::Direct, 0, "direct", CandidateStanding::Winner),
+                candidate(OriginKind::Bulk, 9, "bulk", CandidateStanding::Superseded),
+            ],
+            deciding_step: Some(RuleStep::TieRule),
+            watermark: None,
+            judged_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_tie_prints_its_verdict_its_step_and_each_version_where_it_lives() {
+        let text = explanation(Format::Table, KEY, &tie(), &StreamTopics::NONE);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "verdict: visible: the winner below is the value");
+        assert_eq!(lines[1], "decided by: tie rule (equal ts: origin kinds ranked by the table's tie_rule)");
+        assert!(lines[2].starts_with("STANDING") && lines[2].ends_with("LOCATION"), "{text}");
+        assert!(lines[3].starts_with("winner") && lines[3].contains("direct/0/0") && lines[3].ends_with("segment 3"));
+        assert!(lines[4].starts_with("superseded") && lines[4].contains("bulk/9/0"), "{text}");
+        assert_eq!(lines.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn json_is_one_object_with_the_verdict_step_and_candidates() {
+        let json: Value = serde_json::from_str(explanation(Format::Json, KEY, &tie(), &StreamTopics::NONE).trim())
+            .expect("one JSON object");
+        assert_eq!(json["verdict"], "visible");
+        assert_eq!(json["visible"], true);
+        assert_eq!(json["deciding_step"], "tie_rule");
+        assert_eq!(json["candidates"][1]["standing"], "superseded");
+        assert_eq!(json["candidates"][1]["location"], json!({ "kind": "segment", "segment_id": 3 }));
+        assert_eq!(json["candidates"][0]["origin"]["kind"], "direct");
+    }
+
+    #[test]
+    fn an_expired_winner_names_its_expiry_and_no_versions_prints_no_table() {
+        let mut expired = tie();
+        expired.verdict = ExplainVerdict::Expired;
+        expired.candidates[0].entry.payload = Payload::Value { value: b"v".to_vec(), expires_at_ms: Some(1_000) };
+        let text = explanation(Format::Table, KEY, &expired, &StreamTopics::NONE);
+        assert!(text.starts_with("verdict: not found: the winner expired at 1970-01-01T00:00:01"), "{text}");
+
+        let none = Explanation {
+            verdict: ExplainVerdict::NoVersions,
+            candidates: Vec::new(),
+            deciding_step: None,
+            watermark: None,
+            judged_at_ms: 0,
+        };
+        let text = explanation(Format::Table, KEY, &none, &StreamTopics::NONE);
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.contains("decided by: uncontested"), "{text}");
+    }
+}
