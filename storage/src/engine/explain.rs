@@ -155,14 +155,13 @@ pub struct Explanation {
 /// allowed, each with its location), `watermark` the table's watermark in force at the read's
 /// bound. Pure; agrees with `get` on what is visible.
 pub fn explain(
-    found: Vec<Found>,
+    mut found: Vec<Found>,
     settings: &TableSettings,
     watermark: Option<Watermark>,
     at: ReadAt,
     now_ms: u64,
 ) -> Explanation {
     let rule = settings.tie_rule;
-    let mut found = found;
     found.sort_by(|a, b| b.version.rule_cmp(&a.version, rule));
     let bound = at.bound();
     let judged_at_ms = at.expiry_ms(now_ms);
