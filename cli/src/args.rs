@@ -50,6 +50,9 @@ pub enum Command {
     Scan(ScanArgs),
     /// Read every retained version of a key, newest first, with origins (exit 1 if none).
     Versions(VersionsArgs),
+    /// Explain a key's read: the visible version or why none is, every retained version with
+    /// where it lives, and the step of the ordering rule that decided (exit 0 either way).
+    Explain(ExplainArgs),
     /// Server, shard and partition statistics.
     Stats(StatsArgs),
     /// Compact the partitions holding a table (all, or one) whole, under the garbage-collection
@@ -322,6 +325,20 @@ pub struct VersionsArgs {
     /// What.
     #[command(flatten)]
     pub key: KeyArgs,
+    /// How to print.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `nacre explain`.
+#[derive(ClapArgs, Debug)]
+pub struct ExplainArgs {
+    /// What.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Explain the read as of this timestamp (a wall-clock TS covers its whole millisecond).
+    #[arg(long, value_name = "TS", value_parser = parse_as_of)]
+    pub as_of: Option<Ts>,
     /// How to print.
     #[command(flatten)]
     pub output: OutputArgs,

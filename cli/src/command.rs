@@ -8,8 +8,8 @@ use super::args::{
 use super::render::{self, Format, StreamTopics};
 use base64::Engine as _;
 use nacre_wire::{
-    AlterTable, Client, ClientError, ClientOptions, Compact, Delete, Durability, Get, Key, OriginKind, Put, Scan,
-    SourceSpec, TableSettings, VersionId, Versions,
+    AlterTable, Client, ClientError, ClientOptions, Compact, Delete, Durability, Explain, Get, Key, OriginKind, Put,
+    Scan, SourceSpec, TableSettings, VersionId, Versions,
 };
 use std::io::Write;
 
@@ -168,6 +168,18 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             lookup.resolve(&client, history.versions.iter().map(|v| &v.version).chain(&history.watermark)).await;
             let (k, f) = (&versions.key, format(versions.output));
             out.write_all(render::history(f, &k.table, &k.pk, &k.sort_key, &history, lookup.topics()).as_bytes())?;
+            Ok(Outcome::Done)
+        }
+        Command::Explain(explain) => {
+            let request = Explain { table: explain.key.table.clone(), key: key(&explain.key), as_of: explain.as_of };
+            let explanation = client.explain(request).await?;
+            let mut lookup = TopicLookup::default();
+            let versions = explanation.candidates.iter().map(|c| &c.entry.version);
+            lookup.resolve(&client, versions.chain(&explanation.watermark)).await;
+            let k = &explain.key;
+            let named = render::ExplainedKey { table: &k.table, partition_key: &k.pk, sort_key: &k.sort_key };
+            let text = render::explanation(format(explain.output), named, &explanation, lookup.topics());
+            out.write_all(text.as_bytes())?;
             Ok(Outcome::Done)
         }
         Command::Scan(scan) => run_scan(&client, scan, out).await,

@@ -4,7 +4,8 @@
 //! storage's bulk builder.
 //!
 //! Exit status: 0 on success, 1 when a read key has no visible value (`get`) or no versions
-//! (`versions`), with a message on stderr, and 2 on any error (usage, connection, or a server
+//! (`versions`), with a message on stderr (`explain` exits 0 either way: its verdict says why),
+//! and 2 on any error (usage, connection, or a server
 //! error, printed with the server's code and message) and when `import-redis` did not copy
 //! everything (failed keys, interrupted, Redis still changing). Output formats are described in
 //! [`render`].

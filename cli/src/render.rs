@@ -21,6 +21,10 @@
 //! key contains `password` or `secret` (any case) always prints as `<redacted>`: the server
 //! returns settings as given.
 
+mod explain;
+
+pub use explain::{ExplainedKey, explanation};
+
 use super::time::{human_ms, rfc3339, rfc3339_millis};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

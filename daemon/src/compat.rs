@@ -28,8 +28,8 @@
 //! It must not touch storage or routing: what a request does is `service`'s business.
 
 use nacre_wire::{
-    self as wire, AlterTable, BatchOp, Compact, CreateTable, Delete, DropTable, ErrorCode, ErrorReply, Get, Handshake,
-    Key, MultiGet, Put, RemoveSource, Request, Scan, SourceSpec, TableSettings, Versions, WriteBatch,
+    self as wire, AlterTable, BatchOp, Compact, CreateTable, Delete, DropTable, ErrorCode, ErrorReply, Explain, Get,
+    Handshake, Key, MultiGet, Put, RemoveSource, Request, Scan, SourceSpec, TableSettings, Versions, WriteBatch,
 };
 
 /// A protocol version this server serves, as a connection's handshake negotiated it. Only
@@ -135,6 +135,8 @@ fn from_v1(request: Request) -> Result<Request, ErrorReply> {
         Request::BulkStatus { load_id } => Request::BulkStatus { load_id },
         Request::BulkRollback { load_id } => Request::BulkRollback { load_id },
         Request::Compact(Compact { table, partition, wait }) => Request::Compact(Compact { table, partition, wait }),
+        // Not in v1's schema: a v1 client never sends it.
+        Request::Explain(Explain { table, key, as_of }) => Request::Explain(Explain { table, key: v1_key(key), as_of }),
     })
 }
 

@@ -58,21 +58,70 @@ pub fn wire_page(p: st::ScanPage) -> wire::ScanPage {
     }
 }
 
+/// A retained version to the wire.
+fn wire_entry(v: st::Version) -> wire::VersionEntry {
+    wire::VersionEntry {
+        version: wire_version(v.id),
+        payload: match v.payload {
+            st::Payload::Value { value, expires_at_ms } => wire::Payload::Value { value, expires_at_ms },
+            st::Payload::Tombstone => wire::Payload::Tombstone,
+        },
+    }
+}
+
 /// A key history to the wire.
 pub fn wire_history(h: st::KeyHistory) -> wire::KeyHistory {
     wire::KeyHistory {
-        versions: h
-            .versions
-            .into_iter()
-            .map(|v| wire::VersionEntry {
-                version: wire_version(v.id),
-                payload: match v.payload {
-                    st::Payload::Value { value, expires_at_ms } => wire::Payload::Value { value, expires_at_ms },
-                    st::Payload::Tombstone => wire::Payload::Tombstone,
-                },
-            })
-            .collect(),
+        versions: h.versions.into_iter().map(wire_entry).collect(),
         watermark: h.watermark.map(|w| wire_version(w.point)),
+    }
+}
+
+/// An explanation to the wire.
+pub fn wire_explanation(e: st::engine::Explanation) -> wire::Explanation {
+    use st::engine::{Location, NotFoundReason, RuleStep, Standing, Verdict};
+    let verdict = match e.verdict {
+        Verdict::Visible(_) => wire::ExplainVerdict::Visible,
+        Verdict::NotFound(NotFoundReason::NoVersions) => wire::ExplainVerdict::NoVersions,
+        Verdict::NotFound(NotFoundReason::Withdrawn) => wire::ExplainVerdict::Withdrawn,
+        Verdict::NotFound(NotFoundReason::BeforeFirstVersion) => wire::ExplainVerdict::BeforeFirstVersion,
+        Verdict::NotFound(NotFoundReason::UnderWatermark) => wire::ExplainVerdict::UnderWatermark,
+        Verdict::NotFound(NotFoundReason::Tombstone) => wire::ExplainVerdict::Tombstone,
+        // The winner's own entry carries its expiry.
+        Verdict::NotFound(NotFoundReason::Expired { .. }) => wire::ExplainVerdict::Expired,
+    };
+    let candidates = e
+        .candidates
+        .into_iter()
+        .map(|c| wire::ExplainCandidate {
+            entry: wire_entry(c.version),
+            location: match c.location {
+                Location::ActiveMemtable => wire::VersionLocation::ActiveMemtable,
+                Location::FrozenMemtable { index } => wire::VersionLocation::FrozenMemtable(index),
+                Location::Segment(id) => wire::VersionLocation::Segment(id.0),
+            },
+            standing: match c.standing {
+                Standing::Winner => wire::CandidateStanding::Winner,
+                Standing::Superseded => wire::CandidateStanding::Superseded,
+                Standing::UnderWatermark => wire::CandidateStanding::UnderWatermark,
+                Standing::Withdrawn => wire::CandidateStanding::Withdrawn,
+                Standing::AfterReadTime => wire::CandidateStanding::AfterReadTime,
+            },
+        })
+        .collect();
+    let deciding_step = e.deciding_step.map(|s| match s {
+        RuleStep::Ts => wire::RuleStep::Ts,
+        RuleStep::TieRule => wire::RuleStep::TieRule,
+        RuleStep::Source => wire::RuleStep::Source,
+        RuleStep::Seq => wire::RuleStep::Seq,
+        RuleStep::SameIdentity => wire::RuleStep::SameIdentity,
+    });
+    wire::Explanation {
+        verdict,
+        candidates,
+        deciding_step,
+        watermark: e.watermark.map(|w| wire_version(w.point)),
+        judged_at_ms: e.judged_at_ms,
     }
 }
 

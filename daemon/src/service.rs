@@ -63,6 +63,7 @@ impl Shard {
             Request::Get(g) => here_or(self.owner_of(&g.key.partition_key)),
             Request::Scan(s) => here_or(self.owner_of(&s.partition_key)),
             Request::Versions(v) => here_or(self.owner_of(&v.key.partition_key)),
+            Request::Explain(e) => here_or(self.owner_of(&e.key.partition_key)),
             Request::MultiGet(_) => Route::Split,
             Request::Stats => Route::Everywhere,
         }
@@ -108,6 +109,7 @@ impl Shard {
             Request::Get(g) => self.get(g).await,
             Request::Scan(s) => Box::pin(self.scan(s)).await,
             Request::Versions(v) => Box::pin(self.versions(v)).await,
+            Request::Explain(e) => Box::pin(self.explain(e)).await,
             Request::MultiGet(m) => Box::pin(self.multi_get_here(m)).await,
             Request::Stats => Ok(Reply::Stats(self.stats())),
             Request::AddSource(spec) => Box::pin(self.add_source(spec)).await,
@@ -291,6 +293,14 @@ impl Shard {
         let key = st::KeyRef { table: t, partition_key: &v.key.partition_key, sort_key: &v.key.sort_key };
         let history = engine.versions(key).await.map_err(|e| convert::storage_error(&e))?;
         Ok(Reply::Versions(convert::wire_history(history)))
+    }
+
+    async fn explain(&self, e: wire::Explain) -> Result<Reply, wire::ErrorReply> {
+        let t = self.table(&e.table)?;
+        let engine = self.engine_for(&e.key.partition_key)?;
+        let key = st::KeyRef { table: t, partition_key: &e.key.partition_key, sort_key: &e.key.sort_key };
+        let explanation = engine.explain(key, Self::read_at(e.as_of)).await.map_err(|e| convert::storage_error(&e))?;
+        Ok(Reply::Explain(convert::wire_explanation(explanation)))
     }
 
     /// Splits a multi-get by owning shard, runs the parts, and reassembles them in order.

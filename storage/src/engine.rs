@@ -8,6 +8,7 @@
 //! across an `.await`.
 
 mod compaction;
+mod explain;
 mod flush;
 mod keys;
 mod link;
@@ -19,6 +20,7 @@ mod watermark;
 mod write;
 
 pub use compaction::{CompactionOptions, CompactionOutcome, MaintenanceCounters, READ_AHEAD_BYTES};
+pub use explain::{Candidate, Explanation, Found, Location, NotFoundReason, RuleStep, Standing, Verdict, explain};
 pub use keys::{KeysPage, KeysRequest};
 pub use link::{LoadSegments, PreparedSegment};
 pub use read::{KeyHistory, ReadAt, Row};

@@ -7,7 +7,7 @@
 use nacre_tests::raw::RawConnection;
 use nacre_tests::server::Server;
 use nacre_wire::{
-    AlterTable, BatchOp, Client, CreateTable, Delete, DropTable, Durability, Get, Handshake, Key, MultiGet,
+    AlterTable, BatchOp, Client, CreateTable, Delete, DropTable, Durability, Explain, Get, Handshake, Key, MultiGet,
     PROTOCOL_VERSION, Put, Reply, Request, Scan, TableSettings, Ts, VersionId, Versions, WriteBatch, encode_request,
 };
 use std::time::{Duration, Instant};
@@ -165,6 +165,7 @@ fn templates() -> Vec<Vec<u8>> {
         Request::MultiGet(MultiGet::new("fuzz", vec![key("p", "s"), key("b", "1"), key("", "")])),
         Request::Scan(scan),
         Request::Versions(Versions::new("fuzz", key("b", "1"))),
+        Request::Explain(Explain { table: "fuzz".into(), key: key("b", "1"), as_of: Some(Ts(12345)) }),
     ];
     requests.iter().enumerate().map(|(i, r)| encode_request(i as u64 + 7, r)).collect()
 }

@@ -9,9 +9,9 @@
 use nacre_tests::raw::{RawConnection, Received};
 use nacre_tests::server::{Server, client_options};
 use nacre_wire::{
-    AlterTable, BatchOp, Client, ClientError, CreateTable, Delete, ErrorCode, Get, Key, KeyHistory, MultiGet,
-    OriginKind, Payload, Put, Reply, Request, Scan, ScanRow, TableInfo, TableSettings, Ts, VersionId, Versions,
-    WriteBatch,
+    AlterTable, BatchOp, Client, ClientError, CreateTable, Delete, ErrorCode, Explain, ExplainVerdict, Get, Key,
+    KeyHistory, MultiGet, OriginKind, Payload, Put, Reply, Request, RuleStep, Scan, ScanRow, TableInfo, TableSettings,
+    Ts, VersionId, Versions, WriteBatch,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -434,12 +434,20 @@ fn raw_batch_scan_versions_delete(raw: &mut RawConnection, pk: &[u8]) {
     let Reply::Written(deleted) = raw.call(&Request::Delete(Delete::new("raw", key.clone()))) else {
         panic!("delete was not written")
     };
-    match raw.call(&Request::Versions(Versions::new("raw", key))) {
+    match raw.call(&Request::Versions(Versions::new("raw", key.clone()))) {
         Reply::Versions(h) => {
             let ids: Vec<VersionId> = h.versions.iter().map(|e| e.version).collect();
             assert_eq!(ids, vec![deleted, written[1]]);
         }
         other => panic!("versions answered with {other:?}"),
+    }
+    match raw.call(&Request::Explain(Explain::new("raw", key))) {
+        Reply::Explain(e) => {
+            let ids: Vec<VersionId> = e.candidates.iter().map(|c| c.entry.version).collect();
+            assert_eq!(ids, vec![deleted, written[1]]);
+            assert_eq!((e.verdict, e.deciding_step), (ExplainVerdict::Tombstone, Some(RuleStep::Ts)));
+        }
+        other => panic!("explain answered with {other:?}"),
     }
 }
 

@@ -17,9 +17,9 @@ use crate::frame::FrameLimits;
 use crate::request::Request;
 use crate::response::Reply;
 use crate::types::{
-    AlterTable, BulkLoadInfo, Compact, CompactionReport, CreateTable, Delete, DropTable, Get, Handshake, HandshakeOk,
-    KeyHistory, MultiGet, PROTOCOL_VERSION, Put, RemoveSource, Row, Scan, ScanPage, SourceInfo, SourceSpec, Stat,
-    TableInfo, TableSettings, Topology, VersionId, Versions, WriteBatch,
+    AlterTable, BulkLoadInfo, Compact, CompactionReport, CreateTable, Delete, DropTable, Explain, Explanation, Get,
+    Handshake, HandshakeOk, KeyHistory, MultiGet, PROTOCOL_VERSION, Put, RemoveSource, Row, Scan, ScanPage, SourceInfo,
+    SourceSpec, Stat, TableInfo, TableSettings, Topology, VersionId, Versions, WriteBatch,
 };
 use connection::Connection;
 use routing::Router;
@@ -262,6 +262,12 @@ impl Client {
     /// Every retained version of a key, greatest first, with origins and the watermark.
     pub async fn versions(&self, versions: Versions) -> Result<KeyHistory, ClientError> {
         expect_reply!("versions", self.send(Request::Versions(versions)).await?, Reply::Versions(h) => h)
+    }
+
+    /// Why a key reads as it does: the verdict, every retained version with where it lives,
+    /// and the rule step that decided.
+    pub async fn explain(&self, explain: Explain) -> Result<Explanation, ClientError> {
+        expect_reply!("explain", self.send(Request::Explain(explain)).await?, Reply::Explain(e) => e)
     }
 
     /// Server, shard and partition statistics.

@@ -8,8 +8,8 @@ mod encode;
 use crate::error::WireError;
 use crate::frame::FrameLimits;
 use crate::types::{
-    AlterTable, Compact, CreateTable, Delete, DropTable, Get, Handshake, MultiGet, Put, RemoveSource, Scan, SourceSpec,
-    Versions, WriteBatch,
+    AlterTable, Compact, CreateTable, Delete, DropTable, Explain, Get, Handshake, MultiGet, Put, RemoveSource, Scan,
+    SourceSpec, Versions, WriteBatch,
 };
 
 /// A request, as sent by a client.
@@ -66,6 +66,8 @@ pub enum Request {
     },
     /// Compacts the partitions holding a table.
     Compact(Compact),
+    /// Explains why a key reads as it does.
+    Explain(Explain),
 }
 
 impl Request {
@@ -93,6 +95,7 @@ impl Request {
             Request::BulkStatus { .. } => "bulk_status",
             Request::BulkRollback { .. } => "bulk_rollback",
             Request::Compact(_) => "compact",
+            Request::Explain(_) => "explain",
         }
     }
 
@@ -107,6 +110,7 @@ impl Request {
             Request::Get(g) => Some(&g.key.partition_key),
             Request::Scan(s) => Some(&s.partition_key),
             Request::Versions(v) => Some(&v.key.partition_key),
+            Request::Explain(e) => Some(&e.key.partition_key),
             Request::Handshake(_)
             | Request::Topology
             | Request::CreateTable(_)

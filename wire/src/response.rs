@@ -8,8 +8,8 @@ mod encode;
 use crate::error::WireError;
 use crate::frame::FrameLimits;
 use crate::types::{
-    BulkLoadInfo, CompactionReport, ErrorReply, HandshakeOk, KeyHistory, Row, ScanPage, SourceInfo, Stat, TableInfo,
-    Topology, VersionId,
+    BulkLoadInfo, CompactionReport, ErrorReply, Explanation, HandshakeOk, KeyHistory, Row, ScanPage, SourceInfo, Stat,
+    TableInfo, Topology, VersionId,
 };
 
 /// A server's answer to one request.
@@ -53,6 +53,8 @@ pub enum Reply {
     BulkLoads(Vec<BulkLoadInfo>),
     /// Answers [`crate::Request::Compact`].
     Compacted(CompactionReport),
+    /// Answers [`crate::Request::Explain`].
+    Explain(Explanation),
 }
 
 impl Reply {
@@ -77,6 +79,7 @@ impl Reply {
             Reply::BulkLoads(_) => "bulk_loads",
             Reply::SourceRemoved => "source_removed",
             Reply::Compacted(_) => "compacted",
+            Reply::Explain(_) => "explain",
         }
     }
 }

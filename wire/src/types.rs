@@ -5,6 +5,7 @@
 mod bulk;
 mod compaction;
 mod error_code;
+mod explain;
 mod read;
 mod session;
 mod source;
@@ -15,6 +16,9 @@ mod write;
 pub use bulk::{BulkLoadInfo, BulkLoadState, BulkMode};
 pub use compaction::{Compact, CompactionReport};
 pub use error_code::{ErrorCode, ErrorReply};
+pub use explain::{
+    CandidateStanding, Explain, ExplainCandidate, ExplainVerdict, Explanation, RuleStep, VersionLocation,
+};
 pub use read::{Get, Key, KeyHistory, MultiGet, Payload, Row, Scan, ScanPage, ScanRow, VersionEntry, Versions};
 pub use session::{Handshake, HandshakeOk, PROTOCOL_VERSION, Stat, Topology};
 pub use source::{RemoveSource, SourceInfo, SourceSpec, SourceTopic, stream_of_source_id, stream_source_id};

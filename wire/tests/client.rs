@@ -55,6 +55,8 @@ async fn keyed_requests_go_to_their_owner_port_and_the_rest_to_the_first() {
         assert_eq!(served_by(&page.rows[0].version), owner);
         let history = client.versions(Versions::new("t", Key::new(pk.clone(), ""))).await.expect("versions");
         assert_eq!(served_by(&history.versions[0].version), owner);
+        let explained = client.explain(Explain::new("t", Key::new(pk.clone(), ""))).await.expect("explain");
+        assert_eq!(served_by(&explained.candidates[0].entry.version), owner);
     }
     let tables = client.list_tables().await.expect("list");
     assert_eq!(tables[0].name, format!("port-{}", mock.primary));
@@ -307,6 +309,7 @@ fn client_futures_are_send(client: &Client) {
     send(client.multi_get(MultiGet::new("t", vec![])));
     send(client.scan(Scan::new("t", "pk")));
     send(client.versions(Versions::new("t", Key::default())));
+    send(client.explain(Explain::new("t", Key::default())));
     send(client.stats());
     send(client.add_source(SourceSpec::default()));
     send(client.list_sources());

@@ -64,6 +64,7 @@ round_trip! {
     request_multi_get: s::multi_get() => request_round_trips;
     request_scan: s::scan() => request_round_trips;
     request_versions: s::versions() => request_round_trips;
+    request_explain: s::explain() => request_round_trips;
     request_stats: Just(Request::Stats) => request_round_trips;
     request_add_source: s::add_source() => request_round_trips;
     request_list_sources: Just(Request::ListSources) => request_round_trips;
@@ -82,6 +83,7 @@ round_trip! {
     reply_multi_get: proptest::collection::vec(proptest::option::of(s::row()), 0..8).prop_map(Reply::MultiGet) => reply_round_trips;
     reply_scan: s::scan_page() => reply_round_trips;
     reply_versions: s::key_history() => reply_round_trips;
+    reply_explain: s::explanation() => reply_round_trips;
     reply_stats: proptest::collection::vec(s::stat(), 0..8).prop_map(Reply::Stats) => reply_round_trips;
     reply_source: s::source_info().prop_map(Reply::Source) => reply_round_trips;
     reply_sources: proptest::collection::vec(s::source_info(), 0..4).prop_map(Reply::Sources) => reply_round_trips;

@@ -82,7 +82,7 @@ fn into_row(version: Version) -> Option<Row> {
 
 /// Where in `candidates` [`resolve`]'s answer is: the greatest version under the ordering rule
 /// at or below the read's bound, unless a watermark hides it or it is expired.
-fn visible(
+pub(super) fn visible(
     candidates: &[Version],
     settings: &TableSettings,
     watermark: Option<Watermark>,

@@ -475,10 +475,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for BatchOpKind {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REQUEST_BODY: u8 = 21;
+pub const ENUM_MAX_REQUEST_BODY: u8 = 22;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 22] = [
+pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 23] = [
   RequestBody::NONE,
   RequestBody::Handshake,
   RequestBody::GetTopology,
@@ -501,6 +501,7 @@ pub const ENUM_VALUES_REQUEST_BODY: [RequestBody; 22] = [
   RequestBody::BulkStatus,
   RequestBody::BulkRollback,
   RequestBody::Compact,
+  RequestBody::Explain,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -530,9 +531,10 @@ impl RequestBody {
   pub const BulkStatus: Self = Self(19);
   pub const BulkRollback: Self = Self(20);
   pub const Compact: Self = Self(21);
+  pub const Explain: Self = Self(22);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 21;
+  pub const ENUM_MAX: u8 = 22;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Handshake,
@@ -556,6 +558,7 @@ impl RequestBody {
     Self::BulkStatus,
     Self::BulkRollback,
     Self::Compact,
+    Self::Explain,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -582,6 +585,7 @@ impl RequestBody {
       Self::BulkStatus => Some("BulkStatus"),
       Self::BulkRollback => Some("BulkRollback"),
       Self::Compact => Some("Compact"),
+      Self::Explain => Some("Explain"),
       _ => None,
     }
   }
@@ -819,12 +823,424 @@ impl<'a> ::flatbuffers::Verifiable for BulkLoadState {
 
 impl ::flatbuffers::SimpleToVerifyInSlice for BulkLoadState {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
+pub const ENUM_MIN_EXPLAIN_VERDICT: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_RESPONSE_BODY: u8 = 18;
+pub const ENUM_MAX_EXPLAIN_VERDICT: u8 = 6;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 19] = [
+pub const ENUM_VALUES_EXPLAIN_VERDICT: [ExplainVerdict; 7] = [
+  ExplainVerdict::Visible,
+  ExplainVerdict::NoVersions,
+  ExplainVerdict::Withdrawn,
+  ExplainVerdict::BeforeFirstVersion,
+  ExplainVerdict::UnderWatermark,
+  ExplainVerdict::Tombstone,
+  ExplainVerdict::Expired,
+];
+
+/// What `Explain` found: the visible version, or why nothing is visible.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct ExplainVerdict(pub u8);
+#[allow(non_upper_case_globals)]
+impl ExplainVerdict {
+  /// The `Winner` candidate is the visible value.
+  pub const Visible: Self = Self(0);
+  /// No version is retained (never written, or collected: the server cannot tell which).
+  pub const NoVersions: Self = Self(1);
+  /// Every retained version belongs to a withdrawn (rolled-back or not yet committed) bulk load.
+  pub const Withdrawn: Self = Self(2);
+  /// The read is as of a time before every version it could pick.
+  pub const BeforeFirstVersion: Self = Self(3);
+  /// The winner is ordered below the table's bulk-replace watermark.
+  pub const UnderWatermark: Self = Self(4);
+  /// The winner is a tombstone.
+  pub const Tombstone: Self = Self(5);
+  /// The winner's value expired at or before `judged_at_ms`.
+  pub const Expired: Self = Self(6);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 6;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Visible,
+    Self::NoVersions,
+    Self::Withdrawn,
+    Self::BeforeFirstVersion,
+    Self::UnderWatermark,
+    Self::Tombstone,
+    Self::Expired,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Visible => Some("Visible"),
+      Self::NoVersions => Some("NoVersions"),
+      Self::Withdrawn => Some("Withdrawn"),
+      Self::BeforeFirstVersion => Some("BeforeFirstVersion"),
+      Self::UnderWatermark => Some("UnderWatermark"),
+      Self::Tombstone => Some("Tombstone"),
+      Self::Expired => Some("Expired"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for ExplainVerdict {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for ExplainVerdict {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for ExplainVerdict {
+    type Output = ExplainVerdict;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for ExplainVerdict {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for ExplainVerdict {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for ExplainVerdict {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_RULE_STEP: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_RULE_STEP: u8 = 5;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_RULE_STEP: [RuleStep; 6] = [
+  RuleStep::Uncontested,
+  RuleStep::Ts,
+  RuleStep::TieRule,
+  RuleStep::Source,
+  RuleStep::Seq,
+  RuleStep::SameIdentity,
+];
+
+/// The step of the ordering rule `(ts, kind_rank(tie_rule), source_id, seq)` that orders the two
+/// greatest candidates a read may pick.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct RuleStep(pub u8);
+#[allow(non_upper_case_globals)]
+impl RuleStep {
+  /// Fewer than two candidates: nothing to decide.
+  pub const Uncontested: Self = Self(0);
+  /// Different timestamps.
+  pub const Ts: Self = Self(1);
+  /// Equal ts, different origin kinds, ranked by the table's tie rule.
+  pub const TieRule: Self = Self(2);
+  /// Equal ts and kind: the greater source_id wins.
+  pub const Source: Self = Self(3);
+  /// Equal ts, kind and source: the greater seq wins.
+  pub const Seq: Self = Self(4);
+  /// The same identity twice (a redelivery): one version held in two places.
+  pub const SameIdentity: Self = Self(5);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 5;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Uncontested,
+    Self::Ts,
+    Self::TieRule,
+    Self::Source,
+    Self::Seq,
+    Self::SameIdentity,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Uncontested => Some("Uncontested"),
+      Self::Ts => Some("Ts"),
+      Self::TieRule => Some("TieRule"),
+      Self::Source => Some("Source"),
+      Self::Seq => Some("Seq"),
+      Self::SameIdentity => Some("SameIdentity"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for RuleStep {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for RuleStep {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for RuleStep {
+    type Output = RuleStep;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for RuleStep {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for RuleStep {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for RuleStep {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_VERSION_LOCATION: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_VERSION_LOCATION: u8 = 2;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_VERSION_LOCATION: [VersionLocation; 3] = [
+  VersionLocation::ActiveMemtable,
+  VersionLocation::FrozenMemtable,
+  VersionLocation::Segment,
+];
+
+/// Where a version lives in its partition.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct VersionLocation(pub u8);
+#[allow(non_upper_case_globals)]
+impl VersionLocation {
+  pub const ActiveMemtable: Self = Self(0);
+  /// A memtable frozen for a flush under way.
+  pub const FrozenMemtable: Self = Self(1);
+  pub const Segment: Self = Self(2);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 2;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::ActiveMemtable,
+    Self::FrozenMemtable,
+    Self::Segment,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::ActiveMemtable => Some("ActiveMemtable"),
+      Self::FrozenMemtable => Some("FrozenMemtable"),
+      Self::Segment => Some("Segment"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for VersionLocation {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for VersionLocation {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for VersionLocation {
+    type Output = VersionLocation;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for VersionLocation {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for VersionLocation {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for VersionLocation {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_CANDIDATE_STANDING: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_CANDIDATE_STANDING: u8 = 4;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_CANDIDATE_STANDING: [CandidateStanding; 5] = [
+  CandidateStanding::Winner,
+  CandidateStanding::Superseded,
+  CandidateStanding::UnderWatermark,
+  CandidateStanding::Withdrawn,
+  CandidateStanding::AfterReadTime,
+];
+
+/// What the ordering rule makes of one candidate.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct CandidateStanding(pub u8);
+#[allow(non_upper_case_globals)]
+impl CandidateStanding {
+  /// The greatest version the read may pick: visible unless the verdict says why not.
+  pub const Winner: Self = Self(0);
+  /// Ordered below the winner.
+  pub const Superseded: Self = Self(1);
+  /// Ordered below the bulk-replace watermark (and not the winner).
+  pub const UnderWatermark: Self = Self(2);
+  /// A version of a withdrawn bulk load: never picked.
+  pub const Withdrawn: Self = Self(3);
+  /// Stamped after an as-of read's time.
+  pub const AfterReadTime: Self = Self(4);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 4;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Winner,
+    Self::Superseded,
+    Self::UnderWatermark,
+    Self::Withdrawn,
+    Self::AfterReadTime,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Winner => Some("Winner"),
+      Self::Superseded => Some("Superseded"),
+      Self::UnderWatermark => Some("UnderWatermark"),
+      Self::Withdrawn => Some("Withdrawn"),
+      Self::AfterReadTime => Some("AfterReadTime"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for CandidateStanding {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for CandidateStanding {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for CandidateStanding {
+    type Output = CandidateStanding;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for CandidateStanding {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for CandidateStanding {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for CandidateStanding {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_RESPONSE_BODY: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_RESPONSE_BODY: u8 = 19;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 20] = [
   ResponseBody::NONE,
   ResponseBody::Error,
   ResponseBody::HandshakeOk,
@@ -844,6 +1260,7 @@ pub const ENUM_VALUES_RESPONSE_BODY: [ResponseBody; 19] = [
   ResponseBody::RemoveSourceReply,
   ResponseBody::BulkLoadsReply,
   ResponseBody::CompactReply,
+  ResponseBody::ExplainReply,
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -870,9 +1287,10 @@ impl ResponseBody {
   pub const RemoveSourceReply: Self = Self(16);
   pub const BulkLoadsReply: Self = Self(17);
   pub const CompactReply: Self = Self(18);
+  pub const ExplainReply: Self = Self(19);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 18;
+  pub const ENUM_MAX: u8 = 19;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Error,
@@ -893,6 +1311,7 @@ impl ResponseBody {
     Self::RemoveSourceReply,
     Self::BulkLoadsReply,
     Self::CompactReply,
+    Self::ExplainReply,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -916,6 +1335,7 @@ impl ResponseBody {
       Self::RemoveSourceReply => Some("RemoveSourceReply"),
       Self::BulkLoadsReply => Some("BulkLoadsReply"),
       Self::CompactReply => Some("CompactReply"),
+      Self::ExplainReply => Some("ExplainReply"),
       _ => None,
     }
   }
@@ -4840,6 +5260,160 @@ impl ::core::fmt::Debug for Compact<'_> {
       ds.finish()
   }
 }
+pub enum ExplainOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Why one key reads as it does: the visible version or why there is none, every retained
+/// version with where it lives, and the step of the ordering rule that decided. Answered by
+/// `ExplainReply` from the partition's owner.
+pub struct Explain<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Explain<'a> {
+  type Inner = Explain<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Explain<'a> {
+  pub const VT_TABLE: ::flatbuffers::VOffsetT = 4;
+  pub const VT_PARTITION_KEY: ::flatbuffers::VOffsetT = 6;
+  pub const VT_SORT_KEY: ::flatbuffers::VOffsetT = 8;
+  pub const VT_AS_OF: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Explain { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ExplainArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Explain<'bldr>> {
+    let mut builder = ExplainBuilder::new(_fbb);
+    if let Some(x) = args.as_of { builder.add_as_of(x); }
+    if let Some(x) = args.sort_key { builder.add_sort_key(x); }
+    if let Some(x) = args.partition_key { builder.add_partition_key(x); }
+    if let Some(x) = args.table { builder.add_table(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn table(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Explain::VT_TABLE, None).unwrap()}
+  }
+  #[inline]
+  pub fn partition_key(&self) -> ::flatbuffers::Vector<'a, u8> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(Explain::VT_PARTITION_KEY, None).unwrap()}
+  }
+  /// Absent means empty.
+  #[inline]
+  pub fn sort_key(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(Explain::VT_SORT_KEY, None)}
+  }
+  /// Explain the read as of this timestamp; null explains the latest.
+  #[inline]
+  pub fn as_of(&self) -> Option<u64> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(Explain::VT_AS_OF, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Explain<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("table", Self::VT_TABLE, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("partition_key", Self::VT_PARTITION_KEY, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("sort_key", Self::VT_SORT_KEY, false)?
+     .visit_field::<u64>("as_of", Self::VT_AS_OF, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ExplainArgs<'a> {
+    pub table: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub partition_key: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub sort_key: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub as_of: Option<u64>,
+}
+impl<'a> Default for ExplainArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ExplainArgs {
+      table: None, // required field
+      partition_key: None, // required field
+      sort_key: None,
+      as_of: None,
+    }
+  }
+}
+
+pub struct ExplainBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ExplainBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_table(&mut self, table: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Explain::VT_TABLE, table);
+  }
+  #[inline]
+  pub fn add_partition_key(&mut self, partition_key: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Explain::VT_PARTITION_KEY, partition_key);
+  }
+  #[inline]
+  pub fn add_sort_key(&mut self, sort_key: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Explain::VT_SORT_KEY, sort_key);
+  }
+  #[inline]
+  pub fn add_as_of(&mut self, as_of: u64) {
+    self.fbb_.push_slot_always::<u64>(Explain::VT_AS_OF, as_of);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ExplainBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ExplainBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Explain<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, Explain::VT_TABLE,"table");
+    self.fbb_.required(o, Explain::VT_PARTITION_KEY,"partition_key");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Explain<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Explain");
+      ds.field("table", &self.table());
+      ds.field("partition_key", &self.partition_key());
+      ds.field("sort_key", &self.sort_key());
+      ds.field("as_of", &self.as_of());
+      ds.finish()
+  }
+}
 pub enum RequestOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -5194,6 +5768,20 @@ impl<'a> Request<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_explain(&self) -> Option<Explain<'a>> {
+    if self.body_type() == RequestBody::Explain {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { Explain::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Request<'_> {
@@ -5226,6 +5814,7 @@ impl ::flatbuffers::Verifiable for Request<'_> {
           RequestBody::BulkStatus => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BulkStatus>>("RequestBody::BulkStatus", pos),
           RequestBody::BulkRollback => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BulkRollback>>("RequestBody::BulkRollback", pos),
           RequestBody::Compact => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Compact>>("RequestBody::Compact", pos),
+          RequestBody::Explain => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Explain>>("RequestBody::Explain", pos),
           _ => Ok(()),
         }
      })?
@@ -5430,6 +6019,13 @@ impl ::core::fmt::Debug for Request<'_> {
         },
         RequestBody::Compact => {
           if let Some(x) = self.body_as_compact() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        RequestBody::Explain => {
+          if let Some(x) = self.body_as_explain() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
@@ -8554,6 +9150,326 @@ impl ::core::fmt::Debug for CompactReply<'_> {
       ds.finish()
   }
 }
+pub enum ExplainCandidateOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// One retained version of the explained key.
+pub struct ExplainCandidate<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ExplainCandidate<'a> {
+  type Inner = ExplainCandidate<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ExplainCandidate<'a> {
+  pub const VT_ENTRY: ::flatbuffers::VOffsetT = 4;
+  pub const VT_LOCATION: ::flatbuffers::VOffsetT = 6;
+  pub const VT_LOCATION_ID: ::flatbuffers::VOffsetT = 8;
+  pub const VT_STANDING: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ExplainCandidate { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ExplainCandidateArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ExplainCandidate<'bldr>> {
+    let mut builder = ExplainCandidateBuilder::new(_fbb);
+    builder.add_location_id(args.location_id);
+    if let Some(x) = args.entry { builder.add_entry(x); }
+    builder.add_standing(args.standing);
+    builder.add_location(args.location);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn entry(&self) -> VersionEntry<'a> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<VersionEntry>>(ExplainCandidate::VT_ENTRY, None).unwrap()}
+  }
+  #[inline]
+  pub fn location(&self) -> VersionLocation {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<VersionLocation>(ExplainCandidate::VT_LOCATION, Some(VersionLocation::ActiveMemtable)).unwrap()}
+  }
+  /// The segment id (`Segment`), or the frozen memtable's position, oldest first, from 0
+  /// (`FrozenMemtable`); 0 for the active memtable.
+  #[inline]
+  pub fn location_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ExplainCandidate::VT_LOCATION_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn standing(&self) -> CandidateStanding {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<CandidateStanding>(ExplainCandidate::VT_STANDING, Some(CandidateStanding::Winner)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ExplainCandidate<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<VersionEntry>>("entry", Self::VT_ENTRY, true)?
+     .visit_field::<VersionLocation>("location", Self::VT_LOCATION, false)?
+     .visit_field::<u64>("location_id", Self::VT_LOCATION_ID, false)?
+     .visit_field::<CandidateStanding>("standing", Self::VT_STANDING, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ExplainCandidateArgs<'a> {
+    pub entry: Option<::flatbuffers::WIPOffset<VersionEntry<'a>>>,
+    pub location: VersionLocation,
+    pub location_id: u64,
+    pub standing: CandidateStanding,
+}
+impl<'a> Default for ExplainCandidateArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ExplainCandidateArgs {
+      entry: None, // required field
+      location: VersionLocation::ActiveMemtable,
+      location_id: 0,
+      standing: CandidateStanding::Winner,
+    }
+  }
+}
+
+pub struct ExplainCandidateBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ExplainCandidateBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_entry(&mut self, entry: ::flatbuffers::WIPOffset<VersionEntry<'b >>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<VersionEntry>>(ExplainCandidate::VT_ENTRY, entry);
+  }
+  #[inline]
+  pub fn add_location(&mut self, location: VersionLocation) {
+    self.fbb_.push_slot::<VersionLocation>(ExplainCandidate::VT_LOCATION, location, VersionLocation::ActiveMemtable);
+  }
+  #[inline]
+  pub fn add_location_id(&mut self, location_id: u64) {
+    self.fbb_.push_slot::<u64>(ExplainCandidate::VT_LOCATION_ID, location_id, 0);
+  }
+  #[inline]
+  pub fn add_standing(&mut self, standing: CandidateStanding) {
+    self.fbb_.push_slot::<CandidateStanding>(ExplainCandidate::VT_STANDING, standing, CandidateStanding::Winner);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ExplainCandidateBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ExplainCandidateBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ExplainCandidate<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, ExplainCandidate::VT_ENTRY,"entry");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ExplainCandidate<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ExplainCandidate");
+      ds.field("entry", &self.entry());
+      ds.field("location", &self.location());
+      ds.field("location_id", &self.location_id());
+      ds.field("standing", &self.standing());
+      ds.finish()
+  }
+}
+pub enum ExplainReplyOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Answers `Explain`.
+pub struct ExplainReply<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ExplainReply<'a> {
+  type Inner = ExplainReply<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ExplainReply<'a> {
+  pub const VT_VERDICT: ::flatbuffers::VOffsetT = 4;
+  pub const VT_CANDIDATES: ::flatbuffers::VOffsetT = 6;
+  pub const VT_DECIDING_STEP: ::flatbuffers::VOffsetT = 8;
+  pub const VT_WATERMARK: ::flatbuffers::VOffsetT = 10;
+  pub const VT_JUDGED_AT_MS: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ExplainReply { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ExplainReplyArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<ExplainReply<'bldr>> {
+    let mut builder = ExplainReplyBuilder::new(_fbb);
+    builder.add_judged_at_ms(args.judged_at_ms);
+    if let Some(x) = args.watermark { builder.add_watermark(x); }
+    if let Some(x) = args.candidates { builder.add_candidates(x); }
+    builder.add_deciding_step(args.deciding_step);
+    builder.add_verdict(args.verdict);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn verdict(&self) -> ExplainVerdict {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<ExplainVerdict>(ExplainReply::VT_VERDICT, Some(ExplainVerdict::Visible)).unwrap()}
+  }
+  /// Every retained version, greatest first under the table's rule.
+  #[inline]
+  pub fn candidates(&self) -> ::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ExplainCandidate<'a>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ExplainCandidate>>>>(ExplainReply::VT_CANDIDATES, None).unwrap()}
+  }
+  #[inline]
+  pub fn deciding_step(&self) -> RuleStep {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<RuleStep>(ExplainReply::VT_DECIDING_STEP, Some(RuleStep::Uncontested)).unwrap()}
+  }
+  /// The table-wide watermark in force, if any.
+  #[inline]
+  pub fn watermark(&self) -> Option<&'a VersionId> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<VersionId>(ExplainReply::VT_WATERMARK, None)}
+  }
+  /// When expiry was judged, Unix milliseconds: now, or an as-of read's time if earlier.
+  #[inline]
+  pub fn judged_at_ms(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ExplainReply::VT_JUDGED_AT_MS, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ExplainReply<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<ExplainVerdict>("verdict", Self::VT_VERDICT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<ExplainCandidate>>>>("candidates", Self::VT_CANDIDATES, true)?
+     .visit_field::<RuleStep>("deciding_step", Self::VT_DECIDING_STEP, false)?
+     .visit_field::<VersionId>("watermark", Self::VT_WATERMARK, false)?
+     .visit_field::<u64>("judged_at_ms", Self::VT_JUDGED_AT_MS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ExplainReplyArgs<'a> {
+    pub verdict: ExplainVerdict,
+    pub candidates: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ExplainCandidate<'a>>>>>,
+    pub deciding_step: RuleStep,
+    pub watermark: Option<&'a VersionId>,
+    pub judged_at_ms: u64,
+}
+impl<'a> Default for ExplainReplyArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    ExplainReplyArgs {
+      verdict: ExplainVerdict::Visible,
+      candidates: None, // required field
+      deciding_step: RuleStep::Uncontested,
+      watermark: None,
+      judged_at_ms: 0,
+    }
+  }
+}
+
+pub struct ExplainReplyBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ExplainReplyBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_verdict(&mut self, verdict: ExplainVerdict) {
+    self.fbb_.push_slot::<ExplainVerdict>(ExplainReply::VT_VERDICT, verdict, ExplainVerdict::Visible);
+  }
+  #[inline]
+  pub fn add_candidates(&mut self, candidates: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<ExplainCandidate<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ExplainReply::VT_CANDIDATES, candidates);
+  }
+  #[inline]
+  pub fn add_deciding_step(&mut self, deciding_step: RuleStep) {
+    self.fbb_.push_slot::<RuleStep>(ExplainReply::VT_DECIDING_STEP, deciding_step, RuleStep::Uncontested);
+  }
+  #[inline]
+  pub fn add_watermark(&mut self, watermark: &VersionId) {
+    self.fbb_.push_slot_always::<&VersionId>(ExplainReply::VT_WATERMARK, watermark);
+  }
+  #[inline]
+  pub fn add_judged_at_ms(&mut self, judged_at_ms: u64) {
+    self.fbb_.push_slot::<u64>(ExplainReply::VT_JUDGED_AT_MS, judged_at_ms, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ExplainReplyBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ExplainReplyBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ExplainReply<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, ExplainReply::VT_CANDIDATES,"candidates");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ExplainReply<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ExplainReply");
+      ds.field("verdict", &self.verdict());
+      ds.field("candidates", &self.candidates());
+      ds.field("deciding_step", &self.deciding_step());
+      ds.field("watermark", &self.watermark());
+      ds.field("judged_at_ms", &self.judged_at_ms());
+      ds.finish()
+  }
+}
 pub enum ResponseOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -8866,6 +9782,20 @@ impl<'a> Response<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_explain_reply(&self) -> Option<ExplainReply<'a>> {
+    if self.body_type() == ResponseBody::ExplainReply {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { ExplainReply::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Response<'_> {
@@ -8895,6 +9825,7 @@ impl ::flatbuffers::Verifiable for Response<'_> {
           ResponseBody::RemoveSourceReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<RemoveSourceReply>>("ResponseBody::RemoveSourceReply", pos),
           ResponseBody::BulkLoadsReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BulkLoadsReply>>("ResponseBody::BulkLoadsReply", pos),
           ResponseBody::CompactReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<CompactReply>>("ResponseBody::CompactReply", pos),
+          ResponseBody::ExplainReply => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ExplainReply>>("ResponseBody::ExplainReply", pos),
           _ => Ok(()),
         }
      })?
@@ -9078,6 +10009,13 @@ impl ::core::fmt::Debug for Response<'_> {
         },
         ResponseBody::CompactReply => {
           if let Some(x) = self.body_as_compact_reply() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        ResponseBody::ExplainReply => {
+          if let Some(x) = self.body_as_explain_reply() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

@@ -8,8 +8,8 @@ use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
-    AlterTable, BatchOp, Compact, CreateTable, Delete, DropTable, Durability, Get, Handshake, Key, MultiGet, Put,
-    RemoveSource, Scan, SourceSpec, Ts, Versions, WriteBatch,
+    AlterTable, BatchOp, Compact, CreateTable, Delete, DropTable, Durability, Explain, Get, Handshake, Key, MultiGet,
+    Put, RemoveSource, Scan, SourceSpec, Ts, Versions, WriteBatch,
 };
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Request), WireError> {
@@ -105,6 +105,14 @@ fn body(root: &fb::Request<'_>, limits: &FrameLimits) -> Result<Request, Message
             Request::Versions(Versions {
                 table: v.table().to_owned(),
                 key: Key { partition_key: v.partition_key().bytes().to_vec(), sort_key: bytes(v.sort_key()) },
+            })
+        }
+        fb::RequestBody::Explain => {
+            let e = root.body_as_explain().ok_or_else(missing)?;
+            Request::Explain(Explain {
+                table: e.table().to_owned(),
+                key: Key { partition_key: e.partition_key().bytes().to_vec(), sort_key: bytes(e.sort_key()) },
+                as_of: e.as_of().map(Ts),
             })
         }
         fb::RequestBody::GetStats => Request::Stats,

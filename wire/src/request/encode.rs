@@ -132,6 +132,13 @@ fn body<'b>(fbb: &mut FlatBufferBuilder<'b>, request: &Request) -> (fb::RequestB
             let args = fb::VersionsArgs { table, partition_key, sort_key };
             (fb::RequestBody::Versions, fb::Versions::create(fbb, &args).as_union_value())
         }
+        Request::Explain(e) => {
+            let table = Some(fbb.create_string(&e.table));
+            let partition_key = Some(fbb.create_vector(&e.key.partition_key));
+            let sort_key = nonempty_bytes(fbb, &e.key.sort_key);
+            let args = fb::ExplainArgs { table, partition_key, sort_key, as_of: ts(e.as_of) };
+            (fb::RequestBody::Explain, fb::Explain::create(fbb, &args).as_union_value())
+        }
         Request::Stats => (fb::RequestBody::GetStats, fb::GetStats::create(fbb, &fb::GetStatsArgs {}).as_union_value()),
         Request::AddSource(spec) => (fb::RequestBody::AddSource, add_source(fbb, spec).as_union_value()),
         Request::ListSources => {

@@ -8,8 +8,9 @@ use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
-    BulkLoadInfo, BulkLoadState, BulkMode, CompactionReport, ErrorCode, ErrorReply, HandshakeOk, KeyHistory, Payload,
-    Row, ScanPage, ScanRow, SourceInfo, SourceTopic, Stat, Topology, VersionEntry,
+    BulkLoadInfo, BulkLoadState, BulkMode, CandidateStanding, CompactionReport, ErrorCode, ErrorReply,
+    ExplainCandidate, ExplainVerdict, Explanation, HandshakeOk, KeyHistory, Payload, Row, RuleStep, ScanPage, ScanRow,
+    SourceInfo, SourceTopic, Stat, Topology, VersionEntry, VersionLocation,
 };
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Reply), WireError> {
@@ -94,6 +95,9 @@ fn body(root: &fb::Response<'_>, limits: &FrameLimits) -> Result<Reply, MessageE
             let l = root.body_as_bulk_loads_reply().ok_or_else(missing)?;
             limits.check_items(l.loads().len(), "BulkLoadsReply.loads")?;
             Reply::BulkLoads(l.loads().iter().map(bulk_load_info).collect::<Result<_, _>>()?)
+        }
+        fb::ResponseBody::ExplainReply => {
+            Reply::Explain(explain(root.body_as_explain_reply().ok_or_else(missing)?, limits)?)
         }
         fb::ResponseBody::CompactReply => {
             let r = root.body_as_compact_reply().ok_or_else(missing)?;
@@ -196,28 +200,78 @@ fn scan(s: fb::ScanReply<'_>, limits: &FrameLimits) -> Result<ScanPage, MessageE
     Ok(ScanPage { rows, cursor: opt_bytes(s.cursor()) })
 }
 
+fn version_entry(v: fb::VersionEntry<'_>) -> Result<VersionEntry, MessageError> {
+    let payload = if v.tombstone() {
+        if v.value().is_some() || v.expires_at_ms().is_some() {
+            return Err(MessageError::InvalidField {
+                field: "VersionEntry.value",
+                reason: "a tombstone carries no value or expiry",
+            });
+        }
+        Payload::Tombstone
+    } else {
+        Payload::Value { value: bytes(v.value()), expires_at_ms: v.expires_at_ms() }
+    };
+    Ok(VersionEntry { version: version_from_fb(v.version(), "VersionEntry.version")?, payload })
+}
+
 fn versions(h: fb::VersionsReply<'_>, limits: &FrameLimits) -> Result<KeyHistory, MessageError> {
     limits.check_items(h.versions().len(), "VersionsReply.versions")?;
-    let versions = h
-        .versions()
-        .iter()
-        .map(|v| {
-            let payload = if v.tombstone() {
-                if v.value().is_some() || v.expires_at_ms().is_some() {
-                    return Err(MessageError::InvalidField {
-                        field: "VersionEntry.value",
-                        reason: "a tombstone carries no value or expiry",
-                    });
-                }
-                Payload::Tombstone
-            } else {
-                Payload::Value { value: bytes(v.value()), expires_at_ms: v.expires_at_ms() }
-            };
-            Ok(VersionEntry { version: version_from_fb(v.version(), "VersionEntry.version")?, payload })
-        })
-        .collect::<Result<_, MessageError>>()?;
+    let versions = h.versions().iter().map(version_entry).collect::<Result<_, MessageError>>()?;
     let watermark = h.watermark().map(|w| version_from_fb(w, "VersionsReply.watermark")).transpose()?;
     Ok(KeyHistory { versions, watermark })
+}
+
+fn explain(e: fb::ExplainReply<'_>, limits: &FrameLimits) -> Result<Explanation, MessageError> {
+    limits.check_items(e.candidates().len(), "ExplainReply.candidates")?;
+    let candidates = e.candidates().iter().map(explain_candidate).collect::<Result<_, MessageError>>()?;
+    let unknown = |field, value: u8| MessageError::UnknownEnumValue { field, value: u16::from(value) };
+    let verdict = match e.verdict() {
+        fb::ExplainVerdict::Visible => ExplainVerdict::Visible,
+        fb::ExplainVerdict::NoVersions => ExplainVerdict::NoVersions,
+        fb::ExplainVerdict::Withdrawn => ExplainVerdict::Withdrawn,
+        fb::ExplainVerdict::BeforeFirstVersion => ExplainVerdict::BeforeFirstVersion,
+        fb::ExplainVerdict::UnderWatermark => ExplainVerdict::UnderWatermark,
+        fb::ExplainVerdict::Tombstone => ExplainVerdict::Tombstone,
+        fb::ExplainVerdict::Expired => ExplainVerdict::Expired,
+        other => return Err(unknown("ExplainReply.verdict", other.0)),
+    };
+    let deciding_step = match e.deciding_step() {
+        fb::RuleStep::Uncontested => None,
+        fb::RuleStep::Ts => Some(RuleStep::Ts),
+        fb::RuleStep::TieRule => Some(RuleStep::TieRule),
+        fb::RuleStep::Source => Some(RuleStep::Source),
+        fb::RuleStep::Seq => Some(RuleStep::Seq),
+        fb::RuleStep::SameIdentity => Some(RuleStep::SameIdentity),
+        other => return Err(unknown("ExplainReply.deciding_step", other.0)),
+    };
+    let watermark = e.watermark().map(|w| version_from_fb(w, "ExplainReply.watermark")).transpose()?;
+    Ok(Explanation { verdict, candidates, deciding_step, watermark, judged_at_ms: e.judged_at_ms() })
+}
+
+fn explain_candidate(c: fb::ExplainCandidate<'_>) -> Result<ExplainCandidate, MessageError> {
+    let unknown = |field, value: u8| MessageError::UnknownEnumValue { field, value: u16::from(value) };
+    let location = match c.location() {
+        fb::VersionLocation::ActiveMemtable => VersionLocation::ActiveMemtable,
+        fb::VersionLocation::FrozenMemtable => {
+            let index = u32::try_from(c.location_id()).map_err(|_| MessageError::InvalidField {
+                field: "ExplainCandidate.location_id",
+                reason: "a frozen memtable's position fits in 32 bits",
+            })?;
+            VersionLocation::FrozenMemtable(index)
+        }
+        fb::VersionLocation::Segment => VersionLocation::Segment(c.location_id()),
+        other => return Err(unknown("ExplainCandidate.location", other.0)),
+    };
+    let standing = match c.standing() {
+        fb::CandidateStanding::Winner => CandidateStanding::Winner,
+        fb::CandidateStanding::Superseded => CandidateStanding::Superseded,
+        fb::CandidateStanding::UnderWatermark => CandidateStanding::UnderWatermark,
+        fb::CandidateStanding::Withdrawn => CandidateStanding::Withdrawn,
+        fb::CandidateStanding::AfterReadTime => CandidateStanding::AfterReadTime,
+        other => return Err(unknown("ExplainCandidate.standing", other.0)),
+    };
+    Ok(ExplainCandidate { entry: version_entry(c.entry())?, location, standing })
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@ use super::Reply;
 use crate::codec::{builder, nonempty_bytes, source_settings_to_fb, table_info_to_fb, version_to_fb};
 use crate::generated as fb;
 use crate::types::{
-    BulkLoadInfo, BulkLoadState, BulkMode, ErrorReply, KeyHistory, Payload, Row, ScanPage, SourceInfo, Stat, Topology,
+    BulkLoadInfo, BulkLoadState, BulkMode, CandidateStanding, ErrorReply, ExplainVerdict, Explanation, KeyHistory,
+    Payload, Row, RuleStep, ScanPage, SourceInfo, Stat, Topology, VersionEntry, VersionLocation,
 };
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
@@ -37,6 +38,14 @@ fn payload_bytes(reply: &Reply) -> usize {
             })
             .sum(),
         Reply::BatchWritten(v) => v.len() * 24,
+        Reply::Explain(e) => e
+            .candidates
+            .iter()
+            .map(|c| match &c.entry.payload {
+                Payload::Value { value, .. } => value.len() + 80,
+                Payload::Tombstone => 64,
+            })
+            .sum(),
         _ => 0,
     }
 }
@@ -120,6 +129,7 @@ fn body<'b>(fbb: &mut FlatBufferBuilder<'b>, reply: &Reply) -> (fb::ResponseBody
             };
             (fb::ResponseBody::CompactReply, fb::CompactReply::create(fbb, &args).as_union_value())
         }
+        Reply::Explain(e) => (fb::ResponseBody::ExplainReply, explain(fbb, e).as_union_value()),
         Reply::BulkLoads(loads) => {
             let loads: Vec<_> = loads.iter().map(|l| bulk_load_info(fbb, l)).collect();
             let loads = Some(fbb.create_vector(&loads));
@@ -218,29 +228,77 @@ fn scan<'b>(fbb: &mut FlatBufferBuilder<'b>, page: &ScanPage) -> WIPOffset<fb::S
     fb::ScanReply::create(fbb, &fb::ScanReplyArgs { rows, cursor })
 }
 
+fn version_entry<'b>(fbb: &mut FlatBufferBuilder<'b>, v: &VersionEntry) -> WIPOffset<fb::VersionEntry<'b>> {
+    let version = version_to_fb(&v.version);
+    let args = match &v.payload {
+        Payload::Value { value, expires_at_ms } => fb::VersionEntryArgs {
+            version: Some(&version),
+            tombstone: false,
+            value: nonempty_bytes(fbb, value),
+            expires_at_ms: *expires_at_ms,
+        },
+        Payload::Tombstone => {
+            fb::VersionEntryArgs { version: Some(&version), tombstone: true, value: None, expires_at_ms: None }
+        }
+    };
+    fb::VersionEntry::create(fbb, &args)
+}
+
 fn versions<'b>(fbb: &mut FlatBufferBuilder<'b>, h: &KeyHistory) -> WIPOffset<fb::VersionsReply<'b>> {
-    let entries: Vec<_> = h
-        .versions
-        .iter()
-        .map(|v| {
-            let version = version_to_fb(&v.version);
-            let args = match &v.payload {
-                Payload::Value { value, expires_at_ms } => fb::VersionEntryArgs {
-                    version: Some(&version),
-                    tombstone: false,
-                    value: nonempty_bytes(fbb, value),
-                    expires_at_ms: *expires_at_ms,
-                },
-                Payload::Tombstone => {
-                    fb::VersionEntryArgs { version: Some(&version), tombstone: true, value: None, expires_at_ms: None }
-                }
-            };
-            fb::VersionEntry::create(fbb, &args)
-        })
-        .collect();
+    let entries: Vec<_> = h.versions.iter().map(|v| version_entry(fbb, v)).collect();
     let versions = Some(fbb.create_vector(&entries));
     let watermark = h.watermark.as_ref().map(version_to_fb);
     fb::VersionsReply::create(fbb, &fb::VersionsReplyArgs { versions, watermark: watermark.as_ref() })
+}
+
+fn explain<'b>(fbb: &mut FlatBufferBuilder<'b>, e: &Explanation) -> WIPOffset<fb::ExplainReply<'b>> {
+    let candidates: Vec<_> = e
+        .candidates
+        .iter()
+        .map(|c| {
+            let entry = Some(version_entry(fbb, &c.entry));
+            let (location, location_id) = match c.location {
+                VersionLocation::ActiveMemtable => (fb::VersionLocation::ActiveMemtable, 0),
+                VersionLocation::FrozenMemtable(index) => (fb::VersionLocation::FrozenMemtable, u64::from(index)),
+                VersionLocation::Segment(id) => (fb::VersionLocation::Segment, id),
+            };
+            let standing = match c.standing {
+                CandidateStanding::Winner => fb::CandidateStanding::Winner,
+                CandidateStanding::Superseded => fb::CandidateStanding::Superseded,
+                CandidateStanding::UnderWatermark => fb::CandidateStanding::UnderWatermark,
+                CandidateStanding::Withdrawn => fb::CandidateStanding::Withdrawn,
+                CandidateStanding::AfterReadTime => fb::CandidateStanding::AfterReadTime,
+            };
+            fb::ExplainCandidate::create(fbb, &fb::ExplainCandidateArgs { entry, location, location_id, standing })
+        })
+        .collect();
+    let candidates = Some(fbb.create_vector(&candidates));
+    let verdict = match e.verdict {
+        ExplainVerdict::Visible => fb::ExplainVerdict::Visible,
+        ExplainVerdict::NoVersions => fb::ExplainVerdict::NoVersions,
+        ExplainVerdict::Withdrawn => fb::ExplainVerdict::Withdrawn,
+        ExplainVerdict::BeforeFirstVersion => fb::ExplainVerdict::BeforeFirstVersion,
+        ExplainVerdict::UnderWatermark => fb::ExplainVerdict::UnderWatermark,
+        ExplainVerdict::Tombstone => fb::ExplainVerdict::Tombstone,
+        ExplainVerdict::Expired => fb::ExplainVerdict::Expired,
+    };
+    let deciding_step = match e.deciding_step {
+        None => fb::RuleStep::Uncontested,
+        Some(RuleStep::Ts) => fb::RuleStep::Ts,
+        Some(RuleStep::TieRule) => fb::RuleStep::TieRule,
+        Some(RuleStep::Source) => fb::RuleStep::Source,
+        Some(RuleStep::Seq) => fb::RuleStep::Seq,
+        Some(RuleStep::SameIdentity) => fb::RuleStep::SameIdentity,
+    };
+    let watermark = e.watermark.as_ref().map(version_to_fb);
+    let args = fb::ExplainReplyArgs {
+        verdict,
+        candidates,
+        deciding_step,
+        watermark: watermark.as_ref(),
+        judged_at_ms: e.judged_at_ms,
+    };
+    fb::ExplainReply::create(fbb, &args)
 }
 
 fn stats_reply<'b>(fbb: &mut FlatBufferBuilder<'b>, stats: &[Stat]) -> WIPOffset<fb::StatsReply<'b>> {

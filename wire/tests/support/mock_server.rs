@@ -259,6 +259,17 @@ fn respond(port: u16, topology: &Topology, request: Request) -> Action {
             versions: vec![VersionEntry { version: version(port), payload: Payload::Tombstone }],
             watermark: None,
         }),
+        Request::Explain(_) => Reply::Explain(Explanation {
+            verdict: ExplainVerdict::Tombstone,
+            candidates: vec![ExplainCandidate {
+                entry: VersionEntry { version: version(port), payload: Payload::Tombstone },
+                location: VersionLocation::Segment(u64::from(port)),
+                standing: CandidateStanding::Winner,
+            }],
+            deciding_step: None,
+            watermark: None,
+            judged_at_ms: 0,
+        }),
         Request::Stats => {
             Reply::Stats(vec![Stat { name: "port".into(), shard: None, partition: None, value: port.into() }])
         }

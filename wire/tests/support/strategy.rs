@@ -146,6 +146,10 @@ pub fn versions() -> impl Strategy<Value = Request> {
     (name(), key()).prop_map(|(table, key)| Request::Versions(Versions { table, key }))
 }
 
+pub fn explain() -> impl Strategy<Value = Request> {
+    (name(), key(), option::of(ts())).prop_map(|(table, key, as_of)| Request::Explain(Explain { table, key, as_of }))
+}
+
 pub fn source_settings() -> impl Strategy<Value = Vec<(String, String)>> {
     vec((name(), name()), 0..4)
 }
@@ -324,4 +328,48 @@ pub fn reply() -> impl Strategy<Value = Reply> {
             }
         ),
     ]
+}
+
+pub fn explain_candidate() -> impl Strategy<Value = ExplainCandidate> {
+    let location = prop_oneof![
+        Just(VersionLocation::ActiveMemtable),
+        any::<u32>().prop_map(VersionLocation::FrozenMemtable),
+        any::<u64>().prop_map(VersionLocation::Segment),
+    ];
+    let standing = prop_oneof![
+        Just(CandidateStanding::Winner),
+        Just(CandidateStanding::Superseded),
+        Just(CandidateStanding::UnderWatermark),
+        Just(CandidateStanding::Withdrawn),
+        Just(CandidateStanding::AfterReadTime),
+    ];
+    (version_entry(), location, standing).prop_map(|(entry, location, standing)| ExplainCandidate {
+        entry,
+        location,
+        standing,
+    })
+}
+
+pub fn explanation() -> impl Strategy<Value = Reply> {
+    let verdict = prop_oneof![
+        Just(ExplainVerdict::Visible),
+        Just(ExplainVerdict::NoVersions),
+        Just(ExplainVerdict::Withdrawn),
+        Just(ExplainVerdict::BeforeFirstVersion),
+        Just(ExplainVerdict::UnderWatermark),
+        Just(ExplainVerdict::Tombstone),
+        Just(ExplainVerdict::Expired),
+    ];
+    let step = option::of(prop_oneof![
+        Just(RuleStep::Ts),
+        Just(RuleStep::TieRule),
+        Just(RuleStep::Source),
+        Just(RuleStep::Seq),
+        Just(RuleStep::SameIdentity),
+    ]);
+    (verdict, vec(explain_candidate(), 0..6), step, option::of(version_id()), any::<u64>()).prop_map(
+        |(verdict, candidates, deciding_step, watermark, judged_at_ms)| {
+            Reply::Explain(Explanation { verdict, candidates, deciding_step, watermark, judged_at_ms })
+        },
+    )
 }
