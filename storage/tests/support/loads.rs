@@ -4,14 +4,13 @@
 
 #![allow(dead_code, reason = "each test crate uses a different part of the harness")]
 
-use super::harness::TABLE;
-use nacre_storage::Limits;
 use nacre_storage::bulk::validate::{self, LinkTarget};
 use nacre_storage::bulk::{BuildOptions, Builder, BulkRecord, LoadMode};
 use nacre_storage::io::sim::SimDisk;
 use nacre_storage::io::{Disk, DiskFile, IoBuf, OpenMode};
 use nacre_storage::segment::info::SegmentInfo;
 use nacre_storage::segment::writer::SegmentLayout;
+use nacre_storage::{Limits, TableId};
 use std::path::{Path, PathBuf};
 
 /// A built and validated load: its id, and its one segment file (none for a load without
@@ -43,15 +42,22 @@ impl BuiltLoad {
     }
 }
 
-/// Builds `records` (one input, so record `i` has `seq = i`) as load `id` of [`TABLE`] in a
-/// store of one partition, under `dir` (which must not exist yet), and validates it.
-pub fn build(dir: &Path, id: u32, mode: LoadMode, snapshot_ms: u64, records: &[BulkRecord]) -> BuiltLoad {
+/// Builds `records` (one input, so record `i` has `seq = i`) as load `id` of `table` in a store
+/// of one partition, under `dir` (which must not exist yet), and validates it.
+pub fn build(
+    dir: &Path,
+    table: TableId,
+    id: u32,
+    mode: LoadMode,
+    snapshot_ms: u64,
+    records: &[BulkRecord],
+) -> BuiltLoad {
     if records.is_empty() {
         return BuiltLoad { id, file: None };
     }
     let options = BuildOptions {
         table: "t".into(),
-        table_id: TABLE,
+        table_id: table,
         mode,
         snapshot_ms,
         partition_count: 1,
@@ -78,7 +84,7 @@ pub fn build(dir: &Path, id: u32, mode: LoadMode, snapshot_ms: u64, records: &[B
     sink.finish().expect("finish the input");
     let descriptor = builder.finish(&|_| {}).expect("build").descriptor;
     assert_eq!(descriptor.load_id, id);
-    let target = LinkTarget { partition_count: 1, table_id: TABLE, limits: Limits::default() };
+    let target = LinkTarget { partition_count: 1, table_id: table, limits: Limits::default() };
     let load = validate::validate(dir, &target, 1).expect("the built load validates");
     let [file] = <[_; 1]>::try_from(load.files).expect("one partition, one file");
     let bytes = std::fs::read(&file.path).expect("read the load file");
