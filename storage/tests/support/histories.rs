@@ -114,8 +114,9 @@ impl Generator {
         key(self.rng.usize(0..PARTS.len()), self.rng.usize(0..SKS.len()))
     }
 
+    /// Mostly a few bytes; now and then more than a small block.
     fn value(&mut self) -> Vec<u8> {
-        let len = self.rng.usize(0..3);
+        let len = if self.rng.u8(0..40) == 0 { self.rng.usize(100..300) } else { self.rng.usize(0..3) };
         (0..len).map(|_| [b'p', b'q', 0, 0xff][self.rng.usize(0..4)]).collect()
     }
 
@@ -145,8 +146,8 @@ impl Generator {
         Entry { key: self.key(), version: Version { id: VersionId { ts, origin }, payload: self.payload() } }
     }
 
-    fn stream(&mut self, source_id: u32) -> Vec<Entry> {
-        (0..self.rng.u64(0..9))
+    fn stream(&mut self, source_id: u32, scale: usize) -> Vec<Entry> {
+        (0..self.rng.u64(0..9 * scale as u64))
             .map(|offset| {
                 let ts = Ts::from_millis(self.tick());
                 let origin = Origin { kind: OriginKind::Stream, source_id, seq: offset };
@@ -191,10 +192,14 @@ impl Generator {
         }
     }
 
+    /// A history; one in eight is a few times longer, so keys have long version chains.
     fn history(&mut self) -> History {
-        let direct =
-            (0..self.rng.usize(0..6)).map(|_| (0..self.rng.usize(1..4)).map(|_| self.direct()).collect()).collect();
-        let streams = STREAMS[..self.rng.usize(0..3)].iter().map(|(_, source_id)| self.stream(*source_id)).collect();
+        let scale = if self.rng.u8(0..8) == 0 { 4 } else { 1 };
+        let direct = (0..self.rng.usize(0..6 * scale))
+            .map(|_| (0..self.rng.usize(1..4)).map(|_| self.direct()).collect())
+            .collect();
+        let streams =
+            STREAMS[..self.rng.usize(0..3)].iter().map(|(_, source_id)| self.stream(*source_id, scale)).collect();
         // Load ids in random order of size, so the id breaks ties between loads either way.
         let mut ids = [3, 7, 11];
         self.rng.shuffle(&mut ids);
