@@ -19,25 +19,26 @@
 //! Timestamps come from three milliseconds (logical counter mostly 0), so equal timestamps
 //! across paths are the rule, not the exception.
 //!
-//! Each history runs under several *schedules*: the direct batches, the stream's deliveries,
-//! and each load's link, second link and rollback interleaved at random (only a stream's own
-//! order and a load's link, relink, rollback order kept), with flushes, compactions of random
-//! segment subsets (keeping every version, or dropping only rolled-back loads' versions, which
-//! no read sees: the garbage-collection contract's rule 4), checkpoints of the stream's
-//! position, restarts and Kafka redeliveries (the consumer rewinds; after a restart it resumes
-//! from the position the manifest committed, as nacred's does) among them, and random block,
-//! cache and bloom sizes.
-//! Every schedule must read exactly what [`Model`] reads: gets (latest, and as of every tie
-//! timestamp, just after and just before it) at two clock readings, versions, scans both ways
-//! in pages, and each table's partition-key listing. The model applies the ordering rule to the whole
-//! history at once (greatest live version under `(ts, kind_rank, source_id, seq)`; a replace
-//! load is a table-wide watermark at its snapshot; a rolled-back load contributes nothing),
-//! written independently of the engine's resolution (`support/histories.rs`, with the
-//! histories and the reads). A second link of a linked load must
+//! Each history runs under several *schedules*: the direct batches, the stream's deliveries, and
+//! each load's link, second link and rollback interleaved at random (only a stream's own order and
+//! a load's link, relink, rollback order kept), with flushes, compactions of random segment subsets
+//! (keeping every version, or dropping only rolled-back loads' versions, which no read sees: the
+//! garbage-collection contract's rule 4), checkpoints of the stream's position, restarts (clean, or
+//! from the image a power cut leaves once the WAL is synced) and Kafka redeliveries (the consumer
+//! rewinds; after a restart it resumes from the position the manifest committed, as nacred's does)
+//! among them, and random block, cache and bloom sizes. Every schedule must read exactly what
+//! [`Model`] reads: gets (latest, and as of every tie timestamp, just after and just before it) at
+//! two clock readings, versions, scans both ways in pages, and each table's partition-key listing.
+//! The model applies the ordering rule to the whole history at once (greatest live version under
+//! `(ts, kind_rank, source_id, seq)`; a replace load is a table-wide watermark at its snapshot; a
+//! rolled-back load contributes nothing), written independently of the engine's resolution
+//! (`support/histories.rs`, with the histories and the reads). A second link of a linked load must
 //! change no read (the engine takes it; refusing it is the daemon's load book's job).
 //!
 //! Not covered here: the rest of garbage collection (`max_versions`, expiry, tombstone reclaim;
-//! the model test covers them), crashes mid-operation (crash.rs), and several partitions.
+//! the model test covers them), crashes mid-operation (crash.rs), async writes a power cut takes
+//! (the WAL is synced before every restart, so the model stays exact), concurrent operations,
+//! and several partitions.
 //!
 //! Each run prints `SEED=<n>`; `SEED=<n> cargo test -p nacre-storage --test cross_path`
 //! replays it. `CROSS_PATH_CASES` sets the number of histories (default [`DEFAULT_CASES`]).
@@ -158,7 +159,9 @@ enum Step {
     /// Compacts the live segments whose position has its bit set (modulo 64), or the one at
     /// `mask % count` if none has; with `true`, dropping rolled-back loads' versions.
     Compact(u64, bool),
-    Reopen,
+    /// A restart: a clean one, or (`true`) a power cut, recovered from what the disk holds
+    /// durably, with sectors written since their file's last sync torn at random.
+    Reopen(bool),
 }
 
 /// WAL files of a few batches: the simulated disk copies a whole file at each sync, and small
@@ -227,7 +230,7 @@ fn maintenance(rng: &mut fastrand::Rng, h: &History) -> Step {
     match rng.u8(0..100) {
         0..40 => Step::Flush,
         40..65 => Step::Compact(if rng.u8(0..4) == 0 { u64::MAX } else { rng.u64(..) }, rng.bool()),
-        65..80 => Step::Reopen,
+        65..80 => Step::Reopen(rng.bool()),
         80..85 => Step::Checkpoint,
         _ if !h.streams.is_empty() => Step::Rewind { stream: rng.usize(0..h.streams.len()), by: rng.usize(1..5) },
         _ => Step::Flush,
@@ -299,11 +302,19 @@ impl Run<'_> {
                 let options = CompactionOptions { drop_rolled_back, ..CompactionOptions::default() };
                 self.store().engine.compact(&picked, options).await.expect("compact");
             }
-            Step::Reopen => {
+            Step::Reopen(power_cut) => {
                 let store = self.store.take().expect("a store between steps");
                 // Async writes were acknowledged: make them durable, as the committer would.
                 store.wal.sync().await.expect("wal sync");
-                let store = store.reopen().await;
+                let store = if power_cut {
+                    let image = store.disk.crash_image(true);
+                    let (root, clock, options, wal) =
+                        (store.root.clone(), store.clock.clone(), store.options.clone(), store.wal_options);
+                    drop(store);
+                    Store::open_with_wal(image, &root, clock, options, wal).await.expect("recover after a power cut")
+                } else {
+                    store.reopen().await
+                };
                 define_t2(&store);
                 store.engine.set_load_visibility(self.visibility.clone());
                 // The consumers resume where the manifest says every message before is durable.
