@@ -45,6 +45,7 @@ pub struct Store<D: Disk> {
     pub options: EngineOptions,
     pub engine: Engine<D>,
     pub wal: Rc<Wal<D>>,
+    pub wal_options: WalOptions,
 }
 
 pub fn wal_dir(root: &Path) -> PathBuf {
@@ -56,26 +57,48 @@ pub fn partition_dir(root: &Path) -> PathBuf {
 }
 
 impl<D: Disk> Store<D> {
-    /// A new WAL and partition under `root`.
+    /// A new WAL ([`small_wal`]) and partition under `root`.
     pub async fn create(disk: D, root: &Path, clock: ManualClock, options: EngineOptions) -> Store<D> {
-        let wal = Wal::create(disk.clone(), &wal_dir(root), small_wal()).await.expect("create wal");
+        Store::create_with_wal(disk, root, clock, options, small_wal()).await
+    }
+
+    /// A new WAL with `wal_options` and partition under `root`.
+    pub async fn create_with_wal(
+        disk: D,
+        root: &Path,
+        clock: ManualClock,
+        options: EngineOptions,
+        wal_options: WalOptions,
+    ) -> Store<D> {
+        let wal = Wal::create(disk.clone(), &wal_dir(root), wal_options).await.expect("create wal");
         let clock_rc: Rc<dyn Clock> = Rc::new(clock.clone());
         let engine =
             Engine::create(disk.clone(), &partition_dir(root), PARTITION, wal.clone(), options.clone(), clock_rc)
                 .await
                 .expect("create engine");
         engine.define_table(TABLE, TableSettings::default());
-        Store { disk, root: root.to_path_buf(), clock, options, engine, wal }
+        Store { disk, root: root.to_path_buf(), clock, options, engine, wal, wal_options }
     }
 
-    /// Recovers the WAL and partition under `root` on `disk`.
+    /// Recovers the WAL ([`small_wal`]) and partition under `root` on `disk`.
     pub async fn open(
         disk: D,
         root: &Path,
         clock: ManualClock,
         options: EngineOptions,
     ) -> nacre_storage::Result<Store<D>> {
-        let (wal, recovered) = Wal::recover(disk.clone(), &wal_dir(root), small_wal()).await?;
+        Store::open_with_wal(disk, root, clock, options, small_wal()).await
+    }
+
+    /// Recovers the WAL (with `wal_options`) and partition under `root` on `disk`.
+    pub async fn open_with_wal(
+        disk: D,
+        root: &Path,
+        clock: ManualClock,
+        options: EngineOptions,
+        wal_options: WalOptions,
+    ) -> nacre_storage::Result<Store<D>> {
+        let (wal, recovered) = Wal::recover(disk.clone(), &wal_dir(root), wal_options).await?;
         let clock_rc: Rc<dyn Clock> = Rc::new(clock.clone());
         let engine = Engine::open(
             disk.clone(),
@@ -88,15 +111,15 @@ impl<D: Disk> Store<D> {
         )
         .await?;
         engine.define_table(TABLE, TableSettings::default());
-        Ok(Store { disk, root: root.to_path_buf(), clock, options, engine, wal })
+        Ok(Store { disk, root: root.to_path_buf(), clock, options, engine, wal, wal_options })
     }
 
     /// Drops this store (releasing its locks) and recovers it from the same disk.
     pub async fn reopen(self) -> Store<D> {
-        let Store { disk, root, clock, options, engine, wal } = self;
+        let Store { disk, root, clock, options, engine, wal, wal_options } = self;
         drop(engine);
         drop(wal);
-        Store::open(disk, &root, clock, options).await.expect("reopen")
+        Store::open_with_wal(disk, &root, clock, options, wal_options).await.expect("reopen")
     }
 
     pub async fn put(&self, pk: &str, sk: &str, ts: u64, value: &str) -> nacre_storage::WriteAck {
