@@ -10,7 +10,7 @@ use nacre_storage::io::sim::SimDisk;
 use nacre_storage::io::{Disk, DiskFile, IoBuf, OpenMode};
 use nacre_storage::segment::info::SegmentInfo;
 use nacre_storage::segment::writer::SegmentLayout;
-use nacre_storage::{Limits, TableId};
+use nacre_storage::{Limits, TableId, Ts};
 use std::path::{Path, PathBuf};
 
 /// A built and validated load: its id, and its one segment file (none for a load without
@@ -61,6 +61,7 @@ pub fn build(
         mode,
         snapshot_ms,
         partition_count: 1,
+        latest_ts_ms: None,
         load_id: Some(id),
         memory_limit_bytes: 4 << 20,
         threads: 1,
@@ -84,7 +85,7 @@ pub fn build(
     sink.finish().expect("finish the input");
     let descriptor = builder.finish(&|_| {}).expect("build").descriptor;
     assert_eq!(descriptor.load_id, id);
-    let target = LinkTarget { partition_count: 1, table_id: table, limits: Limits::default() };
+    let target = LinkTarget { partition_count: 1, table_id: table, limits: Limits::default(), latest_ts: Ts(u64::MAX) };
     let load = validate::validate(dir, &target, 1).expect("the built load validates");
     let [file] = <[_; 1]>::try_from(load.files).expect("one partition, one file");
     let bytes = std::fs::read(&file.path).expect("read the load file");
