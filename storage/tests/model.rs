@@ -550,7 +550,10 @@ impl Config {
         let mut rng = fastrand::Rng::with_seed(seed);
         Config {
             block_bytes: [96, 300, 4080][rng.usize(0..3)],
-            memtable_bytes: [4 << 10, 16 << 10, 64 << 10][rng.usize(0..3)],
+            // A fresh memtable charges about 128 KiB for its first write (its row store's first
+            // chunk), so 16 KiB flushes after every write, while 160 KiB and 1 MiB keep many
+            // versions of a key in memory (and frozen ones beside them) between flushes.
+            memtable_bytes: [16 << 10, 160 << 10, 1 << 20][rng.usize(0..3)],
             cache_bytes: [0, 24 << 10, 1 << 20][rng.usize(0..3)],
             // One bit per key makes most bloom answers false positives.
             bloom_bits: [1, 10][rng.usize(0..2)],
