@@ -19,6 +19,8 @@
 //! `ts` directly, so no read depends on them.
 //!
 //! Each run prints `SEED=<n>`; `SEED=<n> cargo test -p nacre-tests --test cross_path` replays it.
+//!
+//! A second test asks `nacre explain` about a three-way tie (Kafka, direct and bulk at one `ts`).
 
 use nacre_tests::bulk::{self, Row as BulkRow};
 use nacre_tests::kafka::{
@@ -425,4 +427,64 @@ fn every_schedule_of_one_cross_path_history_reads_the_same_and_as_the_model() {
         assert_eq!(got_stream, got_direct, "SEED={seed} round {round}: the two schedules differ");
         eprintln!("round {round}: {} observations agree across both schedules and the model", want.len());
     }
+}
+
+/// `nacre explain` on a three-way tie: one key at one `ts` from a Kafka message, a direct put
+/// and a merge load. The direct version wins by the tie rule, and every candidate is listed with
+/// its origin, in the JSON a user reads.
+#[test]
+fn explain_shows_a_three_way_tie_on_equal_ts_decided_by_the_tie_rule() {
+    let runtime = nacre_tests::runtime();
+    let broker = Broker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = "tie";
+    broker.create_topic(topic, 1);
+    let (mut server, table_id, partitions) = start(&runtime);
+    let ts_ms = kafka::now_ms() - 60_000;
+    let message = Record::new(topic, "user:42", "stream-silver").header(TS_HEADER, ts_ms.to_string()).partition(0);
+    let delivered = Producer::new(&bootstrap).send_all(std::slice::from_ref(&message));
+    let stream_id = consume(&runtime, &mut server, &bootstrap, topic);
+    let work = test_dir("nacre-tie-");
+    let row = BulkRow { ts: None, ..BulkRow::new("user:42", "", "bulk-bronze") };
+    let load = build_load(work.path(), "tie", &[row], MERGE_LOAD, ts_ms, "merge", (table_id, partitions));
+    link(&runtime, &server, &load);
+    let direct = Write {
+        key: Key::new("user:42", ""),
+        id: VersionId { ts: Ts::from_millis(ts_ms), origin: Origin { kind: OriginKind::Direct, source_id: 0, seq: 0 } },
+        payload: Payload::Value { value: b"direct-gold".to_vec(), expires_at_ms: None },
+    };
+    runtime.block_on(async { write_direct(&server.client().await, std::slice::from_ref(&direct)).await });
+
+    let out = kafka::nacre(&server, &["explain", TABLE, "user:42", "--json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "nacre explain: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    let e: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|err| panic!("{stdout}: {err}"));
+    assert_eq!(e["verdict"], "visible", "{e}");
+    assert_eq!(e["deciding_step"], "tie_rule", "{e}");
+    let candidates = e["candidates"].as_array().expect("candidates");
+    let seen: Vec<(&str, &str, &str, u64)> = candidates
+        .iter()
+        .map(|c| {
+            (
+                c["standing"].as_str().expect("a standing"),
+                c["origin"]["kind"].as_str().expect("a kind"),
+                c["value"].as_str().expect("a value"),
+                c["ts"]["ms"].as_u64().expect("ms"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("winner", "direct", "direct-gold", ts_ms),
+            ("superseded", "stream", "stream-silver", ts_ms),
+            ("superseded", "bulk", "bulk-bronze", ts_ms),
+        ],
+        "{e}"
+    );
+    let stream = &candidates[1]["origin"];
+    assert_eq!((stream["topic"].as_str(), stream["offset"].as_i64()), (Some(topic), Some(delivered[0].offset)), "{e}");
+    assert_eq!(stream["source_id"].as_u64(), Some(u64::from(kafka::stream_source_id(stream_id, 0))), "{e}");
+    assert_eq!(candidates[2]["origin"]["source_id"].as_u64(), Some(u64::from(MERGE_LOAD)), "{e}");
+    server.sigterm_and_wait(Duration::from_secs(30));
 }

@@ -2,7 +2,8 @@
 //! produced from the outside (no versions, a tombstone, expiry, an as-of before the first
 //! version, a bulk replace watermark, a rolled-back load), and a tie on equal `ts` between a
 //! direct write and a bulk load, in text and in JSON. A three-way tie (direct, stream, bulk) is
-//! checked at the storage level (`storage/src/engine/explain/tests.rs`).
+//! checked at the storage level (`storage/src/engine/explain/tests.rs`) and end to end with a
+//! real Kafka broker in `cross_path.rs`.
 
 use nacre_tests::bulk::{self, Row};
 use nacre_tests::runtime;
