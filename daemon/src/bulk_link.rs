@@ -240,14 +240,11 @@ impl Shard {
         let Some(table) = table else {
             return Err(rejected(&LoadRejection::UnknownTable(descriptor.table.clone())));
         };
-        let skew_ms = self.process.config.limits.max_clock_skew_ms;
-        // The last tick of the latest millisecond accepted, as the engine's own check has it.
-        let latest_ts = Ts(Ts::from_millis(self.partitions.clock.now_ms().saturating_add(skew_ms) + 1).0 - 1);
         let target = LinkTarget {
             partition_count,
             table_id: table.table_id(),
             limits: self.process.config.engine_limits(),
-            latest_ts,
+            latest_ts: self.partitions.latest_accepted(),
         };
         let validated = {
             // The descriptor read above is the one validated and recorded: never a second read.

@@ -173,7 +173,8 @@ impl Partitions {
             poisoned: RefCell::new(BTreeSet::new()),
         };
         // Before anything is served: the first reading, and a lease ahead of it, are durable.
-        partitions.high_water.raise(partitions.ahead(first)).await.context("persisting the clock's high-water mark")?;
+        let lease_ms = partitions.budgets.clock_persist_ahead_ms;
+        partitions.high_water.raise(later(first, lease_ms)).await.context("persisting the clock's high-water mark")?;
         Ok(partitions)
     }
 
@@ -229,7 +230,7 @@ impl Partitions {
     pub fn version(&self, ts: Option<Ts>) -> VersionId {
         let ts = match ts {
             Some(t) => {
-                if t <= Ts::from_millis(self.clock.now_ms().saturating_add(self.budgets.max_clock_skew_ms)) {
+                if t <= self.latest_accepted() {
                     self.hlc.observe(t);
                 }
                 t
@@ -248,28 +249,29 @@ impl Partitions {
         self.direct_id(self.hlc.next(self.clock.as_ref()))
     }
 
-    /// Makes the clock's persisted high-water mark cover `ts` (a write's timestamp, the
-    /// server's or a client's) before the write is applied, so no restart hands out a
-    /// timestamp at or below it. Free while `ts` is under the mark, which the clock keeper
-    /// keeps ahead of the wall clock; a timestamp past the skew bound moves nothing, since the
-    /// engine refuses it. A failed write of the mark poisons it: this and later writes past it
-    /// fail with the error.
-    pub async fn cover(&self, ts: Ts) -> nacre_storage::Result<()> {
+    /// The latest timestamp a write may carry now, under the skew bound (as the engine checks).
+    pub fn latest_accepted(&self) -> Ts {
+        nacre_storage::clock::latest_accepted(self.clock.now_ms(), self.budgets.max_clock_skew_ms)
+    }
+
+    /// Makes the clock's persisted high-water mark cover the timestamps of `entries` (direct
+    /// writes, stamped by the server or by a client) before they are applied, so no restart
+    /// hands out a timestamp at or below them. Free while they are under the mark, which the
+    /// clock keeper keeps ahead of the wall clock; a timestamp past the skew bound moves
+    /// nothing, since the engine refuses it. A failed write of the mark poisons it: this and
+    /// later writes past it fail with the error.
+    pub async fn cover(&self, entries: &[nacre_storage::Entry]) -> nacre_storage::Result<()> {
+        let Some(ts) = entries.iter().map(|e| e.version.id.ts).max() else { return Ok(()) };
         if ts <= self.high_water.bound() {
             return Ok(());
         }
-        let latest = Ts::from_millis(self.clock.now_ms().saturating_add(self.budgets.max_clock_skew_ms));
+        let latest = self.latest_accepted();
         if ts > latest {
             return Ok(());
         }
         // A lease ahead of `ts`, but never past what the skew bound accepts now: a clock
         // resumed there must still pass the engine's check.
-        self.high_water.raise(self.ahead(ts).min(latest).max(ts)).await
-    }
-
-    /// `ts` plus the lease the high-water mark is kept ahead by.
-    fn ahead(&self, ts: Ts) -> Ts {
-        Ts(ts.0.saturating_add(self.budgets.clock_persist_ahead_ms << Ts::LOGICAL_BITS))
+        self.high_water.raise(later(ts, self.budgets.clock_persist_ahead_ms).min(latest)).await
     }
 
     /// Keeps the clock's persisted high-water mark at least half a lease ahead of the wall
@@ -284,10 +286,10 @@ impl Partitions {
                 return;
             }
             let latest = Ts::from_millis(self.clock.now_ms()).max(self.hlc.last());
-            if Ts(latest.0.saturating_add((lease_ms / 2) << Ts::LOGICAL_BITS)) <= self.high_water.bound() {
+            if later(latest, lease_ms / 2) <= self.high_water.bound() {
                 continue;
             }
-            if let Err(e) = self.high_water.raise(self.ahead(latest)).await {
+            if let Err(e) = self.high_water.raise(later(latest, lease_ms)).await {
                 tracing::error!(shard = self.shard, error = %e, "the clock's high-water mark failed to persist: writes past it fail");
                 return;
             }
@@ -389,6 +391,11 @@ impl Partitions {
         }
         Ok(())
     }
+}
+
+/// `ts` plus `ms` milliseconds.
+fn later(ts: Ts, ms: u64) -> Ts {
+    Ts(ts.0.saturating_add(ms << Ts::LOGICAL_BITS))
 }
 
 /// What the flush loop knows of one partition.

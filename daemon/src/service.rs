@@ -206,10 +206,10 @@ impl Shard {
         let t = self.table(table)?;
         let engine = self.engine_for(&key.partition_key)?;
         self.wait_for_memory().await?;
-        let entry = self.entry(t, key, value, ts);
-        let id = entry.version.id;
-        self.partitions.cover(id.ts).await.map_err(|e| convert::storage_error(&e))?;
-        engine.write(vec![entry], convert::durability(durability)).await.map_err(|e| convert::storage_error(&e))?;
+        let entries = vec![self.entry(t, key, value, ts)];
+        let id = entries[0].version.id;
+        self.partitions.cover(&entries).await.map_err(|e| convert::storage_error(&e))?;
+        engine.write(entries, convert::durability(durability)).await.map_err(|e| convert::storage_error(&e))?;
         Ok(Reply::Written(convert::wire_version(id)))
     }
 
@@ -234,9 +234,7 @@ impl Shard {
             })
             .collect();
         let ids = entries.iter().map(|e| convert::wire_version(e.version.id)).collect();
-        if let Some(newest) = entries.iter().map(|e| e.version.id.ts).max() {
-            self.partitions.cover(newest).await.map_err(|e| convert::storage_error(&e))?;
-        }
+        self.partitions.cover(&entries).await.map_err(|e| convert::storage_error(&e))?;
         engine.write(entries, convert::durability(b.durability)).await.map_err(|e| convert::storage_error(&e))?;
         Ok(Reply::BatchWritten(ids))
     }

@@ -8,6 +8,13 @@ use crate::ids::Ts;
 use std::cell::Cell;
 use std::rc::Rc;
 
+/// The latest timestamp a write may carry when the clock reads `now_ms`, under a skew bound of
+/// `max_skew_ms`: the last logical tick of the millisecond `max_skew_ms` ahead. The one rule the
+/// engine's check, the daemon's clock and the bulk linker share.
+pub fn latest_accepted(now_ms: u64, max_skew_ms: u64) -> Ts {
+    Ts::from_parts(now_ms.saturating_add(max_skew_ms), u16::MAX)
+}
+
 /// A source of wall-clock milliseconds since the Unix epoch.
 pub trait Clock: 'static {
     /// Milliseconds since the Unix epoch, now.
@@ -106,6 +113,13 @@ mod tests {
         assert_eq!(a, Ts::from_millis(1_000));
         clock.set(2_000);
         assert_eq!(hlc.next(&clock), Ts::from_millis(2_000));
+    }
+
+    #[test]
+    fn the_latest_accepted_timestamp_is_the_last_tick_of_the_skewed_millisecond() {
+        let latest = latest_accepted(1_000, 60);
+        assert_eq!(latest, Ts::from_parts(1_060, u16::MAX));
+        assert!(latest < Ts::from_millis(1_061) && latest > Ts::from_millis(1_060));
     }
 
     #[test]

@@ -267,9 +267,7 @@ impl Key<'_> {
         while !entries.is_empty() {
             let rest = entries.split_off(entries.len().min(max));
             self.shard.partitions.wait_for_memory().await.map_err(|e| Reply::err(e.to_string()))?;
-            if let Some(newest) = entries.iter().map(|e| e.version.id.ts).max() {
-                self.shard.partitions.cover(newest).await.map_err(|e| storage(&e))?;
-            }
+            self.shard.partitions.cover(&entries).await.map_err(|e| storage(&e))?;
             self.engine.write(entries, durability).await.map_err(|e| storage(&e))?;
             entries = rest;
         }

@@ -3,9 +3,10 @@
 //! never sees a sync write that a crash could take back.
 
 use super::Engine;
+use crate::clock::latest_accepted;
 use crate::codec;
 use crate::error::{Error, Limit, Result};
-use crate::ids::{Lsn, Ts};
+use crate::ids::Lsn;
 use crate::io::Disk;
 use crate::memtable::Inserted;
 use crate::options::Durability;
@@ -95,7 +96,7 @@ impl<D: Disk> Engine<D> {
                 max: limits.max_batch_entries,
             });
         }
-        let max_ts = Ts::from_millis(self.clock.now_ms().saturating_add(self.options.max_clock_skew_ms) + 1).0 - 1;
+        let max_ts = latest_accepted(self.clock.now_ms(), self.options.max_clock_skew_ms);
         let mut total = 0usize;
         for e in batch.iter_mut() {
             let settings = self.table(e.key.table)?;
@@ -114,8 +115,8 @@ impl<D: Disk> Engine<D> {
                     *expires_at_ms = settings.default_ttl_ms.map(|ttl| e.version.id.ts.millis().saturating_add(ttl));
                 }
             }
-            if e.version.id.ts.0 > max_ts {
-                return Err(Error::TimestampTooFarInFuture { ts: e.version.id.ts, max: Ts(max_ts) });
+            if e.version.id.ts > max_ts {
+                return Err(Error::TimestampTooFarInFuture { ts: e.version.id.ts, max: max_ts });
             }
             total += codec::entry_encoded_len(&e.as_ref());
         }
