@@ -20,13 +20,11 @@ impl Shard {
         Reply::Tables(self.catalog.borrow().tables.iter().map(|(n, e)| table_info(n, e)).collect())
     }
 
-    /// Installs `catalog` on this shard: its engines learn every table's settings, and its
-    /// Kafka consumers start and stop to match the catalog's sources.
+    /// Installs `catalog` on this shard: its engines learn every table's settings and every
+    /// dropped table's id, and its Kafka consumers start and stop to match the catalog's sources.
     pub async fn install_catalog(self: &Rc<Self>, catalog: Catalog) {
         for engine in self.partitions.engines.values() {
-            for table in catalog.tables.values() {
-                engine.define_table(table.table_id(), table.settings());
-            }
+            catalog.install_on(engine);
         }
         *self.catalog.borrow_mut() = catalog.clone();
         self.sync_sources(&catalog).await;
@@ -98,7 +96,7 @@ impl Shard {
             return Err(error(ErrorCode::UnknownTable, format!("no table named {:?}", d.name)));
         }
         // The id is never reused, so the dropped table's data can never reappear under a new
-        // table; purging its bytes is compaction's work (not yet done).
+        // table; every shard's engines learn the id is dropped, and compaction purges its bytes.
         self.publish(catalog).await?;
         // Its loads have nothing left to roll back into view: no window protects them.
         self.protect_loads_in_their_rollback_window();

@@ -6,7 +6,7 @@ use crate::datadir::write_atomically;
 use anyhow::{Context, Result};
 use nacre_storage::{OriginKind, TableId, TableSettings, TieRule};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// One table.
@@ -102,6 +102,21 @@ pub enum CatalogError {
         table: String,
         /// The rule found.
         value: [KindName; 3],
+    },
+    /// A table's id is not below `next_id`: a table created next would take an id already used,
+    /// and a dropped table's data could show again under it.
+    #[error(
+        "{path}: field `tables.{table}.id`: {id} must be below `next_id` ({next_id}); set `next_id` above every table's id"
+    )]
+    IdNotBelowNext {
+        /// The file.
+        path: PathBuf,
+        /// The table.
+        table: String,
+        /// Its id.
+        id: u32,
+        /// The `next_id` found.
+        next_id: u32,
     },
 }
 
@@ -228,6 +243,14 @@ impl Catalog {
                     value: table.tie_rule,
                 });
             }
+            if table.id >= catalog.next_id {
+                return Err(CatalogError::IdNotBelowNext {
+                    path: path.to_path_buf(),
+                    table: name.clone(),
+                    id: table.id,
+                    next_id: catalog.next_id,
+                });
+            }
         }
         Ok(catalog)
     }
@@ -241,6 +264,23 @@ impl Catalog {
     /// The table named `name`.
     pub fn get(&self, name: &str) -> Option<&TableEntry> {
         self.tables.get(name)
+    }
+
+    /// The ids of tables dropped: every id given out (ids start at 1 and are never reused) that
+    /// no table has now.
+    pub fn dropped_table_ids(&self) -> impl Iterator<Item = TableId> + '_ {
+        let live: BTreeSet<u32> = self.tables.values().map(|t| t.id).collect();
+        (1..self.next_id).filter(move |id| !live.contains(id)).map(TableId)
+    }
+
+    /// Tells `engine` every table's settings and every dropped table's id.
+    pub fn install_on<D: nacre_storage::io::Disk>(&self, engine: &nacre_storage::Engine<D>) {
+        for table in self.tables.values() {
+            engine.define_table(table.table_id(), table.settings());
+        }
+        for id in self.dropped_table_ids() {
+            engine.drop_table(id);
+        }
     }
 
     /// The sources being consumed (not retired), by name.
@@ -351,5 +391,19 @@ mod tests {
         assert!(e.contains("max_version") && e.contains("tables.features"), "{e:?}");
         let e = refusal(r#"{"tables": {}, "next_id": 1, "colour": "blue"}"#);
         assert!(e.contains("colour"), "{e:?}");
+    }
+
+    #[test]
+    fn a_table_id_not_below_next_id_fails_the_load_and_dropped_ids_are_the_gaps() {
+        let good = catalog_with(&TABLE.replace("RULE", r#"["direct", "stream", "bulk"]"#));
+        let at_next = good.replace(r#""next_id": 2"#, r#""next_id": 1"#);
+        assert_ne!(good, at_next, "the fixture names next_id 2");
+        let e = refusal(&at_next);
+        assert!(e.contains("tables.features.id") && e.contains("next_id"), "{e:?}");
+        let later = good.replace(r#""next_id": 2"#, r#""next_id": 5"#);
+        let c = Catalog::parse(&later, Path::new("c.json")).expect("ids below next_id load");
+        let id = c.tables["features"].id;
+        let dropped: Vec<u32> = c.dropped_table_ids().map(|t| t.0).collect();
+        assert_eq!(dropped, (1..5).filter(|i| *i != id).collect::<Vec<_>>());
     }
 }

@@ -127,9 +127,7 @@ impl Partitions {
                 Engine::create(disk.clone(), &dir, id, wal, options, clock).await
             }
             .with_context(|| format!("opening partition {p}"))?;
-            for table in catalog.tables.values() {
-                engine.define_table(table.table_id(), table.settings());
-            }
+            catalog.install_on(&engine);
             engine.set_load_visibility(visibility.clone());
             engines.insert(p, Rc::new(engine));
         }

@@ -96,6 +96,8 @@ pub struct Engine<D: Disk> {
     clock: Rc<dyn Clock>,
     options: EngineOptions,
     tables: RefCell<HashMap<TableId, TableSettings>>,
+    /// Tables dropped: compaction purges their versions (rule 5 of the GC contract).
+    dropped_tables: RefCell<BTreeSet<TableId>>,
     mem: RefCell<Memtables>,
     /// Live segments, by descending `max_ts` (then id), the order point reads visit them in.
     segments: RefCell<Segments<D>>,
@@ -157,6 +159,15 @@ impl<D: Disk> Engine<D> {
     /// engine was not told about fail with [`Error::UnknownTable`].
     pub fn define_table(&self, table: TableId, settings: TableSettings) {
         self.tables.borrow_mut().insert(table, settings);
+    }
+
+    /// Tells the engine that `table` was dropped for good (its id is never used again): reads
+    /// and writes of it fail with [`Error::UnknownTable`] from now, and compaction purges every
+    /// version of it that a merge meets. A run holding nothing else is removed without being
+    /// read. Told again after every restart, since the engine does not persist it.
+    pub fn drop_table(&self, table: TableId) {
+        self.tables.borrow_mut().remove(&table);
+        self.dropped_tables.borrow_mut().insert(table);
     }
 
     fn table(&self, table: TableId) -> Result<TableSettings> {

@@ -580,3 +580,41 @@ fn a_failure_at_any_op_of_recovery_is_a_typed_error_and_the_next_recovery_recove
         assert_eq!(failed, ops, "every op of recovery is essential: none of its failures may pass unnoticed");
     });
 }
+
+/// A run holding only a dropped table is removed by the edit alone: a flipped bit in its first
+/// data block fails a merge that reads it (the table still live), and does not fail one that
+/// removes it unread (the table dropped).
+#[test]
+fn a_run_of_a_dropped_table_alone_is_removed_without_being_read() {
+    block_on(async {
+        for drop_it in [false, true] {
+            let sim = SimDisk::new(1);
+            let store = Store::create(sim.clone(), &root(), ManualClock::new(START_MS), small_options()).await;
+            let table = nacre_storage::TableId(2);
+            store.engine.define_table(table, nacre_storage::TableSettings::default());
+            let batch = (0..100u64)
+                .map(|i| {
+                    let mut e = put("", "", i + 1, &"v".repeat(200));
+                    e.key = Key::new(table, format!("key{i:03}"), Vec::new());
+                    e
+                })
+                .collect();
+            store.engine.write(batch, Durability::Sync).await.expect("write");
+            store.engine.flush().await.expect("flush");
+            let [segment] = file_named(&sim, ".seg").try_into().expect("one segment");
+            sim.flip_bit(&segment, 64, 3);
+            if drop_it {
+                store.engine.drop_table(table);
+            }
+            let ids = store.engine.segment_ids();
+            let out = store.engine.compact(&ids, CompactionOptions::collect_garbage()).await;
+            if drop_it {
+                let out = out.expect("removed unread");
+                assert_eq!((out.output, out.dropped_table_versions), (None, 100));
+                assert!(store.engine.segment_ids().is_empty());
+            } else {
+                assert!(matches!(out, Err(Error::ChecksumMismatch { .. } | Error::Corrupt { .. })), "{out:?}");
+            }
+        }
+    });
+}

@@ -323,3 +323,51 @@ fn nacre_compact_reclaims_expired_values_and_deleted_keys_at_once_and_says_what_
     let (code, stdout, _) = nacre(&server, &["compact", TABLE, "--partition", "1"]);
     assert_eq!((code, stdout.trim()), (0, "queued a full compaction of 1 partitions"));
 }
+
+#[test]
+fn a_dropped_tables_bytes_are_purged_by_compaction_after_a_restart() {
+    let config = "partitions = 4\n[compaction]\nenabled = false\n".to_owned();
+    let mut server = Server::start_with(ServerOptions { cores: 2, config: Some(config), ..ServerOptions::default() });
+    let runtime = nacre_tests::runtime();
+    let value = vec![b'v'; 1_000];
+    let key = |i: usize| Key::new(format!("entity{i:04}"), "");
+    runtime.block_on(async {
+        let client = server.client().await;
+        client.create_table(TABLE, TableSettings::default()).await.expect("create_table");
+        client.create_table("gone", TableSettings::default()).await.expect("create_table");
+        for i in 0..300 {
+            client.put(Put::new(TABLE, key(i), value.clone())).await.expect("live");
+            for _ in 0..2 {
+                client.put(Put::new("gone", key(i), value.clone())).await.expect("to be dropped");
+            }
+        }
+        client.drop_table("gone").await.expect("drop_table");
+    });
+    // A clean restart flushes every memtable: the dropped table's versions share each
+    // partition's run with the live table's, and the engines learn of the drop from the catalog.
+    assert!(server.sigterm_and_wait(Duration::from_secs(30)).success(), "{}", server.log_tail());
+    server.restart();
+    let segment_bytes = |server: &Server| {
+        runtime.block_on(async {
+            let stats = server.client().await.stats().await.expect("stats");
+            per_partition(&stats, "segment_bytes").values().sum::<u64>()
+        })
+    };
+    let before = segment_bytes(&server);
+    assert!(before > 900 * 1_000, "every version is on disk: {before}");
+    let (code, stdout, stderr) = nacre(&server, &["compact", TABLE, "--wait", "--json"]);
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    let after = segment_bytes(&server);
+    assert!(after * 2 < before, "the dropped table's two thirds are purged: {before} -> {after}");
+    assert!(after > 300 * 1_000, "the live table's values stay: {after}");
+    runtime.block_on(async {
+        let client = server.client().await;
+        for i in [0, 150, 299] {
+            let live = client.get(Get::new(TABLE, key(i))).await.expect("get");
+            assert_eq!(live.map(|r| r.value), Some(value.clone()));
+        }
+        // A table created now takes a new id: nothing of the dropped one shows under it.
+        client.create_table("gone", TableSettings::default()).await.expect("create again");
+        assert!(client.get(Get::new("gone", key(7))).await.expect("get").is_none());
+    });
+}

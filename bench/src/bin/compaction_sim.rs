@@ -151,7 +151,7 @@ impl Sim {
     fn snapshot(&self, p: usize) -> Snapshot {
         let mut runs: Vec<Run> = self.partitions[p].runs.iter().map(|r| r.summary(self.args.version_bytes)).collect();
         runs.sort_by_key(|r| std::cmp::Reverse(r.max_ts));
-        Snapshot { runs, max_versions: self.args.max_versions as u32 }
+        Snapshot { runs, max_versions: self.args.max_versions as u32, ..Snapshot::default() }
     }
 
     fn write(&mut self, now_ms: u64, weights: &[f64]) {

@@ -1,18 +1,21 @@
 //! The planner: `plan(snapshot, heat, policy) -> Option<Task>`, a pure function in the manner
 //! of lsm-tree's `CompactionStrategy::choose`. Strategies are tried in order of what they
-//! protect: read cost and space first (merge everything once newer runs outweigh the oldest),
-//! then the run count, then a lone run's superseded versions.
+//! protect: first runs of dropped tables (all garbage, removed unread), then read cost and space
+//! (merge everything once newer runs outweigh the oldest), then the run count, then a lone run's
+//! superseded versions.
 
 use super::heat::HeatRates;
 use super::policy::Policy;
 use super::snapshot::{Run, Snapshot};
-use super::strategy::{run_count, size_ratio, space_pressure};
+use super::strategy::{dropped_tables, run_count, size_ratio, space_pressure};
 use crate::ids::SegmentId;
 use crate::segment::info::SegmentKind;
 
 /// Why a task was planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
+    /// Runs holding only dropped tables: removed whole.
+    DroppedTables,
     /// The newer runs outweigh the oldest by the size ratio: everything merges.
     SizeRatio,
     /// More runs than the partition's heat allows: the newest merge.
@@ -25,6 +28,7 @@ impl Reason {
     /// A name for logs and stats.
     pub fn name(self) -> &'static str {
         match self {
+            Reason::DroppedTables => "dropped_tables",
             Reason::SizeRatio => "size_ratio",
             Reason::RunCount => "run_count",
             Reason::SpacePressure => "space_pressure",
@@ -66,8 +70,9 @@ pub fn candidates(snapshot: &Snapshot) -> Vec<&Run> {
 pub fn plan(snapshot: &Snapshot, heat: HeatRates, policy: &Policy) -> Option<Task> {
     let candidates = candidates(snapshot);
     let thresholds = policy.thresholds(heat);
-    let (inputs, reason) = size_ratio::choose(&candidates, &thresholds)
-        .map(|ids| (ids, Reason::SizeRatio))
+    let (inputs, reason) = dropped_tables::choose(snapshot)
+        .map(|ids| (ids, Reason::DroppedTables))
+        .or_else(|| size_ratio::choose(&candidates, &thresholds).map(|ids| (ids, Reason::SizeRatio)))
         .or_else(|| run_count::choose(&candidates, &thresholds).map(|ids| (ids, Reason::RunCount)))
         .or_else(|| {
             space_pressure::choose(&candidates, policy, snapshot.max_versions).map(|ids| (ids, Reason::SpacePressure))
@@ -108,7 +113,7 @@ mod tests {
 
     fn snapshot(mut runs: Vec<Run>) -> Snapshot {
         runs.sort_by_key(|r| std::cmp::Reverse(r.max_ts));
-        Snapshot { runs, max_versions: 1 }
+        Snapshot { runs, max_versions: 1, ..Snapshot::default() }
     }
 
     /// `n` flush runs of equal size over the same keys, the newest stamped highest.
@@ -235,7 +240,7 @@ mod tests {
         let mut stale = run(1, SegmentKind::Compaction, 64 << 20, 1_000, 100);
         stale.entry_count = 10_000;
         let fresh = run(2, SegmentKind::Flush, 1 << 20, 10_000, 200);
-        let s = Snapshot { runs: vec![fresh.clone(), stale.clone()], max_versions: 3 };
+        let s = Snapshot { runs: vec![fresh.clone(), stale.clone()], max_versions: 3, ..Snapshot::default() };
         let task = plan(&s, HeatRates::default(), &policy).expect("70% of the run is superseded");
         assert_eq!((task.reason, task.inputs.clone()), (Reason::SpacePressure, vec![stale.id]));
         assert!(s.debt().space_amplification > 1.0);
@@ -243,7 +248,7 @@ mod tests {
         stale.entry_count = 4_000;
         assert_eq!(
             plan(
-                &Snapshot { runs: vec![fresh.clone(), stale.clone()], max_versions: 3 },
+                &Snapshot { runs: vec![fresh.clone(), stale.clone()], max_versions: 3, ..Snapshot::default() },
                 HeatRates::default(),
                 &policy
             ),
@@ -251,7 +256,14 @@ mod tests {
         );
         stale.entry_count = 10_000;
         stale.size_bytes = policy.space_pressure_min_bytes - 1;
-        assert_eq!(plan(&Snapshot { runs: vec![fresh, stale], max_versions: 3 }, HeatRates::default(), &policy), None);
+        assert_eq!(
+            plan(
+                &Snapshot { runs: vec![fresh, stale], max_versions: 3, ..Snapshot::default() },
+                HeatRates::default(),
+                &policy
+            ),
+            None
+        );
     }
 
     #[test]
@@ -277,5 +289,55 @@ mod tests {
         assert_eq!(debt.read_amplification, 1, "disjoint runs: one run per read");
         assert!((debt.space_amplification - 1.0).abs() < 1e-9, "{debt:?}");
         assert_eq!(Snapshot::default().debt().space_amplification, 1.0);
+    }
+
+    /// `run` over table `table` alone.
+    fn of_table(mut r: Run, table: u32) -> Run {
+        r.min_key = Key::new(TableId(table), b"a".to_vec(), Vec::new());
+        r.max_key = Key::new(TableId(table), b"z".to_vec(), Vec::new());
+        r
+    }
+
+    #[test]
+    fn runs_of_dropped_tables_alone_are_removed_first_whatever_their_kind_or_heat() {
+        let policy = Policy::default();
+        // A fresh bulk load of table 2, a flush spanning tables 1 and 2, and a compaction output
+        // of tables 2 and 3: only the first holds nothing but table 2.
+        let load = of_table(run(1, SegmentKind::Bulk, 10 << 30, 1_000_000, 300), 2);
+        let mut mixed = of_table(run(2, SegmentKind::Flush, 1 << 20, 1_000, 200), 1);
+        mixed.max_key = Key::new(TableId(2), b"z".to_vec(), Vec::new());
+        let mut spans = of_table(run(3, SegmentKind::Compaction, 1 << 20, 1_000, 100), 2);
+        spans.max_key = Key::new(TableId(3), b"a".to_vec(), Vec::new());
+        let mut s = snapshot(vec![load.clone(), mixed.clone(), spans.clone()]);
+        assert_eq!(plan(&s, HeatRates::default(), &policy), None, "nothing to do while table 2 lives");
+        let before = s.debt();
+
+        s.dropped_tables = [TableId(2)].into();
+        let task = plan(&s, HeatRates::default(), &policy).expect("a cold partition still sheds a dropped table");
+        assert_eq!((task.reason, task.inputs.clone()), (Reason::DroppedTables, vec![load.id]));
+        let debt = s.debt();
+        assert!(debt.reclaimable_bytes >= load.size_bytes, "the whole load is reclaimable: {debt:?}");
+        assert!(before.reclaimable_bytes < load.size_bytes / 100, "before the drop, only overlaps: {before:?}");
+        assert!(debt.space_amplification > 100.0, "a million dead versions beside 2,000 live: {debt:?}");
+
+        // Tables 2 and 3 dropped: the run spanning them goes too; table 1's does not.
+        s.dropped_tables = [TableId(2), TableId(3)].into();
+        let task = plan(&s, hot(&policy), &policy).expect("two dead runs");
+        assert_eq!(task.inputs, vec![load.id, spans.id]);
+        // A gap in the range (table 2 live) keeps a run spanning 1..3 out.
+        let mut wide = of_table(run(4, SegmentKind::Flush, 1 << 20, 1_000, 50), 1);
+        wide.max_key = Key::new(TableId(3), b"z".to_vec(), Vec::new());
+        let s = Snapshot { runs: vec![wide], max_versions: 1, dropped_tables: [TableId(1), TableId(3)].into() };
+        assert_eq!(plan(&s, HeatRates::default(), &policy), None);
+        assert_eq!(s.debt().reclaimable_bytes, 0, "no per-table counts: a mixed run counts as live");
+    }
+
+    #[test]
+    fn a_partition_of_nothing_but_dropped_tables_owes_all_its_bytes() {
+        let mut s = snapshot(vec![of_table(run(1, SegmentKind::Flush, 1 << 20, 1_000, 100), 7)]);
+        s.dropped_tables = [TableId(7)].into();
+        let debt = s.debt();
+        assert_eq!(debt.reclaimable_bytes, 1 << 20);
+        assert!(debt.space_amplification.is_finite() && debt.space_amplification >= 1_000.0, "{debt:?}");
     }
 }

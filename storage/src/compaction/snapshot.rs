@@ -2,9 +2,10 @@
 //! with no I/O. The engine takes one with [`crate::Engine::compaction_snapshot`]; tests make
 //! them by hand.
 
-use crate::ids::{SegmentId, Ts};
+use crate::ids::{SegmentId, TableId, Ts};
 use crate::record::Key;
 use crate::segment::info::{SegmentInfo, SegmentKind};
+use std::collections::BTreeSet;
 
 /// One run, as the planner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +54,11 @@ impl Run {
         self.min_key <= other.max_key && other.min_key <= self.max_key
     }
 
+    /// True if every key the run holds belongs to a table in `dropped`: the whole run is garbage.
+    pub fn only_dropped_tables(&self, dropped: &BTreeSet<TableId>) -> bool {
+        only_dropped_tables(&self.min_key, &self.max_key, dropped)
+    }
+
     /// Versions this run holds beyond `max_versions` per key: what a rewrite of it alone is sure
     /// to shed (retention by time only ever drops more).
     pub fn superseded_entries(&self, max_versions: u32) -> u64 {
@@ -69,6 +75,15 @@ pub struct Snapshot {
     pub runs: Vec<Run>,
     /// The most versions of a key any of the partition's tables keeps.
     pub max_versions: u32,
+    /// Tables dropped: their versions are garbage wherever they are.
+    pub dropped_tables: BTreeSet<TableId>,
+}
+
+/// True if every key from `min` to `max` (keys order by table first) belongs to a table in
+/// `dropped`, so a run with that range holds nothing but garbage.
+pub fn only_dropped_tables(min: &Key, max: &Key, dropped: &BTreeSet<TableId>) -> bool {
+    let tables = u64::from(max.table.0.saturating_sub(min.table.0)) + 1;
+    min.table <= max.table && dropped.range(min.table..=max.table).count() as u64 == tables
 }
 
 /// A partition's compaction debt, estimated from metadata alone.
@@ -87,7 +102,9 @@ pub struct Debt {
 }
 
 impl Snapshot {
-    /// The debt this snapshot carries.
+    /// The debt this snapshot carries. A run holding only dropped tables counts whole as
+    /// reclaimable; one holding a dropped table beside live ones counts as live (segment
+    /// metadata has no per-table counts), until a merge purges it.
     pub fn debt(&self) -> Debt {
         let runs = self.runs.len();
         let read_amplification =
@@ -97,22 +114,40 @@ impl Snapshot {
         if entries == 0 {
             return Debt { runs, read_amplification, space_amplification: 1.0, reclaimable_bytes: 0 };
         }
-        // Keys repeated across runs: at most every key of every run but the one holding most.
-        let keys: u64 = self.runs.iter().map(|r| r.key_count).sum();
-        let widest = self.runs.iter().map(|r| r.key_count).max().unwrap_or(0);
-        let cross_run_repeats = if read_amplification > 1 { keys - widest } else { 0 };
-        // Tombstones count as reclaimable: a bottommost merge drops those past their grace.
-        let within_runs: u64 =
-            self.runs.iter().map(|r| r.superseded_entries(self.max_versions) + r.tombstone_count).sum();
-        let kept_versions = u64::from(self.max_versions.max(1));
-        let reclaimable = (within_runs + cross_run_repeats.saturating_sub(widest * (kept_versions - 1)))
-            .min(entries.saturating_sub(1));
-        let live = entries - reclaimable;
+        let (dead, live): (Vec<&Run>, Vec<&Run>) =
+            self.runs.iter().partition(|r| r.only_dropped_tables(&self.dropped_tables));
+        let dead_entries: u64 = dead.iter().map(|r| r.entry_count).sum();
+        let dead_bytes: u64 = dead.iter().map(|r| r.size_bytes).sum();
+        let live_entries = entries - dead_entries;
+        let live_reclaimable = if live_entries == 0 { 0 } else { self.live_reclaimable(&live, live_entries) };
+        let live_bytes = bytes - dead_bytes;
+        let reclaimable = dead_entries + live_reclaimable;
+        // Counted as one kept version when all is garbage, so the ratio stays finite.
+        let kept = (entries - reclaimable).max(1);
         Debt {
             runs,
             read_amplification,
-            space_amplification: entries as f64 / live as f64,
-            reclaimable_bytes: (bytes as f64 * reclaimable as f64 / entries as f64) as u64,
+            space_amplification: entries as f64 / kept as f64,
+            reclaimable_bytes: dead_bytes
+                + if live_entries == 0 {
+                    0
+                } else {
+                    (live_bytes as f64 * live_reclaimable as f64 / live_entries as f64) as u64
+                },
         }
+    }
+
+    /// Versions of `live` runs (holding `entries` versions) a full compaction would shed: the
+    /// superseded within runs, tombstones, and keys repeated across overlapping runs.
+    fn live_reclaimable(&self, live: &[&Run], entries: u64) -> u64 {
+        let overlapping = live.iter().any(|r| live.iter().any(|o| o.id != r.id && o.overlaps(r)));
+        // Keys repeated across runs: at most every key of every run but the one holding most.
+        let keys: u64 = live.iter().map(|r| r.key_count).sum();
+        let widest = live.iter().map(|r| r.key_count).max().unwrap_or(0);
+        let cross_run_repeats = if overlapping { keys - widest } else { 0 };
+        // Tombstones count as reclaimable: a bottommost merge drops those past their grace.
+        let within_runs: u64 = live.iter().map(|r| r.superseded_entries(self.max_versions) + r.tombstone_count).sum();
+        let kept_versions = u64::from(self.max_versions.max(1));
+        (within_runs + cross_run_repeats.saturating_sub(widest * (kept_versions - 1))).min(entries.saturating_sub(1))
     }
 }

@@ -10,6 +10,7 @@
 
 use super::Engine;
 use super::flush::NewSegment;
+use crate::compaction::snapshot::only_dropped_tables;
 use crate::compaction::{Run, Snapshot};
 use crate::error::{Error, Result};
 use crate::ids::{SegmentId, TableId};
@@ -44,6 +45,9 @@ pub struct CompactionOptions {
     /// never shows a rolled-back load again. (A load being linked is hidden too, but its
     /// segments are never merged while it is, so none of its versions is an input.)
     pub drop_rolled_back: bool,
+    /// Drop every version of a table the engine was told is dropped
+    /// ([`Engine::drop_table`]); inputs holding nothing else are removed without being read.
+    pub purge_dropped_tables: bool,
 }
 
 impl CompactionOptions {
@@ -54,6 +58,7 @@ impl CompactionOptions {
             expire_values: true,
             reclaim_tombstones: true,
             drop_rolled_back: true,
+            purge_dropped_tables: true,
         }
     }
 }
@@ -73,6 +78,8 @@ pub struct CompactionOutcome {
     pub bytes_out: u64,
     /// Keys dropped whole because a reclaimed tombstone was all that was left of them.
     pub tombstones_reclaimed: u64,
+    /// Versions purged because their table was dropped.
+    pub dropped_table_versions: u64,
     /// True if no live segment outside the inputs held any of their key range.
     pub bottommost: bool,
     /// The most bytes of decoded input and pending output the merge held at once: one read-ahead
@@ -149,6 +156,8 @@ pub(super) struct Rules {
     reclaim_before_ms: Option<u64>,
     /// Bulk loads whose versions the merge drops (rolled back).
     rolled_back: Arc<BTreeSet<u32>>,
+    /// Tables whose versions the merge drops (dropped).
+    dropped_tables: BTreeSet<TableId>,
 }
 
 impl<D: Disk> Engine<D> {
@@ -166,7 +175,7 @@ impl<D: Disk> Engine<D> {
             .map(|s| Run::of(s.info()))
             .collect();
         let max_versions = self.tables.borrow().values().map(|t| t.max_versions).max().unwrap_or(1);
-        Snapshot { runs, max_versions }
+        Snapshot { runs, max_versions, dropped_tables: self.dropped_tables.borrow().clone() }
     }
 
     /// Flush and compaction volumes since the engine opened.
@@ -213,6 +222,11 @@ impl<D: Disk> Engine<D> {
             reclaim_before_ms: (options.reclaim_tombstones && bottommost)
                 .then(|| self.clock.now_ms().saturating_sub(self.options.tombstone_grace_ms)),
             rolled_back: if options.drop_rolled_back { self.visibility.borrow().snapshot() } else { Arc::default() },
+            dropped_tables: if options.purge_dropped_tables {
+                self.dropped_tables.borrow().clone()
+            } else {
+                BTreeSet::new()
+            },
         };
         // Blocks of an output that fits the cache go into it, as a flush's do, so reads do not
         // all miss once it replaces its inputs; a larger one would only evict everything else.
@@ -223,10 +237,18 @@ impl<D: Disk> Engine<D> {
             versions_in: 0,
             versions_out: 0,
             tombstones_reclaimed: 0,
+            dropped_table_versions: 0,
             peak: 0,
             loads: BTreeSet::new(),
         };
-        if let Err(e) = self.merge(inputs, &rules, keep_blocks, &mut merge).await {
+        let all_dropped =
+            inputs.iter().all(|s| only_dropped_tables(&s.info().min_key, &s.info().max_key, &rules.dropped_tables));
+        if all_dropped {
+            // Nothing in them can be kept: they go with the edit, unread.
+            let versions: u64 = inputs.iter().map(|s| s.info().entry_count).sum();
+            merge.versions_in = versions;
+            merge.dropped_table_versions = versions;
+        } else if let Err(e) = self.merge(inputs, &rules, keep_blocks, &mut merge).await {
             if let Some(segment) = merge.output.take() {
                 return Err(self.abandon_segment(segment, e).await);
             }
@@ -283,6 +305,7 @@ impl<D: Disk> Engine<D> {
             bytes_in,
             bytes_out,
             tombstones_reclaimed: merge.tombstones_reclaimed,
+            dropped_table_versions: merge.dropped_table_versions,
             bottommost,
             peak_buffered_bytes: merge.peak,
         })
@@ -339,6 +362,10 @@ impl<D: Disk> Engine<D> {
             let Some(m) = min else { break };
             let e = cursors[m].entries.pop_front().expect("peeked");
             merge.versions_in += 1;
+            if rules.dropped_tables.contains(&e.key.table) {
+                merge.dropped_table_versions += 1;
+                continue;
+            }
             if super::withdrawn(&rules.rolled_back, &e.version.id) {
                 continue;
             }
@@ -400,6 +427,7 @@ impl Rules {
             now_ms,
             reclaim_before_ms: None,
             rolled_back: Arc::default(),
+            dropped_tables: BTreeSet::new(),
         }
     }
 
@@ -425,6 +453,7 @@ struct Merge<F: crate::io::DiskFile> {
     versions_in: u64,
     versions_out: u64,
     tombstones_reclaimed: u64,
+    dropped_table_versions: u64,
     peak: u64,
     /// The bulk loads whose versions the output holds.
     loads: BTreeSet<u32>,

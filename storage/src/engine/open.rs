@@ -106,6 +106,7 @@ impl<D: Disk> Engine<D> {
             counters: Cell::new(Default::default()),
             options,
             tables: RefCell::new(Default::default()),
+            dropped_tables: RefCell::new(Default::default()),
             mem: RefCell::new(Memtables::default()),
             segments: RefCell::new(Rc::new(Vec::new())),
             hidden: RefCell::new((u64::MAX, Rc::new(std::collections::BTreeSet::new()))),

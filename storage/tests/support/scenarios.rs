@@ -317,6 +317,74 @@ pub async fn a_tombstone_is_kept_while_a_memtable_holds_its_key<D: Disk>(disk: D
     assert_eq!(s.get("k", "").await, None, "the tombstone still hides the older write");
 }
 
+/// A put of `pk` into `table` (the harness's other helpers write to [`TABLE`]).
+fn put_in(table: TableId, pk: &str, ts: u64, value: &str) -> nacre_storage::Entry {
+    let mut e = put(pk, "", ts, value);
+    e.key = Key::new(table, pk.as_bytes(), b"");
+    e
+}
+
+/// GC rule 5: once the engine is told a table is dropped, writes of it are refused, the planner
+/// removes a run holding only that table first, without reading it, and a merge purges its
+/// versions from a run it shares with live tables. After a restart the engine must be told
+/// again: a merge meeting a table it knows neither way fails with a typed error and changes
+/// nothing.
+pub async fn a_dropped_tables_versions_are_purged_and_its_own_runs_removed_unread<D: Disk>(disk: D, root: PathBuf) {
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    let (dropped, other) = (TableId(2), TableId(3));
+    s.engine.define_table(dropped, TableSettings::default());
+    s.engine.define_table(other, TableSettings::default());
+    let value = "d".repeat(500);
+    let alone: Vec<_> = (0..200).map(|i| put_in(dropped, &format!("a{i:03}"), 10, &value)).collect();
+    s.engine.write(alone, Durability::Sync).await.expect("write");
+    s.engine.flush().await.expect("flush");
+    let only_dropped = s.engine.segment_ids();
+    let mut shared: Vec<_> = (0..100).map(|i| put(&format!("live{i:03}"), "", 20, "kept")).collect();
+    shared.extend((0..100).map(|i| put_in(dropped, &format!("b{i:03}"), 20, &value)));
+    shared.extend((0..50).map(|i| put_in(other, &format!("c{i:03}"), 20, "other")));
+    s.engine.write(shared, Durability::Sync).await.expect("write");
+    s.engine.flush().await.expect("flush");
+    let mixed: Vec<_> = s.engine.segment_ids().into_iter().filter(|id| !only_dropped.contains(id)).collect();
+    assert_eq!((only_dropped.len(), mixed.len()), (1, 1));
+    let live_debt = s.engine.compaction_snapshot().debt();
+
+    s.engine.drop_table(dropped);
+    let refused = s.engine.write(vec![put_in(dropped, "late", 30, "x")], Durability::Sync).await;
+    assert!(matches!(refused, Err(Error::UnknownTable(t)) if t == dropped), "{refused:?}");
+    let snapshot = s.engine.compaction_snapshot();
+    let debt = snapshot.debt();
+    assert!(debt.reclaimable_bytes > live_debt.reclaimable_bytes, "{live_debt:?} -> {debt:?}");
+    let task = nacre_storage::compaction::plan(
+        &snapshot,
+        nacre_storage::compaction::HeatRates::default(),
+        &nacre_storage::compaction::Policy::default(),
+    )
+    .expect("a run of a dropped table alone is planned");
+    assert_eq!((task.reason, task.inputs.clone()), (nacre_storage::compaction::Reason::DroppedTables, only_dropped));
+    let before = s.engine.stats().segment_bytes;
+    let out = s.engine.compact(&task.inputs, CompactionOptions::collect_garbage()).await.expect("compact");
+    assert_eq!((out.output.is_none(), out.versions_in, out.dropped_table_versions), (true, 200, 200), "{out:?}");
+    assert_eq!(s.engine.segment_ids(), mixed, "the dead run is gone");
+    assert!(s.engine.stats().segment_bytes < before / 2, "its bytes are reclaimed");
+
+    let out = s.engine.compact(&mixed, CompactionOptions::collect_garbage()).await.expect("compact");
+    assert_eq!((out.versions_out, out.dropped_table_versions), (150, 100), "{out:?}");
+    assert_eq!(s.get("live042", "").await.as_deref(), Some("kept"));
+
+    // A restart forgets what the engine was told; table 3 is neither defined nor dropped.
+    let s = s.reopen().await;
+    let ids = s.engine.segment_ids();
+    let unknown = s.engine.compact(&ids, CompactionOptions::collect_garbage()).await;
+    assert!(matches!(unknown, Err(Error::UnknownTable(t)) if t == other), "{unknown:?}");
+    assert_eq!(s.engine.segment_ids(), ids, "the failed merge changed nothing");
+    s.engine.drop_table(dropped);
+    s.engine.drop_table(other);
+    let out = s.engine.compact(&ids, CompactionOptions::collect_garbage()).await.expect("compact");
+    assert_eq!((out.versions_out, out.dropped_table_versions), (100, 50), "{out:?}");
+    let s = s.reopen().await;
+    assert_eq!(s.get("live042", "").await.as_deref(), Some("kept"));
+}
+
 pub async fn watermarks_supersede_older_versions_until_withdrawn<D: Disk>(disk: D, root: PathBuf) {
     let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
     s.put("before", "", 10, "old").await;
@@ -477,6 +545,7 @@ macro_rules! for_each_scenario {
         $run!(a_compaction_output_that_fits_the_cache_stays_cached_whatever_its_inputs_size);
         $run!(tombstones_and_expired_values_are_reclaimed_only_bottommost_and_after_their_grace);
         $run!(a_tombstone_is_kept_while_a_memtable_holds_its_key);
+        $run!(a_dropped_tables_versions_are_purged_and_its_own_runs_removed_unread);
         $run!(watermarks_supersede_older_versions_until_withdrawn);
         $run!(bad_input_gets_typed_errors_and_changes_nothing);
         $run!(a_second_engine_on_the_same_directory_is_refused);
