@@ -63,6 +63,19 @@ fn ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 
+/// What reads and compaction must know of bulk loads from the first request on, before any
+/// shard starts: every load `book` does not record as committed is hidden, and every committed
+/// one inside its rollback window is protected (no shard's compaction may merge it, or collect
+/// what its watermark hides, before shard 0 takes over keeping the set).
+pub fn visibility_at_start(book: &LoadBook, catalog: &Catalog) -> nacre_storage::bulk::LoadVisibility {
+    let visibility = nacre_storage::bulk::LoadVisibility::default();
+    for load in book.hidden() {
+        visibility.hide(load);
+    }
+    visibility.set_protected(in_their_rollback_window(book.all(), catalog, now_ms()));
+    visibility
+}
+
 /// The loads among `loads` inside their rollback window at `now_ms`: committed less than their
 /// table's `rollback_window_ms` ago. A load targets one table (its descriptor's); if that table
 /// was dropped, the load has nothing left to roll back into view and is not protected. The

@@ -10,6 +10,7 @@ pub mod alloc_count;
 pub(crate) mod budget;
 pub mod bulk_book;
 pub(crate) mod bulk_link;
+pub use bulk_link::visibility_at_start;
 pub mod catalog;
 pub(crate) mod compaction_admin;
 pub(crate) mod compactor;

@@ -610,7 +610,7 @@ fn a_run_of_a_dropped_table_alone_is_removed_without_being_read() {
             let out = store.engine.compact(&ids, CompactionOptions::collect_garbage()).await;
             if drop_it {
                 let out = out.expect("removed unread");
-                assert_eq!((out.output, out.dropped_table_versions), (None, 100));
+                assert_eq!((out.output, out.garbage_versions), (None, 100));
                 assert!(store.engine.segment_ids().is_empty());
             } else {
                 assert!(matches!(out, Err(Error::ChecksumMismatch { .. } | Error::Corrupt { .. })), "{out:?}");

@@ -649,6 +649,11 @@ impl Run {
                 self.store().engine.add_watermark(*table, *m).await.unwrap_or_else(|e| panic!("{}: {e}", ctx()));
                 self.model.add_watermark(*table, *m);
             }
+            // Under GC, what a watermark older than the grace period hides may already be
+            // collected (rule 6): withdrawing it then shows only what compaction kept, which the
+            // model cannot know. The daemon withdraws one only by a rollback, which a load's
+            // rollback window protects; here such a withdrawal is skipped on both sides.
+            Op::RemoveMark(_, m) if self.gc && self.collectable(m) => {}
             Op::RemoveMark(table, m) => {
                 self.store().engine.remove_watermark(*table, *m).await.unwrap_or_else(|e| panic!("{}: {e}", ctx()));
                 self.model.remove_watermark(*table, *m);
@@ -665,8 +670,17 @@ impl Run {
     /// version (the versions it can pick are all kept), unless one of the key's values has
     /// expired by now (an expired value turns into a tombstone, and as-of reads of the past
     /// lose it). Tombstone reclaim is out of reach here: the clock never passes its grace.
+    /// True if GC may collect what `mark` hides (rule 6): its point is older than the grace.
+    fn collectable(&self, mark: &Watermark) -> bool {
+        mark.point.ts.millis() < self.now_ms().saturating_sub(small_options().tombstone_grace_ms)
+    }
+
     fn exact_under_gc(&self, key: &Key, at: ReadAt) -> bool {
         let ReadAt::AsOf(bound) = at else { return true };
+        // Before a collectable watermark's point, what it hid may be gone.
+        if self.model.marks(key.table).iter().any(|m| self.collectable(m) && m.point.ts > bound) {
+            return false;
+        }
         let versions = self.model.versions_of(key);
         let now_ms = self.now_ms();
         if versions.iter().any(|v| matches!(v.payload, Payload::Value { expires_at_ms: Some(x), .. } if x <= now_ms)) {

@@ -136,3 +136,67 @@ fn a_window_altered_to_zero_after_the_link_lets_compaction_merge_the_load() {
     assert!(report.compactions > 0, "{report:?}");
     assert_a_rollback_hides_the_merged_load(&server, load);
 }
+
+/// GC rule 6 through nacred: two tables with the same old values and the same replace load over
+/// a fifth of their keys, one with no rollback window, one with the default. With no grace
+/// period, a full compaction drops what the first table's watermark hides and keeps the
+/// second's (its load is inside its window, so a rollback could still show it); latest reads of
+/// both are unchanged.
+#[test]
+fn a_replace_loads_watermark_past_its_window_and_grace_lets_compaction_drop_what_it_hides() {
+    const ALL: usize = 200;
+    let work = test_dir("nacre-bulk-compaction-");
+    let config = Some("partitions = 4\n[compaction]\nenabled = false\ntombstone_grace_ms = 0\n".to_owned());
+    let mut server = Server::start_with(ServerOptions { cores: 2, config, ..ServerOptions::default() });
+    let now = bulk::now_ms();
+    let old = "o".repeat(1_000);
+    let tables = [("gone", 0), ("kept", TableSettings::DEFAULT_ROLLBACK_WINDOW_MS)];
+    runtime().block_on(async {
+        let client = server.client().await;
+        for (id, (table, window_ms)) in tables.iter().enumerate() {
+            let settings = TableSettings { rollback_window_ms: *window_ms, ..TableSettings::default() };
+            assert_eq!(client.create_table(table, settings).await.expect("create").id, id as u32 + 1);
+            for i in 0..ALL {
+                let mut put = Put::new(*table, Key::new(key(i).into_bytes(), b""), old.clone().into_bytes());
+                put.ts = Some(Ts::from_millis(now - 20_000));
+                client.put(put).await.expect("put");
+            }
+            let input = work.path().join(format!("{table}.jsonl"));
+            let rows: Vec<Row> = (0..ALL / 5).map(|i| Row::new(key(i), "", format!("bulk-{}", key(i)))).collect();
+            bulk::write_jsonl(&input, &rows);
+            let out = work.path().join(format!("{table}-load"));
+            let snapshot = (now - 10_000).to_string();
+            let args = ["--format", "jsonl", "--mode", "replace", "--snapshot-ts", &snapshot];
+            bulk::build(table, id as u32 + 1, 4, &[&input], &out, &args);
+            client.bulk_link(&out.display().to_string()).await.expect("link");
+        }
+    });
+    // A clean restart flushes every memtable: the old values are in runs of their own.
+    assert!(server.sigterm_and_wait(Duration::from_secs(30)).success(), "{}", server.log_tail());
+    server.restart();
+    runtime().block_on(async {
+        let client = server.client().await;
+        let before: Vec<usize> = vec![history_len(&client, "gone", 150).await, history_len(&client, "kept", 150).await];
+        assert_eq!(before, [1, 1], "a key the load did not hold keeps its old version, hidden");
+        for table in ["gone", "kept"] {
+            let report = client.compact(Compact { table: table.into(), partition: None, wait: true }).await;
+            assert!(report.expect("compact").compactions > 0);
+        }
+        assert_eq!(history_len(&client, "gone", 150).await, 0, "collected under the watermark");
+        assert_eq!(history_len(&client, "kept", 150).await, 1, "the load is in its window: kept");
+        for table in ["gone", "kept"] {
+            let keys = (0..ALL).map(key);
+            let got = bulk::values_of(&client, table, keys, "-").await;
+            let want: Vec<String> =
+                (0..ALL).map(|i| if i < ALL / 5 { format!("bulk-{}", key(i)) } else { "-".into() }).collect();
+            assert_eq!(got, want, "{table}: latest reads are unchanged");
+        }
+    });
+    drop(work);
+}
+
+/// How many versions key `i` of `table` holds.
+async fn history_len(client: &Client, table: &str, i: usize) -> usize {
+    let versions = nacre_wire::Versions::new(table, Key::new(key(i).into_bytes(), b""));
+    client.versions(versions).await.expect("versions").versions.len()
+}

@@ -46,16 +46,6 @@ struct Args {
     print_default_config: bool,
 }
 
-/// The loads reads must not see from the first request on: every load `book` does not record
-/// as committed.
-fn hidden_loads(book: &LoadBook) -> nacre_storage::bulk::LoadVisibility {
-    let visibility = nacre_storage::bulk::LoadVisibility::default();
-    for load in book.hidden() {
-        visibility.hide(load);
-    }
-    visibility
-}
-
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
@@ -130,7 +120,7 @@ fn run() -> Result<()> {
         config: config.clone(),
         stop,
         drained: Arc::new(AtomicUsize::new(0)),
-        visibility: hidden_loads(&bulk_book),
+        visibility: nacre_daemon::visibility_at_start(&bulk_book, &catalog),
         bulk_book,
         catalog,
         wall_clock,

@@ -1,21 +1,23 @@
 //! The planner: `plan(snapshot, heat, policy) -> Option<Task>`, a pure function in the manner
 //! of lsm-tree's `CompactionStrategy::choose`. Strategies are tried in order of what they
-//! protect: first runs of dropped tables (all garbage, removed unread), then read cost and space
+//! protect: first dead runs (only garbage: dropped tables, versions under a collectable
+//! watermark; removed unread), then read cost and space
 //! (merge everything once newer runs outweigh the oldest), then the run count, then a lone run's
 //! superseded versions.
 
 use super::heat::HeatRates;
 use super::policy::Policy;
 use super::snapshot::{Run, Snapshot};
-use super::strategy::{dropped_tables, run_count, size_ratio, space_pressure};
+use super::strategy::{dead_runs, run_count, size_ratio, space_pressure};
 use crate::ids::SegmentId;
 use crate::segment::info::SegmentKind;
 
 /// Why a task was planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
-    /// Runs holding only dropped tables: removed whole.
-    DroppedTables,
+    /// Runs holding only garbage (dropped tables, versions under a collectable watermark):
+    /// removed whole, unread.
+    DeadRuns,
     /// The newer runs outweigh the oldest by the size ratio: everything merges.
     SizeRatio,
     /// More runs than the partition's heat allows: the newest merge.
@@ -28,7 +30,7 @@ impl Reason {
     /// A name for logs and stats.
     pub fn name(self) -> &'static str {
         match self {
-            Reason::DroppedTables => "dropped_tables",
+            Reason::DeadRuns => "dead_runs",
             Reason::SizeRatio => "size_ratio",
             Reason::RunCount => "run_count",
             Reason::SpacePressure => "space_pressure",
@@ -70,8 +72,8 @@ pub fn candidates(snapshot: &Snapshot) -> Vec<&Run> {
 pub fn plan(snapshot: &Snapshot, heat: HeatRates, policy: &Policy) -> Option<Task> {
     let candidates = candidates(snapshot);
     let thresholds = policy.thresholds(heat);
-    let (inputs, reason) = dropped_tables::choose(snapshot)
-        .map(|ids| (ids, Reason::DroppedTables))
+    let (inputs, reason) = dead_runs::choose(snapshot)
+        .map(|ids| (ids, Reason::DeadRuns))
         .or_else(|| size_ratio::choose(&candidates, &thresholds).map(|ids| (ids, Reason::SizeRatio)))
         .or_else(|| run_count::choose(&candidates, &thresholds).map(|ids| (ids, Reason::RunCount)))
         .or_else(|| {
@@ -312,22 +314,24 @@ mod tests {
         assert_eq!(plan(&s, HeatRates::default(), &policy), None, "nothing to do while table 2 lives");
         let before = s.debt();
 
-        s.dropped_tables = [TableId(2)].into();
+        s.garbage.dropped_tables = [TableId(2)].into();
         let task = plan(&s, HeatRates::default(), &policy).expect("a cold partition still sheds a dropped table");
-        assert_eq!((task.reason, task.inputs.clone()), (Reason::DroppedTables, vec![load.id]));
+        assert_eq!((task.reason, task.inputs.clone()), (Reason::DeadRuns, vec![load.id]));
         let debt = s.debt();
         assert!(debt.reclaimable_bytes >= load.size_bytes, "the whole load is reclaimable: {debt:?}");
         assert!(before.reclaimable_bytes < load.size_bytes / 100, "before the drop, only overlaps: {before:?}");
         assert!(debt.space_amplification > 100.0, "a million dead versions beside 2,000 live: {debt:?}");
 
         // Tables 2 and 3 dropped: the run spanning them goes too; table 1's does not.
-        s.dropped_tables = [TableId(2), TableId(3)].into();
+        s.garbage.dropped_tables = [TableId(2), TableId(3)].into();
         let task = plan(&s, hot(&policy), &policy).expect("two dead runs");
         assert_eq!(task.inputs, vec![load.id, spans.id]);
         // A gap in the range (table 2 live) keeps a run spanning 1..3 out.
         let mut wide = of_table(run(4, SegmentKind::Flush, 1 << 20, 1_000, 50), 1);
         wide.max_key = Key::new(TableId(3), b"z".to_vec(), Vec::new());
-        let s = Snapshot { runs: vec![wide], max_versions: 1, dropped_tables: [TableId(1), TableId(3)].into() };
+        let garbage =
+            crate::compaction::Garbage { dropped_tables: [TableId(1), TableId(3)].into(), ..Default::default() };
+        let s = Snapshot { runs: vec![wide], max_versions: 1, garbage };
         assert_eq!(plan(&s, HeatRates::default(), &policy), None);
         assert_eq!(s.debt().reclaimable_bytes, 0, "no per-table counts: a mixed run counts as live");
     }
@@ -335,7 +339,7 @@ mod tests {
     #[test]
     fn a_partition_of_nothing_but_dropped_tables_owes_all_its_bytes() {
         let mut s = snapshot(vec![of_table(run(1, SegmentKind::Flush, 1 << 20, 1_000, 100), 7)]);
-        s.dropped_tables = [TableId(7)].into();
+        s.garbage.dropped_tables = [TableId(7)].into();
         let debt = s.debt();
         assert_eq!(debt.reclaimable_bytes, 1 << 20);
         assert!(debt.space_amplification.is_finite() && debt.space_amplification >= 1_000.0, "{debt:?}");

@@ -2,10 +2,10 @@
 //! with no I/O. The engine takes one with [`crate::Engine::compaction_snapshot`]; tests make
 //! them by hand.
 
-use crate::ids::{SegmentId, TableId, Ts};
+use crate::compaction::Garbage;
+use crate::ids::{SegmentId, Ts};
 use crate::record::Key;
 use crate::segment::info::{SegmentInfo, SegmentKind};
-use std::collections::BTreeSet;
 
 /// One run, as the planner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +54,9 @@ impl Run {
         self.min_key <= other.max_key && other.min_key <= self.max_key
     }
 
-    /// True if every key the run holds belongs to a table in `dropped`: the whole run is garbage.
-    pub fn only_dropped_tables(&self, dropped: &BTreeSet<TableId>) -> bool {
-        only_dropped_tables(&self.min_key, &self.max_key, dropped)
+    /// True if everything the run holds is `garbage`, known from its key range and timestamps.
+    pub fn is_dead(&self, garbage: &Garbage) -> bool {
+        garbage.covers_run(&self.min_key, &self.max_key, self.max_ts)
     }
 
     /// Versions this run holds beyond `max_versions` per key: what a rewrite of it alone is sure
@@ -75,15 +75,8 @@ pub struct Snapshot {
     pub runs: Vec<Run>,
     /// The most versions of a key any of the partition's tables keeps.
     pub max_versions: u32,
-    /// Tables dropped: their versions are garbage wherever they are.
-    pub dropped_tables: BTreeSet<TableId>,
-}
-
-/// True if every key from `min` to `max` (keys order by table first) belongs to a table in
-/// `dropped`, so a run with that range holds nothing but garbage.
-pub fn only_dropped_tables(min: &Key, max: &Key, dropped: &BTreeSet<TableId>) -> bool {
-    let tables = u64::from(max.table.0.saturating_sub(min.table.0)) + 1;
-    min.table <= max.table && dropped.range(min.table..=max.table).count() as u64 == tables
+    /// What is garbage by table and identity alone: dropped tables, collectable watermarks.
+    pub garbage: Garbage,
 }
 
 /// A partition's compaction debt, estimated from metadata alone.
@@ -102,8 +95,8 @@ pub struct Debt {
 }
 
 impl Snapshot {
-    /// The debt this snapshot carries. A run holding only dropped tables counts whole as
-    /// reclaimable; one holding a dropped table beside live ones counts as live (segment
+    /// The debt this snapshot carries. A dead run (only garbage, [`Run::is_dead`]) counts whole
+    /// as reclaimable; one holding such garbage beside live versions counts as live (segment
     /// metadata has no per-table counts), until a merge purges it.
     pub fn debt(&self) -> Debt {
         let runs = self.runs.len();
@@ -114,8 +107,7 @@ impl Snapshot {
         if entries == 0 {
             return Debt { runs, read_amplification, space_amplification: 1.0, reclaimable_bytes: 0 };
         }
-        let (dead, live): (Vec<&Run>, Vec<&Run>) =
-            self.runs.iter().partition(|r| r.only_dropped_tables(&self.dropped_tables));
+        let (dead, live): (Vec<&Run>, Vec<&Run>) = self.runs.iter().partition(|r| r.is_dead(&self.garbage));
         let dead_entries: u64 = dead.iter().map(|r| r.entry_count).sum();
         let dead_bytes: u64 = dead.iter().map(|r| r.size_bytes).sum();
         let live_entries = entries - dead_entries;

@@ -10,8 +10,7 @@
 
 use super::Engine;
 use super::flush::NewSegment;
-use crate::compaction::snapshot::only_dropped_tables;
-use crate::compaction::{Run, Snapshot};
+use crate::compaction::{Garbage, Run, Snapshot};
 use crate::error::{Error, Result};
 use crate::ids::{SegmentId, TableId};
 use crate::io::Disk;
@@ -48,6 +47,12 @@ pub struct CompactionOptions {
     /// Drop every version of a table the engine was told is dropped
     /// ([`Engine::drop_table`]); inputs holding nothing else are removed without being read.
     pub purge_dropped_tables: bool,
+    /// Drop every version a table's watermark hides, once the watermark may be collected: its
+    /// bulk load is neither hidden nor kept apart (linking, pinned by a rollback, or inside its
+    /// rollback window), and its point is older than the engine's `tombstone_grace_ms`. The
+    /// watermark itself stays, so whatever it hides elsewhere (or later) stays hidden; only
+    /// as-of reads before its point lose what it hid, as they do a reclaimed tombstone's key.
+    pub collect_watermarked: bool,
 }
 
 impl CompactionOptions {
@@ -59,6 +64,7 @@ impl CompactionOptions {
             reclaim_tombstones: true,
             drop_rolled_back: true,
             purge_dropped_tables: true,
+            collect_watermarked: true,
         }
     }
 }
@@ -78,8 +84,8 @@ pub struct CompactionOutcome {
     pub bytes_out: u64,
     /// Keys dropped whole because a reclaimed tombstone was all that was left of them.
     pub tombstones_reclaimed: u64,
-    /// Versions purged because their table was dropped.
-    pub dropped_table_versions: u64,
+    /// Versions purged because their table was dropped or a collectable watermark hid them.
+    pub garbage_versions: u64,
     /// True if no live segment outside the inputs held any of their key range.
     pub bottommost: bool,
     /// The most bytes of decoded input and pending output the merge held at once: one read-ahead
@@ -156,8 +162,8 @@ pub(super) struct Rules {
     reclaim_before_ms: Option<u64>,
     /// Bulk loads whose versions the merge drops (rolled back).
     rolled_back: Arc<BTreeSet<u32>>,
-    /// Tables whose versions the merge drops (dropped).
-    dropped_tables: BTreeSet<TableId>,
+    /// Versions the merge drops by table and identity alone.
+    garbage: Garbage,
 }
 
 impl<D: Disk> Engine<D> {
@@ -175,7 +181,35 @@ impl<D: Disk> Engine<D> {
             .map(|s| Run::of(s.info()))
             .collect();
         let max_versions = self.tables.borrow().values().map(|t| t.max_versions).max().unwrap_or(1);
-        Snapshot { runs, max_versions, dropped_tables: self.dropped_tables.borrow().clone() }
+        Snapshot { runs, max_versions, garbage: self.garbage(CompactionOptions::collect_garbage()) }
+    }
+
+    /// What `options` let a merge drop by table and identity alone: dropped tables, and each
+    /// table's greatest collectable watermark.
+    fn garbage(&self, options: CompactionOptions) -> Garbage {
+        let mut garbage = Garbage::default();
+        if options.purge_dropped_tables {
+            garbage.dropped_tables = self.dropped_tables.borrow().clone();
+        }
+        if options.collect_watermarked {
+            let kept_apart = self.visibility.borrow().kept_apart();
+            let before_ms = self.clock.now_ms().saturating_sub(self.options.tombstone_grace_ms);
+            let tables = self.tables.borrow();
+            for (table, marks) in self.watermarks.borrow().iter() {
+                let Some(settings) = tables.get(table) else { continue };
+                let collectable = marks.iter().filter(|w| {
+                    let load_kept =
+                        w.point.origin.kind == OriginKind::Bulk && kept_apart.contains(&w.point.origin.source_id);
+                    !load_kept && w.point.ts.millis() < before_ms
+                });
+                if let Some(mark) =
+                    super::read::effective_watermark(collectable, settings.tie_rule, crate::ids::Ts::MAX)
+                {
+                    garbage.watermarks.insert(*table, mark);
+                }
+            }
+        }
+        garbage
     }
 
     /// Flush and compaction volumes since the engine opened.
@@ -222,11 +256,7 @@ impl<D: Disk> Engine<D> {
             reclaim_before_ms: (options.reclaim_tombstones && bottommost)
                 .then(|| self.clock.now_ms().saturating_sub(self.options.tombstone_grace_ms)),
             rolled_back: if options.drop_rolled_back { self.visibility.borrow().snapshot() } else { Arc::default() },
-            dropped_tables: if options.purge_dropped_tables {
-                self.dropped_tables.borrow().clone()
-            } else {
-                BTreeSet::new()
-            },
+            garbage: self.garbage(options),
         };
         // Blocks of an output that fits the cache go into it, as a flush's do, so reads do not
         // all miss once it replaces its inputs; a larger one would only evict everything else.
@@ -237,17 +267,19 @@ impl<D: Disk> Engine<D> {
             versions_in: 0,
             versions_out: 0,
             tombstones_reclaimed: 0,
-            dropped_table_versions: 0,
+            garbage_versions: 0,
             peak: 0,
             loads: BTreeSet::new(),
         };
-        let all_dropped =
-            inputs.iter().all(|s| only_dropped_tables(&s.info().min_key, &s.info().max_key, &rules.dropped_tables));
-        if all_dropped {
+        let dead = inputs.iter().all(|s| {
+            let info = s.info();
+            rules.garbage.covers_run(&info.min_key, &info.max_key, info.max_ts)
+        });
+        if dead {
             // Nothing in them can be kept: they go with the edit, unread.
             let versions: u64 = inputs.iter().map(|s| s.info().entry_count).sum();
             merge.versions_in = versions;
-            merge.dropped_table_versions = versions;
+            merge.garbage_versions = versions;
         } else if let Err(e) = self.merge(inputs, &rules, keep_blocks, &mut merge).await {
             if let Some(segment) = merge.output.take() {
                 return Err(self.abandon_segment(segment, e).await);
@@ -305,7 +337,7 @@ impl<D: Disk> Engine<D> {
             bytes_in,
             bytes_out,
             tombstones_reclaimed: merge.tombstones_reclaimed,
-            dropped_table_versions: merge.dropped_table_versions,
+            garbage_versions: merge.garbage_versions,
             bottommost,
             peak_buffered_bytes: merge.peak,
         })
@@ -362,8 +394,8 @@ impl<D: Disk> Engine<D> {
             let Some(m) = min else { break };
             let e = cursors[m].entries.pop_front().expect("peeked");
             merge.versions_in += 1;
-            if rules.dropped_tables.contains(&e.key.table) {
-                merge.dropped_table_versions += 1;
+            if rules.is_garbage(&e) {
+                merge.garbage_versions += 1;
                 continue;
             }
             if super::withdrawn(&rules.rolled_back, &e.version.id) {
@@ -427,8 +459,18 @@ impl Rules {
             now_ms,
             reclaim_before_ms: None,
             rolled_back: Arc::default(),
-            dropped_tables: BTreeSet::new(),
+            garbage: Garbage::default(),
         }
+    }
+
+    /// True if `e` is garbage by its table and identity alone (its table dropped, or hidden by
+    /// a collectable watermark).
+    fn is_garbage(&self, e: &Entry) -> bool {
+        if self.garbage.is_empty() {
+            return false;
+        }
+        let rule = self.tables.get(&e.key.table).map_or(crate::version::TieRule::default(), |t| t.tie_rule);
+        self.garbage.holds(e.key.table, &e.version.id, rule)
     }
 
     /// True if the rules know `table`'s settings.
@@ -453,7 +495,7 @@ struct Merge<F: crate::io::DiskFile> {
     versions_in: u64,
     versions_out: u64,
     tombstones_reclaimed: u64,
-    dropped_table_versions: u64,
+    garbage_versions: u64,
     peak: u64,
     /// The bulk loads whose versions the output holds.
     loads: BTreeSet<u32>,

@@ -360,15 +360,15 @@ pub async fn a_dropped_tables_versions_are_purged_and_its_own_runs_removed_unrea
         &nacre_storage::compaction::Policy::default(),
     )
     .expect("a run of a dropped table alone is planned");
-    assert_eq!((task.reason, task.inputs.clone()), (nacre_storage::compaction::Reason::DroppedTables, only_dropped));
+    assert_eq!((task.reason, task.inputs.clone()), (nacre_storage::compaction::Reason::DeadRuns, only_dropped));
     let before = s.engine.stats().segment_bytes;
     let out = s.engine.compact(&task.inputs, CompactionOptions::collect_garbage()).await.expect("compact");
-    assert_eq!((out.output.is_none(), out.versions_in, out.dropped_table_versions), (true, 200, 200), "{out:?}");
+    assert_eq!((out.output.is_none(), out.versions_in, out.garbage_versions), (true, 200, 200), "{out:?}");
     assert_eq!(s.engine.segment_ids(), mixed, "the dead run is gone");
     assert!(s.engine.stats().segment_bytes < before / 2, "its bytes are reclaimed");
 
     let out = s.engine.compact(&mixed, CompactionOptions::collect_garbage()).await.expect("compact");
-    assert_eq!((out.versions_out, out.dropped_table_versions), (150, 100), "{out:?}");
+    assert_eq!((out.versions_out, out.garbage_versions), (150, 100), "{out:?}");
     assert_eq!(s.get("live042", "").await.as_deref(), Some("kept"));
 
     // A restart forgets what the engine was told; table 3 is neither defined nor dropped.
@@ -380,9 +380,75 @@ pub async fn a_dropped_tables_versions_are_purged_and_its_own_runs_removed_unrea
     s.engine.drop_table(dropped);
     s.engine.drop_table(other);
     let out = s.engine.compact(&ids, CompactionOptions::collect_garbage()).await.expect("compact");
-    assert_eq!((out.versions_out, out.dropped_table_versions), (100, 50), "{out:?}");
+    assert_eq!((out.versions_out, out.garbage_versions), (100, 50), "{out:?}");
     let s = s.reopen().await;
     assert_eq!(s.get("live042", "").await.as_deref(), Some("kept"));
+}
+
+/// GC rule 6: what a watermark hides is collected once the watermark is older than the
+/// tombstone grace period and its load is not kept apart (pinned, protected, hidden): a run
+/// wholly under it goes unread, a merge drops the hidden versions of a run it shares with newer
+/// ones, and every latest read is as before. The watermark stays, so a late write under it
+/// stays hidden; as-of reads before its point lose what it hid.
+pub async fn versions_under_a_watermark_are_collected_after_its_grace_unless_its_load_is_kept_apart<D: Disk>(
+    disk: D,
+    root: PathBuf,
+) {
+    let clock = ManualClock::new(START_MS);
+    let options = nacre_storage::EngineOptions { tombstone_grace_ms: 2_000_000, ..small_options() };
+    let s = Store::create(disk, &root, clock.clone(), options).await;
+    let visibility = nacre_storage::bulk::LoadVisibility::default();
+    s.engine.set_load_visibility(visibility.clone());
+    let old: Vec<_> = (0..100).map(|i| put(&format!("a{i:03}"), "", 10, "old")).collect();
+    s.engine.write(old, Durability::Sync).await.expect("write");
+    s.engine.flush().await.expect("flush");
+    let under = s.engine.segment_ids();
+    let mut mixed: Vec<_> = (0..50).map(|i| put(&format!("b{i:03}"), "", 10, "old")).collect();
+    mixed.extend((0..10).map(|i| put(&format!("a{i:03}"), "", 30, "new")));
+    s.engine.write(mixed, Durability::Sync).await.expect("write");
+    s.engine.flush().await.expect("flush");
+    let shared: Vec<_> = s.engine.segment_ids().into_iter().filter(|id| !under.contains(id)).collect();
+    // A replace load 9 at ts 20: everything older is hidden from latest reads.
+    let point = VersionId {
+        ts: Ts::from_millis(START_MS - 1_000_000 + 20),
+        origin: Origin { kind: OriginKind::Bulk, source_id: 9, seq: 0 },
+    };
+    s.engine.add_watermark(TABLE, Watermark { point }).await.expect("watermark");
+    assert_eq!(s.get("a050", "").await, None);
+    assert_eq!(s.get("a005", "").await.as_deref(), Some("new"));
+    let as_of_15 = ReadAt::AsOf(Ts::from_millis(START_MS - 1_000_000 + 15));
+    let old_a050 = s.engine.get(key("a050", "").as_ref(), as_of_15).await.expect("get");
+    assert_eq!(old_a050.map(|r| r.value), Some(b"old".to_vec()), "before the point, the old value shows");
+
+    let plan = |s: &Store<D>| {
+        nacre_storage::compaction::plan(
+            &s.engine.compaction_snapshot(),
+            nacre_storage::compaction::HeatRates::default(),
+            &nacre_storage::compaction::Policy::default(),
+        )
+    };
+    assert!(s.engine.compaction_snapshot().garbage.is_empty(), "inside the grace period nothing is garbage");
+    assert_eq!(plan(&s), None);
+    clock.advance(2_000_000);
+    visibility.pin(9);
+    assert!(s.engine.compaction_snapshot().garbage.is_empty(), "a load kept apart keeps what it hides");
+    visibility.unpin(9);
+    let task = plan(&s).expect("a dead run");
+    assert_eq!((task.reason, task.inputs.clone()), (nacre_storage::compaction::Reason::DeadRuns, under));
+    let out = s.engine.compact(&task.inputs, CompactionOptions::collect_garbage()).await.expect("compact");
+    assert_eq!((out.output.is_none(), out.garbage_versions), (true, 100), "{out:?}");
+    let out = s.engine.compact(&shared, CompactionOptions::collect_garbage()).await.expect("compact");
+    assert_eq!((out.versions_out, out.garbage_versions), (10, 50), "{out:?}");
+    assert_eq!(s.get("a050", "").await, None);
+    assert_eq!(s.get("b010", "").await, None);
+    assert_eq!(s.get("a005", "").await.as_deref(), Some("new"));
+    assert_eq!(s.engine.get(key("a050", "").as_ref(), as_of_15).await.expect("get"), None, "collected");
+
+    // The watermark outlives what it hid: a late write under it stays hidden, after a restart too.
+    let s = s.reopen().await;
+    s.put("a077", "", 15, "late").await;
+    assert_eq!(s.get("a077", "").await, None);
+    assert_eq!(s.get("a005", "").await.as_deref(), Some("new"));
 }
 
 pub async fn watermarks_supersede_older_versions_until_withdrawn<D: Disk>(disk: D, root: PathBuf) {
@@ -546,6 +612,7 @@ macro_rules! for_each_scenario {
         $run!(tombstones_and_expired_values_are_reclaimed_only_bottommost_and_after_their_grace);
         $run!(a_tombstone_is_kept_while_a_memtable_holds_its_key);
         $run!(a_dropped_tables_versions_are_purged_and_its_own_runs_removed_unread);
+        $run!(versions_under_a_watermark_are_collected_after_its_grace_unless_its_load_is_kept_apart);
         $run!(watermarks_supersede_older_versions_until_withdrawn);
         $run!(bad_input_gets_typed_errors_and_changes_nothing);
         $run!(a_second_engine_on_the_same_directory_is_refused);
