@@ -1,12 +1,13 @@
 //! A shard's compaction queue: each turn it runs a full compaction an operator asked for
 //! (`nacre compact`), or else asks the planner for every healthy partition's next task and runs
-//! the one of highest priority, then waits as the shard's I/O budget requires. It runs in a
-//! low-share task queue, and planned work waits while the shard is under memory or WAL pressure,
+//! the one of highest priority, its reads and writes paced by the shard's I/O budget
+//! ([`IoBudget`]) as it merges. It runs in a low-share task queue, and planned work waits while the shard is under memory or WAL pressure,
 //! so foreground requests and flushes come first. Commits go through the engine's manifest edit,
 //! like a flush's. With `compaction.enabled = false` nothing is planned, but asked-for
 //! compactions still run.
 
 use crate::config::CompactionConfig;
+use crate::io_budget::IoBudget;
 use crate::lifecycle::Lifecycle;
 use crate::partitions::Partitions;
 use nacre_storage::compaction::{Policy, Task, plan};
@@ -199,7 +200,8 @@ impl Compactor {
             };
             let Some(engine) = partitions.engines.get(&p).cloned() else { continue };
             let started = Instant::now();
-            let result = engine.compact(&task.inputs, CompactionOptions::collect_garbage()).await;
+            let budget = IoBudget::start(self.config.io_bytes_per_sec, life.clone());
+            let result = engine.compact_paced(&task.inputs, CompactionOptions::collect_garbage(), &budget).await;
             let elapsed = started.elapsed();
             self.record(p, elapsed, result.as_ref().ok());
             let moved = match &result {
@@ -221,12 +223,11 @@ impl Compactor {
                     0
                 }
             };
-            // The I/O budget: a compaction that moved `moved` bytes owes `moved / rate` seconds.
-            if self.config.io_bytes_per_sec > 0 {
-                let owed = Duration::from_secs_f64(moved as f64 / self.config.io_bytes_per_sec as f64);
-                if let Some(wait) = owed.checked_sub(elapsed) {
-                    life.sleep_unless_stopping(wait).await;
-                }
+            // What the pacing left owing (the output's last chunk, its index and bloom) is
+            // waited for before the next task.
+            let wait = crate::io_budget::owed(self.config.io_bytes_per_sec, moved, elapsed);
+            if !wait.is_zero() {
+                life.sleep_unless_stopping(wait).await;
             }
         }
     }

@@ -83,8 +83,8 @@ file_bytes = 67108864
 # Compact in the background: each shard keeps a queue of its partitions' planned merges and
 # drains it in a low-share task queue. Off, runs pile up (for benchmarks and emergencies).
 enabled = true
-# Bytes per second one shard's compactions may read and write together, on average: after a
-# compaction, the next waits until the shard is back within it. 0 is no limit.
+# Bytes per second one shard's compactions may read and write together: a merge waits whenever
+# it is ahead of this rate, so its I/O is spread over its run. 0 is no limit.
 io_bytes_per_sec = 67108864
 # A tombstone (or expired value) is kept at least this long, milliseconds, before a bottommost
 # compaction reclaims it; a write stamped before a reclaimed tombstone shows again.

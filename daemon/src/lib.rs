@@ -22,6 +22,7 @@ pub(crate) mod event_wait;
 pub(crate) mod failpoint;
 pub(crate) mod frame_reader;
 pub(crate) mod ingest;
+pub(crate) mod io_budget;
 pub(crate) mod lifecycle;
 pub(crate) mod listener;
 pub mod mesh;

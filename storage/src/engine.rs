@@ -19,7 +19,9 @@ mod stream;
 mod watermark;
 mod write;
 
-pub use compaction::{CompactionOptions, CompactionOutcome, MaintenanceCounters, READ_AHEAD_BYTES};
+pub use compaction::{
+    CompactionOptions, CompactionOutcome, MaintenanceCounters, PACE_STEP_BYTES, Pacer, READ_AHEAD_BYTES, Unpaced,
+};
 pub use explain::{Candidate, Explanation, Found, Location, NotFoundReason, RuleStep, Standing, Verdict, explain};
 pub use keys::{KeysPage, KeysRequest};
 pub use link::{LoadSegments, PreparedSegment};

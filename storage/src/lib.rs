@@ -29,7 +29,8 @@ pub mod wal;
 pub use clock::{Clock, Hlc, ManualClock, SystemClock};
 pub use engine::{
     CompactionOptions, CompactionOutcome, Engine, EngineStats, KeyHistory, KeysPage, KeysRequest, LoadSegments,
-    MaintenanceCounters, ReadAt, Row, ScanPage, ScanRequest, ScanRow, StreamAck, WriteAck,
+    MaintenanceCounters, PACE_STEP_BYTES, Pacer, ReadAt, Row, ScanPage, ScanRequest, ScanRow, StreamAck, Unpaced,
+    WriteAck,
 };
 pub use error::{Error, Limit, Result};
 pub use ids::{Lsn, PartitionId, SegmentId, TableId, Ts};

@@ -21,6 +21,8 @@ use crate::segment::info::{SegmentInfo, SegmentKind};
 use crate::segment::reader::SegmentReader;
 use crate::version::{OriginKind, Payload, Version};
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -68,6 +70,29 @@ impl CompactionOptions {
         }
     }
 }
+
+/// Spreads a compaction's I/O over time, as the daemon's per-shard I/O budget does: the merge
+/// calls [`Pacer::pace`] each time its bytes read and written grow by [`PACE_STEP_BYTES`], and
+/// goes on once the future it returns completes. So a merge runs at the budget's rate
+/// throughout, instead of at the disk's full speed followed by a pause, which would queue its
+/// writes ahead of foreground reads at the device.
+pub trait Pacer {
+    /// `bytes`: bytes the merge has read and written so far.
+    fn pace(&self, bytes: u64) -> Pin<Box<dyn Future<Output = ()> + '_>>;
+}
+
+/// A pacer that never waits: the merge runs as fast as the disk lets it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unpaced;
+
+impl Pacer for Unpaced {
+    fn pace(&self, _bytes: u64) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// Bytes of merge I/O between two calls of the pacer.
+pub const PACE_STEP_BYTES: u64 = 256 << 10;
 
 /// What a compaction did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +153,8 @@ struct Cursor<F: crate::io::DiskFile> {
     entries: VecDeque<Entry>,
     /// Payload bytes of the block `entries` came from.
     buffered_bytes: u64,
+    /// Payload bytes read so far.
+    read_bytes: u64,
 }
 
 /// Bytes of blocks a cursor reads at once: large sequential reads, so a merge in a low-share
@@ -143,6 +170,7 @@ impl<F: crate::io::DiskFile> Cursor<F> {
                 let decoded = self.reader.decode_block(self.next_block, payload)?;
                 self.entries.extend(decoded.into_iter().map(EntryRef::to_owned));
                 self.buffered_bytes += payload.len() as u64;
+                self.read_bytes += payload.len() as u64;
                 self.next_block += 1;
             }
         }
@@ -217,8 +245,18 @@ impl<D: Disk> Engine<D> {
         self.counters.get()
     }
 
-    /// Merges `ids` into one segment.
+    /// Merges `ids` into one segment, as fast as the disk lets it.
     pub async fn compact(&self, ids: &[SegmentId], options: CompactionOptions) -> Result<CompactionOutcome> {
+        self.compact_paced(ids, options, &Unpaced).await
+    }
+
+    /// Merges `ids` into one segment, its reads and writes spread over time by `pacer`.
+    pub async fn compact_paced(
+        &self,
+        ids: &[SegmentId],
+        options: CompactionOptions,
+        pacer: &dyn Pacer,
+    ) -> Result<CompactionOutcome> {
         self.check_poisoned()?;
         if ids.is_empty() {
             return Err(Error::InvalidArgument("compaction needs at least one segment"));
@@ -280,7 +318,7 @@ impl<D: Disk> Engine<D> {
             let versions: u64 = inputs.iter().map(|s| s.info().entry_count).sum();
             merge.versions_in = versions;
             merge.garbage_versions = versions;
-        } else if let Err(e) = self.merge(inputs, &rules, keep_blocks, &mut merge).await {
+        } else if let Err(e) = self.merge(inputs, &rules, keep_blocks, pacer, &mut merge).await {
             if let Some(segment) = merge.output.take() {
                 return Err(self.abandon_segment(segment, e).await);
             }
@@ -367,15 +405,23 @@ impl<D: Disk> Engine<D> {
         inputs: Vec<Rc<SegmentReader<D::File>>>,
         rules: &Rules,
         keep_blocks: usize,
+        pacer: &dyn Pacer,
         merge: &mut Merge<D::File>,
     ) -> Result<()> {
         let mut cursors: Vec<Cursor<D::File>> = inputs
             .into_iter()
-            .map(|reader| Cursor { reader, next_block: 0, entries: VecDeque::new(), buffered_bytes: 0 })
+            .map(|reader| Cursor { reader, next_block: 0, entries: VecDeque::new(), buffered_bytes: 0, read_bytes: 0 })
             .collect();
         let mut group: Vec<Entry> = Vec::new();
         let mut group_bytes = 0u64;
+        let mut paced_at = 0u64;
         loop {
+            let moved = cursors.iter().map(|c| c.read_bytes).sum::<u64>()
+                + merge.output.as_ref().map_or(0, |o| o.writer.bytes_written());
+            if moved >= paced_at + PACE_STEP_BYTES {
+                pacer.pace(moved).await;
+                paced_at = moved;
+            }
             for c in cursors.iter_mut() {
                 c.peek().await?;
             }

@@ -263,6 +263,11 @@ impl<F: DiskFile> SegmentWriter<F> {
         Ok(FinishedSegment { info, blocks: self.kept_blocks })
     }
 
+    /// Bytes written to the file so far (whole chunks; what is pending is not yet written).
+    pub fn bytes_written(&self) -> u64 {
+        self.written_bytes
+    }
+
     /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path

@@ -451,6 +451,40 @@ pub async fn versions_under_a_watermark_are_collected_after_its_grace_unless_its
     assert_eq!(s.get("a005", "").await.as_deref(), Some("new"));
 }
 
+/// Records what a merge reports to its pacer.
+#[derive(Default)]
+struct RecordingPacer(std::cell::RefCell<Vec<u64>>);
+
+impl nacre_storage::Pacer for RecordingPacer {
+    fn pace(&self, bytes: u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+        self.0.borrow_mut().push(bytes);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// A paced merge reports its bytes read and written as it goes, a step apart, so a pacer can
+/// spread them over time: not once at the end.
+pub async fn a_paced_merge_reports_its_io_to_the_pacer_step_by_step<D: Disk>(disk: D, root: PathBuf) {
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    let value = |round: u64, i: u64| format!("{round}:{i:04}:{}", "v".repeat(1_000));
+    for round in 1..=4u64 {
+        let batch = (0..300).map(|i| put(&format!("k{i:04}"), "", round * 10, &value(round, i))).collect();
+        s.engine.write(batch, Durability::Sync).await.expect("write");
+        s.engine.flush().await.expect("flush");
+    }
+    let ids = s.engine.segment_ids();
+    let pacer = RecordingPacer::default();
+    let out = s.engine.compact_paced(&ids, CompactionOptions::default(), &pacer).await.expect("compact");
+    let calls = pacer.0.into_inner();
+    let step = nacre_storage::PACE_STEP_BYTES;
+    let moved = out.bytes_in + out.bytes_out;
+    assert!(moved > 8 * step, "enough I/O for several steps: {out:?}");
+    assert!(calls.len() as u64 >= moved / step / 2, "{} calls for {moved} bytes: {calls:?}", calls.len());
+    assert!(calls.windows(2).all(|w| w[1] >= w[0] + step), "a step apart: {calls:?}");
+    assert!(calls.last().is_some_and(|last| *last <= moved), "{calls:?} {moved}");
+    assert_eq!(s.get("k0042", "").await, Some(value(4, 42)));
+}
+
 pub async fn watermarks_supersede_older_versions_until_withdrawn<D: Disk>(disk: D, root: PathBuf) {
     let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
     s.put("before", "", 10, "old").await;
@@ -611,6 +645,7 @@ macro_rules! for_each_scenario {
         $run!(a_compaction_output_that_fits_the_cache_stays_cached_whatever_its_inputs_size);
         $run!(tombstones_and_expired_values_are_reclaimed_only_bottommost_and_after_their_grace);
         $run!(a_tombstone_is_kept_while_a_memtable_holds_its_key);
+        $run!(a_paced_merge_reports_its_io_to_the_pacer_step_by_step);
         $run!(a_dropped_tables_versions_are_purged_and_its_own_runs_removed_unread);
         $run!(versions_under_a_watermark_are_collected_after_its_grace_unless_its_load_is_kept_apart);
         $run!(watermarks_supersede_older_versions_until_withdrawn);
