@@ -392,6 +392,7 @@ impl Shard {
                 ("compaction_bytes_read_total", written.compaction_bytes_read),
                 ("compaction_bytes_written_total", written.compaction_bytes_written),
                 ("compaction_reclaimed_bytes_total", written.reclaimed_bytes),
+                ("compaction_garbage_versions_total", written.garbage_versions),
                 ("compactions_total", compactions.compactions),
                 ("compaction_failures_total", compactions.failures),
                 ("compaction_micros_total", compactions.micros),

@@ -376,6 +376,61 @@ fn every_crash_image_of_a_garbage_collecting_compaction_recovers_its_inputs_or_i
     });
 }
 
+/// A dead run's removal (GC rule 5, a dropped table's run, removed unread) is one manifest edit:
+/// every crash image recovers with the run still live or gone, and the live table's reads as
+/// they were.
+#[test]
+fn every_crash_image_of_a_dead_runs_removal_recovers_with_the_run_or_without_it() {
+    let seed = ledger::seed("crash-dead-run");
+    futures_lite::future::block_on(async {
+        let store = Store::create(SimDisk::new(seed), &root(), ManualClock::new(START_MS), small_options()).await;
+        let dropped = nacre_storage::TableId(2);
+        store.engine.define_table(dropped, nacre_storage::TableSettings::default());
+        let of_dropped: Vec<_> = (0..50u64)
+            .map(|i| {
+                let mut e = put("", "", i + 1, "gone");
+                e.key = nacre_storage::Key::new(dropped, format!("d{i:02}").into_bytes(), Vec::new());
+                e
+            })
+            .collect();
+        store.engine.write(of_dropped, Durability::Sync).await.expect("write");
+        store.engine.flush().await.expect("flush");
+        let dead = store.engine.segment_ids();
+        store.engine.write(gc_round(0), Durability::Sync).await.expect("write");
+        store.engine.flush().await.expect("flush");
+        let live: Vec<_> = store.engine.segment_ids().into_iter().filter(|id| !dead.contains(id)).collect();
+        let before = gc_reads(&store).await;
+        store.engine.drop_table(dropped);
+        // The removal's first op is its manifest edit: the image before it is the one with the run.
+        let before_removal = store.disk.crash_image(false);
+        store.disk.set_capture(true);
+        let out = store.engine.compact(&dead, CompactionOptions::collect_garbage()).await.expect("compact");
+        store.disk.set_capture(false);
+        assert_eq!((out.output, out.garbage_versions), (None, 50));
+        let mut images = store.disk.take_captured();
+        assert!(!images.is_empty(), "the removal's I/O was captured");
+        images.insert(0, (0, before_removal));
+        let (mut with, mut without) = (0, 0);
+        for (op, image) in images {
+            let context = format!("torn image after op {op}, SEED={seed}");
+            let recovered = recover(image, &context).await;
+            let mut ids = recovered.engine.segment_ids();
+            ids.sort();
+            let mut all = [dead.clone(), live.clone()].concat();
+            all.sort();
+            if ids == all {
+                with += 1;
+            } else {
+                assert_eq!(ids, live, "{context}: the dead run live or gone, nothing else");
+                without += 1;
+            }
+            assert_eq!(gc_reads(&recovered).await, before, "{context}: the live table reads as it did");
+        }
+        println!("{with} images recovered the dead run, {without} without it, SEED={seed}");
+        assert!(with > 0 && without > 0, "images on both sides of the commit");
+    });
+}
+
 /// A fresh store on a plain SimDisk and an empty ledger, for the named regressions below.
 async fn plain_store(seed: u64) -> (Store<SimDisk>, RefCell<Ledger>) {
     let store = Store::create(SimDisk::new(seed), &root(), ManualClock::new(START_MS), small_options()).await;

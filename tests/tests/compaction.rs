@@ -359,6 +359,11 @@ fn a_dropped_tables_bytes_are_purged_by_compaction_after_a_restart() {
     assert_eq!(code, 0, "{stdout} {stderr}");
     let after = segment_bytes(&server);
     assert!(after * 2 < before, "the dropped table's two thirds are purged: {before} -> {after}");
+    let garbage = runtime.block_on(async {
+        let stats = server.client().await.stats().await.expect("stats");
+        per_partition(&stats, "compaction_garbage_versions_total").values().sum::<u64>()
+    });
+    assert_eq!(garbage, 600, "both versions of each of the dropped table's 300 keys");
     assert!(after > 300 * 1_000, "the live table's values stay: {after}");
     runtime.block_on(async {
         let client = server.client().await;

@@ -133,6 +133,9 @@ pub struct MaintenanceCounters {
     pub compactions: u64,
     /// Bytes compactions removed from disk (inputs minus output).
     pub reclaimed_bytes: u64,
+    /// Versions compactions dropped as garbage by table and identity alone (dropped tables,
+    /// collectable watermarks; GC rules 5 and 6).
+    pub garbage_versions: u64,
 }
 
 impl MaintenanceCounters {
@@ -367,6 +370,7 @@ impl<D: Disk> Engine<D> {
         counters.compaction_bytes_read += bytes_in;
         counters.compaction_bytes_written += bytes_out;
         counters.reclaimed_bytes += bytes_in.saturating_sub(bytes_out);
+        counters.garbage_versions += merge.garbage_versions;
         self.counters.set(counters);
         Ok(CompactionOutcome {
             output,
