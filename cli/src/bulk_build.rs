@@ -75,16 +75,16 @@ pub enum Mode {
 }
 
 /// `nacre bulk build`.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 #[command(after_long_help = CONVERSION_HELP)]
 pub struct BulkBuildArgs {
     /// The table the load is for.
     #[arg(long, value_name = "NAME")]
     pub table: String,
     /// The table's id in the store the load is for. Table ids are fixed when a table is
-    /// created; `nacre table list` prints them.
-    #[arg(long, value_name = "ID")]
-    pub table_id: u32,
+    /// created; `nacre table list` prints them. Not needed with --from-server.
+    #[arg(long, value_name = "ID", required_unless_present = "from_server")]
+    pub table_id: Option<u32>,
     /// merge: upsert the records; replace: also supersede everything older than the snapshot.
     #[arg(long, value_enum)]
     pub mode: Mode,
@@ -92,9 +92,14 @@ pub struct BulkBuildArgs {
     /// or integer milliseconds since the Unix epoch.
     #[arg(long, value_name = "TS", value_parser = super::time::parse_ts)]
     pub snapshot_ts: Ts,
-    /// The store's partition count (keys are assigned to partitions as the store does).
-    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u32).range(1..))]
-    pub partitions: u32,
+    /// The store's partition count (keys are assigned to partitions as the store does). Not
+    /// needed with --from-server.
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u32).range(1..), required_unless_present = "from_server")]
+    pub partitions: Option<u32>,
+    /// Ask the server at --addr for the table's id and the partition count (if --table-id or
+    /// --partitions is given too, it must agree). Without it the build is offline and needs both.
+    #[arg(long)]
+    pub from_server: bool,
     /// The input files' format.
     #[arg(long, value_enum)]
     pub format: Format,
@@ -173,15 +178,18 @@ impl BulkBuildArgs {
             None => self.out.join(".spill"),
         };
         let engine = EngineOptions::default();
+        let (Some(table_id), Some(partition_count)) = (self.table_id, self.partitions) else {
+            anyhow::bail!("an offline build needs --table-id and --partitions (or --from-server to ask the server)");
+        };
         Ok(BuildOptions {
             table: self.table.clone(),
-            table_id: TableId(self.table_id),
+            table_id: TableId(table_id),
             mode: match self.mode {
                 Mode::Merge => LoadMode::Merge,
                 Mode::Replace => LoadMode::Replace,
             },
             snapshot_ms: self.snapshot_ts.millis(),
-            partition_count: self.partitions,
+            partition_count,
             latest_ts_ms: Some(nacre_storage::SystemClock.now_ms().saturating_add(self.max_clock_skew_ms)),
             load_id: self.load_id,
             memory_limit_bytes: self.memory_limit,
@@ -198,6 +206,32 @@ impl BulkBuildArgs {
             spill_dir: Some(spill_dir),
         })
     }
+}
+
+/// `args` with the table id and partition count the server at the other end of `client` gives,
+/// refusing a --table-id or --partitions that disagrees with it.
+pub async fn with_server_target(args: &BulkBuildArgs, client: &nacre_wire::Client) -> anyhow::Result<BulkBuildArgs> {
+    let partitions = client.topology().await.context("asking the server for its partition count")?.partition_count;
+    let tables = client.list_tables().await.context("asking the server for its tables")?;
+    let Some(table) = tables.iter().find(|t| t.name == args.table) else {
+        anyhow::bail!("the server has no table named {:?} (`nacre table list` shows its tables)", args.table);
+    };
+    if table.id == 0 {
+        anyhow::bail!(
+            "the server does not report table ids; give --table-id and --partitions instead of --from-server"
+        );
+    }
+    let mut resolved = args.clone();
+    for (flag, given, server) in
+        [("--table-id", args.table_id, table.id), ("--partitions", args.partitions, partitions)]
+    {
+        if given.is_some_and(|g| g != server) {
+            anyhow::bail!("{flag} {} disagrees with the server, which says {server}", given.unwrap_or_default());
+        }
+    }
+    resolved.table_id = Some(table.id);
+    resolved.partitions = Some(partitions);
+    Ok(resolved)
 }
 
 /// Runs the build and prints its summary on stdout.
@@ -335,10 +369,11 @@ mod tests {
     fn args(inputs: Vec<PathBuf>, out: PathBuf, format: Format) -> BulkBuildArgs {
         BulkBuildArgs {
             table: "t".into(),
-            table_id: 3,
+            table_id: Some(3),
             mode: Mode::Merge,
             snapshot_ts: Ts::from_millis(SNAPSHOT_MS),
-            partitions: 8,
+            partitions: Some(8),
+            from_server: false,
             format,
             key: "k".into(),
             sort_key: None,
@@ -414,7 +449,7 @@ mod tests {
         ])
         .expect("valid");
         let b = cli.build;
-        assert_eq!((b.table_id, b.mode, b.partitions, b.format), (4, Mode::Replace, 16, Format::Csv));
+        assert_eq!((b.table_id, b.mode, b.partitions, b.format), (Some(4), Mode::Replace, Some(16), Format::Csv));
         assert_eq!(b.snapshot_ts.millis(), 1_767_225_600_000);
         assert_eq!((b.memory_limit, b.threads, b.load_id), (64 << 20, None, None));
         assert_eq!(b.inputs, [PathBuf::from("a.csv"), PathBuf::from("b.csv")]);
@@ -477,7 +512,7 @@ mod tests {
         .expect("write");
         let out = dir.path().join("out");
         let mut a = args(vec![input.clone()], out.clone(), Format::Jsonl);
-        a.partitions = 1;
+        a.partitions = Some(1);
         let summary = run(&a).expect("builds");
         assert_eq!((summary.descriptor.records, summary.descriptor.duplicates), (3, 1));
         let entries = segment_entries(&out.join("part-00000.seg"));

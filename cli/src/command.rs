@@ -94,7 +94,9 @@ fn describe(args: &KeyArgs) -> String {
 
 /// Connects to `cli.addr` and runs the command, writing results to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
-    if let Command::Bulk(BulkCommand::Build(build)) = &cli.command {
+    if let Command::Bulk(BulkCommand::Build(build)) = &cli.command
+        && !build.from_server
+    {
         // Offline: no server is involved.
         super::bulk_build::run(build).map_err(CliError::Build)?;
         return Ok(Outcome::Done);
@@ -115,6 +117,13 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Table(table) => run_table(&client, table, out).await,
         Command::Source(source) => run_source(&client, source, out).await,
+        Command::Bulk(BulkCommand::Build(build)) => {
+            let resolved = super::bulk_build::with_server_target(&build, &client).await.map_err(CliError::Build)?;
+            // The build itself reads and writes local files only, as the offline one does.
+            drop(client);
+            super::bulk_build::run(&resolved).map_err(CliError::Build)?;
+            Ok(Outcome::Done)
+        }
         Command::Bulk(bulk) => super::bulk::run(&client, bulk, out).await,
         Command::Put(put) => {
             let value = if put.base64 {

@@ -143,3 +143,53 @@ fn an_input_larger_than_the_builders_memory_limit_builds_and_reads_back() {
         check_every_row(&client, "big", &rows, load.load_id, snapshot_ms).await;
     });
 }
+
+/// `nacre bulk build --from-server` asks the server at `--addr` for the table's id and the
+/// partition count, so the user looks neither up: the load links and reads back. A --partitions
+/// that disagrees with the server, or a table it does not have, fails the build naming why, and
+/// writes nothing.
+#[test]
+fn a_build_from_the_server_takes_the_table_id_and_partition_count_from_it() {
+    let server = Server::start();
+    let work = test_dir("nacre-bulk-");
+    let addr = server.addr().to_string();
+    let rows = rows("asked");
+    let input = work.path().join("rows.jsonl");
+    bulk::write_jsonl(&input, &rows);
+    let snapshot_ms = bulk::now_ms() - 3_600_000;
+    let snapshot = snapshot_ms.to_string();
+    let build = |table: &str, out: &Path, extra: &[&str]| {
+        let out = out.display().to_string();
+        let input = input.display().to_string();
+        let mut args = vec!["--addr", &addr, "bulk", "build", "--from-server", "--table", table, "--format", "jsonl"];
+        args.extend(["--mode", "merge", "--snapshot-ts", &snapshot, "--key", "id", "--sort-key", "sk"]);
+        args.extend(["--value", "val", "--no-progress", "--out", &out]);
+        args.extend_from_slice(extra);
+        args.push(&input);
+        bulk::nacre(&args)
+    };
+    runtime().block_on(async {
+        let client = server.client().await;
+        // A first table, so the one loaded into does not have id 1.
+        client.create_table("other", TableSettings::default()).await.expect("create");
+        let info = client.create_table("asked", TableSettings::default()).await.expect("create");
+        assert_eq!(info.id, 2);
+
+        let refused = work.path().join("refused");
+        let output = build("asked", &refused, &["--partitions", "3"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains("--partitions 3 disagrees"), "{stderr}");
+        let output = build("nothere", &refused, &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains("no table named \"nothere\""), "{stderr}");
+        assert!(!refused.exists(), "a refused build writes nothing");
+
+        let out = work.path().join("load");
+        let output = build("asked", &out, &[]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let load = client.bulk_link(&out.display().to_string()).await.expect("link");
+        assert_eq!(load.state, BulkLoadState::Committed);
+        assert_eq!(load.entries, rows.len() as u64);
+        check_every_row(&client, "asked", &rows, load.load_id, snapshot_ms).await;
+    });
+}
