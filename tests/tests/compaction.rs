@@ -36,6 +36,14 @@ fn per_partition(stats: &[Stat], name: &str) -> BTreeMap<u32, u64> {
     stats.iter().filter(|s| s.name == name).filter_map(|s| Some((s.partition?, s.value))).collect()
 }
 
+/// Stat `name` summed over every partition of `server`.
+fn partition_sum(runtime: &tokio::runtime::Runtime, server: &Server, name: &str) -> u64 {
+    runtime.block_on(async {
+        let stats = server.client().await.stats().await.expect("stats");
+        per_partition(&stats, name).values().sum::<u64>()
+    })
+}
+
 fn per_shard_sum(stats: &[Stat], name: &str) -> u64 {
     stats.iter().filter(|s| s.name == name && s.partition.is_none()).map(|s| s.value).sum()
 }
@@ -262,12 +270,7 @@ fn nacre_compact_reclaims_expired_values_and_deleted_keys_at_once_and_says_what_
     // A clean restart flushes the memtables: everything is in segments now.
     assert!(server.sigterm_and_wait(Duration::from_secs(30)).success(), "{}", server.log_tail());
     server.restart();
-    let segment_bytes = |server: &Server| {
-        runtime.block_on(async {
-            let stats = server.client().await.stats().await.expect("stats");
-            per_partition(&stats, "segment_bytes").values().sum::<u64>()
-        })
-    };
+    let segment_bytes = |server: &Server| partition_sum(&runtime, server, "segment_bytes");
     let before = segment_bytes(&server);
 
     let (code, stdout, stderr) = nacre(&server, &["compact", "nothere", "--wait"]);
@@ -347,22 +350,14 @@ fn a_dropped_tables_bytes_are_purged_by_compaction_after_a_restart() {
     // partition's run with the live table's, and the engines learn of the drop from the catalog.
     assert!(server.sigterm_and_wait(Duration::from_secs(30)).success(), "{}", server.log_tail());
     server.restart();
-    let segment_bytes = |server: &Server| {
-        runtime.block_on(async {
-            let stats = server.client().await.stats().await.expect("stats");
-            per_partition(&stats, "segment_bytes").values().sum::<u64>()
-        })
-    };
+    let segment_bytes = |server: &Server| partition_sum(&runtime, server, "segment_bytes");
     let before = segment_bytes(&server);
     assert!(before > 900 * 1_000, "every version is on disk: {before}");
     let (code, stdout, stderr) = nacre(&server, &["compact", TABLE, "--wait", "--json"]);
     assert_eq!(code, 0, "{stdout} {stderr}");
     let after = segment_bytes(&server);
     assert!(after * 2 < before, "the dropped table's two thirds are purged: {before} -> {after}");
-    let garbage = runtime.block_on(async {
-        let stats = server.client().await.stats().await.expect("stats");
-        per_partition(&stats, "compaction_garbage_versions_total").values().sum::<u64>()
-    });
+    let garbage = partition_sum(&runtime, &server, "compaction_garbage_versions_total");
     assert_eq!(garbage, 600, "both versions of each of the dropped table's 300 keys");
     assert!(after > 300 * 1_000, "the live table's values stay: {after}");
     runtime.block_on(async {
