@@ -155,6 +155,10 @@ poll_batch_messages = 5000
 poll_batch_bytes = 1048576
 # How often a source commits positions that nothing in memory depends on, milliseconds.
 checkpoint_interval_ms = 1000
+# The longest a streamed version waits only in memory, milliseconds: at a checkpoint, a home
+# partition holding one older than this is flushed, which commits its positions. A crash then
+# replays at most about this much of a partition's messages (plus checkpoint_interval_ms).
+max_replay_ms = 30000
 # librdkafka's prefetch queue per consumer, KiB (its queued.max.messages.kbytes). With the
 # memtable ceiling it bounds the memory a backlog can take.
 prefetch_kbytes = 8192
@@ -209,6 +213,7 @@ pub struct KafkaConfig {
     pub poll_batch_messages: usize,
     pub poll_batch_bytes: usize,
     pub checkpoint_interval_ms: u64,
+    pub max_replay_ms: u64,
     pub prefetch_kbytes: u64,
     pub skip_log_per_minute: u32,
     pub sources: Vec<SourceConfig>,
@@ -509,9 +514,10 @@ impl Config {
         if self.kafka.poll_batch_messages == 0
             || self.kafka.poll_batch_bytes == 0
             || self.kafka.checkpoint_interval_ms == 0
+            || self.kafka.max_replay_ms == 0
         {
             return Err(
-                "kafka.poll_batch_messages, poll_batch_bytes and checkpoint_interval_ms must be at least 1".into()
+                "kafka.poll_batch_messages, poll_batch_bytes, checkpoint_interval_ms and max_replay_ms must be at least 1".into()
             );
         }
         if let Some(resp) = self.resp.listen_addr()

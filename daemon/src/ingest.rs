@@ -36,6 +36,11 @@ pub struct Counters {
     pub dead_letter_failed: Cell<u64>,
     /// Messages forwarded to another partition.
     pub forwarded: Cell<u64>,
+    /// Messages applied to their home partition that it already held: a replay after a restart.
+    pub replayed: Cell<u64>,
+    /// Home partitions flushed because a streamed version had waited in memory longer than
+    /// `kafka.max_replay_ms`.
+    pub replay_bound_flushes: Cell<u64>,
 }
 
 /// What a running source shares with the shard: counters, assignment and positions (for
@@ -169,6 +174,8 @@ impl Shard {
                 ("kafka_dead_lettered_total", c.dead_lettered.get()),
                 ("kafka_dead_letter_failed_total", c.dead_letter_failed.get()),
                 ("kafka_forwarded_total", c.forwarded.get()),
+                ("kafka_replayed_total", c.replayed.get()),
+                ("kafka_replay_bound_flushes_total", c.replay_bound_flushes.get()),
             ] {
                 out.push(stat(format!("{counter}{{source=\"{name}\"}}"), value));
             }

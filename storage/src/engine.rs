@@ -73,8 +73,9 @@ struct Memtables {
     active_oldest: Option<Lsn>,
     /// Source positions noted since the active memtable was frozen last (see `stream.rs`).
     active_offsets: BTreeMap<Vec<u8>, u64>,
-    /// True once a streamed version went into the active memtable.
-    active_streamed: bool,
+    /// When the first streamed version went into the active memtable (engine clock, ms), if
+    /// one did: the oldest version a source must still be able to replay.
+    active_streamed_since_ms: Option<u64>,
 }
 
 impl Memtables {

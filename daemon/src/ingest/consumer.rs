@@ -359,16 +359,23 @@ impl Round<'_> {
             }
         }
         let mut applied = 0u64;
+        let mut replayed = 0u64;
         for (partition, entries) in local {
             let engine = self.shard.partitions.engines.get(&partition).expect("a home partition is owned").clone();
             for mut chunk in self.chunks(entries) {
                 match engine.apply_streamed(&mut chunk) {
-                    Ok(_) => applied += chunk.len() as u64,
+                    Ok(ack) => {
+                        applied += chunk.len() as u64;
+                        replayed += ack.duplicates as u64;
+                    }
                     Err(_) => {
                         // One refused version refuses its batch: apply them one by one.
                         for entry in &mut chunk {
                             match engine.apply_streamed(std::slice::from_mut(entry)) {
-                                Ok(_) => applied += 1,
+                                Ok(ack) => {
+                                    applied += 1;
+                                    replayed += ack.duplicates as u64;
+                                }
                                 Err(e) => rejected.push(self.rejected_entry(entry, &e.to_string())),
                             }
                         }
@@ -394,6 +401,7 @@ impl Round<'_> {
         rejected.extend(refused);
         let counters = &self.state.counters;
         counters.applied.set(counters.applied.get() + applied);
+        counters.replayed.set(counters.replayed.get() + replayed);
         counters.forwarded.set(counters.forwarded.get() + forwarded);
         for r in &rejected {
             self.skip(r);
@@ -507,13 +515,29 @@ impl Round<'_> {
         }
     }
 
-    /// Commits positions nothing in memory depends on, and refreshes the high watermarks.
+    /// Bounds the replay a crash would cause, commits positions nothing in memory depends on,
+    /// and refreshes the high watermarks. A home partition whose active memtable has held a
+    /// streamed version longer than `kafka.max_replay_ms` is flushed, which commits its
+    /// positions with the versions: however steadily aligned data keeps arriving (so the
+    /// memtable never qualifies for a checkpoint alone), a crash replays at most about that
+    /// much of its messages, plus one checkpoint interval.
     async fn checkpoint(&self, consumer: &Arc<BaseConsumer>) {
         let homes: std::collections::BTreeSet<u32> = self.state.assigned.borrow().iter().map(|a| a.home).collect();
+        let max_replay_ms = self.shard.process.config.kafka.max_replay_ms;
         for home in homes {
-            if let Some(engine) = self.shard.partitions.engines.get(&home)
-                && let Err(e) = engine.checkpoint_source_offsets().await
-            {
+            let Some(engine) = self.shard.partitions.engines.get(&home).cloned() else { continue };
+            if engine.streamed_unflushed_for_ms().is_some_and(|waited| waited >= max_replay_ms) {
+                match engine.flush().await {
+                    Ok(_) => {
+                        let flushes = &self.state.counters.replay_bound_flushes;
+                        flushes.set(flushes.get() + 1);
+                    }
+                    Err(e) => {
+                        self.state.note_problem(self.name, self.shard.id, &format!("flushing to bound replay: {e}"))
+                    }
+                }
+            }
+            if let Err(e) = engine.checkpoint_source_offsets().await {
                 self.state.note_problem(self.name, self.shard.id, &format!("committing positions: {e}"));
             }
         }

@@ -81,7 +81,7 @@ impl<D: Disk> Engine<D> {
         let table = Rc::new(std::mem::take(&mut mem.active));
         let oldest = mem.active_oldest.take();
         let offsets = std::mem::take(&mut mem.active_offsets);
-        mem.active_streamed = false;
+        mem.active_streamed_since_ms = None;
         mem.frozen.push(Rc::new(Frozen { table, covers, oldest, offsets }));
     }
 

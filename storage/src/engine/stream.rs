@@ -38,7 +38,9 @@ impl<D: Disk> Engine<D> {
         let encoded_bytes = self.validate(batch)?;
         self.heat.borrow_mut().record_write(batch.len() as u64, encoded_bytes as u64, self.clock.now_ms());
         let mut mem = self.mem.borrow_mut();
-        mem.active_streamed = true;
+        if mem.active_streamed_since_ms.is_none() {
+            mem.active_streamed_since_ms = Some(self.clock.now_ms());
+        }
         let mut applied = 0;
         for e in batch.iter() {
             if mem.active.insert(e.as_ref()) != Inserted::Duplicate {
@@ -61,6 +63,14 @@ impl<D: Disk> Engine<D> {
         }
     }
 
+    /// How long the oldest streamed version in the active memtable has waited there, in
+    /// milliseconds: what a crash now would make its source replay (its position commits with
+    /// the flush that makes it durable). `None` if the active memtable holds none.
+    pub fn streamed_unflushed_for_ms(&self) -> Option<u64> {
+        let since = self.mem.borrow().active_streamed_since_ms?;
+        Some(self.clock.now_ms().saturating_sub(since))
+    }
+
     /// The position of `source` the manifest holds: where a replay starts.
     pub async fn committed_source_offset(&self, source: &[u8]) -> Option<u64> {
         self.manifest.lock().await.state().source_offsets.get(source).copied()
@@ -74,7 +84,7 @@ impl<D: Disk> Engine<D> {
         let _guard = self.maintenance.lock().await;
         let noted = {
             let mem = self.mem.borrow();
-            if mem.active_streamed || !mem.frozen.is_empty() {
+            if mem.active_streamed_since_ms.is_some() || !mem.frozen.is_empty() {
                 return Ok(false);
             }
             mem.active_offsets.clone()
