@@ -250,11 +250,14 @@ fn two_sources_apply_every_message_exactly_once_across_sigkills() {
     let client = runtime.block_on(server.client());
     let wrong = runtime.block_on(check(&client, &expected));
     let stats = runtime.block_on(client.stats()).expect("stats");
-    let applied: Vec<u64> =
-        [ALIGNED, MISALIGNED].iter().map(|s| stat_sum(&stats, "kafka_applied_total", &[("source", s)])).collect();
+    let since_start = |name: &str| -> Vec<u64> {
+        [ALIGNED, MISALIGNED].iter().map(|s| stat_sum(&stats, name, &[("source", s)])).collect()
+    };
+    let (applied, replayed) = (since_start("kafka_applied_total"), since_start("kafka_replayed_total"));
     eprintln!(
         "{} messages, {ROUNDS} kills under ingestion and {recovery_kills} during recovery; produced and \
-         killed in {produced:.1?}, all in {:.1?}; applied since the last start (aligned, misaligned): {applied:?}",
+         killed in {produced:.1?}, all in {:.1?}; since the last start (aligned, misaligned): applied \
+         {applied:?}, of which replayed into their home partition {replayed:?}",
         sent.len(),
         started.elapsed()
     );
