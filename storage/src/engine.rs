@@ -285,9 +285,7 @@ impl<D: Disk> Engine<D> {
         let visible = Rc::new(
             segments.iter().filter(|s| loads.get(&s.info().id).is_none_or(|l| !hidden.contains(l))).cloned().collect(),
         );
-        let marks = marks.filter(|w| {
-            w.point.origin.kind != crate::version::OriginKind::Bulk || !hidden.contains(&w.point.origin.source_id)
-        });
+        let marks = marks.filter(|w| w.bulk_load().is_none_or(|load| !hidden.contains(&load)));
         ReadView { segments: visible, watermark: read::effective_watermark(marks, rule, bound), hidden }
     }
 

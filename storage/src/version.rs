@@ -193,6 +193,12 @@ impl Watermark {
     pub fn hides(&self, id: &VersionId, rule: TieRule) -> bool {
         rule.cmp(id, &self.point) == Ordering::Less
     }
+
+    /// The bulk load whose link set this watermark, if a load did: the watermark shows and
+    /// goes with that load.
+    pub fn bulk_load(&self) -> Option<u32> {
+        (self.point.origin.kind == OriginKind::Bulk).then_some(self.point.origin.source_id)
+    }
 }
 
 #[cfg(test)]

@@ -202,36 +202,41 @@ impl<D: Disk> Engine<D> {
     /// loads reads do not see (they must stay apart until the load commits or is rolled back)
     /// or that a rollback has pinned.
     pub fn compaction_snapshot(&self) -> Snapshot {
-        let hidden = self.visibility.borrow().kept_apart();
+        let kept_apart = self.visibility.borrow().kept_apart();
         let loads = self.segment_loads.borrow();
         let runs = self
             .segments
             .borrow()
             .iter()
-            .filter(|s| loads.get(&s.info().id).is_none_or(|l| !hidden.contains(l)))
+            .filter(|s| loads.get(&s.info().id).is_none_or(|l| !kept_apart.contains(l)))
             .map(|s| Run::of(s.info()))
             .collect();
         let max_versions = self.tables.borrow().values().map(|t| t.max_versions).max().unwrap_or(1);
-        Snapshot { runs, max_versions, garbage: self.garbage(CompactionOptions::collect_garbage()) }
+        let grace_before_ms = self.grace_before_ms(self.clock.now_ms());
+        let garbage = self.garbage(CompactionOptions::collect_garbage(), &kept_apart, grace_before_ms);
+        Snapshot { runs, max_versions, garbage }
+    }
+
+    /// Tombstones, and watermarks, older than this (ms) are past `tombstone_grace_ms` at `now_ms`.
+    fn grace_before_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.options.tombstone_grace_ms)
     }
 
     /// What `options` let a merge drop by table and identity alone: dropped tables, and each
-    /// table's greatest collectable watermark.
-    fn garbage(&self, options: CompactionOptions) -> Garbage {
+    /// table's greatest collectable watermark (its load not in `kept_apart`, its point before
+    /// `grace_before_ms`).
+    fn garbage(&self, options: CompactionOptions, kept_apart: &BTreeSet<u32>, grace_before_ms: u64) -> Garbage {
         let mut garbage = Garbage::default();
         if options.purge_dropped_tables {
             garbage.dropped_tables = self.dropped_tables.borrow().clone();
         }
         if options.collect_watermarked {
-            let kept_apart = self.visibility.borrow().kept_apart();
-            let before_ms = self.clock.now_ms().saturating_sub(self.options.tombstone_grace_ms);
             let tables = self.tables.borrow();
             for (table, marks) in self.watermarks.borrow().iter() {
                 let Some(settings) = tables.get(table) else { continue };
                 let collectable = marks.iter().filter(|w| {
-                    let load_kept =
-                        w.point.origin.kind == OriginKind::Bulk && kept_apart.contains(&w.point.origin.source_id);
-                    !load_kept && w.point.ts.millis() < before_ms
+                    w.bulk_load().is_none_or(|load| !kept_apart.contains(&load))
+                        && w.point.ts.millis() < grace_before_ms
                 });
                 if let Some(mark) =
                     super::read::effective_watermark(collectable, settings.tie_rule, crate::ids::Ts::MAX)
@@ -290,14 +295,15 @@ impl<D: Disk> Engine<D> {
             (inputs, bottommost)
         };
         let bytes_in: u64 = inputs.iter().map(|s| s.info().size_bytes).sum();
+        let now_ms = self.clock.now_ms();
+        let grace_before_ms = self.grace_before_ms(now_ms);
         let rules = Rules {
             tables: self.tables.borrow().clone(),
             options,
-            now_ms: self.clock.now_ms(),
-            reclaim_before_ms: (options.reclaim_tombstones && bottommost)
-                .then(|| self.clock.now_ms().saturating_sub(self.options.tombstone_grace_ms)),
+            now_ms,
+            reclaim_before_ms: (options.reclaim_tombstones && bottommost).then_some(grace_before_ms),
             rolled_back: if options.drop_rolled_back { self.visibility.borrow().snapshot() } else { Arc::default() },
-            garbage: self.garbage(options),
+            garbage: self.garbage(options, &self.visibility.borrow().kept_apart(), grace_before_ms),
         };
         // Blocks of an output that fits the cache go into it, as a flush's do, so reads do not
         // all miss once it replaces its inputs; a larger one would only evict everything else.

@@ -21,7 +21,7 @@ use crate::ids::{SegmentId, TableId};
 use crate::io::{Disk, DiskFile, OpenMode};
 use crate::manifest::{ManifestEdit, ManifestState};
 use crate::segment::info::{SegmentInfo, SegmentKind};
-use crate::version::{OriginKind, Watermark};
+use crate::version::Watermark;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -137,7 +137,7 @@ impl<D: Disk> Engine<D> {
         self.check_poisoned()?;
         if let Some((table, mark)) = watermark {
             self.table(table)?;
-            if mark.point.origin.kind != OriginKind::Bulk || mark.point.origin.source_id != load {
+            if mark.bulk_load() != Some(load) {
                 return Err(Error::InvalidArgument("a load's watermark carries the load's own origin"));
             }
         }
@@ -174,7 +174,7 @@ impl<D: Disk> Engine<D> {
                 .watermarks
                 .iter()
                 .flat_map(|(t, ms)| ms.iter().map(move |m| (*t, *m)))
-                .filter(|(_, m)| m.point.origin.kind == OriginKind::Bulk && m.point.origin.source_id == load)
+                .filter(|(_, m)| m.bulk_load() == Some(load))
                 .collect();
             (own, merged, marks)
         };
