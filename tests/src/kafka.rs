@@ -32,7 +32,10 @@ pub use model::{
 };
 pub use producer::{Delivered, Producer, Record};
 pub use reader::{Consumed, READ_TIMEOUT, read_topic};
-pub use source::{SourceConfig, SourceInfo, active_source, nacre, restart_with_sources, source_list, stream_source_id};
+pub use source::{
+    SourceConfig, SourceInfo, active_source, nacre, restart_with_sources, source_list, start_with_table_and_sources,
+    stream_source_id,
+};
 pub use stats::{CATCH_UP_TIMEOUT, LabelledName, next_offsets, per_shard, stat_sum, wait_caught_up};
 
 use rdkafka::ClientConfig;

@@ -10,9 +10,8 @@
 //! - every key holds the last value produced for it (timestamps rise with each message).
 
 use nacre_tests::kafka::{
-    self, Broker, Producer, Record, SourceConfig, end_offsets, now_ms, per_shard, restart_with_sources,
+    self, Broker, Producer, Record, SourceConfig, end_offsets, now_ms, per_shard, start_with_table_and_sources,
 };
-use nacre_tests::server::{Server, ServerOptions};
 use nacre_wire::{Get, Key, TableSettings, Ts, partition_of};
 
 const TABLE: &str = "backlog";
@@ -83,13 +82,9 @@ fn a_backlog_larger_than_memory_is_ingested_under_the_memtable_ceiling() {
     let end = end_offsets(&bootstrap, TOPIC);
     assert_eq!(end.iter().sum::<i64>(), MESSAGES as i64);
 
-    let mut server =
-        Server::start_with(ServerOptions { config: Some(BASE_CONFIG.to_owned()), ..ServerOptions::default() });
+    let source = SourceConfig::new(SOURCE, TABLE, &[TOPIC], &bootstrap);
+    let server = start_with_table_and_sources(BASE_CONFIG, TABLE, TableSettings::default(), &[source]);
     let runtime = nacre_tests::runtime();
-    runtime.block_on(async {
-        server.client().await.create_table(TABLE, TableSettings::default()).await.expect("create_table")
-    });
-    restart_with_sources(&mut server, BASE_CONFIG, &[SourceConfig::new(SOURCE, TABLE, &[TOPIC], &bootstrap)]);
     kafka::wait_caught_up(&runtime, &server, SOURCE, TOPIC, &end);
 
     let client = runtime.block_on(server.client());

@@ -17,9 +17,10 @@
 
 use nacre_tests::kafka::{
     self, Broker, Delivered, Producer, Record, SORT_KEY_HEADER, SourceConfig, TS_HEADER, TTL_HEADER, active_source,
-    end_offsets, expected_version, kcat, message_key, nacre, newest_first, now_ms, restart_with_sources, visible,
+    end_offsets, expected_version, kcat, message_key, nacre, newest_first, now_ms, start_with_table_and_sources,
+    visible,
 };
-use nacre_tests::server::{Server, ServerOptions};
+use nacre_tests::server::Server;
 use nacre_wire::{Client, Get, Key, OriginKind, Payload, TableSettings, VersionEntry, Versions};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -203,13 +204,10 @@ fn messages_from_librdkafka_and_kcat_become_rows_with_their_keys_times_and_origi
     for topic in [RUST_TOPIC, KCAT_TOPIC] {
         broker.create_topic(topic, TOPIC_PARTITIONS);
     }
-    let mut server =
-        Server::start_with(ServerOptions { config: Some(BASE_CONFIG.to_owned()), ..ServerOptions::default() });
-    let runtime = nacre_tests::runtime();
     let settings = TableSettings { max_versions: 1_000, ..TableSettings::default() };
-    runtime.block_on(async { server.client().await.create_table(TABLE, settings).await.expect("create_table") });
     let source = SourceConfig::new(SOURCE, TABLE, &[RUST_TOPIC, KCAT_TOPIC], &bootstrap);
-    restart_with_sources(&mut server, BASE_CONFIG, &[source]);
+    let server = start_with_table_and_sources(BASE_CONFIG, TABLE, settings, &[source]);
+    let runtime = nacre_tests::runtime();
 
     // The configured source is listed as configured, each topic with its own stream id.
     let listed = active_source(&server, SOURCE);

@@ -16,9 +16,8 @@
 
 use nacre_tests::kafka::{
     self, Broker, Producer, Record, SORT_KEY_HEADER, SourceConfig, TS_HEADER, TTL_HEADER, active_source, end_offsets,
-    expected_version, message_key, now_ms, read_topic, restart_with_sources, stat_sum,
+    expected_version, message_key, now_ms, read_topic, start_with_table_and_sources, stat_sum,
 };
-use nacre_tests::server::{Server, ServerOptions};
 use nacre_wire::{Get, Key, Put, TableSettings};
 use std::time::{Duration, Instant};
 
@@ -117,14 +116,9 @@ fn poison_messages_are_skipped_and_dead_lettered_while_every_good_message_lands(
     let bootstrap = broker.bootstrap();
     broker.create_topic(TOPIC, PARTITIONS);
     broker.create_topic(DEAD_LETTERS, 1);
-    let mut server =
-        Server::start_with(ServerOptions { config: Some(BASE_CONFIG.to_owned()), ..ServerOptions::default() });
-    let runtime = nacre_tests::runtime();
-    runtime.block_on(async {
-        server.client().await.create_table(TABLE, TableSettings::default()).await.expect("create_table")
-    });
     let source = SourceConfig::new(SOURCE, TABLE, &[TOPIC], &bootstrap).dead_letter_topic(DEAD_LETTERS);
-    restart_with_sources(&mut server, BASE_CONFIG, &[source]);
+    let mut server = start_with_table_and_sources(BASE_CONFIG, TABLE, TableSettings::default(), &[source]);
+    let runtime = nacre_tests::runtime();
     let listed = active_source(&server, SOURCE);
     assert_eq!(listed.dead_letter_topic.as_deref(), Some(DEAD_LETTERS), "{listed:?}");
     let stream_id = listed.stream_id(TOPIC);

@@ -9,8 +9,9 @@
 //! restarts it, waits until it has caught up again, and requires that it replayed nothing
 //! (`kafka_replayed_total` is 0) and that every key reads its last value.
 
-use nacre_tests::kafka::{self, Broker, Producer, Record, SourceConfig, end_offsets, now_ms, restart_with_sources};
-use nacre_tests::server::{Server, ServerOptions};
+use nacre_tests::kafka::{
+    self, Broker, Producer, Record, SourceConfig, end_offsets, now_ms, start_with_table_and_sources,
+};
 use nacre_wire::{Get, Key, Stat, TableSettings, Ts, partition_of};
 use std::time::{Duration, Instant};
 
@@ -59,13 +60,9 @@ fn a_partition_that_keeps_streamed_data_in_memory_is_flushed_within_the_replay_b
     Producer::new(&bootstrap).send_all(&records);
     let end = end_offsets(&bootstrap, TOPIC);
 
-    let mut server =
-        Server::start_with(ServerOptions { config: Some(BASE_CONFIG.to_owned()), ..ServerOptions::default() });
+    let source = SourceConfig::new(SOURCE, TABLE, &[TOPIC], &bootstrap);
+    let mut server = start_with_table_and_sources(BASE_CONFIG, TABLE, TableSettings::default(), &[source]);
     let runtime = nacre_tests::runtime();
-    runtime.block_on(async {
-        server.client().await.create_table(TABLE, TableSettings::default()).await.expect("create_table")
-    });
-    restart_with_sources(&mut server, BASE_CONFIG, &[SourceConfig::new(SOURCE, TABLE, &[TOPIC], &bootstrap)]);
     kafka::wait_caught_up(&runtime, &server, SOURCE, TOPIC, &end);
     let flushes = runtime.block_on(async {
         let client = server.client().await;

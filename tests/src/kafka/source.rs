@@ -2,7 +2,7 @@
 //! section a test writes, `nacre source ...` run against a server, `source list --json` parsed,
 //! and the rule that turns a stream id and a Kafka partition into a version's `source_id`.
 
-use crate::server::{Server, nacre_binary};
+use crate::server::{Server, ServerOptions, nacre_binary};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -160,6 +160,26 @@ pub fn stream_source_id(stream_id: u32, kafka_partition: i32) -> u32 {
     let partition = u32::try_from(kafka_partition).expect("a partition number");
     assert!(stream_id < 1 << 16 && partition < 1 << 16, "stream {stream_id}, partition {partition}");
     (stream_id << 16) | partition
+}
+
+/// Starts nacred with the configuration file `base`, creates `table` with `settings` through
+/// it, then restarts it with `sources` appended ([`restart_with_sources`]): a daemon whose
+/// sources feed a table it created itself.
+///
+/// # Panics
+///
+/// If the daemon does not start, refuses the table, or does not come back.
+pub fn start_with_table_and_sources(
+    base: &str,
+    table: &str,
+    settings: nacre_wire::TableSettings,
+    sources: &[SourceConfig],
+) -> Server {
+    let mut server = Server::start_with(ServerOptions { config: Some(base.to_owned()), ..ServerOptions::default() });
+    crate::runtime()
+        .block_on(async { server.client().await.create_table(table, settings).await.expect("create_table") });
+    restart_with_sources(&mut server, base, sources);
+    server
 }
 
 /// Restarts `server` (SIGTERM, then a start) with the configuration file `base` followed by
