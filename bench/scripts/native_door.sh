@@ -9,13 +9,14 @@
 #
 #   cargo build --release -p nacre-daemon -p nacre-cli -p nacre-loadgen
 #   bench/scripts/native_door.sh [TARGET_DIR] [WORK_DIR] [PIPELINES] [NACRED]
+#   (MEASURE_SECONDS=3 for shorter runs)
 set -euo pipefail
 target=${1:-target/release}
 work=${2:-/var/tmp/nacre-native-door}
 pipelines=${3:-16 1}
 nacred=${4:-$target/nacred}
 addr=127.0.0.1:27370
-measure_seconds=8
+measure_seconds=${MEASURE_SECONDS:-8}
 rm -rf "$work" && mkdir -p "$work"
 "$nacred" --data-dir "$work/data" --listen $addr > "$work/nacred.log" 2>&1 &
 server=$!

@@ -108,6 +108,26 @@ impl BulkState {
     pub fn new(book: LoadBook) -> BulkState {
         BulkState { book: RefCell::new(book), lock: async_lock::Mutex::new(()) }
     }
+
+    /// Appends `bulk_loads{state}`: the recorded loads by state. Shard 0's book is the one
+    /// links and rollbacks write, so only shard 0 reports.
+    pub(crate) fn push_stats(&self, shard: Option<u32>, out: &mut Vec<wire::Stat>) {
+        let book = self.book.borrow();
+        for (state, name) in [
+            (LoadState::Preparing, "preparing"),
+            (LoadState::Committed, "committed"),
+            (LoadState::Aborted, "aborted"),
+            (LoadState::RolledBack, "rolled_back"),
+        ] {
+            let value = book.all().filter(|l| l.state == state).count() as u64;
+            out.push(wire::Stat {
+                name: wire::labelled("bulk_loads", &[("state", name)]),
+                shard,
+                partition: None,
+                value,
+            });
+        }
+    }
 }
 
 impl Shard {

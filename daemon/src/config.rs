@@ -123,6 +123,12 @@ drain_deadline_ms = 10000
 # SIGUSR1 to sample its stack.
 stall_report_ms = 0
 
+[http]
+# The HTTP endpoint's address: /metrics (OpenMetrics text), /health and /ready, served by a
+# thread of its own. "" is off; for example "127.0.0.1:9464" (keep it on loopback or a private
+# network: it has no authentication).
+listen = ""
+
 [resp]
 # The RESP (Redis protocol) door's address, shared by every shard (SO_REUSEPORT); "" is off.
 listen = ""
@@ -199,6 +205,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// What the daemon reports about itself.
     pub diagnostics: DiagnosticsConfig,
+    /// The HTTP endpoint.
+    pub http: HttpConfig,
     /// The RESP door.
     pub resp: RespConfig,
     /// Kafka ingestion.
@@ -363,6 +371,22 @@ pub struct DiagnosticsConfig {
     pub stall_report_ms: u64,
 }
 
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
+pub struct HttpConfig {
+    pub listen: String,
+}
+
+impl HttpConfig {
+    /// The endpoint's address, or `None` when it is off (or the address does not parse, which
+    /// `Config::validate` refuses).
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        if self.listen.is_empty() { None } else { self.listen.parse().ok() }
+    }
+}
+
 /// `[resp]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -463,7 +487,9 @@ impl Config {
             ));
         }
         merge(&mut merged, given);
-        toml::Value::Table(merged).try_into()
+        // The path names the setting at fault: `memory.memtable_budget_bytes: invalid type ...`.
+        serde_path_to_error::deserialize(toml::Value::Table(merged))
+            .map_err(|e| serde::de::Error::custom(format!("{}: {}", e.path(), e.inner())))
     }
 
     /// The port of shard `shard`.
@@ -510,6 +536,9 @@ impl Config {
             return Err("keys are at most 65535 bytes".into());
         }
         self.resp.validate()?;
+        if !self.http.listen.is_empty() && self.http.listen_addr().is_none() {
+            return Err(format!("http.listen {:?} is not an address like 127.0.0.1:9464", self.http.listen));
+        }
         self.compaction.validate()?;
         if self.kafka.poll_batch_messages == 0
             || self.kafka.poll_batch_bytes == 0
@@ -600,6 +629,21 @@ fn merge(base: &mut toml::Table, given: toml::Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_packaged_configuration_parses_and_is_valid() {
+        let config = Config::from_toml(include_str!("../../packaging/nacred.toml")).expect("parses");
+        assert_eq!(config.data_dir, std::path::PathBuf::from("/var/lib/nacre"));
+        assert_eq!(config.http.listen_addr(), Some("127.0.0.1:9464".parse().expect("an address")));
+        config.validate(2).expect("valid");
+    }
+
+    #[test]
+    fn a_bad_http_address_is_named() {
+        let config = Config::from_toml("[http]\nlisten = \"localhost\"\n").expect("parses");
+        let refused = config.validate(1).expect_err("refused");
+        assert!(refused.contains("http.listen \"localhost\""), "{refused}");
+    }
 
     #[test]
     fn the_default_file_is_the_default_and_partial_files_keep_defaults() {

@@ -40,7 +40,9 @@ pub struct DataDir {
 impl DataDir {
     /// Locks `root`, creating and initialising it if new. A second process is refused.
     pub fn open_or_init(root: &Path, partitions: u32, shards: usize) -> Result<DataDir> {
-        std::fs::create_dir_all(root).with_context(|| format!("creating data directory {}", root.display()))?;
+        let writable = "choose a directory nacred can create and write: --data-dir, or data_dir in the configuration";
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("cannot create the data directory {} ({writable})", root.display()))?;
         // Absolute from here on: logs name it unambiguously and nothing depends on the cwd.
         let root = &std::fs::canonicalize(root).with_context(|| format!("resolving {}", root.display()))?;
         let lock_path = root.join("nacred.lock");
@@ -50,7 +52,7 @@ impl DataDir {
             .create(true)
             .truncate(false)
             .open(&lock_path)
-            .with_context(|| format!("opening {}", lock_path.display()))?;
+            .with_context(|| format!("cannot write in the data directory {} ({writable})", root.display()))?;
         if let Err(e) = lock.try_lock() {
             match e {
                 std::fs::TryLockError::WouldBlock => {

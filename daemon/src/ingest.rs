@@ -177,15 +177,17 @@ impl Shard {
                 ("kafka_replayed_total", c.replayed.get()),
                 ("kafka_replay_bound_flushes_total", c.replay_bound_flushes.get()),
             ] {
-                out.push(stat(format!("{counter}{{source=\"{name}\"}}"), value));
+                out.push(stat(wire::labelled(counter, &[("source", name)]), value));
             }
             for a in r.state.assigned.borrow().iter() {
-                let labels = format!("{{source=\"{name}\",topic=\"{}\",partition=\"{}\"}}", a.topic, a.kafka_partition);
+                let kafka_partition = a.kafka_partition.to_string();
+                let labels =
+                    [("source", name.as_str()), ("topic", a.topic.as_str()), ("kafka_partition", &kafka_partition)];
                 if let Some(next) = a.next {
-                    out.push(stat(format!("kafka_next_offset{labels}"), next));
+                    out.push(stat(wire::labelled("kafka_next_offset", &labels), next));
                 }
                 if let Some(high) = a.high_watermark {
-                    out.push(stat(format!("kafka_lag{labels}"), high.saturating_sub(a.next.unwrap_or(0))));
+                    out.push(stat(wire::labelled("kafka_lag", &labels), high.saturating_sub(a.next.unwrap_or(0))));
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! Redis data maps onto rows: a string `key` is the row (partition key `key`, empty sort key); a
 //! hash field `f` of `key` is the row (`key`, `f`). Keys go to the configured default table,
 //! or to the table of the longest configured prefix they start with (the key is stored whole).
-//! README's "Redis door" section lists the commands and every difference from Redis.
+//! docs/resp.md lists the commands and every difference from Redis.
 
 mod command;
 mod connection;
@@ -61,12 +61,9 @@ pub async fn open_door(shard: &Rc<Shard>, queue: glommio::TaskQueueHandle) -> an
     let listener = crate::listener::bind(addr).map_err(|e| anyhow::anyhow!("binding the RESP door {addr}: {e}"))?;
     tracing::info!(shard = shard.id, resp = %addr, table = %shard.process.config.resp.table, "serving RESP");
     let accepting =
-        crate::listener::accept_loop(
-            shard.clone(),
-            listener,
-            "resp",
-            |s, stream| async move { serve(&s, stream).await },
-        );
+        crate::listener::accept_loop(shard.clone(), listener, crate::listener::Door::Resp, |s, stream| async move {
+            serve(&s, stream).await
+        });
     let task = glommio::spawn_local_into(accepting, queue).map_err(|e| anyhow::anyhow!("spawning accept: {e}"))?;
     Ok(vec![task])
 }

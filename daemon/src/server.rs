@@ -55,9 +55,12 @@ pub fn open_native_door(shard: &Rc<Shard>, queue: glommio::TaskQueueHandle) -> R
     tracing::info!(shard = shard.id, shared = %config.listen, own = %own, partitions, "serving");
     let mut accepting = Vec::new();
     for listener in listeners {
-        let task = crate::listener::accept_loop(shard.clone(), listener, "native", |s, stream| async move {
-            serve_connection(&s, stream).await
-        });
+        let task = crate::listener::accept_loop(
+            shard.clone(),
+            listener,
+            crate::listener::Door::Native,
+            |s, stream| async move { serve_connection(&s, stream).await },
+        );
         accepting.push(glommio::spawn_local_into(task, queue).map_err(|e| anyhow::anyhow!("spawning accept: {e}"))?);
     }
     Ok(accepting)

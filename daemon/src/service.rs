@@ -70,14 +70,19 @@ impl Shard {
     }
 
     /// Handles a request from a client of this shard, wherever it must run.
+    /// Counted in [`Shard::requests`] by kind and outcome, with its latency.
     pub async fn handle(self: &Rc<Self>, request: Request) -> Reply {
-        match self.route(&request) {
+        let kind = request.kind_index();
+        let started = std::time::Instant::now();
+        let reply = match self.route(&request) {
             Route::Shard(n) if n == self.id => self.execute(request).await,
             // Boxed, like every cold branch: the mesh call's future holds another `execute`.
             Route::Shard(n) => Box::pin(self.forward(n, request)).await,
             Route::Split => Box::pin(self.multi_get(request)).await,
             Route::Everywhere => Box::pin(self.stats_everywhere()).await,
-        }
+        };
+        self.requests.record(kind, &reply, started.elapsed());
+        reply
     }
 
     async fn forward(&self, shard: usize, request: Request) -> Reply {
@@ -369,6 +374,9 @@ impl Shard {
             ("wal_pending_bytes", wal.pending_bytes() as u64),
             ("wal_pending_peak_bytes", wal.pending_peak_bytes() as u64),
             ("wal_batches_total", wal.batches_written()),
+            ("wal_bytes_total", wal.bytes_written()),
+            ("wal_commit_micros_total", wal.commit_micros()),
+            ("wal_durability_lag_micros", u64::try_from(wal.durability_lag().as_micros()).unwrap_or(u64::MAX)),
             ("wal_durable_lsn", wal.durable_lsn().0),
             ("compaction_queue_length", self.compactor.queue_length() as u64),
             ("compaction_paused_turns_total", self.compactor.paused_turns()),
@@ -376,6 +384,11 @@ impl Shard {
             out.push(wire::Stat { name: name.into(), shard, partition: None, value });
         }
         self.ingest_stats(&mut out);
+        self.requests.push_stats(shard, &mut out);
+        self.doors.push_stats(shard, &mut out);
+        if self.id == 0 {
+            self.bulk.push_stats(shard, &mut out);
+        }
         for (p, engine) in &self.partitions.engines {
             let s = engine.stats();
             let partition = Some(*p);
@@ -409,6 +422,26 @@ impl Shard {
             }
         }
         out
+    }
+
+    /// Answers the HTTP endpoint's asks for every shard's statistics until the shard stops
+    /// (shard 0).
+    pub(crate) async fn answer_stats_asks(
+        self: Rc<Self>,
+        mut asks: futures_channel::mpsc::Receiver<crate::http::stats_bridge::Ask>,
+    ) {
+        use futures_lite::{FutureExt, StreamExt};
+        loop {
+            let next = async { asks.next().await }.or(async {
+                self.life.until_stopping().await;
+                None
+            });
+            let Some(ask) = next.await else { return };
+            if let Reply::Stats(all) = self.stats_everywhere().await {
+                // The asker may have given up waiting; then nobody wants these.
+                let _ = ask.try_send(all);
+            }
+        }
     }
 
     async fn stats_everywhere(self: &Rc<Self>) -> Reply {

@@ -38,6 +38,10 @@ pub struct Process {
     pub stop: Arc<AtomicBool>,
     /// Shards that have drained their connections and wait to flush.
     pub drained: Arc<AtomicUsize>,
+    /// Shards that have recovered, opened their doors and serve (readiness).
+    pub serving: AtomicUsize,
+    /// Where shard 0 takes the HTTP endpoint's requests for statistics from.
+    pub stats_inbox: crate::http::stats_bridge::StatsInbox,
     /// Bulk loads reads must not see (linking, aborted, rolled back), shared by every engine.
     pub visibility: nacre_storage::bulk::LoadVisibility,
     /// The bulk-load book as it was at start (each shard's recovery reconciles against it).
@@ -84,6 +88,10 @@ pub struct Shard {
     pub(crate) ingest: Ingest,
     /// Bulk links and rollbacks.
     pub(crate) bulk: BulkState,
+    /// Connections by door.
+    pub(crate) doors: crate::listener::DoorCounts,
+    /// Native requests served, by kind and outcome, and their latency.
+    pub(crate) requests: crate::request_metrics::RequestMetrics,
 }
 
 /// Counts this shard as drained exactly once, even when it fails before it gets there, so the
@@ -166,6 +174,7 @@ pub async fn run(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Res
         clock: Rc::new(process.wall_clock),
         clock_floor: process.clock_floor,
     };
+    crate::failpoint::hold("recovery").await;
     let partitions = Rc::new(Partitions::open(spec).await?);
     let config = &process.config;
     let shard = Rc::new(Shard {
@@ -180,6 +189,8 @@ pub async fn run(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Res
         resp: RespDoor::new(config),
         ingest: Ingest::default(),
         bulk: BulkState::new(process.bulk_book.clone()),
+        doors: crate::listener::DoorCounts::default(),
+        requests: crate::request_metrics::RequestMetrics::default(),
         process: process.clone(),
     });
     shard.reconcile_bulk_loads().await?;
@@ -211,8 +222,15 @@ pub async fn run(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Res
     }
     let catalog = shard.catalog.borrow().clone();
     shard.sync_sources(&catalog).await;
+    if id == 0
+        && let Some(asks) = process.stats_inbox.take()
+    {
+        spawn_into(queues.foreground, "statistics for the HTTP endpoint", shard.clone().answer_stats_asks(asks))?;
+    }
+    process.serving.fetch_add(1, Ordering::SeqCst);
 
     wait_for_stop(&process).await;
+    process.serving.fetch_sub(1, Ordering::SeqCst);
 
     // Stop, in reverse.
     shard.life.stop();

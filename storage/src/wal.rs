@@ -112,6 +112,14 @@ struct State<F: DiskFile> {
     batches_written: u64,
     /// The most bytes ever pending plus being written.
     pending_peak_bytes: usize,
+    /// Batch bytes written since creation or recovery.
+    bytes_written: u64,
+    /// Time spent writing and syncing batches, microseconds.
+    commit_micros: u64,
+    /// When the first record of the pending batch was appended.
+    pending_since: Option<std::time::Instant>,
+    /// When the first record of the batch being written (or that failed) was appended.
+    writing_since: Option<std::time::Instant>,
 }
 
 /// The shared write-ahead log of one core.
@@ -273,6 +281,10 @@ impl<D: Disk> Wal<D> {
                 needs: BTreeMap::new(),
                 batches_written: 0,
                 pending_peak_bytes: 0,
+                bytes_written: 0,
+                commit_micros: 0,
+                pending_since: None,
+                writing_since: None,
             }),
             commit_ended: event_listener::Event::new(),
             appended: event_listener::Event::new(),
@@ -311,6 +323,9 @@ impl<D: Disk> Wal<D> {
         let lsn = Lsn(st.next_lsn);
         st.next_lsn += 1;
         let was_empty = st.pending.bytes.is_empty();
+        if st.pending_since.is_none() {
+            st.pending_since = Some(std::time::Instant::now());
+        }
         encode_record(&mut st.pending, partition, lsn, entries);
         st.pending_last = Some(lsn);
         let used = st.pending.bytes.len() + st.writing_bytes;
@@ -335,6 +350,23 @@ impl<D: Disk> Wal<D> {
     /// Batches written (each one write and one fdatasync).
     pub fn batches_written(&self) -> u64 {
         self.state.borrow().batches_written
+    }
+
+    /// Batch bytes written (the group commits' sizes, summed).
+    pub fn bytes_written(&self) -> u64 {
+        self.state.borrow().bytes_written
+    }
+
+    /// Time spent writing and fdatasyncing batches, microseconds.
+    pub fn commit_micros(&self) -> u64 {
+        self.state.borrow().commit_micros
+    }
+
+    /// How long the oldest record not yet durable has waited (zero when every record is): an
+    /// async write's exposure to a crash right now.
+    pub fn durability_lag(&self) -> std::time::Duration {
+        let st = self.state.borrow();
+        st.writing_since.or(st.pending_since).map_or(std::time::Duration::ZERO, |at| at.elapsed())
     }
 
     /// The failure that poisoned the WAL, if one did.
@@ -446,10 +478,12 @@ impl<D: Disk> Wal<D> {
     }
 
     async fn write_pending(&self) -> Result<()> {
+        let started = std::time::Instant::now();
         let (payload, last, mut writer) = {
             let mut st = self.state.borrow_mut();
             let Some(last) = st.pending_last.take() else { return Ok(()) };
             let payload = std::mem::take(&mut st.pending.bytes);
+            st.writing_since = st.pending_since.take();
             st.writing_bytes = payload.len();
             (payload, last, st.writer.take().expect("only the committer takes the writer"))
         };
@@ -464,7 +498,7 @@ impl<D: Disk> Wal<D> {
             self.state.borrow_mut().poisoned = Some("wal sync");
             return Err(e);
         }
-        self.mark_durable(last);
+        self.mark_durable(last, payload.len(), started);
         if rotated {
             // Only now that the new file holds a durable batch may older files go.
             self.retire_unneeded().await?;
@@ -472,11 +506,15 @@ impl<D: Disk> Wal<D> {
         Ok(())
     }
 
-    /// Records that everything up to `last` is durable.
-    fn mark_durable(&self, last: Lsn) {
+    /// Records that everything up to `last` is durable, by a batch of `bytes` whose commit
+    /// started at `started`.
+    fn mark_durable(&self, last: Lsn, bytes: usize, started: std::time::Instant) {
         let mut st = self.state.borrow_mut();
         st.durable = last;
         st.batches_written += 1;
+        st.bytes_written += bytes as u64;
+        st.commit_micros += u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        st.writing_since = None;
         st.files.last_mut().expect("the current file is listed").last_lsn = Some(last);
     }
 

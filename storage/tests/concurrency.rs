@@ -209,3 +209,23 @@ fn waiting_for_pending_records_returns_once_one_is_appended() {
         assert!(std::pin::pin!(store.wal.wait_for_pending()).poll(&mut cx).is_pending(), "synced: nothing pending");
     });
 }
+
+/// The WAL's exposure and commit accounting: an async write waits undurable (its lag grows from
+/// its append) until a commit, after which the lag is zero and the batch's bytes and time are
+/// counted.
+#[test]
+fn an_async_write_shows_as_durability_lag_until_its_batch_commits() {
+    futures_lite::future::block_on(async {
+        let disk = YieldingDisk::new(SimDisk::new(7));
+        let store = Store::create(disk, Path::new("/nacre"), ManualClock::new(START_MS), small_options()).await;
+        assert_eq!(store.wal.durability_lag(), std::time::Duration::ZERO, "nothing written");
+        store.engine.write(vec![put("a", "", 1, "async")], Durability::Async).await.expect("write");
+        let (batches, bytes) = (store.wal.batches_written(), store.wal.bytes_written());
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(store.wal.durability_lag() >= std::time::Duration::from_millis(2), "{:?}", store.wal.durability_lag());
+        store.wal.sync().await.expect("sync");
+        assert_eq!(store.wal.durability_lag(), std::time::Duration::ZERO, "all durable");
+        assert_eq!(store.wal.batches_written(), batches + 1);
+        assert!(store.wal.bytes_written() > bytes, "the batch's bytes are counted");
+    });
+}

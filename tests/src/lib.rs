@@ -17,6 +17,8 @@
 //! - [`kafka`] runs a real Apache Kafka broker (`kafka/broker.sh`), produces to it with
 //!   librdkafka and kcat recording where every message landed, reads topics back, drives
 //!   `nacre source ...`, and waits until the daemon has applied a topic up to its end offsets.
+//! - [`prometheus`] runs a real Prometheus (Debian's `prometheus`) scraping the daemon's
+//!   `/metrics` and queries its HTTP API; [`http`] makes the plain GETs both need.
 //!
 //! The harness builds nothing: `cargo test --workspace` builds `nacred` before running any test
 //! (see [`server::nacred_binary`]), and a lone `cargo test -p nacre-tests` needs
@@ -24,8 +26,10 @@
 
 pub mod acked;
 pub mod bulk;
+pub mod http;
 pub mod kafka;
 pub mod program;
+pub mod prometheus;
 pub mod raw;
 pub mod redis;
 pub mod resp;

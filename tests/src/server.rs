@@ -165,11 +165,14 @@ pub struct ServerOptions {
     pub resp: bool,
     /// Extra environment variables for the daemon (a failpoint, say).
     pub env: Vec<(String, String)>,
+    /// Open the HTTP endpoint (/metrics, /health, /ready) on a free loopback port
+    /// (`--http-listen`). See [`Server::http_addr`].
+    pub http: bool,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { cores: DEFAULT_CORES, config: None, resp: false, env: Vec::new() }
+        ServerOptions { cores: DEFAULT_CORES, config: None, resp: false, env: Vec::new(), http: false }
     }
 }
 
@@ -182,6 +185,8 @@ pub struct Server {
     listen: SocketAddr,
     /// The RESP door's address, when [`ServerOptions::resp`] asked for one.
     resp_listen: Option<SocketAddr>,
+    /// The HTTP endpoint's address, when [`ServerOptions::http`] asked for one.
+    http_listen: Option<SocketAddr>,
     options: ServerOptions,
     /// Shard ports reserved after the shared one, at the first start.
     reserved_cores: usize,
@@ -209,6 +214,7 @@ impl Server {
         let data_dir = dir.path().join("data");
         let listen = free_ports(options.cores);
         let resp_listen = options.resp.then(|| free_port_outside(listen, options.cores));
+        let http_listen = options.http.then(|| free_port_outside(listen, options.cores));
         let reserved_cores = options.cores;
         let mut server = Server {
             binary,
@@ -216,6 +222,7 @@ impl Server {
             data_dir,
             listen,
             resp_listen,
+            http_listen,
             options,
             reserved_cores,
             child: None,
@@ -278,6 +285,10 @@ impl Server {
         if let Some(resp) = self.resp_listen {
             args.push("--resp-listen".to_owned());
             args.push(resp.to_string());
+        }
+        if let Some(http) = self.http_listen {
+            args.push("--http-listen".to_owned());
+            args.push(http.to_string());
         }
         if let Some(text) = &self.options.config {
             let path = self.dir_path().join("nacred.toml");
@@ -404,6 +415,15 @@ impl Server {
     /// The shared address then every shard's.
     pub fn ports(&self) -> Vec<SocketAddr> {
         std::iter::once(self.addr()).chain((0..self.options.cores).map(|s| self.shard_addr(s))).collect()
+    }
+
+    /// The HTTP endpoint's address.
+    ///
+    /// # Panics
+    ///
+    /// If the server was started without [`ServerOptions::http`].
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listen.expect("started without ServerOptions::http")
     }
 
     /// Shards.

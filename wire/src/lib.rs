@@ -19,6 +19,7 @@ mod limit_tests;
 mod partitioner;
 mod request;
 mod response;
+pub mod stat_name;
 mod types;
 
 pub use client::{Client, ClientError, ClientOptions, Disconnect};
@@ -27,4 +28,5 @@ pub use frame::FrameLimits;
 pub use partitioner::{kafka_partition_of, partition_of};
 pub use request::{Request, decode_request, decode_request_with, encode_request};
 pub use response::{Reply, ResponseEncoder, decode_response, decode_response_with, encode_response};
+pub use stat_name::{LabelledName, labelled};
 pub use types::*;

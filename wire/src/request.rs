@@ -71,31 +71,62 @@ pub enum Request {
 }
 
 impl Request {
+    /// Every request kind's name, indexed by [`Request::kind_index`].
+    pub const KINDS: [&'static str; 22] = [
+        "handshake",
+        "topology",
+        "create_table",
+        "alter_table",
+        "drop_table",
+        "list_tables",
+        "put",
+        "delete",
+        "write_batch",
+        "get",
+        "multi_get",
+        "scan",
+        "versions",
+        "stats",
+        "add_source",
+        "list_sources",
+        "remove_source",
+        "bulk_link",
+        "bulk_status",
+        "bulk_rollback",
+        "compact",
+        "explain",
+    ];
+
     /// The request's kind, for logs, metrics and errors.
     pub fn kind(&self) -> &'static str {
+        Self::KINDS[self.kind_index()]
+    }
+
+    /// The request's kind as an index into [`Request::KINDS`], for per-kind counters.
+    pub fn kind_index(&self) -> usize {
         match self {
-            Request::Handshake(_) => "handshake",
-            Request::Topology => "topology",
-            Request::CreateTable(_) => "create_table",
-            Request::AlterTable(_) => "alter_table",
-            Request::DropTable(_) => "drop_table",
-            Request::ListTables => "list_tables",
-            Request::Put(_) => "put",
-            Request::Delete(_) => "delete",
-            Request::WriteBatch(_) => "write_batch",
-            Request::Get(_) => "get",
-            Request::MultiGet(_) => "multi_get",
-            Request::Scan(_) => "scan",
-            Request::Versions(_) => "versions",
-            Request::Stats => "stats",
-            Request::AddSource(_) => "add_source",
-            Request::ListSources => "list_sources",
-            Request::RemoveSource(_) => "remove_source",
-            Request::BulkLink { .. } => "bulk_link",
-            Request::BulkStatus { .. } => "bulk_status",
-            Request::BulkRollback { .. } => "bulk_rollback",
-            Request::Compact(_) => "compact",
-            Request::Explain(_) => "explain",
+            Request::Handshake(_) => 0,
+            Request::Topology => 1,
+            Request::CreateTable(_) => 2,
+            Request::AlterTable(_) => 3,
+            Request::DropTable(_) => 4,
+            Request::ListTables => 5,
+            Request::Put(_) => 6,
+            Request::Delete(_) => 7,
+            Request::WriteBatch(_) => 8,
+            Request::Get(_) => 9,
+            Request::MultiGet(_) => 10,
+            Request::Scan(_) => 11,
+            Request::Versions(_) => 12,
+            Request::Stats => 13,
+            Request::AddSource(_) => 14,
+            Request::ListSources => 15,
+            Request::RemoveSource(_) => 16,
+            Request::BulkLink { .. } => 17,
+            Request::BulkStatus { .. } => 18,
+            Request::BulkRollback { .. } => 19,
+            Request::Compact(_) => 20,
+            Request::Explain(_) => 21,
         }
     }
 

@@ -38,35 +38,55 @@ struct Args {
     /// Open the RESP (Redis protocol) door on this address, e.g. 127.0.0.1:6379.
     #[arg(long)]
     resp_listen: Option<SocketAddr>,
+    /// Serve /metrics, /health and /ready over HTTP on this address, e.g. 127.0.0.1:9464.
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
     /// Shards (one pinned core each); 0 = one per available core.
     #[arg(long)]
     cores: Option<usize>,
     /// Print the default configuration file, documented, and exit.
     #[arg(long)]
     print_default_config: bool,
+    /// Log lines for people (text) or one JSON object per line, with the shard and partition
+    /// as fields (json). RUST_LOG filters either (default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    if let Err(e) = run() {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
+    }
+    if let Err(e) = run(args) {
         eprintln!("nacred: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn run() -> Result<()> {
-    let args = Args::parse();
+fn run(args: Args) -> Result<()> {
     if args.print_default_config {
         print!("{DEFAULT_CONFIG}");
         return Ok(());
     }
+    // Whether the file sets `partitions`: a count that differs from the data directory's is
+    // then an error, not silently ignored.
+    let mut partitions_given = false;
     let mut config = match &args.config {
         Some(path) => {
-            Config::from_toml(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)
-                .with_context(|| format!("parsing {}", path.display()))?
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            partitions_given = text.parse::<toml::Table>().is_ok_and(|t| t.contains_key("partitions"));
+            Config::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?
         }
         None => Config::default(),
     };
@@ -78,6 +98,9 @@ fn run() -> Result<()> {
     }
     if let Some(r) = args.resp_listen {
         config.resp.listen = r.to_string();
+    }
+    if let Some(h) = args.http_listen {
+        config.http.listen = h.to_string();
     }
     if let Some(c) = args.cores {
         config.cores = c;
@@ -91,10 +114,22 @@ fn run() -> Result<()> {
     startup::check_locked_memory(shards)?;
     startup::check_io_uring()?;
     let data = DataDir::open_or_init(&config.data_dir, config.partitions, shards)?;
+    let fixed = data.cluster().partition_count;
+    if partitions_given && !data.is_fresh() && fixed != config.partitions {
+        bail!(
+            "the data directory {} has {fixed} partitions, fixed when it was created, but {} asks for {}: \
+             a directory's partition count cannot change; remove `partitions` from the configuration \
+             (or set it to {fixed}), or use a new data directory",
+            data.root().display(),
+            args.config.as_deref().map_or_else(|| "the configuration".into(), |p| p.display().to_string()),
+            config.partitions
+        );
+    }
     startup::check_direct_io(data.root())?;
     let mut addrs = vec![config.listen];
     addrs.extend((0..shards).map(|i| std::net::SocketAddr::new(config.listen.ip(), config.shard_port(i))));
     addrs.extend(config.resp.listen_addr());
+    addrs.extend(config.http.listen_addr());
     startup::check_ports_free(&addrs)?;
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
@@ -113,6 +148,7 @@ fn run() -> Result<()> {
         &clock_dir,
     ))
     .with_context(|| format!("reading the clock's high-water marks in {}", clock_dir.display()))?;
+    let (stats_asker, stats_inbox) = nacre_daemon::http::stats_bridge::stats_bridge();
     let process = Arc::new(Process {
         partition_count: data.cluster().partition_count,
         shard_count: shards,
@@ -120,6 +156,8 @@ fn run() -> Result<()> {
         config: config.clone(),
         stop,
         drained: Arc::new(AtomicUsize::new(0)),
+        serving: AtomicUsize::new(0),
+        stats_inbox,
         visibility: nacre_daemon::visibility_at_start(&bulk_book, &catalog),
         bulk_book,
         catalog,
@@ -134,6 +172,11 @@ fn run() -> Result<()> {
         listen = %config.listen,
         "starting"
     );
+    // Up before recovery, so /health answers and /ready says what it waits for.
+    let http = match config.http.listen_addr() {
+        Some(addr) => Some(nacre_daemon::http::HttpEndpoint::start(addr, process.clone(), stats_asker)?),
+        None => None,
+    };
     let mut handles = Vec::new();
     for (id, ends) in mesh::build::<nacre_daemon::shard::Shard>(shards, config.mesh_limits()).into_iter().enumerate() {
         let process = process.clone();
@@ -165,6 +208,9 @@ fn run() -> Result<()> {
                 failed = true;
             }
         }
+    }
+    if let Some(http) = http {
+        http.stop();
     }
     drop(data);
     if failed {

@@ -1,7 +1,7 @@
 //! The daemon's Kafka statistics as tests read them, and the wait every Kafka test uses.
 //!
 //! Kafka statistics carry labels inside their names, Prometheus style:
-//! `kafka_next_offset{source="events",topic="events",partition="3"}`. [`LabelledName`] splits
+//! `kafka_next_offset{source="events",topic="events",kafka_partition="3"}`. [`LabelledName`] splits
 //! such a name; [`stat_sum`] adds up the statistics of one base name whose labels include the
 //! given ones (over every shard); [`next_offsets`] gathers `kafka_next_offset` by Kafka partition.
 //!
@@ -11,6 +11,7 @@
 //! every partition.
 
 use crate::server::Server;
+pub use nacre_wire::LabelledName;
 use nacre_wire::Stat;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,48 +21,6 @@ pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How often [`wait_caught_up`] reads the statistics.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
-
-/// A statistic's name split into its base and its labels.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabelledName {
-    /// The name before `{`, or the whole name when it has no labels.
-    pub base: String,
-    /// The labels, by name.
-    pub labels: BTreeMap<String, String>,
-}
-
-impl LabelledName {
-    /// Splits `name`; `None` if its labels are malformed. Label values may escape `"` and `\`
-    /// with a backslash.
-    pub fn parse(name: &str) -> Option<LabelledName> {
-        let Some((base, rest)) = name.split_once('{') else {
-            return Some(LabelledName { base: name.to_owned(), labels: BTreeMap::new() });
-        };
-        let mut labels = BTreeMap::new();
-        let mut rest = rest.strip_suffix('}')?;
-        while !rest.is_empty() {
-            let (label, after) = rest.split_once("=\"")?;
-            let mut value = String::new();
-            let mut chars = after.char_indices();
-            let end = loop {
-                match chars.next()? {
-                    (_, '\\') => value.push(chars.next()?.1),
-                    (i, '"') => break i,
-                    (_, c) => value.push(c),
-                }
-            };
-            labels.insert(label.to_owned(), value);
-            rest = &after[end + 1..];
-            rest = rest.strip_prefix(',').unwrap_or(rest);
-        }
-        Some(LabelledName { base: base.to_owned(), labels })
-    }
-
-    /// True if its base is `base` and it carries every label of `labels` with that value.
-    pub fn matches(&self, base: &str, labels: &[(&str, &str)]) -> bool {
-        self.base == base && labels.iter().all(|(k, v)| self.labels.get(*k).is_some_and(|have| have == v))
-    }
-}
 
 /// The sum, over every shard and partition, of the statistics named `base` whose labels
 /// include `labels`.
@@ -87,7 +46,7 @@ pub fn next_offsets(stats: &[Stat], source: &str, topic: &str) -> BTreeMap<i32, 
         if !name.matches("kafka_next_offset", &[("source", source), ("topic", topic)]) {
             continue;
         }
-        let partition = name.labels.get("partition").and_then(|p| p.parse().ok());
+        let partition = name.labels.get("kafka_partition").and_then(|p| p.parse().ok());
         let partition = partition.unwrap_or_else(|| panic!("kafka_next_offset without a partition: {}", stat.name));
         out.entry(partition).or_default().push(stat.value);
     }
@@ -154,28 +113,14 @@ mod tests {
     }
 
     #[test]
-    fn names_split_into_base_and_labels() {
-        let name = LabelledName::parse(r#"kafka_lag{source="a \"b\"",topic="t",partition="3"}"#).expect("valid");
-        assert_eq!(name.base, "kafka_lag");
-        let labels: Vec<(&str, &str)> = name.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!(labels, [("partition", "3"), ("source", "a \"b\""), ("topic", "t")]);
-        assert!(name.matches("kafka_lag", &[("topic", "t")]));
-        assert!(!name.matches("kafka_lag", &[("topic", "u")]));
-        assert!(!name.matches("kafka_next_offset", &[]));
-        assert_eq!(LabelledName::parse("memtable_bytes").expect("valid").labels.len(), 0);
-        assert_eq!(LabelledName::parse(r#"x{a="1""#), None);
-        assert_eq!(LabelledName::parse(r#"x{a=1}"#), None);
-    }
-
-    #[test]
     fn sums_and_offsets_select_by_label() {
         let stats = vec![
             stat(r#"kafka_applied_total{source="s"}"#, 0, 5),
             stat(r#"kafka_applied_total{source="s"}"#, 1, 7),
             stat(r#"kafka_applied_total{source="other"}"#, 1, 100),
-            stat(r#"kafka_next_offset{source="s",topic="t",partition="0"}"#, 0, 10),
-            stat(r#"kafka_next_offset{source="s",topic="t",partition="1"}"#, 1, 4),
-            stat(r#"kafka_next_offset{source="s",topic="u",partition="0"}"#, 1, 99),
+            stat(r#"kafka_next_offset{source="s",topic="t",kafka_partition="0"}"#, 0, 10),
+            stat(r#"kafka_next_offset{source="s",topic="t",kafka_partition="1"}"#, 1, 4),
+            stat(r#"kafka_next_offset{source="s",topic="u",kafka_partition="0"}"#, 1, 99),
         ];
         assert_eq!(stat_sum(&stats, "kafka_applied_total", &[("source", "s")]), 12);
         assert_eq!(stat_sum(&stats, "kafka_applied_total", &[]), 112);
