@@ -370,6 +370,16 @@ pub struct StatsArgs {
     /// One row per partition statistic instead of sums per shard.
     #[arg(long)]
     pub partitions: bool,
+    /// Refresh in place every --interval, with each counter's rate per second since the last
+    /// refresh, until interrupted (or --count refreshes).
+    #[arg(long)]
+    pub watch: bool,
+    /// Time between --watch refreshes.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, requires = "watch")]
+    pub interval: std::time::Duration,
+    /// Stop --watch after this many refreshes.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), requires = "watch")]
+    pub count: Option<u64>,
     /// How to print.
     #[command(flatten)]
     pub output: OutputArgs,

@@ -3,7 +3,8 @@
 //! looking up the topics of streamed versions; how things print is `render.rs`'s.
 
 use super::args::{
-    BulkCommand, Cli, Command, CompactArgs, DurabilityArg, KeyArgs, OutputArgs, ScanArgs, SourceCommand, TableCommand,
+    BulkCommand, Cli, Command, CompactArgs, DurabilityArg, KeyArgs, OutputArgs, ScanArgs, SourceCommand, StatsArgs,
+    TableCommand,
 };
 use super::render::{self, Format, StreamTopics};
 use base64::Engine as _;
@@ -193,9 +194,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
         }
         Command::Scan(scan) => run_scan(&client, scan, out).await,
         Command::ImportRedis(import) => super::import_redis::run(client, import, cli.timeout, out).await,
+        Command::Stats(stats) if stats.watch => watch_stats(&client, &stats, out).await,
         Command::Stats(stats) => {
             let all = client.stats().await?;
-            out.write_all(render::stats(format(stats.output), &all, stats.partitions).as_bytes())?;
+            out.write_all(render::stats(format(stats.output), &all, stats.partitions, None).as_bytes())?;
             Ok(Outcome::Done)
         }
         Command::Compact(c) => {
@@ -305,4 +307,35 @@ async fn run_scan(client: &Client, args: ScanArgs, out: &mut dyn Write) -> Resul
         out.write_all(render::scan_rows(format, &args.table, &args.pk, &collected, lookup.topics()).as_bytes())?;
     }
     Ok(Outcome::Done)
+}
+
+/// `nacre stats --watch`: the statistics every `interval`, each counter with its rate per second
+/// since the previous refresh. On a terminal each refresh replaces the last; otherwise refreshes
+/// follow each other, separated by a blank line.
+async fn watch_stats(client: &Client, args: &StatsArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    let in_place = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut previous: Option<(Vec<nacre_wire::Stat>, std::time::Instant)> = None;
+    let mut refreshes = 0u64;
+    loop {
+        let all = client.stats().await?;
+        let now = std::time::Instant::now();
+        let rates = previous.as_ref().map_or_else(render::StatRates::default, |(before, at)| {
+            render::StatRates::between(before, now.duration_since(*at).as_secs_f64())
+        });
+        let frame = render::stats(format(args.output), &all, args.partitions, Some(&rates));
+        if in_place {
+            // Home the cursor and clear the screen, then draw.
+            out.write_all(b"\x1b[H\x1b[2J")?;
+        } else if refreshes > 0 {
+            out.write_all(b"\n")?;
+        }
+        out.write_all(frame.as_bytes())?;
+        out.flush()?;
+        refreshes += 1;
+        if args.count.is_some_and(|count| refreshes >= count) {
+            return Ok(Outcome::Done);
+        }
+        previous = Some((all, now));
+        tokio::time::sleep(args.interval).await;
+    }
 }

@@ -396,29 +396,98 @@ pub fn compaction(format: Format, report: &CompactionReport, waited: bool) -> St
     }
 }
 
-/// Statistics. Unless `per_partition`, partition rows are summed per shard and name (a shard's
-/// own row of the same name wins over the sum, since it already covers its partitions).
-pub fn stats(format: Format, stats: &[Stat], per_partition: bool) -> String {
-    let rows = if per_partition { sorted(stats.to_vec()) } else { per_shard(stats) };
+/// Statistics, grouped by shard and then subsystem. Unless `per_partition`, partition rows are
+/// summed per shard and name (a shard's own row of the same name wins over the sum, since it
+/// already covers its partitions). With `rates` (from [`StatRates`]), each row also shows its
+/// rate per second, for counters (`_total`); `-` for the rest.
+pub fn stats(format: Format, stats: &[Stat], per_partition: bool, rates: Option<&StatRates>) -> String {
+    let mut rows = if per_partition { stats.to_vec() } else { per_shard(stats) };
+    rows.sort_by(|a, b| {
+        (a.shard, subsystem(&a.name), &a.name, a.partition).cmp(&(b.shard, subsystem(&b.name), &b.name, b.partition))
+    });
+    let rate = |s: &Stat| rates.and_then(|r| r.rate(s));
     match format {
-        Format::Json => json_lines(
-            rows.iter().map(|s| json!({"name": s.name, "shard": s.shard, "partition": s.partition, "value": s.value})),
-        ),
+        Format::Json => json_lines(rows.iter().map(|s| {
+            let mut row = json!({
+                "name": s.name, "subsystem": subsystem(&s.name), "shard": s.shard, "partition": s.partition, "value": s.value
+            });
+            if rates.is_some() {
+                row["per_second"] = json!(rate(s));
+            }
+            row
+        })),
         Format::Table => {
             let dash = |n: Option<u32>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+            let mut headers = vec!["NAME", "SUBSYSTEM", "SHARD", "PARTITION", "VALUE"];
+            if rates.is_some() {
+                headers.push("PER_SECOND");
+            }
             aligned(
-                &["NAME", "SHARD", "PARTITION", "VALUE"],
+                &headers,
                 rows.iter()
-                    .map(|s| vec![s.name.clone(), dash(s.shard), dash(s.partition), s.value.to_string()])
+                    .map(|s| {
+                        let mut row =
+                            vec![s.name.clone(), subsystem(&s.name).to_owned(), dash(s.shard), dash(s.partition), s.value.to_string()];
+                        if rates.is_some() {
+                            row.push(rate(s).map_or_else(|| "-".to_owned(), |r| format!("{r:.1}")));
+                        }
+                        row
+                    })
                     .collect(),
             )
         }
     }
 }
 
-fn sorted(mut stats: Vec<Stat>) -> Vec<Stat> {
-    stats.sort_by(|a, b| (&a.name, a.shard, a.partition).cmp(&(&b.name, b.shard, b.partition)));
-    stats
+/// The subsystem a statistic belongs to, by its name.
+pub fn subsystem(name: &str) -> &'static str {
+    const PREFIXES: [(&str, &str); 17] = [
+        ("kafka_", "kafka"),
+        ("wal_", "wal"),
+        ("compaction", "compaction"),
+        ("write_amplification", "compaction"),
+        ("read_amplification", "compaction"),
+        ("space_amplification", "compaction"),
+        ("heat_", "compaction"),
+        ("memtable_", "memory"),
+        ("segment_", "storage"),
+        ("flush_", "storage"),
+        ("cache_", "storage"),
+        ("partition_poisoned", "storage"),
+        ("request", "requests"),
+        ("resp_", "resp"),
+        ("bulk_", "bulk"),
+        ("forward_", "mesh"),
+        ("allocations", "memory"),
+    ];
+    PREFIXES.iter().find(|(prefix, _)| name.starts_with(prefix)).map_or("connections", |(_, s)| s)
+}
+
+/// The statistics of the previous refresh, for rates per second.
+#[derive(Debug, Default)]
+pub struct StatRates {
+    previous: BTreeMap<(String, Option<u32>, Option<u32>), u64>,
+    seconds: f64,
+}
+
+impl StatRates {
+    /// Rates of `now` against `previous`, taken `seconds` apart.
+    pub fn between(previous: &[Stat], seconds: f64) -> StatRates {
+        let previous = previous.iter().map(|s| ((s.name.clone(), s.shard, s.partition), s.value)).collect();
+        StatRates { previous, seconds }
+    }
+
+    /// A counter's rate per second; `None` for a gauge, a statistic absent before, or a counter
+    /// that went down (a restart).
+    fn rate(&self, stat: &Stat) -> Option<f64> {
+        let base = stat.name.split('{').next().unwrap_or(&stat.name);
+        if !base.ends_with("_total") || self.seconds <= 0.0 {
+            return None;
+        }
+        let before = *self.previous.get(&(stat.name.clone(), stat.shard, stat.partition))?;
+        let grown = stat.value.checked_sub(before)?;
+        Some(grown as f64 / self.seconds)
+    }
 }
 
 fn per_shard(stats: &[Stat]) -> Vec<Stat> {
@@ -688,7 +757,36 @@ mod tests {
                 s("segment_count", Some(1), None, 5)
             ]
         );
-        assert_eq!(stats(Format::Json, &all, true).lines().count(), 6);
+        assert_eq!(stats(Format::Json, &all, true, None).lines().count(), 6);
+    }
+
+    #[test]
+    fn stats_group_by_shard_and_subsystem_and_watch_shows_counter_rates() {
+        let s = |name: &str, shard, value| Stat { name: name.into(), shard: Some(shard), partition: None, value };
+        let before = vec![s("wal_batches_total", 0, 100), s("memtable_bytes", 0, 5), s("kafka_paused_total", 1, 7)];
+        let now = vec![
+            s("kafka_paused_total", 1, 5),
+            s("wal_batches_total", 0, 150),
+            s("memtable_bytes", 0, 9),
+            s(r#"requests_total{kind="get",outcome="ok"}"#, 0, 40),
+        ];
+        let rates = StatRates::between(&before, 2.0);
+        let table = stats(Format::Table, &now, false, Some(&rates));
+        let lines: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(lines[0], ["NAME", "SUBSYSTEM", "SHARD", "PARTITION", "VALUE", "PER_SECOND"]);
+        // Shard 0 first, by subsystem (memory, requests, wal), then shard 1.
+        assert_eq!(lines[1], ["memtable_bytes", "memory", "0", "-", "9", "-"], "a gauge has no rate");
+        assert_eq!(lines[2][0], r#"requests_total{kind="get",outcome="ok"}"#);
+        assert_eq!(lines[2][5], "-", "no rate for a counter not seen before");
+        assert_eq!(lines[3], ["wal_batches_total", "wal", "0", "-", "150", "25.0"]);
+        assert_eq!(
+            lines[4],
+            ["kafka_paused_total", "kafka", "1", "-", "5", "-"],
+            "a counter that went down: restarted"
+        );
+        let json = stats(Format::Json, &now, false, Some(&rates));
+        assert!(json.contains(r#""per_second":25.0"#), "{json}");
+        assert!(!stats(Format::Table, &now, false, None).contains("PER_SECOND"));
     }
 
     #[test]

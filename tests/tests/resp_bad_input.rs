@@ -114,7 +114,7 @@ fn bad_resp_on_nacred_closes_only_its_connection() {
     bad_input(addr, || server.is_running());
 }
 
-/// The door's own limits (README, `[resp]`), set small here: a request exactly at a limit is
+/// The door's own limits (docs/resp.md, `[resp]`), set small here: a request exactly at a limit is
 /// served; one byte or one argument over is a protocol error that closes only its connection.
 /// Redis has no such limits at these sizes, so this runs against nacred only.
 #[test]

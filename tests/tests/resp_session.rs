@@ -3,7 +3,7 @@
 //! - `tests/resp/session.redis`, every command of the door with its options and errors, goes
 //!   through `redis-cli --no-raw` on one connection; nacred's transcript must equal
 //!   `tests/resp/session.expected`, and a real redis-server's must equal it too except on the
-//!   commands marked with one of README's documented differences (and there it must differ).
+//!   commands marked with one of docs/resp.md's documented differences (and there it must differ).
 //! - A full SCAN iteration (`redis-cli --scan`) finds every key once, whatever the cursors.
 //! - Raw exchanges redis-cli cannot send (inline commands, pipelined bursts, commands split
 //!   across writes, RESP3 nulls and maps) get the exact bytes Redis answers with.
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// README's documented differences from Redis, by the name `#@ differs` uses.
+/// docs/resp.md's documented differences from Redis, by the name `#@ differs` uses.
 const DOCUMENTED_DIFFERENCES: &[&str] = &[
     // No per-key types: a key may hold a string and a hash at once; no WRONGTYPE.
     "no-types",

@@ -20,7 +20,7 @@ pub fn partition_of(partition_key: &[u8], partition_count: u32) -> u32 {
 /// The Kafka partition an aligned producer gives a message with key `key`, for a topic of
 /// `topic_partitions` partitions: [`partition_of`]. When the topic has as many partitions as the
 /// store, every message lands on the shard that owns its key and is applied with no second log
-/// (README, "Producing aligned").
+/// (docs/kafka.md, "Producing aligned").
 ///
 /// # Panics
 ///
