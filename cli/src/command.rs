@@ -311,7 +311,7 @@ async fn run_scan(client: &Client, args: ScanArgs, out: &mut dyn Write) -> Resul
 
 /// `nacre stats --watch`: the statistics every `interval`, each counter with its rate per second
 /// since the previous refresh. On a terminal each refresh replaces the last; otherwise refreshes
-/// follow each other, separated by a blank line.
+/// follow each other, tables separated by a blank line.
 async fn watch_stats(client: &Client, args: &StatsArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
     let in_place = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut previous: Option<(Vec<nacre_wire::Stat>, std::time::Instant)> = None;
@@ -322,11 +322,13 @@ async fn watch_stats(client: &Client, args: &StatsArgs, out: &mut dyn Write) -> 
         let rates = previous.as_ref().map_or_else(render::StatRates::default, |(before, at)| {
             render::StatRates::between(before, now.duration_since(*at).as_secs_f64())
         });
-        let frame = render::stats(format(args.output), &all, args.partitions, Some(&rates));
+        let shape = format(args.output);
+        let frame = render::stats(shape, &all, args.partitions, Some(&rates));
         if in_place {
             // Home the cursor and clear the screen, then draw.
             out.write_all(b"\x1b[H\x1b[2J")?;
-        } else if refreshes > 0 {
+        } else if refreshes > 0 && shape == Format::Table {
+            // JSON lines stay JSON lines: a refresh is just more of them.
             out.write_all(b"\n")?;
         }
         out.write_all(frame.as_bytes())?;

@@ -386,6 +386,7 @@ impl Shard {
         self.ingest_stats(&mut out);
         self.requests.push_stats(shard, &mut out);
         self.doors.push_stats(shard, &mut out);
+        self.resp.push_stats(shard, &mut out);
         if self.id == 0 {
             self.bulk.push_stats(shard, &mut out);
         }

@@ -282,6 +282,20 @@ fn stats_sum_per_shard_and_list_partitions() {
 
     let text = nacre(&server, &["stats"]).ok();
     assert!(text.starts_with("NAME") && text.contains("segment_count"), "{text}");
+
+    // --watch: refreshes (not a terminal here: one after another), each counter with a rate
+    // from the second on; the stats requests themselves make requests_total{kind="stats"} grow.
+    let watched = nacre(&server, &["stats", "--watch", "--count", "3", "--interval", "50ms", "--json"]).json();
+    let frames = watched.iter().filter(|r| r["name"] == "allocations_total" && r["shard"] == 0).count();
+    assert_eq!(frames, 3, "three refreshes");
+    let stats_rates: Vec<f64> = watched
+        .iter()
+        .filter(|r| r["name"] == r#"requests_total{kind="stats",outcome="ok"}"#)
+        .filter_map(|r| r["per_second"].as_f64())
+        .collect();
+    assert!(stats_rates.iter().any(|r| *r > 0.0), "the stats requests counted between refreshes: {watched:?}");
+    let gauge = watched.iter().find(|r| r["name"] == "memtable_bytes").expect("memtable_bytes");
+    assert!(gauge["per_second"].is_null(), "a gauge has no rate: {gauge}");
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //! - a Kafka source's lag reaches 0 once it has applied its topic, with every message counted
 //!   as applied;
 //! - `/ready` is 503 while a shard is held in recovery of a WAL (a restart after SIGKILL) and
-//!   200 after, while `/health` answers throughout; unknown paths are 404, other methods 405.
+//!   200 after, while `/health` answers throughout; unknown paths are 404, other methods 405;
+//! - RESP commands are counted by command, and refused ones apart.
 //!
 //! Every wait is for a condition (a query's value, a status), bounded in time.
 
@@ -162,4 +163,28 @@ fn ready_only_after_recovery_and_health_throughout() {
     });
     let status = server.sigterm_and_wait(Duration::from_secs(60));
     assert!(status.success(), "{}", server.log_tail());
+}
+
+#[test]
+fn resp_commands_are_counted_by_command_and_refusals_apart() {
+    let server = Server::start_with(ServerOptions { cores: 2, resp: true, ..ServerOptions::default() });
+    let url = format!("redis://{}/", server.resp_addr());
+    let runtime = runtime();
+    runtime.block_on(async {
+        let client = redis::Client::open(url.as_str()).expect("a redis URL");
+        let mut con = client.get_multiplexed_async_connection().await.expect("connect");
+        for i in 0..10 {
+            let () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query_async(&mut con).await.expect("SET");
+        }
+        for i in 0..3 {
+            let _: Option<String> = redis::cmd("GET").arg(format!("k{i}")).query_async(&mut con).await.expect("GET");
+        }
+        let refused: redis::RedisResult<()> = redis::cmd("FROBNICATE").query_async(&mut con).await;
+        assert!(refused.is_err(), "an unknown command is refused");
+        let stats = server.client().await.stats().await.expect("stats");
+        let sum = |base: &str, labels: &[(&str, &str)]| nacre_tests::kafka::stat_sum(&stats, base, labels);
+        assert_eq!(sum("resp_commands_total", &[("command", "set")]), 10);
+        assert_eq!(sum("resp_commands_total", &[("command", "get")]), 3);
+        assert_eq!(sum("resp_commands_refused_total", &[]), 1);
+    });
 }

@@ -122,6 +122,22 @@ pub(crate) const CATALOG: &[MetricSpec] = &[
         1e6,
     ),
     spec(
+        "resp_commands_total",
+        Shard,
+        "resp_commands",
+        Counter,
+        Unit::None,
+        "RESP commands run, by command (a name counts its variants: ttl counts PTTL).",
+    ),
+    spec(
+        "resp_commands_refused_total",
+        Shard,
+        "resp_commands_refused",
+        Counter,
+        Unit::None,
+        "RESP commands refused before running: unknown, or with bad arguments.",
+    ),
+    spec(
         "request_bytes_in_flight",
         Shard,
         "request_in_flight",

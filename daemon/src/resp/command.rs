@@ -80,6 +80,53 @@ pub enum Command {
     Scan { cursor: u64, pattern: Option<Vec<u8>>, count: usize },
 }
 
+impl Command {
+    /// Every command's name, indexed by [`Command::index`], for per-command counters (a name
+    /// stands for its variants: `ttl` also counts `PTTL`, `expire` the other `EXPIRE`s).
+    pub const NAMES: [&'static str; 31] = [
+        "ping", "echo", "select", "quit", "hello", "auth", "info", "command", "client", "config", "get", "set",
+        "getdel", "incrby", "mget", "mset", "del", "exists", "expire", "ttl", "persist", "hset", "hget", "hmget",
+        "hgetall", "hdel", "hexists", "hlen", "hkeys", "hvals", "scan",
+    ];
+
+    /// The command's index into [`Command::NAMES`].
+    pub fn index(&self) -> usize {
+        match self {
+            Command::Ping(..) => 0,
+            Command::Echo(..) => 1,
+            Command::Select(..) => 2,
+            Command::Quit => 3,
+            Command::Hello { .. } => 4,
+            Command::Auth { .. } => 5,
+            Command::Info(..) => 6,
+            Command::Describe(..) => 7,
+            Command::Client(..) => 8,
+            Command::ConfigGet(..) => 9,
+            Command::Get(..) => 10,
+            Command::Set { .. } => 11,
+            Command::GetDel(..) => 12,
+            Command::IncrBy(..) => 13,
+            Command::MGet(..) => 14,
+            Command::MSet(..) => 15,
+            Command::Del(..) => 16,
+            Command::Exists(..) => 17,
+            Command::Expire { .. } => 18,
+            Command::Ttl { .. } => 19,
+            Command::Persist(..) => 20,
+            Command::HSet(..) => 21,
+            Command::HGet(..) => 22,
+            Command::HMGet(..) => 23,
+            Command::HGetAll(..) => 24,
+            Command::HDel(..) => 25,
+            Command::HExists(..) => 26,
+            Command::HLen(..) => 27,
+            Command::HKeys(..) => 28,
+            Command::HVals(..) => 29,
+            Command::Scan { .. } => 30,
+        }
+    }
+}
+
 /// When `EXPIRE`/`PEXPIRE` sets the key to expire: relative to now, in milliseconds (zero or
 /// negative deletes the key, as in Redis).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

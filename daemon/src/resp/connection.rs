@@ -157,12 +157,19 @@ async fn run(shard: &Rc<Shard>, session: &mut Session, commands: Vec<Args>, out:
     let mut quit = false;
     for args in commands {
         let step = match command::parse(args) {
-            Err(reply) => Step::Ready(reply),
+            Err(reply) => {
+                shard.resp.count_refused();
+                Step::Ready(reply)
+            }
             Ok(Command::Quit) => {
+                shard.resp.count(&Command::Quit);
                 quit = true;
                 Step::Ready(Reply::OK)
             }
-            Ok(c) => plan(shard, session, c),
+            Ok(c) => {
+                shard.resp.count(&c);
+                plan(shard, session, c)
+            }
         };
         if let Step::Scan(call) = step {
             flush(shard, std::mem::take(&mut pending), out).await;
