@@ -350,6 +350,7 @@ impl Shard {
             commit_ms,
             "bulk load linked"
         );
+        self.process.lineage.bulk_load("bulk-link", &record);
         let mut info = bulk_load_info(&record);
         info.validate_ms = validate_ms;
         info.prepare_ms = prepare_ms;
@@ -501,6 +502,7 @@ impl Shard {
             }
             failpoint::hit(&format!("bulk-rollback:after-unlink:{}", shard + 1));
         }
+        self.process.lineage.bulk_load("bulk-rollback", &record);
         Ok(Reply::BulkLoads(vec![bulk_load_info(&record)]))
     }
 

@@ -129,6 +129,15 @@ stall_report_ms = 0
 # network: it has no authentication).
 listen = ""
 
+[lineage]
+# OpenLineage RunEvents for each bulk link and rollback, appended one JSON object per line to
+# this file (created if missing; "" is off), for a metadata service's agent to ship.
+file = ""
+# The namespace of the events' jobs and datasets (the tables).
+namespace = "nacre"
+# Events waiting for the writer thread; past this an event is dropped and counted.
+max_queued_events = 1024
+
 [resp]
 # The RESP (Redis protocol) door's address, shared by every shard (SO_REUSEPORT); "" is off.
 listen = ""
@@ -207,6 +216,8 @@ pub struct Config {
     pub diagnostics: DiagnosticsConfig,
     /// The HTTP endpoint.
     pub http: HttpConfig,
+    /// Lineage events.
+    pub lineage: LineageConfig,
     /// The RESP door.
     pub resp: RespConfig,
     /// Kafka ingestion.
@@ -369,6 +380,16 @@ pub struct ShutdownConfig {
 #[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
 pub struct DiagnosticsConfig {
     pub stall_report_ms: u64,
+}
+
+/// `[lineage]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
+pub struct LineageConfig {
+    pub file: String,
+    pub namespace: String,
+    pub max_queued_events: usize,
 }
 
 /// `[http]`.
@@ -536,6 +557,9 @@ impl Config {
             return Err("keys are at most 65535 bytes".into());
         }
         self.resp.validate()?;
+        if self.lineage.namespace.is_empty() || self.lineage.max_queued_events == 0 {
+            return Err("lineage.namespace must not be empty and lineage.max_queued_events must be at least 1".into());
+        }
         if !self.http.listen.is_empty() && self.http.listen_addr().is_none() {
             return Err(format!("http.listen {:?} is not an address like 127.0.0.1:9464", self.http.listen));
         }

@@ -25,6 +25,7 @@ pub mod http;
 pub(crate) mod ingest;
 pub(crate) mod io_budget;
 pub(crate) mod lifecycle;
+pub mod lineage;
 pub(crate) mod listener;
 pub mod mesh;
 pub(crate) mod partitions;

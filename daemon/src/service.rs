@@ -389,6 +389,7 @@ impl Shard {
         self.resp.push_stats(shard, &mut out);
         if self.id == 0 {
             self.bulk.push_stats(shard, &mut out);
+            self.process.lineage.push_stats(shard, &mut out);
         }
         for (p, engine) in &self.partitions.engines {
             let s = engine.stats();

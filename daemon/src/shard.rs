@@ -40,6 +40,8 @@ pub struct Process {
     pub drained: Arc<AtomicUsize>,
     /// Shards that have recovered, opened their doors and serve (readiness).
     pub serving: AtomicUsize,
+    /// Lineage events (bulk links and rollbacks), written by a thread of their own.
+    pub lineage: Arc<crate::lineage::Lineage>,
     /// Where shard 0 takes the HTTP endpoint's requests for statistics from.
     pub stats_inbox: crate::http::stats_bridge::StatsInbox,
     /// Bulk loads reads must not see (linking, aborted, rolled back), shared by every engine.

@@ -148,6 +148,17 @@ fn run(args: Args) -> Result<()> {
         &clock_dir,
     ))
     .with_context(|| format!("reading the clock's high-water marks in {}", clock_dir.display()))?;
+    let (lineage, lineage_writer) = match config.lineage.file.as_str() {
+        "" => (nacre_daemon::lineage::Lineage::off(), None),
+        file => {
+            let (lineage, writer) = nacre_daemon::lineage::Lineage::to_file(
+                std::path::Path::new(file),
+                &config.lineage.namespace,
+                config.lineage.max_queued_events,
+            )?;
+            (lineage, Some(writer))
+        }
+    };
     let (stats_asker, stats_inbox) = nacre_daemon::http::stats_bridge::stats_bridge();
     let process = Arc::new(Process {
         partition_count: data.cluster().partition_count,
@@ -157,6 +168,7 @@ fn run(args: Args) -> Result<()> {
         stop,
         drained: Arc::new(AtomicUsize::new(0)),
         serving: AtomicUsize::new(0),
+        lineage: lineage.clone(),
         stats_inbox,
         visibility: nacre_daemon::visibility_at_start(&bulk_book, &catalog),
         bulk_book,
@@ -211,6 +223,13 @@ fn run(args: Args) -> Result<()> {
     }
     if let Some(http) = http {
         http.stop();
+    }
+    // The writer writes what is queued, then ends.
+    lineage.close();
+    if let Some(writer) = lineage_writer
+        && writer.join().is_err()
+    {
+        tracing::error!("the lineage thread panicked");
     }
     drop(data);
     if failed {

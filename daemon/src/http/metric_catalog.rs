@@ -307,6 +307,30 @@ pub(crate) const CATALOG: &[MetricSpec] = &[
         Unit::None,
         "Bulk loads recorded, by state (preparing, committed, aborted, rolled_back); shard 0 reports.",
     ),
+    spec(
+        "lineage_events_total",
+        Shard,
+        "lineage_events",
+        Counter,
+        Unit::None,
+        "Lineage events queued for the lineage file (shard 0 reports the process's).",
+    ),
+    spec(
+        "lineage_events_dropped_total",
+        Shard,
+        "lineage_events_dropped",
+        Counter,
+        Unit::None,
+        "Lineage events dropped because lineage.max_queued_events were waiting.",
+    ),
+    spec(
+        "lineage_events_failed_total",
+        Shard,
+        "lineage_events_failed",
+        Counter,
+        Unit::None,
+        "Lineage events the writer could not write to the lineage file.",
+    ),
     // Kafka.
     spec(
         "kafka_paused_total",
