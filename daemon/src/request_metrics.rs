@@ -43,7 +43,11 @@ impl Default for RequestMetrics {
 /// The outcome index of a reply.
 fn outcome_of(reply: &Reply) -> usize {
     match reply {
-        Reply::Error(e) => 1 + ErrorCode::NAMED.iter().position(|c| *c == e.code).unwrap_or(0),
+        // A code this build does not name counts as `internal`, as the wire says to treat it.
+        Reply::Error(e) => match e.code {
+            ErrorCode::Other(_) => 1 + usize::from(ErrorCode::Internal.code()),
+            named => 1 + usize::from(named.code()),
+        },
         _ => 0,
     }
 }

@@ -14,8 +14,8 @@
 //!   restarts a daemon with it; [`nacre`], [`source_list`] and [`active_source`] drive
 //!   `nacre source ...`; [`stream_source_id`] is the origin's `source_id` rule.
 //! - [`wait_caught_up`] waits, on a condition and never on time, until the daemon has applied
-//!   a topic up to given end offsets, read from its `kafka_next_offset` statistics;
-//!   [`stat_sum`] and [`per_shard`] read the other Kafka and memory statistics.
+//!   a topic up to given end offsets, read from its `kafka_next_offset` statistics (the
+//!   other statistics are read with `crate::stats`).
 //!
 //! The broker needs Java and the jars `kafka/broker.sh fetch` caches; kcat is Debian's `kcat`.
 
@@ -36,7 +36,7 @@ pub use source::{
     SourceConfig, SourceInfo, active_source, nacre, restart_with_sources, source_list, start_with_table_and_sources,
     stream_source_id,
 };
-pub use stats::{CATCH_UP_TIMEOUT, LabelledName, next_offsets, per_shard, stat_sum, wait_caught_up};
+pub use stats::{CATCH_UP_TIMEOUT, next_offsets, wait_caught_up};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -17,6 +17,7 @@
 //! - [`kafka`] runs a real Apache Kafka broker (`kafka/broker.sh`), produces to it with
 //!   librdkafka and kcat recording where every message landed, reads topics back, drives
 //!   `nacre source ...`, and waits until the daemon has applied a topic up to its end offsets.
+//! - [`stats`] reads the daemon's statistics: sums by labelled name, values by shard.
 //! - [`prometheus`] runs a real Prometheus (Debian's `prometheus`) scraping the daemon's
 //!   `/metrics` and queries its HTTP API; [`http`] makes the plain GETs both need.
 //!
@@ -35,6 +36,7 @@ pub mod redis;
 pub mod resp;
 pub mod seed;
 pub mod server;
+pub mod stats;
 pub mod transcript;
 
 /// The runtime the tests drive clients on: two workers, so a load keeps running while the test

@@ -106,10 +106,10 @@ fn loads_built_from_parquet_jsonl_and_csv_link_and_read_back_with_their_origin()
         }
         assert_eq!(client.bulk_status(None).await.expect("status").len(), 3, "three loads are recorded");
         let stats = client.stats().await.expect("stats");
-        assert_eq!(nacre_tests::kafka::stat_sum(&stats, "bulk_loads", &[("state", "committed")]), 3);
-        assert_eq!(nacre_tests::kafka::stat_sum(&stats, "bulk_loads", &[("state", "aborted")]), 0);
+        assert_eq!(nacre_tests::stats::stat_sum(&stats, "bulk_loads", &[("state", "committed")]), 3);
+        assert_eq!(nacre_tests::stats::stat_sum(&stats, "bulk_loads", &[("state", "aborted")]), 0);
         // A link is a native request: its duration is in the request latency histogram.
-        assert_eq!(nacre_tests::kafka::stat_sum(&stats, "request_duration_us_count", &[("kind", "bulk_link")]), 6);
+        assert_eq!(nacre_tests::stats::stat_sum(&stats, "request_duration_us_count", &[("kind", "bulk_link")]), 6);
     });
 }
 

@@ -10,8 +10,9 @@
 //! - every key holds the last value produced for it (timestamps rise with each message).
 
 use nacre_tests::kafka::{
-    self, Broker, Producer, Record, SourceConfig, end_offsets, now_ms, per_shard, start_with_table_and_sources,
+    self, Broker, Producer, Record, SourceConfig, end_offsets, now_ms, start_with_table_and_sources,
 };
+use nacre_tests::stats::per_shard;
 use nacre_wire::{Get, Key, TableSettings, Ts, partition_of};
 
 const TABLE: &str = "backlog";

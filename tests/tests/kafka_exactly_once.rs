@@ -24,9 +24,10 @@
 use futures_util::{StreamExt, stream};
 use nacre_tests::kafka::{
     self, Broker, Delivered, Producer, Record, SORT_KEY_HEADER, SourceConfig, TTL_HEADER, active_source, end_offsets,
-    expected_version, message_key, newest_first, now_ms, restart_with_sources, stat_sum, visible,
+    expected_version, message_key, newest_first, now_ms, restart_with_sources, visible,
 };
 use nacre_tests::server::{Server, ServerOptions};
+use nacre_tests::stats::stat_sum;
 use nacre_wire::{Client, Get, Key, TableSettings, VersionEntry, Versions, partition_of};
 use std::collections::HashMap;
 use std::sync::mpsc;

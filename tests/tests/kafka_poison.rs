@@ -16,8 +16,9 @@
 
 use nacre_tests::kafka::{
     self, Broker, Producer, Record, SORT_KEY_HEADER, SourceConfig, TS_HEADER, TTL_HEADER, active_source, end_offsets,
-    expected_version, message_key, now_ms, read_topic, start_with_table_and_sources, stat_sum,
+    expected_version, message_key, now_ms, read_topic, start_with_table_and_sources,
 };
+use nacre_tests::stats::stat_sum;
 use nacre_wire::{Get, Key, Put, TableSettings};
 use std::time::{Duration, Instant};
 

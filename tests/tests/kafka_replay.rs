@@ -70,7 +70,7 @@ fn a_partition_that_keeps_streamed_data_in_memory_is_flushed_within_the_replay_b
         loop {
             let stats = client.stats().await.expect("stats");
             if memtable_bytes(&stats) == 0 {
-                break kafka::stat_sum(&stats, "kafka_replay_bound_flushes_total", &[]);
+                break nacre_tests::stats::stat_sum(&stats, "kafka_replay_bound_flushes_total", &[]);
             }
             assert!(
                 Instant::now() < deadline,
@@ -89,7 +89,7 @@ fn a_partition_that_keeps_streamed_data_in_memory_is_flushed_within_the_replay_b
     runtime.block_on(async {
         let client = server.client().await;
         let stats = client.stats().await.expect("stats");
-        let replayed = kafka::stat_sum(&stats, "kafka_replayed_total", &[]);
+        let replayed = nacre_tests::stats::stat_sum(&stats, "kafka_replayed_total", &[]);
         assert_eq!(replayed, 0, "everything was durable with its position before the kill");
         for (j, want) in last.iter().enumerate() {
             let row = client.get(Get::new(TABLE, key(j))).await.expect("get");

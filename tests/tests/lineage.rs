@@ -60,8 +60,8 @@ fn a_link_and_a_rollback_each_append_a_run_event() {
         let rolled = client.bulk_rollback(load.load_id).await.expect("rollback");
         assert_eq!(rolled.state, BulkLoadState::RolledBack);
         let stats = client.stats().await.expect("stats");
-        assert_eq!(nacre_tests::kafka::stat_sum(&stats, "lineage_events_total", &[]), 2);
-        assert_eq!(nacre_tests::kafka::stat_sum(&stats, "lineage_events_dropped_total", &[]), 0);
+        assert_eq!(nacre_tests::stats::stat_sum(&stats, "lineage_events_total", &[]), 2);
+        assert_eq!(nacre_tests::stats::stat_sum(&stats, "lineage_events_dropped_total", &[]), 0);
         load
     });
     assert!(server.sigterm_and_wait(Duration::from_secs(60)).success(), "{}", server.log_tail());

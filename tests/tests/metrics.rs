@@ -182,7 +182,7 @@ fn resp_commands_are_counted_by_command_and_refusals_apart() {
         let refused: redis::RedisResult<()> = redis::cmd("FROBNICATE").query_async(&mut con).await;
         assert!(refused.is_err(), "an unknown command is refused");
         let stats = server.client().await.stats().await.expect("stats");
-        let sum = |base: &str, labels: &[(&str, &str)]| nacre_tests::kafka::stat_sum(&stats, base, labels);
+        let sum = |base: &str, labels: &[(&str, &str)]| nacre_tests::stats::stat_sum(&stats, base, labels);
         assert_eq!(sum("resp_commands_total", &[("command", "set")]), 10);
         assert_eq!(sum("resp_commands_total", &[("command", "get")]), 3);
         assert_eq!(sum("resp_commands_refused_total", &[]), 1);

@@ -1,9 +1,8 @@
 //! The daemon's Kafka statistics as tests read them, and the wait every Kafka test uses.
 //!
 //! Kafka statistics carry labels inside their names, Prometheus style:
-//! `kafka_next_offset{source="events",topic="events",kafka_partition="3"}`. [`LabelledName`] splits
-//! such a name; [`stat_sum`] adds up the statistics of one base name whose labels include the
-//! given ones (over every shard); [`next_offsets`] gathers `kafka_next_offset` by Kafka partition.
+//! `kafka_next_offset{source="events",topic="events",kafka_partition="3"}`. [`next_offsets`]
+//! gathers `kafka_next_offset` by Kafka partition; `crate::stats` sums the others.
 //!
 //! [`wait_caught_up`] is how a test knows the daemon applied everything it produced, without
 //! depending on timing: after the producer flushed, the test reads the topic's end offsets,
@@ -11,8 +10,7 @@
 //! every partition.
 
 use crate::server::Server;
-pub use nacre_wire::LabelledName;
-use nacre_wire::Stat;
+use nacre_wire::{LabelledName, Stat};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -21,21 +19,6 @@ pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How often [`wait_caught_up`] reads the statistics.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
-
-/// The sum, over every shard and partition, of the statistics named `base` whose labels
-/// include `labels`.
-pub fn stat_sum(stats: &[Stat], base: &str, labels: &[(&str, &str)]) -> u64 {
-    stats
-        .iter()
-        .filter(|s| LabelledName::parse(&s.name).is_some_and(|n| n.matches(base, labels)))
-        .map(|s| s.value)
-        .sum()
-}
-
-/// Each shard's own (not per-partition) statistic `name`, by shard.
-pub fn per_shard(stats: &[Stat], name: &str) -> BTreeMap<u32, u64> {
-    stats.iter().filter(|s| s.name == name && s.partition.is_none()).filter_map(|s| Some((s.shard?, s.value))).collect()
-}
 
 /// `kafka_next_offset` of `source` for `topic`, by Kafka partition: one value per statistic
 /// that reports the partition (the consuming shard's, and any stale one).
@@ -113,17 +96,13 @@ mod tests {
     }
 
     #[test]
-    fn sums_and_offsets_select_by_label() {
+    fn offsets_select_by_label() {
         let stats = vec![
             stat(r#"kafka_applied_total{source="s"}"#, 0, 5),
-            stat(r#"kafka_applied_total{source="s"}"#, 1, 7),
-            stat(r#"kafka_applied_total{source="other"}"#, 1, 100),
             stat(r#"kafka_next_offset{source="s",topic="t",kafka_partition="0"}"#, 0, 10),
             stat(r#"kafka_next_offset{source="s",topic="t",kafka_partition="1"}"#, 1, 4),
             stat(r#"kafka_next_offset{source="s",topic="u",kafka_partition="0"}"#, 1, 99),
         ];
-        assert_eq!(stat_sum(&stats, "kafka_applied_total", &[("source", "s")]), 12);
-        assert_eq!(stat_sum(&stats, "kafka_applied_total", &[]), 112);
         let next = next_offsets(&stats, "s", "t");
         assert_eq!(next, BTreeMap::from([(0, vec![10]), (1, vec![4])]));
         assert_eq!(behind(&next, &[10, 4]), vec![]);
