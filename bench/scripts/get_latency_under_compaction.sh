@@ -32,19 +32,19 @@ CONF
     > "$work/nacred-$enabled.log" 2>&1 &
   server=$!
   for _ in $(seq 50); do "$target/nacre" --addr $addr stats > /dev/null 2>&1 && break; sleep 0.2; done
-  "$target/nacre-loadgen" --addr $addr --workload get --keys $keys --preload --duration 1s --warmup 0s --seed 1 > /dev/null
-  "$target/nacre-loadgen" --addr $addr --workload put --keys $keys --connections 2 --pipeline 8 --durability async \
+  "$target/nacre-loadgen" --progress-interval 0s --addr $addr --workload get --keys $keys --preload --duration 1s --warmup 0s --seed 1 > /dev/null
+  "$target/nacre-loadgen" --progress-interval 0s --addr $addr --workload put --keys $keys --connections 2 --pipeline 8 --durability async \
     --duration 50s --warmup 0s --seed 2 > "$work/writer-$enabled.txt" &
   writer=$!
   sleep 5
-  "$target/nacre-loadgen" --addr $addr --workload get --keys $keys --connections 4 --pipeline 4 --rate 4000 \
+  "$target/nacre-loadgen" --progress-interval 0s --addr $addr --workload get --keys $keys --connections 4 --pipeline 4 --rate 4000 \
     --duration 40s --warmup 2s --seed 3 > "$work/reader-$enabled.txt"
   wait $writer
   "$target/nacre" --addr $addr stats --partitions | awk '/compactions_total|segment_count|cache_hits_total|cache_misses_total/ {s[$1] += $NF} END {for (k in s) print k, s[k]}' \
     > "$work/stats-$enabled.txt" || true
   kill -TERM $server
   wait $server || true
-  echo "== compaction.enabled = $enabled (op count ops/s p50 p99 p99.9 max, us)"
-  grep -h -E "^(get|put) " "$work/reader-$enabled.txt" "$work/writer-$enabled.txt"
+  echo "== compaction.enabled = $enabled (op count ops/s p50 p90 p99 p99.9 p99.99 max, us)"
+  grep -h -E "^(read|update) " "$work/reader-$enabled.txt" "$work/writer-$enabled.txt"
   cat "$work/stats-$enabled.txt"
 done

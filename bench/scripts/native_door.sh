@@ -1,6 +1,6 @@
 #!/bin/bash
-# The native door's cost per operation: nacre-loadgen (50 connections, each sending only keys
-# its shard owns) against nacred, async acknowledgements, GET and PUT at the given pipeline
+# The native door's cost per operation: nacre-loadgen (25 sessions, each with a connection per
+# shard, so 50 connections on two shards, each key sent to its owner) against nacred, async acknowledgements, GET and PUT at the given pipeline
 # depths. For each run it prints the rate, nacred's operations per server CPU-second (utime +
 # stime from /proc over the measured run) and nacred's allocations per operation (the change in
 # every shard's `allocations_total` over the run, over the operations). Client and server share
@@ -24,16 +24,18 @@ trap 'kill -TERM $server 2> /dev/null; wait $server 2> /dev/null || true' EXIT
 for _ in $(seq 50); do "$target/nacre" --addr $addr stats > /dev/null 2>&1 && break; sleep 0.2; done
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 allocations() { "$target/nacre" --addr $addr stats | awk '$1 == "allocations_total" {s += $NF} END {print s + 0}'; }
-loadgen() { "$target/nacre-loadgen" --addr $addr --connections 50 --durability async "$@"; }
+loadgen() { "$target/nacre-loadgen" --addr $addr --connections 25 --durability async --progress-interval 0s "$@"; }
 # Every key written once, so gets hit.
-loadgen --pipeline 16 --workload put --duration 3s --warmup 0s > /dev/null
+loadgen --pipeline 16 --phase load > /dev/null
 ticks_per_second=$(getconf CLK_TCK)
 printf '%-4s %3s %12s %16s %10s\n' test -P 'op/s' 'op/server-cpu-s' 'allocs/op'
 for pipeline in $pipelines; do
   for workload in get put; do
     a0=$(allocations)
     t0=$(cpu_ticks)
-    out=$(loadgen --pipeline "$pipeline" --workload $workload --duration ${measure_seconds}s --warmup 0s)
+    # A session's slots spread over its connections: twice the depth keeps about $pipeline in
+    # flight per connection on two shards.
+    out=$(loadgen --pipeline $((2 * pipeline)) --workload $workload --duration ${measure_seconds}s --warmup 0s)
     t1=$(cpu_ticks)
     a1=$(allocations)
     # The stats calls themselves allocate a little; against millions of operations it rounds away.

@@ -1,45 +1,78 @@
-//! The key space: key `i` of `0..keys`, and which shard port owns each, so every connection
-//! sends only keys its shard owns. Pure: it learns ownership from a [`Topology`], never from
+//! The key of each record, and which of a session's connections owns it. Record `i` is the row
+//! (partition key `key:<i / R>`, sort key `<i % R>`), with `R` rows per partition; with `R = 1`
+//! the sort key is empty and the partition key is `key:<i>`, twelve digits, as
+//! `redis-benchmark -r` names its keys. Pure: ownership comes from a [`Topology`], never from
 //! the network.
 
 use nacre_wire::{Key, Topology};
+use std::io::Write as _;
 
-/// The partition key of key number `i` (the sort key is empty).
-pub fn partition_key(i: u64) -> Vec<u8> {
-    format!("key:{i:012}").into_bytes()
+/// How records map onto rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    rows_per_partition: u64,
 }
 
-/// Key number `i`.
-pub fn key(i: u64) -> Key {
-    Key { partition_key: partition_key(i), sort_key: Vec::new() }
-}
-
-/// The key numbers each shard port owns, ports ascending; ports that own none are left out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeySpace {
-    /// `(port, key numbers)`.
-    pub by_port: Vec<(u16, Vec<u64>)>,
-}
-
-impl KeySpace {
-    /// Splits `0..keys` by owning port under `topology`.
-    pub fn split(topology: &Topology, keys: u64) -> KeySpace {
-        let mut ports: Vec<u16> = topology.owner_ports.clone();
-        ports.sort_unstable();
-        ports.dedup();
-        let mut by_port: Vec<(u16, Vec<u64>)> = ports.into_iter().map(|p| (p, Vec::new())).collect();
-        for i in 0..keys {
-            let port = topology.owner_port(&partition_key(i)).expect("decoding guarantees an owner per partition");
-            let at = by_port.binary_search_by_key(&port, |(p, _)| *p).expect("every owner port is listed");
-            by_port[at].1.push(i);
-        }
-        by_port.retain(|(_, keys)| !keys.is_empty());
-        KeySpace { by_port }
+impl Layout {
+    /// `rows_per_partition` records (at least 1) share each partition key.
+    pub fn new(rows_per_partition: u64) -> Layout {
+        Layout { rows_per_partition: rows_per_partition.max(1) }
     }
 
-    /// The port and keys of connection number `connection` (round-robin over ports).
-    pub fn for_connection(&self, connection: usize) -> &(u16, Vec<u64>) {
-        &self.by_port[connection % self.by_port.len()]
+    /// Record `record`'s partition key.
+    pub fn partition_key(&self, record: u64) -> Vec<u8> {
+        format!("key:{:012}", record / self.rows_per_partition).into_bytes()
+    }
+
+    /// Record `record`'s sort key.
+    pub fn sort_key(&self, record: u64) -> Vec<u8> {
+        if self.rows_per_partition == 1 {
+            Vec::new()
+        } else {
+            format!("{:012}", record % self.rows_per_partition).into_bytes()
+        }
+    }
+
+    /// Record `record`'s key.
+    pub fn key(&self, record: u64) -> Key {
+        Key { partition_key: self.partition_key(record), sort_key: self.sort_key(record) }
+    }
+}
+
+/// Appends record `record`'s Redis key (its partition key; RESP runs have one row per
+/// partition) to `out`, allocating nothing once `out` has room.
+pub fn write_redis_key(out: &mut Vec<u8>, record: u64) {
+    write!(out, "key:{record:012}").expect("writing to a Vec cannot fail");
+}
+
+/// The length of every Redis key below a trillion records.
+pub const REDIS_KEY_LEN: usize = 16;
+
+/// Which of a session's connections, one per shard port, owns a partition key.
+#[derive(Debug, Clone)]
+pub struct Router {
+    topology: Topology,
+    ports: Vec<u16>,
+}
+
+impl Router {
+    /// The router for `topology`.
+    pub fn new(topology: Topology) -> Router {
+        let mut ports = topology.owner_ports.clone();
+        ports.sort_unstable();
+        ports.dedup();
+        Router { topology, ports }
+    }
+
+    /// The shard ports, ascending: a session opens one connection to each, in this order.
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    /// The index in [`Router::ports`] of the connection owning `partition_key`.
+    pub fn connection_for(&self, partition_key: &[u8]) -> usize {
+        let port = self.topology.owner_port(partition_key).expect("a decoded topology has an owner per partition");
+        self.ports.binary_search(&port).expect("every owner port is listed")
     }
 }
 
@@ -48,26 +81,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_key_lands_with_its_owner_once() {
-        let topology =
-            Topology { partition_count: 8, shard_count: 2, owner_ports: vec![11, 12, 11, 12, 11, 12, 11, 12] };
-        let space = KeySpace::split(&topology, 1000);
-        assert_eq!(space.by_port.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [11, 12]);
-        let mut all: Vec<u64> = space.by_port.iter().flat_map(|(_, k)| k.iter().copied()).collect();
-        all.sort_unstable();
-        assert_eq!(all, (0..1000).collect::<Vec<_>>());
-        for (port, keys) in &space.by_port {
-            assert!(keys.iter().all(|i| topology.owner_port(&partition_key(*i)) == Some(*port)));
-        }
-        assert_eq!(space.for_connection(0).0, 11);
-        assert_eq!(space.for_connection(3).0, 12);
+    fn one_row_per_partition_names_keys_as_redis_benchmark_does() {
+        let layout = Layout::new(1);
+        assert_eq!(layout.partition_key(42), b"key:000000000042");
+        assert!(layout.sort_key(42).is_empty());
+        let mut redis = Vec::new();
+        write_redis_key(&mut redis, 42);
+        assert_eq!(redis, layout.partition_key(42));
+        assert_eq!(redis.len(), REDIS_KEY_LEN);
     }
 
     #[test]
-    fn a_port_owning_no_key_gets_no_connection() {
-        let topology = Topology { partition_count: 2, shard_count: 3, owner_ports: vec![5, 6] };
-        let space = KeySpace::split(&topology, 1);
-        assert_eq!(space.by_port.len(), 1);
-        assert_eq!(space.for_connection(7).1, vec![0]);
+    fn rows_share_a_partition_in_record_order() {
+        let layout = Layout::new(100);
+        assert_eq!(layout.partition_key(1234), b"key:000000000012");
+        assert_eq!(layout.sort_key(1234), b"000000000034");
+        assert_eq!(layout.partition_key(1299), layout.partition_key(1200));
+        assert!(layout.sort_key(1235) > layout.sort_key(1234));
+    }
+
+    #[test]
+    fn every_key_routes_to_its_owner() {
+        let topology =
+            Topology { partition_count: 8, shard_count: 2, owner_ports: vec![11, 12, 11, 12, 11, 12, 11, 12] };
+        let router = Router::new(topology.clone());
+        assert_eq!(router.ports(), [11, 12]);
+        let layout = Layout::new(1);
+        for record in 0..1000 {
+            let key = layout.partition_key(record);
+            assert_eq!(Some(router.ports()[router.connection_for(&key)]), topology.owner_port(&key));
+        }
     }
 }

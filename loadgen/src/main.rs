@@ -1,28 +1,46 @@
-//! `nacre-loadgen`: a pipelined GET/PUT driver for `nacred` over the wire client, closed loop or
-//! open loop (`--rate`). It opens `--connections` TCP connections dealt over the shard ports, keeps `--pipeline`
-//! requests in flight on each, records every latency in an HdrHistogram and prints throughput
-//! and p50/p99/p99.9/max. It reports; it never asserts. It is a client only and never links
-//! storage or the daemon.
+//! `nacre-loadgen`: a workload driver for `nacred` and for any Redis. YCSB's core workloads (A
+//! to F, with zipfian, uniform and latest request distributions) or plain gets and puts; a load
+//! phase and a run phase; closed loop (sessions x pipeline depth) or open loop (`--rate`, each
+//! latency counted from its request's due time). It speaks nacred's own protocol, shard-aware,
+//! or RESP, so the same client drives the native door, the RESP door and redis-server. It prints
+//! a summary per operation and can write JSON and `.hgrm` files. It reports; it never asserts.
+//! It is a client only and never links storage or the daemon.
 
 mod args;
+mod distribution;
 mod keys;
+mod native;
+mod pacer;
+mod plan;
+mod progress;
 mod report;
-mod worker;
+mod resp;
+mod resp_reply;
+mod tally;
+mod workload;
 
 use anyhow::{Context, Result};
-use args::{Args, DurabilityArg};
+use args::{Args, DurabilityArg, Target};
 use clap::Parser;
-use nacre_wire::{Client, ClientOptions, Durability, ErrorCode, Put, TableSettings};
+use distribution::Chooser;
+use keys::{Layout, Router};
+use nacre_wire::{Client, ClientOptions, Durability, ErrorCode, TableSettings};
+use plan::{Plan, Schedule};
+use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
-use worker::{Plan, Tally};
-
-/// Puts in flight while preloading.
-const PRELOAD_IN_FLIGHT: usize = 256;
+use tally::Tally;
+use workload::{Generator, Inserts, Mix};
 
 fn main() {
     let args = Args::parse();
+    if let Err(message) = args.validate() {
+        eprintln!("nacre-loadgen: {message}");
+        std::process::exit(2);
+    }
+    raise_open_file_limit();
     let runtime = if args.threads == 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
@@ -38,95 +56,159 @@ fn main() {
     }
 }
 
-fn options(args: &Args) -> ClientOptions {
-    ClientOptions {
-        client_name: "nacre-loadgen".to_owned(),
-        timeout: args.timeout,
-        connect_timeout: args.timeout,
-        max_in_flight: usize::try_from(args.pipeline).expect("at most MAX_PIPELINE").max(PRELOAD_IN_FLIGHT),
-        ..ClientOptions::default()
+/// Raises the soft limit on open files to the hard one: a run may hold a socket per session and
+/// shard and, in open loop, a timer per sender. Failing leaves the limit as it was; running out
+/// is then a clear error from the socket or timer that could not be made.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+/// Where the senders go.
+enum Connected {
+    /// Native sessions, each with a connection per shard port.
+    Native(Vec<native::Session>),
+    /// A Redis-speaking address; each session connects itself.
+    Resp(SocketAddr),
+}
+
+/// The phase being run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PhaseKind {
+    Load,
+    Run,
+}
+
+impl PhaseKind {
+    fn name(self) -> &'static str {
+        match self {
+            PhaseKind::Load => "load",
+            PhaseKind::Run => "run",
+        }
     }
 }
 
 async fn run(args: Args) -> Result<()> {
-    let control = Client::connect(args.addr.as_str(), options(&args))
-        .await
-        .with_context(|| format!("connecting to {}", args.addr))?;
-    ensure_table(&control, &args.table).await?;
-    let topology = control.current_topology();
-    let space = keys::KeySpace::split(&topology, args.keys);
-    let host =
-        tokio::net::lookup_host(args.addr.as_str()).await?.next().context("the address resolves to nothing")?.ip();
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
-    let read_ratio = args.effective_read_ratio();
-    let durability = args.durability.map(|d| match d {
-        DurabilityArg::Sync => Durability::Sync,
-        DurabilityArg::Async => Durability::Async,
-    });
+    let mix = args.mix();
+    let connected = connect(&args).await?;
+    let described = match &connected {
+        Connected::Native(sessions) => format!(
+            "native, {} shard port(s) a session, table {:?}, durability {}",
+            sessions.first().map_or(0, |s| s.connections.len()),
+            args.table,
+            args.durability.map_or("server default".to_owned(), |d| format!("{d:?}").to_lowercase())
+        ),
+        Connected::Resp(_) => "resp".to_owned(),
+    };
     println!(
-        "nacre-loadgen: {} ({} shards, {} partitions), table {:?}, {} keys, {}-byte values, read ratio {read_ratio}, \
-         durability {}, {} connections x pipeline {} = {} in flight, {}, {} thread(s), warmup {:?}, duration {:?}, seed {seed}",
+        "nacre-loadgen: {} ({described}), workload {:?} ({:?}), {} records, {}-byte values, {} sessions x pipeline {}, \
+         {}, {} thread(s), warmup {:?}, duration {:?}, seed {seed}",
         args.addr,
-        topology.shard_count,
-        topology.partition_count,
-        args.table,
+        args.workload,
+        mix.distribution,
         args.keys,
         args.value_size,
-        args.durability.map_or("server default".to_owned(), |d| format!("{d:?}").to_lowercase()),
         args.connections,
         args.pipeline,
-        args.connections * args.pipeline,
         args.rate.map_or("closed loop".to_owned(), |r| format!("open loop at {r} requests/s")),
         args.threads,
         args.warmup,
         args.duration,
     );
-    if args.preload {
-        preload(Arc::new(control), &args, durability).await?;
+    let mut summary = json!({
+        "config": {
+            "addr": args.addr, "target": format!("{:?}", args.target).to_lowercase(),
+            "workload": format!("{:?}", args.workload).to_lowercase(),
+            "distribution": format!("{:?}", mix.distribution).to_lowercase(),
+            "zipfian_theta": args.zipfian_theta, "records": args.keys, "value_size": args.value_size,
+            "connections": args.connections, "pipeline": args.pipeline, "rate": args.rate,
+            "warmup_seconds": args.warmup.as_secs_f64(), "duration_seconds": args.duration.as_secs_f64(),
+            "seed": seed,
+        }
+    });
+    let mut phases = Vec::new();
+    if args.loads() {
+        phases.push(PhaseKind::Load);
     }
-
-    let mut clients = Vec::new();
-    for c in 0..usize::try_from(args.connections)? {
-        let (port, keys) = space.for_connection(c);
-        let client = Client::connect(SocketAddr::new(host, *port), options(&args))
-            .await
-            .with_context(|| format!("connecting to shard port {port}"))?;
-        clients.push((Arc::new(client), Arc::new(keys.clone())));
+    if args.runs() {
+        phases.push(PhaseKind::Run);
     }
-    let start = Instant::now();
-    let measure_from = start + args.warmup;
-    let until = measure_from + args.duration;
-    let mut slots = tokio::task::JoinSet::new();
-    let slot_count = args.connections * args.pipeline;
-    for (c, (client, keys)) in clients.iter().enumerate() {
-        for p in 0..args.pipeline {
-            // Open loop: the run's rate dealt evenly over the slots, their schedules staggered.
-            let schedule = args.rate.map(|rate| {
-                let interval = Duration::from_secs_f64(slot_count as f64 / rate as f64);
-                let index = c as u64 * args.pipeline + p;
-                worker::Schedule { first: start + interval.mul_f64(index as f64 / slot_count as f64), interval }
-            });
-            let plan = Plan {
-                table: args.table.clone(),
-                keys: Arc::clone(keys),
-                read_ratio,
-                value_size: usize::try_from(args.value_size)?,
-                durability,
-                measure_from,
-                until,
-                seed: seed ^ ((c as u64) << 32 | p),
-                schedule,
-            };
-            slots.spawn(worker::run(Arc::clone(client), plan));
+    for phase in phases {
+        let (tally, elapsed) = run_phase(&args, &connected, phase, seed).await?;
+        if phase == PhaseKind::Load {
+            println!("load:");
+        }
+        print!("{}", report::render(&tally, elapsed));
+        summary[phase.name()] = report::to_json(&tally, elapsed);
+        if let Some(dir) = &args.hgrm_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            for (op, text) in report::hgrm_files(&tally) {
+                let path = dir.join(format!("{}-{op}.hgrm", phase.name()));
+                std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            }
         }
     }
-    let mut total = Tally::new();
-    while let Some(slot) = slots.join_next().await {
-        total.merge(&slot.context("a load slot panicked")?);
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&summary).expect("a JSON value serialises");
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
     }
-    let elapsed = Instant::now().saturating_duration_since(measure_from);
-    print!("{}", report::render(&total, elapsed));
     Ok(())
+}
+
+fn options(args: &Args) -> ClientOptions {
+    ClientOptions {
+        client_name: "nacre-loadgen".to_owned(),
+        timeout: args.timeout,
+        connect_timeout: args.timeout,
+        max_in_flight: usize::try_from(args.pipeline).expect("at most MAX_PIPELINE"),
+        ..ClientOptions::default()
+    }
+}
+
+async fn connect(args: &Args) -> Result<Connected> {
+    let addr = tokio::net::lookup_host(args.addr.as_str())
+        .await
+        .with_context(|| format!("resolving {}", args.addr))?
+        .next()
+        .context("the address resolves to nothing")?;
+    if args.target == Target::Resp {
+        // Fail at once, clearly, if nothing listens; sessions connect for themselves.
+        tokio::time::timeout(args.timeout, tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(|_| anyhow::anyhow!("connecting to {addr}: no answer within {:?}", args.timeout))?
+            .with_context(|| format!("connecting to {addr}"))?;
+        return Ok(Connected::Resp(addr));
+    }
+    let control = Client::connect(addr, options(args)).await.with_context(|| format!("connecting to {addr}"))?;
+    ensure_table(&control, &args.table).await?;
+    let router = Arc::new(Router::new(control.current_topology()));
+    let table: Arc<str> = Arc::from(args.table.as_str());
+    let durability = args.durability.map(|d| match d {
+        DurabilityArg::Sync => Durability::Sync,
+        DurabilityArg::Async => Durability::Async,
+    });
+    let mut sessions = Vec::new();
+    for _ in 0..args.connections {
+        let mut connections = Vec::new();
+        for port in router.ports() {
+            let client = Client::connect(SocketAddr::new(addr.ip(), *port), options(args))
+                .await
+                .with_context(|| format!("connecting to shard port {port}"))?;
+            connections.push(client);
+        }
+        sessions.push(native::Session {
+            connections: Arc::new(connections),
+            router: Arc::clone(&router),
+            table: Arc::clone(&table),
+            durability,
+        });
+    }
+    Ok(Connected::Native(sessions))
 }
 
 /// Creates the table unless it exists (another loadgen may create it at the same time).
@@ -141,29 +223,72 @@ async fn ensure_table(client: &Client, table: &str) -> Result<()> {
     }
 }
 
-/// Writes every key once, `PRELOAD_IN_FLIGHT` at a time, and prints how long it took.
-async fn preload(client: Arc<Client>, args: &Args, durability: Option<Durability>) -> Result<()> {
-    let started = Instant::now();
-    let value = vec![0x5a_u8; usize::try_from(args.value_size)?];
-    let mut tally = Tally::new();
-    let mut in_flight = tokio::task::JoinSet::new();
-    let mut next = 0;
-    while next < args.keys || !in_flight.is_empty() {
-        while next < args.keys && in_flight.len() < PRELOAD_IN_FLIGHT {
-            let (client, value) = (Arc::clone(&client), value.clone());
-            let put = Put { durability, ..Put::new(args.table.as_str(), keys::key(next), value) };
-            in_flight.spawn(async move {
-                let sent = Instant::now();
-                client.put(put).await.map(|_| sent.elapsed())
-            });
-            next += 1;
+/// Runs one phase with every sender and returns the merged tally and the time it measured.
+async fn run_phase(args: &Args, connected: &Connected, phase: PhaseKind, seed: u64) -> Result<(Tally, Duration)> {
+    let start = Instant::now();
+    let (mix, inserts, measure_from, until, end_record) = match phase {
+        // Every record once, in order, as fast as the senders go.
+        PhaseKind::Load => {
+            let inserts_only = Mix { proportions: [0.0, 0.0, 1.0, 0.0, 0.0], distribution: args.mix().distribution };
+            (inserts_only, Inserts::after(0), start, start + Duration::from_secs(u64::from(u32::MAX)), Some(args.keys))
         }
-        if let Some(done) = in_flight.join_next().await {
-            let latency = done.context("a preload put panicked")?.context("a preload put failed")?;
-            tally.put_ns.saturating_record(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX).max(1));
+        PhaseKind::Run => {
+            let measure_from = start + args.warmup;
+            (args.mix(), Inserts::after(args.keys), measure_from, measure_from + args.duration, None)
+        }
+    };
+    // Computing zeta is linear in the record count: once, then cloned.
+    let chooser = Chooser::new(mix.distribution, args.keys, args.zipfian_theta);
+    let layout = Layout::new(args.effective_rows_per_partition());
+    let value_size = usize::try_from(args.value_size)?;
+    let pipeline = usize::try_from(args.pipeline)?;
+    let senders = match connected {
+        Connected::Native(sessions) => sessions.len() * pipeline,
+        Connected::Resp(_) => usize::try_from(args.connections)?,
+    };
+    let rate = if phase == PhaseKind::Run { args.rate } else { None };
+    let mut counters = Vec::new();
+    let mut plan_for = |index: usize| {
+        // Open loop: the run's rate dealt evenly over the senders, their schedules staggered.
+        let schedule = rate.map(|rate| {
+            let interval = Duration::from_secs_f64(senders as f64 / rate as f64);
+            Schedule { first: start + interval.mul_f64(index as f64 / senders as f64), interval }
+        });
+        let completed = Arc::new(AtomicU64::new(0));
+        counters.push(Arc::clone(&completed));
+        let sender_seed =
+            seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(phase == PhaseKind::Load);
+        Plan {
+            generator: Generator::new(mix, chooser.clone(), Arc::clone(&inserts), args.max_scan_length, sender_seed),
+            layout,
+            value_size,
+            measure_from,
+            until,
+            end_record,
+            schedule,
+            completed,
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    match connected {
+        Connected::Native(sessions) => {
+            for (s, session) in sessions.iter().enumerate() {
+                for slot in 0..pipeline {
+                    tasks.spawn(native::run_slot(session.clone(), plan_for(s * pipeline + slot)));
+                }
+            }
+        }
+        Connected::Resp(addr) => {
+            for s in 0..senders {
+                tasks.spawn(resp::run_session(*addr, plan_for(s), pipeline, args.timeout));
+            }
         }
     }
-    let elapsed = started.elapsed();
-    println!("preload: {}", report::one_line(&tally.put_ns, elapsed.max(Duration::from_nanos(1))));
-    Ok(())
+    let progress = tokio::spawn(progress::report(phase.name(), counters, start, measure_from, args.progress_interval));
+    let mut total = Tally::new();
+    while let Some(sender) = tasks.join_next().await {
+        total.merge(&sender.context("a sender panicked")?);
+    }
+    progress.abort();
+    Ok((total, Instant::now().saturating_duration_since(measure_from)))
 }

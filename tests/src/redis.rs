@@ -69,6 +69,16 @@ impl RedisServer {
         self.addr.port()
     }
 
+    /// Its process id, for signals (a test stalls it with SIGSTOP).
+    ///
+    /// # Panics
+    ///
+    /// If it was already reaped.
+    pub fn pid(&self) -> nix::unistd::Pid {
+        let child = self.child.as_ref().expect("the server is running");
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid fits i32"))
+    }
+
     /// Its log file's text.
     pub fn log(&self) -> String {
         let path = self.dir.path().join("redis.log");
