@@ -107,6 +107,10 @@ pub struct Args {
     /// directory (created if missing), as `<phase>-<operation>.hgrm`, in microseconds.
     #[arg(long)]
     pub hgrm_dir: Option<PathBuf>,
+    /// Draw each phase's latency-percentile plot (one line per operation) into this directory
+    /// (created if missing), as `<phase>-latency.svg` and `.png`.
+    #[arg(long)]
+    pub plot_dir: Option<PathBuf>,
     /// Print a progress line to standard error this often; 0 for none.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub progress_interval: Duration,

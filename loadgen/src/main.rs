@@ -12,6 +12,7 @@ mod keys;
 mod native;
 mod pacer;
 mod plan;
+mod plot;
 mod progress;
 mod report;
 mod resp;
@@ -145,6 +146,11 @@ async fn run(args: Args) -> Result<()> {
         }
         print!("{}", report::render(&tally, elapsed));
         summary[phase.name()] = report::to_json(&tally, elapsed);
+        if let Some(dir) = &args.plot_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let title = format!("nacre-loadgen {}: {:?} against {}", phase.name(), args.workload, args.addr);
+            plot::write(&dir.join(format!("{}-latency", phase.name())), &title, &tally).map_err(anyhow::Error::msg)?;
+        }
         if let Some(dir) = &args.hgrm_dir {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             for (op, text) in report::hgrm_files(&tally) {
@@ -247,6 +253,10 @@ async fn run_phase(args: &Args, connected: &Connected, phase: PhaseKind, seed: u
         Connected::Resp(_) => usize::try_from(args.connections)?,
     };
     let rate = if phase == PhaseKind::Run { args.rate } else { None };
+    let pacer = match rate {
+        Some(_) => Some(pacer::Pacer::start().context("starting the open-loop timer")?),
+        None => None,
+    };
     let mut counters = Vec::new();
     let mut plan_for = |index: usize| {
         // Open loop: the run's rate dealt evenly over the senders, their schedules staggered.
@@ -266,6 +276,7 @@ async fn run_phase(args: &Args, connected: &Connected, phase: PhaseKind, seed: u
             until,
             end_record,
             schedule,
+            pacer: pacer.clone(),
             completed,
         }
     };

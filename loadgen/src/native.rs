@@ -4,7 +4,6 @@
 //! for the reply, records the latency, and repeats until the plan ends.
 
 use crate::keys::Router;
-use crate::pacer::Pacer;
 use crate::plan::{Clock, Plan};
 use crate::tally::Tally;
 use crate::workload::{Op, Operation};
@@ -88,26 +87,21 @@ fn count_read(tally: &mut Tally, found: bool) {
 pub async fn run_slot(session: Session, mut plan: Plan) -> Tally {
     let mut tally = Tally::new();
     let mut clock = Clock::new(plan.schedule);
-    let mut pacer = match plan.schedule.map(|_| Pacer::new()).transpose() {
-        Ok(pacer) => pacer,
-        Err(e) => {
-            tally.error(&format!("creating a timer: {e}"));
-            return tally;
-        }
-    };
+    let pacer = plan.pacer.clone();
     loop {
-        if let (Some(pacer), Some(due)) = (pacer.as_mut(), clock.next_due())
-            && let Err(e) = pacer.sleep_until(due).await
-        {
-            tally.error(&format!("waiting for a due time: {e}"));
-            return tally;
+        if let (Some(pacer), Some(due)) = (&pacer, clock.next_due()) {
+            pacer.sleep_until(due).await;
         }
-        let Some(start) = clock.take(Instant::now()) else { continue };
+        let now = Instant::now();
+        let Some(start) = clock.take(now) else { continue };
         if start >= plan.until {
             return tally;
         }
         let Some(operation) = plan.next_operation() else { return tally };
         let measured = start >= plan.measure_from;
+        if measured && plan.schedule.is_some() {
+            tally.sent_late(u64::try_from(now.duration_since(start).as_nanos()).unwrap_or(u64::MAX));
+        }
         let outcome = session.perform(&mut plan, operation, &mut tally, measured).await;
         plan.completed_one();
         match outcome {

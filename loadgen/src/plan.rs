@@ -3,6 +3,7 @@
 //! due. Also [`Clock`], the due times of an open loop or the "now" of a closed one.
 
 use crate::keys::Layout;
+use crate::pacer::Pacer;
 use crate::workload::{Generator, Operation};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,6 @@ pub struct Schedule {
 }
 
 /// A sender's instructions.
-#[derive(Debug)]
 pub struct Plan {
     /// Draws each operation.
     pub generator: Generator,
@@ -35,6 +35,8 @@ pub struct Plan {
     pub end_record: Option<u64>,
     /// Open loop: when requests are due; `None`: closed loop.
     pub schedule: Option<Schedule>,
+    /// Open loop: what wakes the sender when a request falls due.
+    pub pacer: Option<Pacer>,
     /// Counts completed operations for the progress line; written by this sender only.
     pub completed: Arc<AtomicU64>,
 }

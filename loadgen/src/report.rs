@@ -43,6 +43,16 @@ pub fn render(tally: &Tally, elapsed: Duration) -> String {
     if !tally.of(Op::Scan).is_empty() {
         let _ = writeln!(out, "scans: {} rows", tally.scanned_rows);
     }
+    let late = &tally.send_lateness_ns;
+    if !late.is_empty() {
+        let _ = writeln!(
+            out,
+            "sent after due (open loop; part of every latency above): p50 {} us, p99 {} us, max {} us",
+            micros(late.value_at_quantile(0.5)),
+            micros(late.value_at_quantile(0.99)),
+            micros(late.max())
+        );
+    }
     let _ = writeln!(out, "errors: {}", tally.errors);
     for e in &tally.error_samples {
         let _ = writeln!(out, "  e.g. {e}");
@@ -72,6 +82,15 @@ pub fn to_json(tally: &Tally, elapsed: Duration) -> Value {
         "hits": tally.hits,
         "misses": tally.misses,
         "scanned_rows": tally.scanned_rows,
+        "send_lateness_us": if tally.send_lateness_ns.is_empty() {
+            Value::Null
+        } else {
+            json!({
+                "p50": tally.send_lateness_ns.value_at_quantile(0.5) as f64 / 1000.0,
+                "p99": tally.send_lateness_ns.value_at_quantile(0.99) as f64 / 1000.0,
+                "max": tally.send_lateness_ns.max() as f64 / 1000.0,
+            })
+        },
         "errors": tally.errors,
         "error_samples": tally.error_samples,
     })

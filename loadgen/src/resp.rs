@@ -91,10 +91,7 @@ pub async fn run_session(addr: SocketAddr, plan: Plan, pipeline: usize, timeout:
 impl Session {
     async fn drive(&mut self) -> Result<(), String> {
         let mut clock = Clock::new(self.plan.schedule);
-        let mut pacer = match self.plan.schedule {
-            Some(_) => Some(Pacer::new().map_err(|e| format!("creating a timer: {e}"))?),
-            None => None,
-        };
+        let pacer = self.plan.pacer.clone();
         let mut sending = true;
         // Armed once and moved on only when it fires, so a busy turn touches no timer.
         let mut last_reply = Instant::now();
@@ -125,9 +122,7 @@ impl Session {
                     last_reply = Instant::now();
                     self.take_replies()?;
                 }
-                slept = sleep_until_or_forever(pacer.as_mut(), wake_to_send) => {
-                    slept.map_err(|e| format!("waiting for a due time: {e}"))?;
-                }
+                () = sleep_until_or_forever(pacer.as_ref(), wake_to_send) => {}
                 () = &mut silence => {
                     let quiet_until = last_reply + self.timeout;
                     if !self.pending.is_empty() && Instant::now() >= quiet_until {
@@ -142,11 +137,15 @@ impl Session {
     /// Queues every request that may go now; false once the plan has ended.
     fn send_due(&mut self, clock: &mut Clock) -> bool {
         while self.pending.len() < self.pipeline {
-            let Some(start) = clock.take(Instant::now()) else { return true };
+            let now = Instant::now();
+            let Some(start) = clock.take(now) else { return true };
             if start >= self.plan.until {
                 return false;
             }
             let Some(operation) = self.plan.next_operation() else { return false };
+            if self.plan.schedule.is_some() && start >= self.plan.measure_from {
+                self.tally.sent_late(u64::try_from(now.duration_since(start).as_nanos()).unwrap_or(u64::MAX));
+            }
             let command: &[u8] = if matches!(operation.op, Op::Read | Op::ReadModifyWrite) { b"GET" } else { b"SET" };
             self.encode(command, operation.record);
             self.pending.push_back(Pending { operation, start, writing: false });
@@ -210,7 +209,7 @@ impl Session {
     }
 }
 
-async fn sleep_until_or_forever(pacer: Option<&mut Pacer>, at: Option<Instant>) -> std::io::Result<()> {
+async fn sleep_until_or_forever(pacer: Option<&Pacer>, at: Option<Instant>) {
     match (pacer, at) {
         (Some(pacer), Some(at)) => pacer.sleep_until(at).await,
         _ => std::future::pending().await,

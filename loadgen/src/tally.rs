@@ -15,6 +15,9 @@ const KEPT_ERRORS: usize = 3;
 pub struct Tally {
     /// Latencies in nanoseconds, indexed by [`Op::index`].
     pub latency_ns: [Histogram<u64>; 5],
+    /// Open loop: how late each measured request went out after its due time, nanoseconds
+    /// (the client's share of the latencies).
+    pub send_lateness_ns: Histogram<u64>,
     /// Reads (and the reads of read-modify-writes) that found a value.
     pub hits: u64,
     /// Reads that found none.
@@ -33,6 +36,7 @@ impl Tally {
         let histogram = || Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("static bounds are valid");
         Tally {
             latency_ns: std::array::from_fn(|_| histogram()),
+            send_lateness_ns: histogram(),
             hits: 0,
             misses: 0,
             scanned_rows: 0,
@@ -44,6 +48,11 @@ impl Tally {
     /// Records one successful `op` that took `latency_ns`.
     pub fn record(&mut self, op: Op, latency_ns: u64) {
         self.latency_ns[op.index()].saturating_record(latency_ns.clamp(1, MAX_LATENCY_NS));
+    }
+
+    /// Records how late a measured open-loop request was sent.
+    pub fn sent_late(&mut self, lateness_ns: u64) {
+        self.send_lateness_ns.saturating_record(lateness_ns.clamp(1, MAX_LATENCY_NS));
     }
 
     /// The latencies of `op`.
@@ -71,6 +80,7 @@ impl Tally {
         for (mine, theirs) in self.latency_ns.iter_mut().zip(&other.latency_ns) {
             mine.add(theirs).expect("same bounds");
         }
+        self.send_lateness_ns.add(&other.send_lateness_ns).expect("same bounds");
         self.hits += other.hits;
         self.misses += other.misses;
         self.scanned_rows += other.scanned_rows;

@@ -1,0 +1,111 @@
+//! The three servers every serving comparison drives with the same client: `redis-server`
+//! through RESP, nacred through its RESP door, and nacred through its native door. Starts
+//! them, loads the same records into each, and runs a workload against each in turn.
+
+use crate::compare::context::Context;
+use crate::compare::loadgen::{self, Measured, Served};
+use crate::compare::peers::REDIS_SERVER;
+use crate::compare::servers::{Nacred, Redis};
+use anyhow::{Context as _, Result};
+
+/// Who serves a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// redis-server, through RESP: the peer.
+    Redis,
+    /// nacred's RESP door.
+    NacreResp,
+    /// nacred's native door (async acknowledgements, as the RESP door's default).
+    NacreNative,
+}
+
+impl Target {
+    /// Its name in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Target::Redis => "redis-server",
+            Target::NacreResp => "nacred RESP",
+            Target::NacreNative => "nacred native",
+        }
+    }
+
+    /// nacred's two doors.
+    pub const NACRE: [Target; 2] = [Target::NacreResp, Target::NacreNative];
+}
+
+/// redis-server and nacred, running, with the same records in each.
+pub struct Servers {
+    redis: Redis,
+    nacred: Nacred,
+    records: u64,
+}
+
+impl Servers {
+    /// Starts both and loads `records` records of `value_size` bytes into each, through every
+    /// door a run will use.
+    ///
+    /// # Errors
+    ///
+    /// If redis-server is not installed (the message says how), or either fails to start or
+    /// load.
+    pub fn start(ctx: &Context, records: u64, value_size: u64) -> Result<Servers> {
+        let redis_binary = REDIS_SERVER.find().map_err(anyhow::Error::msg)?;
+        let redis = Redis::start(&redis_binary, &ctx.work)?;
+        let nacred = Nacred::start(&ctx.nacred, &ctx.work)?;
+        let servers = Servers { redis, nacred, records };
+        for target in [Target::Redis, Target::NacreResp, Target::NacreNative] {
+            let mut args = servers.target_args(target);
+            args.extend(
+                ["--phase", "load", "--keys", &records.to_string(), "--value-size", &value_size.to_string()]
+                    .map(str::to_owned),
+            );
+            args.extend(["--connections", "8", "--pipeline", "16"].map(str::to_owned));
+            loadgen::run(&ctx.loadgen, &args, &servers.served(target), &ctx.work)
+                .with_context(|| format!("loading {}", target.label()))?;
+        }
+        Ok(servers)
+    }
+
+    /// The loadgen arguments that reach `target`.
+    fn target_args(&self, target: Target) -> Vec<String> {
+        let (protocol, addr) = match target {
+            Target::Redis => ("resp", self.redis.addr),
+            Target::NacreResp => ("resp", self.nacred.resp),
+            Target::NacreNative => ("native", self.nacred.native),
+        };
+        let mut args = vec!["--target".to_owned(), protocol.to_owned(), "--addr".to_owned(), addr.to_string()];
+        if target == Target::NacreNative {
+            args.extend(["--durability", "async"].map(str::to_owned));
+        }
+        args
+    }
+
+    fn served(&self, target: Target) -> Served<'_> {
+        match target {
+            Target::Redis => Served::Redis { pid: self.redis.guard.pid() },
+            Target::NacreResp | Target::NacreNative => Served::Nacred(&self.nacred),
+        }
+    }
+
+    /// Runs `workload` (loadgen arguments beyond the target's and `ctx`'s common ones) against
+    /// `target`.
+    ///
+    /// # Errors
+    ///
+    /// If the run fails or reports errors.
+    pub fn measure(&self, ctx: &Context, target: Target, workload: &[&str]) -> Result<Measured> {
+        let mut args = self.target_args(target);
+        args.extend(ctx.loadgen_common(self.records));
+        args.extend(workload.iter().map(|a| (*a).to_owned()));
+        let measured = loadgen::run(&ctx.loadgen, &args, &self.served(target), &ctx.work)
+            .with_context(|| format!("{} {}", target.label(), workload.join(" ")))?;
+        eprintln!(
+            "  {:<14} {:<60} {:>10.0} op/s  {:>10.0} op/server-cpu-s",
+            target.label(),
+            workload.join(" "),
+            measured.rate,
+            measured.per_server_cpu_second()
+        );
+        Ok(measured)
+    }
+}
