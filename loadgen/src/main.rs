@@ -12,7 +12,6 @@ mod keys;
 mod native;
 mod pacer;
 mod plan;
-mod plot;
 mod progress;
 mod report;
 mod resp;
@@ -149,7 +148,8 @@ async fn run(args: Args) -> Result<()> {
         if let Some(dir) = &args.plot_dir {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let title = format!("nacre-loadgen {}: {:?} against {}", phase.name(), args.workload, args.addr);
-            plot::write(&dir.join(format!("{}-latency", phase.name())), &title, &tally).map_err(anyhow::Error::msg)?;
+            nacre_loadgen::plot::write(&dir.join(format!("{}-latency", phase.name())), &title, &report::curves(&tally))
+                .map_err(anyhow::Error::msg)?;
         }
         if let Some(dir) = &args.hgrm_dir {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

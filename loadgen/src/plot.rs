@@ -1,9 +1,8 @@
-//! The latency-percentile plot: latency against percentile, one line per operation, the
-//! percentile axis stretched as HdrHistogram's plotter does (each further "9" one step), as SVG
-//! and PNG, drawn by `plotters`. Text needs a TrueType font; the system's DejaVu Sans is used.
+//! The latency-percentile plot: latency against percentile, one line per curve (an operation,
+//! or a server in a comparison), the percentile axis stretched as HdrHistogram's plotter does
+//! (each further "9" one step), as SVG and PNG, drawn by `plotters`. Text needs a TrueType font;
+//! the system's DejaVu Sans is used. `nacre-bench compare` draws its plots with it too.
 
-use crate::tally::Tally;
-use crate::workload::Op;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -15,24 +14,12 @@ const MAX_NINES: f64 = 6.0;
 /// Pixels.
 const SIZE: (u32, u32) = (960, 600);
 
-/// Each operation's (nines, latency in microseconds) points, where nines = -log10(1 - q).
-pub fn series(tally: &Tally) -> Vec<(&'static str, Vec<(f64, f64)>)> {
-    Op::ALL
-        .iter()
-        .filter(|op| !tally.of(**op).is_empty())
-        .map(|op| {
-            let points = tally
-                .of(*op)
-                .iter_quantiles(5)
-                .map(|step| {
-                    let q = step.quantile_iterated_to();
-                    let nines = if q >= 1.0 { MAX_NINES } else { (-(1.0 - q).log10()).min(MAX_NINES) };
-                    (nines, step.value_iterated_to() as f64 / 1000.0)
-                })
-                .collect();
-            (op.name(), points)
-        })
-        .collect()
+/// A line of the plot: its label and its (quantile, latency in microseconds) points.
+pub type Curve = (String, Vec<(f64, f64)>);
+
+/// A quantile as the plot's horizontal position: -log10(1 - q), capped at [`MAX_NINES`].
+fn nines(quantile: f64) -> f64 {
+    if quantile >= 1.0 { MAX_NINES } else { (-(1.0 - quantile).log10()).min(MAX_NINES) }
 }
 
 /// The percentile a nines value stands for, as an axis label.
@@ -57,14 +44,17 @@ fn ensure_font() -> Result<(), String> {
     .clone()
 }
 
-/// Draws `tally`'s latency-percentile plot to `stem.svg` and `stem.png`.
+/// Draws `curves` to `stem.svg` and `stem.png`.
 ///
 /// # Errors
 ///
 /// If no font is installed or a file cannot be written.
-pub fn write(stem: &Path, title: &str, tally: &Tally) -> Result<(), String> {
+pub fn write(stem: &Path, title: &str, curves: &[Curve]) -> Result<(), String> {
     ensure_font()?;
-    let series = series(tally);
+    let series: Vec<(&str, Vec<(f64, f64)>)> = curves
+        .iter()
+        .map(|(label, points)| (label.as_str(), points.iter().map(|(q, us)| (nines(*q), *us)).collect()))
+        .collect();
     let svg = stem.with_extension("svg");
     draw(SVGBackend::new(&svg, SIZE).into_drawing_area(), title, &series)
         .map_err(|e| format!("drawing {}: {e}", svg.display()))?;
@@ -77,7 +67,7 @@ pub fn write(stem: &Path, title: &str, tally: &Tally) -> Result<(), String> {
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
-    series: &[(&'static str, Vec<(f64, f64)>)],
+    series: &[(&str, Vec<(f64, f64)>)],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
     let highest = series.iter().flat_map(|(_, points)| points.iter().map(|(_, us)| *us)).fold(1.0_f64, f64::max);
@@ -120,18 +110,11 @@ mod tests {
     }
 
     #[test]
-    fn each_operation_is_a_line_ending_at_its_maximum() {
-        let mut tally = Tally::new();
-        for us in 1..=1000 {
-            tally.record(Op::Read, us * 1000);
-        }
-        tally.record(Op::Update, 5_000);
-        let lines = series(&tally);
-        assert_eq!(lines.iter().map(|(name, _)| *name).collect::<Vec<_>>(), ["read", "update"]);
-        let (last_nines, last_us) = *lines[0].1.last().expect("points");
-        assert_eq!(last_nines, MAX_NINES);
-        assert!((last_us - 1000.0).abs() < 1.0, "{last_us}");
-        assert!(lines[0].1.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1), "monotonic");
+    fn quantiles_stretch_by_their_nines() {
+        assert_eq!(nines(0.0), 0.0);
+        assert!((nines(0.99) - 2.0).abs() < 1e-9);
+        assert_eq!(nines(1.0), MAX_NINES);
+        assert_eq!(nines(0.999_999_999), MAX_NINES);
     }
 
     #[test]
@@ -139,15 +122,12 @@ mod tests {
         if ensure_font().is_err() {
             // The machine has no font; `write` says so, which the next line checks.
             let dir = std::env::temp_dir();
-            assert!(write(&dir.join("never"), "t", &Tally::new()).is_err_and(|e| e.contains("fonts-dejavu-core")));
+            assert!(write(&dir.join("never"), "t", &[]).is_err_and(|e| e.contains("fonts-dejavu-core")));
             return;
         }
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let mut tally = Tally::new();
-        for us in 1..=100 {
-            tally.record(Op::Read, us * 1000);
-        }
-        write(&dir.path().join("run-latency"), "run", &tally).expect("drawn");
+        let curve: Vec<(f64, f64)> = (0..=100).map(|i| (f64::from(i) / 100.0, f64::from(i) * 10.0)).collect();
+        write(&dir.path().join("run-latency"), "run", &[("read".to_owned(), curve)]).expect("drawn");
         let svg = std::fs::read_to_string(dir.path().join("run-latency.svg")).expect("the SVG");
         assert!(
             svg.starts_with("<svg") && svg.contains("read") && svg.contains("99.9%"),

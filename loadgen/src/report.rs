@@ -20,6 +20,22 @@ fn rows(tally: &Tally) -> Vec<(&'static str, Histogram<u64>)> {
     rows
 }
 
+/// Each operation's latency curve: (quantile, microseconds) at HdrHistogram's percentile steps
+/// (five a halving), ending at the maximum.
+pub fn curves(tally: &Tally) -> Vec<(String, Vec<(f64, f64)>)> {
+    rows(tally)
+        .into_iter()
+        .filter(|(name, _)| *name != "all")
+        .map(|(name, h)| {
+            let points = h
+                .iter_quantiles(5)
+                .map(|s| (s.quantile_iterated_to(), s.value_iterated_to() as f64 / 1000.0))
+                .collect();
+            (name.to_owned(), points)
+        })
+        .collect()
+}
+
 /// The text report of a phase that measured for `elapsed`.
 pub fn render(tally: &Tally, elapsed: Duration) -> String {
     let seconds = elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
@@ -72,7 +88,16 @@ pub fn to_json(tally: &Tally, elapsed: Duration) -> Value {
             }
             latency.insert("max".to_owned(), json!(h.max() as f64 / 1000.0));
             latency.insert("mean".to_owned(), json!(h.mean() / 1000.0));
-            let row = json!({"count": h.len(), "ops_per_second": h.len() as f64 / seconds, "latency_us": latency});
+            let curve: Vec<[f64; 2]> = h
+                .iter_quantiles(5)
+                .map(|s| [s.quantile_iterated_to(), s.value_iterated_to() as f64 / 1000.0])
+                .collect();
+            let row = json!({
+                "count": h.len(),
+                "ops_per_second": h.len() as f64 / seconds,
+                "latency_us": latency,
+                "curve": curve,
+            });
             (name.to_owned(), row)
         })
         .collect();
@@ -179,6 +204,18 @@ mod tests {
         assert!((max - 1000.0).abs() < 1.0, "{max}");
         assert!(summary["operations"].get("scan").is_none());
         assert_eq!(summary["hits"], 3);
+    }
+
+    #[test]
+    fn each_operation_has_a_curve_ending_at_its_maximum() {
+        let lines = curves(&fixed_tally());
+        assert_eq!(lines.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), ["read", "update"]);
+        let (last_q, last_us) = *lines[0].1.last().expect("points");
+        assert_eq!(last_q, 1.0);
+        assert!((last_us - 1000.0).abs() < 1.0, "{last_us}");
+        assert!(lines[0].1.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1), "monotonic");
+        let json = to_json(&fixed_tally(), Duration::from_secs(1));
+        assert_eq!(json["operations"]["read"]["curve"].as_array().map(Vec::len), Some(lines[0].1.len()));
     }
 
     #[test]

@@ -65,6 +65,7 @@ fn compare(args: &CompareArgs) -> Result<()> {
         nacred: sibling_binary("nacred", "nacre-daemon")?,
         loadgen: sibling_binary("nacre-loadgen", "nacre-loadgen")?,
         work: args.work.clone(),
+        out: args.out.clone(),
         seed: args.seed.unwrap_or_else(|| fastrand::u64(..)),
     };
     let sections = if args.sections.is_empty() { SectionName::ALL.to_vec() } else { args.sections.clone() };

@@ -14,11 +14,10 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use nacre_bench::process::{Guard, cpu_seconds, free_port, wait_for_pong};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 #[derive(Parser, Debug)]
 #[command(about = "nacred's RESP door vs redis-server: redis-benchmark -t get,set, same run")]
@@ -59,20 +58,6 @@ struct Args {
     redis_benchmark: String,
 }
 
-/// Longest a server may take to answer its first PING.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A child process killed when dropped.
-struct Guard(Child, &'static str);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        // Fails only if it already exited.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The tests, each run alone so each has its own CPU figures.
 const TESTS: [&str; 2] = ["SET", "GET"];
 
@@ -108,7 +93,7 @@ fn main() -> Result<()> {
         .stdout(Stdio::null())
         .spawn()
         .with_context(|| format!("running {} (Debian: redis-server)", args.redis_server))?;
-    let mut redis = Guard(redis, "redis-server");
+    let mut redis = Guard { child: redis, name: "redis-server" };
     wait_for_pong(redis_addr, &mut redis)?;
 
     let resp_addr = free_port()?;
@@ -123,7 +108,7 @@ fn main() -> Result<()> {
         .stderr(log)
         .spawn()
         .with_context(|| format!("running {}", nacred.display()))?;
-    let mut nacred_guard = Guard(nacred_child, "nacred");
+    let mut nacred_guard = Guard { child: nacred_child, name: "nacred" };
     wait_for_pong(resp_addr, &mut nacred_guard)?;
 
     println!(
@@ -138,9 +123,9 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     for &pipeline in &args.pipelines {
         for test in TESTS {
-            let redis_run = benchmark(&args, redis_addr, redis.0.id(), pipeline, test, None)?;
+            let redis_run = benchmark(&args, redis_addr, redis.pid(), pipeline, test, None)?;
             println!("redis-server -P {pipeline} {test}: {redis_run:?}");
-            let nacre_run = benchmark(&args, resp_addr, nacred_guard.0.id(), pipeline, test, Some(args.listen))?;
+            let nacre_run = benchmark(&args, resp_addr, nacred_guard.pid(), pipeline, test, Some(args.listen))?;
             println!("nacred       -P {pipeline} {test}: {nacre_run:?}");
             rows.push((test, pipeline, nacre_run, redis_run));
         }
@@ -234,52 +219,4 @@ fn allocations(addr: SocketAddr) -> Result<u64> {
         let stats = client.stats().await?;
         anyhow::Ok(stats.iter().filter(|s| s.name == "allocations_total").map(|s| s.value).sum())
     })
-}
-
-/// CPU seconds (user + system) of process `pid` from `/proc/PID/stat`, or of its waited-for
-/// children when `children`.
-fn cpu_seconds(pid: u32, children: bool) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name, which may hold spaces: state is field 3.
-    let rest = stat.rsplit_once(')').context("a /proc stat line")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime, stime, cutime, cstime are fields 14-17, so 11-14 counted from state (field 3) at 0.
-    let (first, second) = if children { (13, 14) } else { (11, 12) };
-    let ticks: f64 = fields[first].parse::<f64>()? + fields[second].parse::<f64>()?;
-    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)?.context("CLK_TCK")? as f64;
-    Ok(ticks / per_second)
-}
-
-/// A loopback address with a free port (the kernel's choice; released at once).
-fn free_port() -> Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
-
-/// Waits until `addr` answers PING, failing early if the server exits.
-fn wait_for_pong(addr: SocketAddr, server: &mut Guard) -> Result<()> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Some(status) = server.0.try_wait()? {
-            bail!("{} exited during start with {status}", server.1);
-        }
-        if pong(addr).is_ok() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!("{} did not answer PING on {addr} within {START_TIMEOUT:?}", server.1);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn pong(addr: SocketAddr) -> Result<()> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
-    stream.write_all(b"*1\r\n$4\r\nPING\r\n")?;
-    let mut reply = [0u8; 7];
-    stream.read_exact(&mut reply)?;
-    if &reply != b"+PONG\r\n" {
-        bail!("PING answered {:?}", String::from_utf8_lossy(&reply));
-    }
-    Ok(())
 }

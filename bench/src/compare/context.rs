@@ -16,6 +16,8 @@ pub struct Context {
     pub loadgen: PathBuf,
     /// Scratch space (it must support O_DIRECT: ext4 or xfs, not tmpfs).
     pub work: PathBuf,
+    /// Where the report and its plots go.
+    pub out: PathBuf,
     /// Seed for every loadgen run, so a report can be replayed.
     pub seed: u64,
 }

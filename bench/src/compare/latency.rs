@@ -4,8 +4,8 @@
 
 use crate::compare::context::Context;
 use crate::compare::loadgen::Measured;
-use crate::compare::report::{Row, Section, median};
-use crate::compare::targets::{Servers, Target};
+use crate::compare::report::{Section, median};
+use crate::compare::targets::{Servers, Target, row};
 use anyhow::Result;
 
 /// Fractions of Redis's maximum rate, percent.
@@ -35,32 +35,41 @@ pub fn run(ctx: &Context) -> Result<Section> {
     for load in LOADS {
         let rate = ((redis_max * load as f64 / 100.0) as u64).max(1).to_string();
         let open = ["--workload", "get", "--connections", OPEN_SESSIONS, "--pipeline", "64", "--rate", &rate];
-        let mut rounds: Vec<(Measured, [Measured; 2])> = Vec::new();
-        for _ in 0..ctx.rounds {
-            let redis = servers.measure(ctx, Target::Redis, &open)?;
-            let resp = servers.measure(ctx, Target::NacreResp, &open)?;
-            let native = servers.measure(ctx, Target::NacreNative, &open)?;
-            rounds.push((redis, [resp, native]));
-        }
+        let rounds = servers.rounds(ctx, &open)?;
         let lateness = |m: &Measured| m.run["send_lateness_us"]["p99"].as_f64().unwrap_or(f64::NAN);
         notes.push(format!(
             "at {load}%, the client sent p99 {:.0} us after due against redis-server, {:.0} us against nacred RESP, \
              {:.0} us against nacred native (medians of the rounds; part of every latency)",
-            median(&rounds.iter().map(|(redis, _)| lateness(redis)).collect::<Vec<_>>()),
-            median(&rounds.iter().map(|(_, nacre)| lateness(&nacre[0])).collect::<Vec<_>>()),
-            median(&rounds.iter().map(|(_, nacre)| lateness(&nacre[1])).collect::<Vec<_>>()),
+            median(&rounds.iter().map(|r| lateness(&r.redis)).collect::<Vec<_>>()),
+            median(&rounds.iter().map(|r| lateness(&r.nacre[0])).collect::<Vec<_>>()),
+            median(&rounds.iter().map(|r| lateness(&r.nacre[1])).collect::<Vec<_>>()),
         ));
-        for (door, target) in Target::NACRE.into_iter().enumerate() {
+        if let Some(last) = rounds.last() {
+            let curve = |label: &str, m: &Measured| -> (String, Vec<(f64, f64)>) {
+                let points = m.run["operations"]["read"]["curve"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
+                    .collect();
+                (label.to_owned(), points)
+            };
+            let curves = [
+                curve(Target::Redis.label(), &last.redis),
+                curve(Target::NacreResp.label(), &last.nacre[0]),
+                curve(Target::NacreNative.label(), &last.nacre[1]),
+            ];
+            let stem = format!("latency-{load}pct");
+            let title = format!("GET latency, open loop at {rate} op/s ({load}% of redis-server's maximum)");
+            match nacre_loadgen::plot::write(&ctx.out.join(&stem), &title, &curves) {
+                Ok(()) => notes.push(format!("![{title}, last round]({stem}.png) ([SVG]({stem}.svg))")),
+                Err(why) => notes.push(format!("no plot: {why}")),
+            }
+        }
+        for door in 0..Target::NACRE.len() {
             for percentile in PERCENTILES {
-                rows.push(Row {
-                    measure: format!("GET {percentile} at {load}% ({rate} op/s)"),
-                    unit: "us".to_owned(),
-                    peer: Target::Redis.label().to_owned(),
-                    peer_values: rounds.iter().map(|(redis, _)| redis.latency_us(percentile)).collect(),
-                    nacre: target.label().to_owned(),
-                    nacre_values: rounds.iter().map(|(_, nacre)| nacre[door].latency_us(percentile)).collect(),
-                    higher_is_better: false,
-                });
+                let measure = format!("GET {percentile} at {load}% ({rate} op/s)");
+                rows.push(row(&rounds, door, measure, "us", false, |m| m.latency_us(percentile)));
             }
         }
     }

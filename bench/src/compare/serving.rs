@@ -4,8 +4,8 @@
 
 use crate::compare::context::Context;
 use crate::compare::loadgen::Measured;
-use crate::compare::report::{Row, Section, median};
-use crate::compare::targets::{Servers, Target};
+use crate::compare::report::{Section, median};
+use crate::compare::targets::{Servers, Target, row};
 use anyhow::Result;
 
 /// Pipeline depths, deepest first.
@@ -26,32 +26,29 @@ pub fn run(ctx: &Context) -> Result<Section> {
         for (label, workload) in OPERATIONS {
             let p = pipeline.to_string();
             let args = ["--workload", workload, "--connections", "50", "--pipeline", &p];
-            let mut rounds: Vec<(Measured, [Measured; 2])> = Vec::new();
-            for _ in 0..ctx.rounds {
-                let redis = servers.measure(ctx, Target::Redis, &args)?;
-                let resp = servers.measure(ctx, Target::NacreResp, &args)?;
-                let native = servers.measure(ctx, Target::NacreNative, &args)?;
-                rounds.push((redis, [resp, native]));
-            }
+            let rounds = servers.rounds(ctx, &args)?;
             let name = format!("{label} -P {pipeline}");
             for (door, target) in Target::NACRE.into_iter().enumerate() {
-                let row = |measure: &str, unit: &str, higher_is_better: bool, of: &dyn Fn(&Measured) -> f64| Row {
-                    measure: format!("{name} {measure}"),
-                    unit: unit.to_owned(),
-                    peer: Target::Redis.label().to_owned(),
-                    peer_values: rounds.iter().map(|(redis, _)| of(redis)).collect(),
-                    nacre: target.label().to_owned(),
-                    nacre_values: rounds.iter().map(|(_, nacre)| of(&nacre[door])).collect(),
-                    higher_is_better,
-                };
-                rows.push(row("throughput", "op/s", true, &|m| m.rate));
-                rows.push(row("per server CPU-second", "op/cpu-s", true, &Measured::per_server_cpu_second));
-                rows.push(row("client CPU per op", "us", false, &Measured::client_cpu_us));
+                rows.push(row(&rounds, door, format!("{name} throughput"), "op/s", true, |m| m.rate));
+                rows.push(row(
+                    &rounds,
+                    door,
+                    format!("{name} per server CPU-second"),
+                    "op/cpu-s",
+                    true,
+                    Measured::per_server_cpu_second,
+                ));
+                rows.push(row(
+                    &rounds,
+                    door,
+                    format!("{name} client CPU per op"),
+                    "us",
+                    false,
+                    Measured::client_cpu_us,
+                ));
                 let allocations: Vec<f64> = rounds
                     .iter()
-                    .filter_map(|(_, nacre)| {
-                        nacre[door].allocations.map(|a| a as f64 / nacre[door].operations.max(1.0))
-                    })
+                    .filter_map(|r| r.nacre[door].allocations.map(|a| a as f64 / r.nacre[door].operations.max(1.0)))
                     .collect();
                 notes.push(format!(
                     "{name}, {}: {:.2} allocations per operation",

@@ -5,6 +5,7 @@
 use crate::compare::context::Context;
 use crate::compare::loadgen::{self, Measured, Served};
 use crate::compare::peers::REDIS_SERVER;
+use crate::compare::report::Row;
 use crate::compare::servers::{Nacred, Redis};
 use anyhow::{Context as _, Result};
 
@@ -107,5 +108,50 @@ impl Servers {
             measured.per_server_cpu_second()
         );
         Ok(measured)
+    }
+
+    /// Every round of `workload`: redis-server, then nacred's RESP door, then its native door.
+    ///
+    /// # Errors
+    ///
+    /// If a run fails or reports errors.
+    pub fn rounds(&self, ctx: &Context, workload: &[&str]) -> Result<Vec<Round>> {
+        (0..ctx.rounds)
+            .map(|_| {
+                let redis = self.measure(ctx, Target::Redis, workload)?;
+                let resp = self.measure(ctx, Target::NacreResp, workload)?;
+                let native = self.measure(ctx, Target::NacreNative, workload)?;
+                Ok(Round { redis, nacre: [resp, native] })
+            })
+            .collect()
+    }
+}
+
+/// One round of a workload against the three.
+pub struct Round {
+    /// redis-server's figures.
+    pub redis: Measured,
+    /// nacred's, in [`Target::NACRE`] order.
+    pub nacre: [Measured; 2],
+}
+
+/// The row comparing `of` for nacred's door number `door` (in [`Target::NACRE`] order) against
+/// redis-server over `rounds`.
+pub fn row(
+    rounds: &[Round],
+    door: usize,
+    measure: String,
+    unit: &str,
+    higher_is_better: bool,
+    of: impl Fn(&Measured) -> f64,
+) -> Row {
+    Row {
+        measure,
+        unit: unit.to_owned(),
+        peer: Target::Redis.label().to_owned(),
+        peer_values: rounds.iter().map(|r| of(&r.redis)).collect(),
+        nacre: Target::NACRE[door].label().to_owned(),
+        nacre_values: rounds.iter().map(|r| of(&r.nacre[door])).collect(),
+        higher_is_better,
     }
 }

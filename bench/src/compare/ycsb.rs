@@ -3,9 +3,8 @@
 //! for Debian, so that peer is left out (the engine meets RocksDB in its own section).
 
 use crate::compare::context::Context;
-use crate::compare::loadgen::Measured;
-use crate::compare::report::{Row, Section};
-use crate::compare::targets::{Servers, Target};
+use crate::compare::report::Section;
+use crate::compare::targets::{Servers, Target, row};
 use anyhow::Result;
 
 /// The workloads run, by loadgen name.
@@ -21,26 +20,11 @@ pub fn run(ctx: &Context) -> Result<Section> {
     let mut rows = Vec::new();
     for workload in WORKLOADS {
         let args = ["--workload", workload, "--connections", "32", "--pipeline", "1"];
-        let mut rounds: Vec<(Measured, [Measured; 2])> = Vec::new();
-        for _ in 0..ctx.rounds {
-            let redis = servers.measure(ctx, Target::Redis, &args)?;
-            let resp = servers.measure(ctx, Target::NacreResp, &args)?;
-            let native = servers.measure(ctx, Target::NacreNative, &args)?;
-            rounds.push((redis, [resp, native]));
-        }
+        let rounds = servers.rounds(ctx, &args)?;
         let name = format!("YCSB {}", workload.to_uppercase());
-        for (door, target) in Target::NACRE.into_iter().enumerate() {
-            let row = |measure: &str, unit: &str, higher_is_better: bool, of: &dyn Fn(&Measured) -> f64| Row {
-                measure: format!("{name} {measure}"),
-                unit: unit.to_owned(),
-                peer: Target::Redis.label().to_owned(),
-                peer_values: rounds.iter().map(|(redis, _)| of(redis)).collect(),
-                nacre: target.label().to_owned(),
-                nacre_values: rounds.iter().map(|(_, nacre)| of(&nacre[door])).collect(),
-                higher_is_better,
-            };
-            rows.push(row("throughput", "op/s", true, &|m| m.rate));
-            rows.push(row("p99", "us", false, &|m| m.latency_us("p99")));
+        for door in 0..Target::NACRE.len() {
+            rows.push(row(&rounds, door, format!("{name} throughput"), "op/s", true, |m| m.rate));
+            rows.push(row(&rounds, door, format!("{name} p99"), "us", false, |m| m.latency_us("p99")));
         }
     }
     Ok(Section {
