@@ -70,8 +70,8 @@ fn raise_open_file_limit() {
 
 /// Where the senders go.
 enum Connected {
-    /// Native sessions, each with a connection per shard port.
-    Native(Vec<native::Session>),
+    /// nacred's native door: each session connects to every shard port.
+    Native(Arc<native::Target>),
     /// A Redis-speaking address; each session connects itself.
     Resp(SocketAddr),
 }
@@ -97,9 +97,9 @@ async fn run(args: Args) -> Result<()> {
     let mix = args.mix();
     let connected = connect(&args).await?;
     let described = match &connected {
-        Connected::Native(sessions) => format!(
+        Connected::Native(target) => format!(
             "native, {} shard port(s) a session, table {:?}, durability {}",
-            sessions.first().map_or(0, |s| s.connections.len()),
+            target.shards.len(),
             args.table,
             args.durability.map_or("server default".to_owned(), |d| format!("{d:?}").to_lowercase())
         ),
@@ -192,29 +192,13 @@ async fn connect(args: &Args) -> Result<Connected> {
     }
     let control = Client::connect(addr, options(args)).await.with_context(|| format!("connecting to {addr}"))?;
     ensure_table(&control, &args.table).await?;
-    let router = Arc::new(Router::new(control.current_topology()));
-    let table: Arc<str> = Arc::from(args.table.as_str());
+    let router = Router::new(control.current_topology());
     let durability = args.durability.map(|d| match d {
         DurabilityArg::Sync => Durability::Sync,
         DurabilityArg::Async => Durability::Async,
     });
-    let mut sessions = Vec::new();
-    for _ in 0..args.connections {
-        let mut connections = Vec::new();
-        for port in router.ports() {
-            let client = Client::connect(SocketAddr::new(addr.ip(), *port), options(args))
-                .await
-                .with_context(|| format!("connecting to shard port {port}"))?;
-            connections.push(client);
-        }
-        sessions.push(native::Session {
-            connections: Arc::new(connections),
-            router: Arc::clone(&router),
-            table: Arc::clone(&table),
-            durability,
-        });
-    }
-    Ok(Connected::Native(sessions))
+    let shards = router.ports().iter().map(|port| SocketAddr::new(addr.ip(), *port)).collect();
+    Ok(Connected::Native(Arc::new(native::Target { shards, router, table: args.table.clone(), durability })))
 }
 
 /// Creates the table unless it exists (another loadgen may create it at the same time).
@@ -248,10 +232,7 @@ async fn run_phase(args: &Args, connected: &Connected, phase: PhaseKind, seed: u
     let layout = Layout::new(args.effective_rows_per_partition());
     let value_size = usize::try_from(args.value_size)?;
     let pipeline = usize::try_from(args.pipeline)?;
-    let senders = match connected {
-        Connected::Native(sessions) => sessions.len() * pipeline,
-        Connected::Resp(_) => usize::try_from(args.connections)?,
-    };
+    let senders = usize::try_from(args.connections)?;
     let rate = if phase == PhaseKind::Run { args.rate } else { None };
     let pacer = match rate {
         Some(_) => Some(pacer::Pacer::start().context("starting the open-loop timer")?),
@@ -281,19 +262,13 @@ async fn run_phase(args: &Args, connected: &Connected, phase: PhaseKind, seed: u
         }
     };
     let mut tasks = tokio::task::JoinSet::new();
-    match connected {
-        Connected::Native(sessions) => {
-            for (s, session) in sessions.iter().enumerate() {
-                for slot in 0..pipeline {
-                    tasks.spawn(native::run_slot(session.clone(), plan_for(s * pipeline + slot)));
-                }
+    for s in 0..senders {
+        match connected {
+            Connected::Native(target) => {
+                tasks.spawn(native::run_session(Arc::clone(target), plan_for(s), pipeline, args.timeout))
             }
-        }
-        Connected::Resp(addr) => {
-            for s in 0..senders {
-                tasks.spawn(resp::run_session(*addr, plan_for(s), pipeline, args.timeout));
-            }
-        }
+            Connected::Resp(addr) => tasks.spawn(resp::run_session(*addr, plan_for(s), pipeline, args.timeout)),
+        };
     }
     let progress = tokio::spawn(progress::report(phase.name(), counters, start, measure_from, args.progress_interval));
     let mut total = Tally::new();

@@ -1,122 +1,342 @@
-//! The native target: one slot of a session, over the wire client. A session holds one
-//! connection per shard port and sends each record to the shard that owns it, as a shard-aware
-//! application does; its `--pipeline` slots each keep one request in flight. A slot sends, waits
-//! for the reply, records the latency, and repeats until the plan ends.
+//! The native target: one session is one connection per shard port, driven by one task with
+//! no lock or channel per request. Each record goes to the connection of the shard that owns it,
+//! as a shard-aware application sends it; up to `--pipeline` requests are in flight over the
+//! session's connections, matched to their replies by request id. Every frame a turn produces
+//! for a connection goes out in one write.
+//!
+//! A read is a `Get`, an update or insert a `Put`, a scan a `Scan` from the record's sort key
+//! within its partition; a read-modify-write is a `Get` whose reply sends the `Put`, timed from
+//! the `Get`'s send time to the `Put`'s reply.
 
 use crate::keys::Router;
+use crate::pacer::Pacer;
 use crate::plan::{Clock, Plan};
 use crate::tally::Tally;
 use crate::workload::{Op, Operation};
-use nacre_wire::{Client, ClientError, Durability, Get, Put, Scan};
+use nacre_wire::{
+    Durability, FrameLimits, Get, Handshake, PROTOCOL_VERSION, Put, Reply, Request, Scan, decode_response,
+    encode_request,
+};
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
-/// What a session's slots share: its connections and where they write.
-#[derive(Clone)]
-pub struct Session {
-    /// One connection per shard port, in [`Router::ports`] order.
-    pub connections: Arc<Vec<Client>>,
-    /// Which connection owns a key.
-    pub router: Arc<Router>,
+/// Bytes read from a socket at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Where a run's native sessions connect and what they write.
+#[derive(Debug)]
+pub struct Target {
+    /// The shard ports' addresses, in [`Router::ports`] order.
+    pub shards: Vec<SocketAddr>,
+    /// Which shard owns a key.
+    pub router: Router,
     /// The table.
-    pub table: Arc<str>,
+    pub table: String,
     /// Write durability; `None` for the server's.
     pub durability: Option<Durability>,
 }
 
+/// A request sent and not yet answered.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    operation: Operation,
+    /// When it was sent or, in open loop, due; its latency counts from here.
+    start: Instant,
+    /// For a read-modify-write, true once its write is the request in flight.
+    writing: bool,
+}
+
+/// One shard connection of a session.
+struct Connection {
+    stream: TcpStream,
+    out: Vec<u8>,
+    input: Vec<u8>,
+    pending: HashMap<u64, Pending>,
+    next_id: u64,
+}
+
+/// One session's connections and state.
+struct Session {
+    target: Arc<Target>,
+    connections: Vec<Connection>,
+    plan: Plan,
+    pipeline: usize,
+    timeout: Duration,
+    in_flight: usize,
+    value: Vec<u8>,
+    limits: FrameLimits,
+    tally: Tally,
+}
+
+/// Runs one session against `target` until `plan` ends; a connection that cannot be made or is
+/// lost ends it, counting what was in flight as errors.
+pub async fn run_session(target: Arc<Target>, plan: Plan, pipeline: usize, timeout: Duration) -> Tally {
+    let mut tally = Tally::new();
+    let mut connections = Vec::new();
+    for addr in &target.shards {
+        match tokio::time::timeout(timeout, connect(*addr)).await {
+            Ok(Ok(stream)) => connections.push(Connection {
+                stream,
+                out: Vec::new(),
+                input: Vec::with_capacity(READ_CHUNK),
+                pending: HashMap::with_capacity(pipeline),
+                next_id: 2,
+            }),
+            Ok(Err(e)) => {
+                tally.error(&format!("connecting to {addr}: {e}"));
+                return tally;
+            }
+            Err(_) => {
+                tally.error(&format!("connecting to {addr}: no answer within {timeout:?}"));
+                return tally;
+            }
+        }
+    }
+    let mut plan = plan;
+    let value = plan.value();
+    let mut session = Session {
+        target,
+        connections,
+        plan,
+        pipeline,
+        timeout,
+        in_flight: 0,
+        value,
+        limits: FrameLimits::default(),
+        tally,
+    };
+    if let Err(e) = session.drive().await {
+        let measure_from = session.plan.measure_from;
+        let lost: usize =
+            session.connections.iter().map(|c| c.pending.values().filter(|p| p.start >= measure_from).count()).sum();
+        session.tally.error(&e);
+        session.tally.errors += lost as u64;
+    }
+    session.tally
+}
+
+/// Connects to a shard port and performs the handshake.
+async fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| format!("setting TCP_NODELAY: {e}"))?;
+    let hello =
+        Request::Handshake(Handshake { protocol_version: PROTOCOL_VERSION, client_name: "nacre-loadgen".to_owned() });
+    // Id 0 is reserved for errors about the connection; the handshake is 1, requests follow.
+    stream.write_all(&encode_request(1, &hello)).await.map_err(|e| format!("sending the handshake: {e}"))?;
+    let limits = FrameLimits::default();
+    let mut input = Vec::new();
+    loop {
+        if let Some(len) = limits.complete_frame_len(&input).map_err(|e| e.to_string())? {
+            return match decode_response(&input[..len]).map_err(|e| e.to_string())? {
+                (_, Reply::Handshake(ok)) if ok.protocol_version >= 1 => Ok(stream),
+                (_, other) => Err(format!("the handshake was answered {other:?}")),
+            };
+        }
+        if stream.read_buf(&mut input).await.map_err(|e| format!("reading the handshake: {e}"))? == 0 {
+            return Err("the server closed the connection during the handshake".to_owned());
+        }
+    }
+}
+
 impl Session {
-    fn connection(&self, partition_key: &[u8]) -> &Client {
-        &self.connections[self.router.connection_for(partition_key)]
+    async fn drive(&mut self) -> Result<(), String> {
+        let mut clock = Clock::new(self.plan.schedule);
+        let pacer: Option<Pacer> = self.plan.pacer.clone();
+        let mut sending = true;
+        // Armed once and moved on only when it fires, so a busy turn touches no timer.
+        let mut last_reply = Instant::now();
+        let silence = tokio::time::sleep(self.timeout);
+        tokio::pin!(silence);
+        let mut readable = vec![false; self.connections.len()];
+        loop {
+            if sending {
+                sending = self.send_due(&mut clock);
+            }
+            self.flush()?;
+            if !sending && self.in_flight == 0 && self.connections.iter().all(|c| c.out.is_empty()) {
+                return Ok(());
+            }
+            if self.in_flight == 0 {
+                // Nothing awaited: silence is not the server's fault.
+                last_reply = Instant::now();
+            }
+            let wake_to_send = if sending && self.in_flight < self.pipeline { clock.next_due() } else { None };
+            let due = async {
+                match (&pacer, wake_to_send) {
+                    (Some(pacer), Some(at)) => pacer.sleep_until(at).await,
+                    _ => std::future::pending().await,
+                }
+            };
+            tokio::pin!(due);
+            let mut quiet = false;
+            let connections = &self.connections;
+            poll_fn(|cx| {
+                let mut ready = false;
+                for (c, connection) in connections.iter().enumerate() {
+                    readable[c] = false;
+                    if !connection.out.is_empty()
+                        && let Poll::Ready(r) = connection.stream.poll_write_ready(cx)
+                    {
+                        r.map_err(|e| format!("waiting to write: {e}"))?;
+                        ready = true;
+                    }
+                    if !connection.pending.is_empty()
+                        && let Poll::Ready(r) = connection.stream.poll_read_ready(cx)
+                    {
+                        r.map_err(|e| format!("waiting to read: {e}"))?;
+                        readable[c] = true;
+                        ready = true;
+                    }
+                }
+                if due.as_mut().poll(cx).is_ready() {
+                    ready = true;
+                }
+                if silence.as_mut().poll(cx).is_ready() {
+                    quiet = true;
+                    ready = true;
+                }
+                if ready { Poll::Ready(Ok::<(), String>(())) } else { Poll::Pending }
+            })
+            .await?;
+            if quiet {
+                let quiet_until = last_reply + self.timeout;
+                if self.in_flight > 0 && Instant::now() >= quiet_until {
+                    return Err(format!("no reply within {:?}", self.timeout));
+                }
+                silence.as_mut().reset(quiet_until.max(Instant::now() + self.timeout / 2).into());
+            }
+            for (c, was_readable) in readable.iter().enumerate() {
+                if *was_readable && self.read(c)? {
+                    last_reply = Instant::now();
+                }
+            }
+        }
     }
 
-    /// Performs `operation`; counts hits, misses and scanned rows into `tally` when `record`.
-    async fn perform(
-        &self,
-        plan: &mut Plan,
-        operation: Operation,
-        tally: &mut Tally,
-        record: bool,
-    ) -> Result<(), ClientError> {
-        let key = plan.layout.key(operation.record);
-        let client = self.connection(&key.partition_key);
-        let get = |key| Get::new(&*self.table, key);
-        match operation.op {
-            Op::Read => {
-                let found = client.get(get(key)).await?;
-                if record {
-                    count_read(tally, found.is_some());
-                }
+    /// Queues every request that may go now; false once the plan has ended.
+    fn send_due(&mut self, clock: &mut Clock) -> bool {
+        while self.in_flight < self.pipeline {
+            let now = Instant::now();
+            let Some(start) = clock.take(now) else { return true };
+            if start >= self.plan.until {
+                return false;
             }
-            Op::Update | Op::Insert => {
-                let put = Put { durability: self.durability, ..Put::new(&*self.table, key, plan.value()) };
-                client.put(put).await?;
+            let Some(operation) = self.plan.next_operation() else { return false };
+            if self.plan.schedule.is_some() && start >= self.plan.measure_from {
+                self.tally.sent_late(u64::try_from(now.duration_since(start).as_nanos()).unwrap_or(u64::MAX));
             }
-            Op::Scan => {
-                let scan = Scan {
-                    from: Some(key.sort_key),
-                    limit: operation.scan_length,
-                    ..Scan::new(&*self.table, key.partition_key)
-                };
-                let page = client.scan(scan).await?;
-                if record {
-                    tally.scanned_rows += page.rows.len() as u64;
-                }
+            self.send(Pending { operation, start, writing: false });
+        }
+        true
+    }
+
+    /// Encodes `pending`'s request onto its owner's connection.
+    fn send(&mut self, pending: Pending) {
+        let operation = pending.operation;
+        let key = self.plan.layout.key(operation.record);
+        let c = self.target.router.connection_for(&key.partition_key);
+        let table = self.target.table.as_str();
+        let request = match (operation.op, pending.writing) {
+            (Op::Read, _) | (Op::ReadModifyWrite, false) => Request::Get(Get::new(table, key)),
+            (Op::Update | Op::Insert, _) | (Op::ReadModifyWrite, true) => {
+                Request::Put(Put { durability: self.target.durability, ..Put::new(table, key, self.value.clone()) })
             }
-            Op::ReadModifyWrite => {
-                let found = client.get(get(key.clone())).await?;
-                if record {
-                    count_read(tally, found.is_some());
+            (Op::Scan, _) => Request::Scan(Scan {
+                from: Some(key.sort_key),
+                limit: operation.scan_length,
+                ..Scan::new(table, key.partition_key)
+            }),
+        };
+        let connection = &mut self.connections[c];
+        let id = connection.next_id;
+        connection.next_id += 1;
+        connection.out.extend_from_slice(&encode_request(id, &request));
+        connection.pending.insert(id, pending);
+        self.in_flight += 1;
+    }
+
+    /// Writes what each connection has queued, as far as its socket takes it.
+    fn flush(&mut self) -> Result<(), String> {
+        for connection in &mut self.connections {
+            while !connection.out.is_empty() {
+                match connection.stream.try_write(&connection.out) {
+                    Ok(n) => {
+                        connection.out.drain(..n);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(format!("writing: {e}")),
                 }
-                let put = Put { durability: self.durability, ..Put::new(&*self.table, key, plan.value()) };
-                client.put(put).await?;
             }
         }
         Ok(())
     }
-}
 
-fn count_read(tally: &mut Tally, found: bool) {
-    if found {
-        tally.hits += 1;
-    } else {
-        tally.misses += 1;
+    /// Reads what connection `c` has and answers every complete reply; true if any came.
+    fn read(&mut self, c: usize) -> Result<bool, String> {
+        let connection = &mut self.connections[c];
+        match connection.stream.try_read_buf(&mut connection.input) {
+            Ok(0) => return Err("the server closed the connection".to_owned()),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(format!("reading: {e}")),
+        }
+        let mut at = 0;
+        let mut replies = Vec::new();
+        while let Some(len) = self.limits.complete_frame_len(&connection.input[at..]).map_err(|e| e.to_string())? {
+            let (id, reply) = decode_response(&connection.input[at..at + len]).map_err(|e| e.to_string())?;
+            at += len;
+            let pending = connection.pending.remove(&id).ok_or_else(|| format!("a reply to no request ({id})"))?;
+            replies.push((pending, reply));
+        }
+        connection.input.drain(..at);
+        if connection.input.capacity() - connection.input.len() < READ_CHUNK / 4 {
+            connection.input.reserve(READ_CHUNK);
+        }
+        let any = !replies.is_empty();
+        for (pending, reply) in replies {
+            self.in_flight -= 1;
+            self.answer(pending, reply);
+        }
+        Ok(any)
     }
-}
 
-/// Runs one slot of `session` until `plan` ends.
-pub async fn run_slot(session: Session, mut plan: Plan) -> Tally {
-    let mut tally = Tally::new();
-    let mut clock = Clock::new(plan.schedule);
-    let pacer = plan.pacer.clone();
-    loop {
-        if let (Some(pacer), Some(due)) = (&pacer, clock.next_due()) {
-            pacer.sleep_until(due).await;
-        }
-        let now = Instant::now();
-        let Some(start) = clock.take(now) else { continue };
-        if start >= plan.until {
-            return tally;
-        }
-        let Some(operation) = plan.next_operation() else { return tally };
-        let measured = start >= plan.measure_from;
-        if measured && plan.schedule.is_some() {
-            tally.sent_late(u64::try_from(now.duration_since(start).as_nanos()).unwrap_or(u64::MAX));
-        }
-        let outcome = session.perform(&mut plan, operation, &mut tally, measured).await;
-        plan.completed_one();
-        match outcome {
-            Ok(()) if measured => {
-                let latency = Instant::now().duration_since(start);
-                tally.record(operation.op, u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
-            }
-            Ok(()) => {}
-            Err(e) => {
+    fn answer(&mut self, pending: Pending, reply: Reply) {
+        let measured = pending.start >= self.plan.measure_from;
+        let op = pending.operation.op;
+        match reply {
+            Reply::Error(e) => {
+                self.plan.completed_one();
                 if measured {
-                    tally.error(&e.to_string());
+                    self.tally.error(&format!("{:?}: {}", e.code, e.message));
                 }
-                // A dead connection fails at once; do not spin on it.
-                tokio::time::sleep(Duration::from_millis(1)).await;
+                return;
             }
+            Reply::Get(found) if measured => {
+                if found.is_some() {
+                    self.tally.hits += 1;
+                } else {
+                    self.tally.misses += 1;
+                }
+            }
+            Reply::Scan(page) if measured => self.tally.scanned_rows += page.rows.len() as u64,
+            _ => {}
+        }
+        if op == Op::ReadModifyWrite && !pending.writing {
+            // The write half goes out now, to the same shard.
+            self.send(Pending { writing: true, ..pending });
+            return;
+        }
+        self.plan.completed_one();
+        if measured {
+            let latency = Instant::now().duration_since(pending.start);
+            self.tally.record(op, u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
         }
     }
 }

@@ -1,4 +1,4 @@
-//! What one session (or one native slot) is told to do: its operation generator, the key
+//! What one session is told to do: its operation generator, the key
 //! layout, its value size, when to measure and stop, and, in open loop, when each request is
 //! due. Also [`Clock`], the due times of an open loop or the "now" of a closed one.
 
