@@ -1,6 +1,6 @@
-//! The latency-percentile plot: latency against percentile, one line per curve (an operation,
-//! or a server in a comparison), the percentile axis stretched as HdrHistogram's plotter does
-//! (each further "9" one step), as SVG and PNG, drawn by `plotters`. Text needs a TrueType font;
+//! The latency-percentile plot: latency (log scale) against percentile, one line per curve (an
+//! operation, or a server in a comparison), the percentile axis stretched as HdrHistogram's
+//! plotter does (each further "9" one step), as SVG and PNG, drawn by `plotters`. Text needs a TrueType font;
 //! the system's DejaVu Sans is used. `nacre-bench compare` draws its plots with it too.
 
 use plotters::prelude::*;
@@ -70,20 +70,23 @@ fn draw<DB: DrawingBackend>(
     series: &[(&str, Vec<(f64, f64)>)],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
-    let highest = series.iter().flat_map(|(_, points)| points.iter().map(|(_, us)| *us)).fold(1.0_f64, f64::max);
+    let values = || series.iter().flat_map(|(_, points)| points.iter().map(|(_, us)| *us));
+    let highest = values().fold(1.0_f64, f64::max);
+    // Latencies span decades (a median of tens of microseconds, a stall of a second): log scale.
+    let lowest = values().filter(|us| *us > 0.0).fold(highest, f64::min).max(0.1);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(16)
         .margin_right(48)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.0..MAX_NINES, 0.0..highest * 1.05)?;
+        .build_cartesian_2d(0.0..MAX_NINES, (lowest * 0.8..highest * 1.25).log_scale())?;
     chart
         .configure_mesh()
         .x_labels(7)
         .x_label_formatter(&|nines| percentile_label(*nines))
         .x_desc("percentile")
-        .y_desc("latency (us)")
+        .y_desc("latency (us, log scale)")
         .draw()?;
     for (index, (name, points)) in series.iter().enumerate() {
         let color = Palette99::pick(index).to_rgba();
