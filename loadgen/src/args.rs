@@ -16,6 +16,8 @@ pub const MAX_PIPELINE: usize = 1024;
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
 /// Longest scan, rows (the server's default page size caps a page anyway).
 pub const MAX_SCAN_LENGTH: u32 = 10_000;
+/// Largest bulk file, MiB of key and value bytes (1 TiB).
+pub const MAX_BULK_MIB: u64 = 1 << 20;
 /// Rows per partition key workload E uses unless told otherwise: YCSB's longest scan.
 pub const SCAN_ROWS_PER_PARTITION: u64 = 100;
 
@@ -24,13 +26,32 @@ pub const SCAN_ROWS_PER_PARTITION: u64 = 100;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "nacre-loadgen", version, about)]
 pub struct Args {
-    /// The server: nacred's shared port (native; its topology gives the shard ports), or a
-    /// Redis-speaking address (resp).
+    /// The server: nacred's shared port (native; its topology gives the shard ports), a
+    /// Redis-speaking address (resp), or Kafka's bootstrap servers (kafka).
     #[arg(long, default_value = "127.0.0.1:7070")]
     pub addr: String,
-    /// The protocol: nacred's own (shard-aware) or RESP (nacred's RESP door, redis-server).
+    /// Where the workload goes: nacred's own protocol (shard-aware), RESP (nacred's RESP door,
+    /// redis-server), a Kafka topic (produced, for a nacred source to ingest), or a bulk input
+    /// file (written, for `nacre bulk build`).
     #[arg(long, value_enum, default_value_t = Target::Native)]
     pub target: Target,
+    /// The topic the kafka target produces to; it must exist.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// How the kafka target assigns keys to the topic's partitions: Nacre's (a topic with as
+    /// many partitions as the store, each Kafka partition one of the store's) or Kafka's
+    /// default (murmur2 of the key, as the Java producer does).
+    #[arg(long, value_enum, default_value_t = PartitionerArg::Nacre)]
+    pub partitioner: PartitionerArg,
+    /// The file the bulk target writes (it must not exist).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The bulk target's file format.
+    #[arg(long, value_enum, default_value_t = BulkFormat::Parquet)]
+    pub format: BulkFormat,
+    /// The bulk target's size in MiB of key and value bytes; sets --keys.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_BULK_MIB))]
+    pub size_mib: Option<u64>,
     /// Client sessions. A native session opens one connection per shard port and sends each
     /// key to its owner; a RESP session is one connection.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=MAX_CONNECTIONS as u64))]
@@ -123,6 +144,28 @@ pub enum Target {
     Native,
     /// RESP2: nacred's RESP door or any Redis.
     Resp,
+    /// A Kafka topic: every write is a message (key: the record's key, payload: its value).
+    Kafka,
+    /// A bulk input file of the load phase's records, for `nacre bulk build`.
+    Bulk,
+}
+
+/// How the kafka target partitions.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionerArg {
+    /// Nacre's partitioner: Kafka partition = the store's partition of the key.
+    Nacre,
+    /// Kafka's default (murmur2 of the key).
+    Kafka,
+}
+
+/// The bulk target's file format.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkFormat {
+    /// Apache Parquet: columns `key`, `sort` (with --rows-per-partition above 1) and `value`.
+    Parquet,
+    /// JSON Lines: one object a record with the same fields.
+    Jsonl,
 }
 
 /// Which operations a run sends.
@@ -238,6 +281,9 @@ impl Args {
         if ycsb && self.read_ratio.is_some() {
             return Err("--read-ratio applies to workloads get, put and mixed; a-f have YCSB's fixed mixes".to_owned());
         }
+        if matches!(self.target, Target::Kafka | Target::Bulk) {
+            self.validate_writer()?;
+        }
         if self.target == Target::Resp {
             if self.mix().share(crate::workload::Op::Scan) > 0.0 {
                 return Err("workload e scans ranges of records; a RESP target has no ordered range read of plain                             keys (use --target native)"
@@ -252,6 +298,37 @@ impl Args {
             }
         }
         Ok(())
+    }
+}
+
+impl Args {
+    /// The kafka and bulk targets only write.
+    fn validate_writer(&self) -> Result<(), String> {
+        let mix = self.mix();
+        let reads = [crate::workload::Op::Read, crate::workload::Op::Scan, crate::workload::Op::ReadModifyWrite];
+        if self.runs() && reads.iter().any(|op| mix.share(*op) > 0.0) {
+            return Err(format!(
+                "the {} target only writes: use --phase load, or --workload put (or d without reads)",
+                if self.target == Target::Kafka { "kafka" } else { "bulk" }
+            ));
+        }
+        match self.target {
+            Target::Kafka if self.topic.is_none() => Err("the kafka target needs --topic".to_owned()),
+            Target::Bulk if self.out.is_none() => Err("the bulk target needs --out FILE".to_owned()),
+            Target::Bulk if self.runs() => {
+                Err("the bulk target writes the load phase's records: use --phase load".to_owned())
+            }
+            _ if self.durability.is_some() => Err("--durability applies to the native target".to_owned()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records the run writes or reads: --keys, or as many as fill --size-mib.
+    pub fn records(&self) -> u64 {
+        match self.size_mib {
+            Some(mib) => ((mib << 20) / (crate::keys::REDIS_KEY_LEN as u64 + self.value_size)).max(1),
+            None => self.keys,
+        }
     }
 }
 
@@ -335,11 +412,20 @@ mod tests {
             &["--target", "resp", "--workload", "e"],
             &["--target", "resp", "--rows-per-partition", "10"],
             &["--target", "resp", "--durability", "sync"],
+            &["--target", "kafka", "--phase", "load"],
+            &["--target", "kafka", "--topic", "t", "--workload", "a"],
+            &["--target", "bulk", "--phase", "load"],
+            &["--target", "bulk", "--out", "f", "--workload", "put"],
         ] {
             let args = parse(bad).expect("clap accepts it");
             assert!(args.validate().is_err(), "{bad:?} accepted");
         }
-        for good in [&["--target", "resp", "--workload", "f"][..], &["--workload", "e"]] {
+        for good in [
+            &["--target", "resp", "--workload", "f"][..],
+            &["--workload", "e"],
+            &["--target", "kafka", "--topic", "t", "--workload", "put", "--rate", "1000"],
+            &["--target", "bulk", "--out", "f", "--phase", "load", "--size-mib", "1"],
+        ] {
             parse(good).expect("clap accepts it").validate().expect("valid");
         }
     }

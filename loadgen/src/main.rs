@@ -2,12 +2,15 @@
 //! to F, with zipfian, uniform and latest request distributions) or plain gets and puts; a load
 //! phase and a run phase; closed loop (sessions x pipeline depth) or open loop (`--rate`, each
 //! latency counted from its request's due time). It speaks nacred's own protocol, shard-aware,
-//! or RESP, so the same client drives the native door, the RESP door and redis-server. It prints
+//! or RESP, so the same client drives the native door, the RESP door and redis-server; and it
+//! writes the same records to a Kafka topic (`kafka.rs`) or a bulk input file (`bulk.rs`). It prints
 //! a summary per operation and can write JSON and `.hgrm` files. It reports; it never asserts.
 //! It is a client only and never links storage or the daemon.
 
 mod args;
+mod bulk;
 mod distribution;
+mod kafka;
 mod keys;
 mod native;
 mod pacer;
@@ -74,6 +77,8 @@ enum Connected {
     Native(Arc<native::Target>),
     /// A Redis-speaking address; each session connects itself.
     Resp(SocketAddr),
+    /// A Kafka topic, through one producer.
+    Kafka(Arc<kafka::Target>),
 }
 
 /// The phase being run.
@@ -94,6 +99,9 @@ impl PhaseKind {
 
 async fn run(args: Args) -> Result<()> {
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
+    if args.target == Target::Bulk {
+        return write_bulk(&args, seed);
+    }
     let mix = args.mix();
     let connected = connect(&args).await?;
     let described = match &connected {
@@ -104,6 +112,13 @@ async fn run(args: Args) -> Result<()> {
             args.durability.map_or("server default".to_owned(), |d| format!("{d:?}").to_lowercase())
         ),
         Connected::Resp(_) => "resp".to_owned(),
+        Connected::Kafka(target) => format!(
+            "kafka topic {:?}, {}",
+            args.topic.as_deref().unwrap_or_default(),
+            target.aligned_partitions().map_or("Kafka's default partitioner".to_owned(), |p| format!(
+                "Nacre's partitioner over {p} partitions"
+            ))
+        ),
     };
     println!(
         "nacre-loadgen: {} ({described}), workload {:?} ({:?}), {} records, {}-byte values, {} sessions x pipeline {}, \
@@ -111,7 +126,7 @@ async fn run(args: Args) -> Result<()> {
         args.addr,
         args.workload,
         mix.distribution,
-        args.keys,
+        args.records(),
         args.value_size,
         args.connections,
         args.pipeline,
@@ -125,7 +140,7 @@ async fn run(args: Args) -> Result<()> {
             "addr": args.addr, "target": format!("{:?}", args.target).to_lowercase(),
             "workload": format!("{:?}", args.workload).to_lowercase(),
             "distribution": format!("{:?}", mix.distribution).to_lowercase(),
-            "zipfian_theta": args.zipfian_theta, "records": args.keys, "value_size": args.value_size,
+            "zipfian_theta": args.zipfian_theta, "records": args.records(), "value_size": args.value_size,
             "connections": args.connections, "pipeline": args.pipeline, "rate": args.rate,
             "warmup_seconds": args.warmup.as_secs_f64(), "duration_seconds": args.duration.as_secs_f64(),
             "seed": seed,
@@ -166,6 +181,54 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The bulk target: the load phase's records into a file, with a progress line.
+fn write_bulk(args: &Args, seed: u64) -> Result<()> {
+    let path = args.out.as_deref().context("the bulk target needs --out")?;
+    let rows_per_partition = args.effective_rows_per_partition();
+    let dataset = bulk::Dataset {
+        records: args.records(),
+        value_size: usize::try_from(args.value_size)?,
+        layout: Layout::new(rows_per_partition),
+        sorted: rows_per_partition > 1,
+        seed,
+    };
+    println!(
+        "nacre-loadgen: writing {} records ({}-byte values) as {:?} to {}, seed {seed}",
+        dataset.records,
+        dataset.value_size,
+        args.format,
+        path.display()
+    );
+    let started = Instant::now();
+    let mut last = started;
+    let mut progress = |done: u64| {
+        if !args.progress_interval.is_zero() && last.elapsed() >= args.progress_interval {
+            last = Instant::now();
+            eprintln!("bulk: {done} of {} records, {:.0}s", dataset.records, started.elapsed().as_secs_f64());
+        }
+    };
+    let written = bulk::write(path, args.format, &dataset, &mut progress)?;
+    let seconds = written.elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
+    println!(
+        "wrote {} records, {:.1} MiB of keys and values, a {:.1} MiB file, in {seconds:.2}s ({:.0} MiB/s of records)",
+        dataset.records,
+        written.record_bytes as f64 / f64::from(1 << 20),
+        written.file_bytes as f64 / f64::from(1 << 20),
+        written.record_bytes as f64 / f64::from(1 << 20) / seconds
+    );
+    if let Some(json_path) = &args.json {
+        let summary = json!({
+            "config": { "target": "bulk", "format": format!("{:?}", args.format).to_lowercase(),
+                "records": dataset.records, "value_size": dataset.value_size, "seed": seed },
+            "file_bytes": written.file_bytes, "record_bytes": written.record_bytes,
+            "seconds": written.elapsed.as_secs_f64(),
+        });
+        let text = serde_json::to_string_pretty(&summary).expect("a JSON value serialises");
+        std::fs::write(json_path, text + "\n").with_context(|| format!("writing {}", json_path.display()))?;
+    }
+    Ok(())
+}
+
 fn options(args: &Args) -> ClientOptions {
     ClientOptions {
         client_name: "nacre-loadgen".to_owned(),
@@ -177,6 +240,12 @@ fn options(args: &Args) -> ClientOptions {
 }
 
 async fn connect(args: &Args) -> Result<Connected> {
+    if args.target == Target::Kafka {
+        let topic = args.topic.as_deref().context("the kafka target needs --topic")?;
+        let in_flight = usize::try_from(args.connections * args.pipeline)?;
+        let target = kafka::Target::connect(&args.addr, topic, args.partitioner, in_flight, args.timeout)?;
+        return Ok(Connected::Kafka(Arc::new(target)));
+    }
     let addr = tokio::net::lookup_host(args.addr.as_str())
         .await
         .with_context(|| format!("resolving {}", args.addr))?
@@ -220,15 +289,21 @@ async fn run_phase(args: &Args, connected: &Connected, phase: PhaseKind, seed: u
         // Every record once, in order, as fast as the senders go.
         PhaseKind::Load => {
             let inserts_only = Mix { proportions: [0.0, 0.0, 1.0, 0.0, 0.0], distribution: args.mix().distribution };
-            (inserts_only, Inserts::after(0), start, start + Duration::from_secs(u64::from(u32::MAX)), Some(args.keys))
+            (
+                inserts_only,
+                Inserts::after(0),
+                start,
+                start + Duration::from_secs(u64::from(u32::MAX)),
+                Some(args.records()),
+            )
         }
         PhaseKind::Run => {
             let measure_from = start + args.warmup;
-            (args.mix(), Inserts::after(args.keys), measure_from, measure_from + args.duration, None)
+            (args.mix(), Inserts::after(args.records()), measure_from, measure_from + args.duration, None)
         }
     };
     // Computing zeta is linear in the record count: once, then cloned.
-    let chooser = Chooser::new(mix.distribution, args.keys, args.zipfian_theta);
+    let chooser = Chooser::new(mix.distribution, args.records(), args.zipfian_theta);
     let layout = Layout::new(args.effective_rows_per_partition());
     let value_size = usize::try_from(args.value_size)?;
     let pipeline = usize::try_from(args.pipeline)?;
@@ -268,6 +343,7 @@ async fn run_phase(args: &Args, connected: &Connected, phase: PhaseKind, seed: u
                 tasks.spawn(native::run_session(Arc::clone(target), plan_for(s), pipeline, args.timeout))
             }
             Connected::Resp(addr) => tasks.spawn(resp::run_session(*addr, plan_for(s), pipeline, args.timeout)),
+            Connected::Kafka(target) => tasks.spawn(kafka::run_session(Arc::clone(target), plan_for(s), pipeline)),
         };
     }
     let progress = tokio::spawn(progress::report(phase.name(), counters, start, measure_from, args.progress_interval));

@@ -217,6 +217,15 @@ async fn tick(shared: Arc<Shared>) {
     }
 }
 
+/// Sleeps until `at` on `pacer`; forever when either is missing (closed loop, or nothing more
+/// to send), so a `select!` arm with it never fires.
+pub async fn sleep_until_or_forever(pacer: Option<&Pacer>, at: Option<Instant>) {
+    match (pacer, at) {
+        (Some(pacer), Some(at)) => pacer.sleep_until(at).await,
+        _ => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

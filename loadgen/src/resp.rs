@@ -9,7 +9,6 @@
 //! run starts (Redis has no ordered range read of plain keys).
 
 use crate::keys::{REDIS_KEY_LEN, write_redis_key};
-use crate::pacer::Pacer;
 use crate::plan::{Clock, Plan};
 use crate::resp_reply::{self, Reply};
 use crate::tally::Tally;
@@ -122,7 +121,7 @@ impl Session {
                     last_reply = Instant::now();
                     self.take_replies()?;
                 }
-                () = sleep_until_or_forever(pacer.as_ref(), wake_to_send) => {}
+                () = crate::pacer::sleep_until_or_forever(pacer.as_ref(), wake_to_send) => {}
                 () = &mut silence => {
                     let quiet_until = last_reply + self.timeout;
                     if !self.pending.is_empty() && Instant::now() >= quiet_until {
@@ -206,12 +205,5 @@ impl Session {
             let latency = Instant::now().duration_since(pending.start);
             self.tally.record(op, u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
         }
-    }
-}
-
-async fn sleep_until_or_forever(pacer: Option<&Pacer>, at: Option<Instant>) {
-    match (pacer, at) {
-        (Some(pacer), Some(at)) => pacer.sleep_until(at).await,
-        _ => std::future::pending().await,
     }
 }

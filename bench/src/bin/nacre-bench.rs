@@ -63,6 +63,7 @@ fn compare(args: &CompareArgs) -> Result<()> {
         quick: args.quick,
         rounds,
         nacred: sibling_binary("nacred", "nacre-daemon")?,
+        nacre: sibling_binary("nacre", "nacre-cli")?,
         loadgen: sibling_binary("nacre-loadgen", "nacre-loadgen")?,
         work: args.work.clone(),
         out: args.out.clone(),

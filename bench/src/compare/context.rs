@@ -12,6 +12,8 @@ pub struct Context {
     pub rounds: usize,
     /// `nacred`.
     pub nacred: PathBuf,
+    /// `nacre`, the command-line client.
+    pub nacre: PathBuf,
     /// `nacre-loadgen`.
     pub loadgen: PathBuf,
     /// Scratch space (it must support O_DIRECT: ext4 or xfs, not tmpfs).

@@ -8,23 +8,28 @@
 //! range, then N more random puts. One thread (one glommio executor). db_bench reads through the
 //! OS page cache, which holds its whole data set after the fill; Nacre reads with direct I/O, so
 //! its block cache (512 MiB) plays that role.
+//!
+//! Then write amplification under overwrites, with the engine's compaction planner running and
+//! a data set larger than either cache ([`write_amplification`]).
 
 use crate::compare::context::Context;
 use crate::compare::peers::DB_BENCH;
 use crate::compare::report::{Row, Section};
+use crate::compare::write_amplification;
 use anyhow::{Context as _, Result, bail};
 use nacre_storage::io::dma::DmaDisk;
 use nacre_storage::{
     Clock, Durability, Engine, EngineOptions, Entry, Hlc, Key, Origin, OriginKind, PartitionId, Payload, ReadAt,
-    SystemClock, TableId, TableSettings, Version, VersionId, Wal, WalOptions,
+    SystemClock, TableId, TableSettings, Ts, Version, VersionId, Wal, WalOptions,
 };
+use std::future::Future;
 use std::path::Path;
 use std::process::Command;
 use std::rc::Rc;
 use std::time::Instant;
 
-/// Bytes per value.
-const VALUE_SIZE: usize = 100;
+/// Bytes per value (and per key: 16).
+pub(super) const VALUE_SIZE: usize = 100;
 /// Nacre's block cache, bytes: the stand-in for the page cache db_bench reads through.
 const CACHE_BYTES: usize = 512 << 20;
 /// Nacre's memtable flush size, bytes (db_bench's default write buffer is 64 MiB).
@@ -49,10 +54,10 @@ pub fn run(ctx: &Context) -> Result<Section> {
         method: format!(
             "db_bench --benchmarks={} --num={num} --key_size=16 --value_size={VALUE_SIZE} --compression_type=none \
              --threads=1 --sync=false, against the engine in-process on the same workload (one glommio executor, \
-             WAL on without sync, a {} MiB block cache standing in for the page cache db_bench reads through). \
-             Write amplification under overwrites is `compaction_vs_db_bench` (docs/benchmarks.md).",
+             WAL on without sync, a {} MiB block cache standing in for the page cache db_bench reads through). {}",
             PHASES.join(","),
-            CACHE_BYTES >> 20
+            CACHE_BYTES >> 20,
+            write_amplification::method(ctx.quick)
         ),
         rows: Vec::new(),
         notes: Vec::new(),
@@ -87,6 +92,7 @@ pub fn run(ctx: &Context) -> Result<Section> {
             higher_is_better: true,
         });
     }
+    write_amplification::run(ctx, &db_bench, &mut section)?;
     Ok(section)
 }
 
@@ -103,32 +109,58 @@ fn run_db_bench(db_bench: &Path, db: &Path, num: u64) -> Result<Rates> {
     if !out.status.success() {
         bail!("db_bench failed: {text}\n{}", String::from_utf8_lossy(&out.stderr));
     }
-    let rate = |name: &str| -> Result<f64> {
-        let line = text
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
-            .with_context(|| format!("no {name} line in db_bench's output: {text}"))?;
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let at = words.iter().position(|w| *w == "ops/sec").with_context(|| format!("no ops/sec in: {line}"))?;
-        words.get(at.wrapping_sub(1)).and_then(|n| n.parse().ok()).with_context(|| format!("cannot parse: {line}"))
-    };
-    Ok([rate(PHASES[0])?, rate(PHASES[1])?, rate(PHASES[2])?])
+    Ok([ops_per_sec(&text, PHASES[0])?, ops_per_sec(&text, PHASES[1])?, ops_per_sec(&text, PHASES[2])?])
+}
+
+/// The operations per second db_bench's output gives `benchmark`
+/// (`overwrite    :       4.802 micros/op 208265 ops/sec ...`).
+///
+/// # Errors
+///
+/// If the output has no such line, or it does not parse.
+pub(super) fn ops_per_sec(text: &str, benchmark: &str) -> Result<f64> {
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(benchmark))
+        .with_context(|| format!("no {benchmark} line in db_bench's output: {text}"))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "ops/sec").with_context(|| format!("no ops/sec in: {line}"))?;
+    words.get(at.wrapping_sub(1)).and_then(|n| n.parse().ok()).with_context(|| format!("cannot parse: {line}"))
 }
 
 /// db_bench's key layout: the number big-endian in the first 8 bytes, zero padding after.
-fn key_bytes(n: u64) -> Vec<u8> {
+pub(super) fn key_bytes(n: u64) -> Vec<u8> {
     let mut k = n.to_be_bytes().to_vec();
     k.resize(16, b'0');
     k
 }
 
-fn run_engine(root: &Path, num: u64, seed: u64) -> Result<Rates> {
-    let root = root.to_owned();
+/// A put of `value` under `partition_key` in `table`, at `ts`, the `seq`-th of its origin.
+pub(super) fn put(table: TableId, partition_key: Vec<u8>, value: &[u8], ts: Ts, seq: u64) -> Entry {
+    Entry {
+        key: Key { table, partition_key, sort_key: Vec::new() },
+        version: Version {
+            id: VersionId { ts, origin: Origin { kind: OriginKind::Direct, source_id: 0, seq } },
+            payload: Payload::Value { value: value.to_vec(), expires_at_ms: None },
+        },
+    }
+}
+
+/// Runs `work` to completion on a fresh glommio executor on this thread.
+///
+/// # Errors
+///
+/// If the executor cannot start, or `work` fails.
+pub(super) fn on_executor<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
     glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .io_memory(2 << 20)
         .make()
         .map_err(|e| anyhow::anyhow!("starting a glommio executor (locked memory must be at least 4 MiB): {e}"))?
-        .run(async move { engine_phases(&root, num, seed).await })
+        .run(work)
+}
+
+fn run_engine(root: &Path, num: u64, seed: u64) -> Result<Rates> {
+    on_executor(engine_phases(root, num, seed))
 }
 
 async fn engine_phases(root: &Path, num: u64, seed: u64) -> Result<Rates> {
@@ -151,16 +183,7 @@ async fn engine_phases(root: &Path, num: u64, seed: u64) -> Result<Rates> {
     let mut fill = async |rng: &mut fastrand::Rng| -> Result<f64> {
         let start = Instant::now();
         for _ in 0..num {
-            let entry = Entry {
-                key: Key { table, partition_key: key_bytes(rng.u64(0..num)), sort_key: Vec::new() },
-                version: Version {
-                    id: VersionId {
-                        ts: hlc.next(clock.as_ref()),
-                        origin: Origin { kind: OriginKind::Direct, source_id: 0, seq },
-                    },
-                    payload: Payload::Value { value: value.clone(), expires_at_ms: None },
-                },
-            };
+            let entry = put(table, key_bytes(rng.u64(0..num)), &value, hlc.next(clock.as_ref()), seq);
             seq += 1;
             engine.write(vec![entry], Durability::Async).await?;
             if engine.needs_flush() {

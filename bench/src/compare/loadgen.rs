@@ -104,3 +104,35 @@ pub fn run(loadgen: &Path, args: &[String], served: &Served<'_>, work: &Path) ->
     let rate = run["operations"]["all"]["ops_per_second"].as_f64().unwrap_or(0.0);
     Ok(Measured { run, operations, rate, server_cpu_seconds, client_cpu_seconds, allocations })
 }
+
+/// Runs `loadgen` with `args` for what it writes (a load phase, a Kafka topic, a bulk file)
+/// rather than for what it measures, and returns its whole JSON summary.
+///
+/// # Errors
+///
+/// If it fails or any phase reports errors.
+pub fn produce(loadgen: &Path, args: &[&str], work: &Path) -> Result<Value> {
+    let summary_path = work.join("loadgen-produce.json");
+    let _ = std::fs::remove_file(&summary_path);
+    let output = Command::new(loadgen)
+        .args(args)
+        .args(["--progress-interval", "0s", "--json"])
+        .arg(&summary_path)
+        .output()
+        .with_context(|| format!("running {}", loadgen.display()))?;
+    if !output.status.success() {
+        bail!(
+            "nacre-loadgen {} failed: {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary_path)?)?;
+    for phase in ["load", "run"] {
+        if summary[phase]["errors"].as_u64().unwrap_or(0) > 0 {
+            bail!("nacre-loadgen {} reported errors: {}", args.join(" "), summary[phase]["error_samples"]);
+        }
+    }
+    Ok(summary)
+}

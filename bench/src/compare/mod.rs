@@ -1,17 +1,23 @@
 //! `nacre-bench compare`: every comparison side by side in one run, each section against its
 //! named peer, into a Markdown and a JSON report.
 
+pub mod bulk;
 pub mod context;
+pub mod disk;
 pub mod engine;
+pub mod fio;
+pub mod kafka;
 pub mod latency;
 pub mod loadgen;
 pub mod loopback;
 pub mod machine;
 pub mod peers;
+pub mod redis_benchmark;
 pub mod report;
 pub mod servers;
 pub mod serving;
 pub mod targets;
+pub mod write_amplification;
 pub mod ycsb;
 
 use anyhow::Result;
@@ -52,31 +58,20 @@ impl SectionName {
         SectionName::Loopback,
     ];
 
-    /// Runs it. Sections still measured by their own binaries say so, with the command.
+    /// Runs it.
     ///
     /// # Errors
     ///
     /// If a server or a run fails.
     pub fn run(self, ctx: &Context) -> Result<Section> {
-        let separate = |number: u32, name: &str, title: &str, command: &str| Section {
-            number,
-            name: name.to_owned(),
-            title: title.to_owned(),
-            method: String::new(),
-            rows: Vec::new(),
-            notes: Vec::new(),
-            skipped: Some(format!("not yet a section of compare; measured by `{command}` (docs/benchmarks.md)")),
-        };
         match self {
             SectionName::Serving => serving::run(ctx),
             SectionName::Latency => latency::run(ctx),
             SectionName::Ycsb => ycsb::run(ctx),
             SectionName::Engine => engine::run(ctx),
-            SectionName::Kafka => {
-                Ok(separate(5, "kafka", "Kafka ingestion against a bare librdkafka consumer", "kafka_vs_consumer"))
-            }
-            SectionName::Bulk => Ok(separate(6, "bulk", "Bulk build and link against fio", "bulk_vs_fio")),
-            SectionName::Disk => Ok(separate(7, "disk", "Segment writes and cold reads against fio", "bulk_vs_fio")),
+            SectionName::Kafka => kafka::run(ctx),
+            SectionName::Bulk => bulk::run(ctx),
+            SectionName::Disk => disk::run(ctx),
             SectionName::Loopback => loopback::run(ctx),
         }
     }

@@ -13,8 +13,12 @@ pub struct Peer {
 
 /// `redis-server`.
 pub const REDIS_SERVER: Peer = Peer { command: "redis-server", debian_package: "redis-server" };
+/// `redis-benchmark`.
+pub const REDIS_BENCHMARK: Peer = Peer { command: "redis-benchmark", debian_package: "redis-tools" };
 /// RocksDB's `db_bench`.
 pub const DB_BENCH: Peer = Peer { command: "db_bench", debian_package: "rocksdb-tools" };
+/// `fio`.
+pub const FIO: Peer = Peer { command: "fio", debian_package: "fio" };
 /// `iperf3`.
 pub const IPERF3: Peer = Peer { command: "iperf3", debian_package: "iperf3" };
 

@@ -56,6 +56,15 @@ impl Nacred {
     ///
     /// If it cannot start or its RESP door does not answer PING.
     pub fn start(binary: &Path, dir: &Path) -> Result<Nacred> {
+        Nacred::start_configured(binary, dir, None)
+    }
+
+    /// [`Nacred::start`] with `config` as its configuration file's text, if given.
+    ///
+    /// # Errors
+    ///
+    /// If it cannot start or its RESP door does not answer PING.
+    pub fn start_configured(binary: &Path, dir: &Path, config: Option<&str>) -> Result<Nacred> {
         let data_dir = dir.join("nacred-data");
         let _ = std::fs::remove_dir_all(&data_dir);
         // The shared port and, after it, one port per shard (one shard per core by default).
@@ -63,7 +72,13 @@ impl Nacred {
         let native = free_port_block(u16::try_from(cores + 1).context("fewer than 65535 cores")?)?;
         let resp = free_port()?;
         let log = std::fs::File::create(dir.join("nacred.log"))?;
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(text) = config {
+            let path = dir.join("nacred.toml");
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            command.arg("--config").arg(path);
+        }
+        let child = command
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--listen", &native.to_string(), "--resp-listen", &resp.to_string()])
@@ -91,6 +106,34 @@ impl Nacred {
             let stats = client.stats().await?;
             anyhow::Ok(stats.iter().filter(|s| s.name == "allocations_total").map(|s| s.value).sum())
         })
+    }
+}
+
+impl Nacred {
+    /// Stops it cleanly (SIGTERM: it flushes what it holds to segment files) and waits.
+    ///
+    /// # Errors
+    ///
+    /// If the signal fails or it exits unsuccessfully.
+    pub fn stop(&mut self) -> Result<()> {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.guard.pid())?);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+        let status = self.guard.child.wait()?;
+        anyhow::ensure!(status.success(), "nacred's clean stop failed ({status})");
+        Ok(())
+    }
+
+    /// A native-protocol client of it, for the calls a section makes besides its workload.
+    ///
+    /// # Errors
+    ///
+    /// If it does not answer.
+    pub async fn client(&self) -> Result<nacre_wire::Client> {
+        let options = nacre_wire::ClientOptions {
+            timeout: std::time::Duration::from_secs(3600),
+            ..nacre_wire::ClientOptions::default()
+        };
+        Ok(nacre_wire::Client::connect(self.native, options).await?)
     }
 }
 

@@ -4,9 +4,12 @@
 
 use crate::compare::context::Context;
 use crate::compare::loadgen::Measured;
-use crate::compare::report::{Section, median};
+use crate::compare::peers::REDIS_BENCHMARK;
+use crate::compare::redis_benchmark::Test;
+use crate::compare::report::{Row, Section, median};
 use crate::compare::targets::{Servers, Target, row};
 use anyhow::Result;
+use std::path::Path;
 
 /// Pipeline depths, deepest first.
 const PIPELINES: [u32; 2] = [16, 1];
@@ -58,6 +61,10 @@ pub fn run(ctx: &Context) -> Result<Section> {
             }
         }
     }
+    match REDIS_BENCHMARK.find() {
+        Ok(binary) => rows.extend(redis_benchmark_rows(ctx, &servers, &binary)?),
+        Err(why) => notes.push(format!("no redis-benchmark rows: {why}")),
+    }
     Ok(Section {
         number: 1,
         name: "serving".to_owned(),
@@ -67,12 +74,51 @@ pub fn run(ctx: &Context) -> Result<Section> {
              against redis-server (no persistence), nacred's RESP door and nacred's native door (both \
              acknowledging writes after the WAL queue, async). Server CPU is utime + stime from /proc over the \
              run; client and server share the machine's cores. Goals (issue 13): 1.0x throughput and 1.5x \
-             operations per server CPU-second on both doors.",
+             operations per server CPU-second on both doors. Rows marked (redis-benchmark) drive redis-server and \
+             nacred's RESP door with redis-benchmark -c 50 -d 100 -r {} -n {} instead, Redis's own client.",
             ctx.records(),
-            ctx.seconds()
+            ctx.seconds(),
+            ctx.records(),
+            redis_benchmark_requests(ctx)
         ),
         rows,
         notes,
         skipped: None,
     })
+}
+
+/// Requests per redis-benchmark run.
+fn redis_benchmark_requests(ctx: &Context) -> u64 {
+    if ctx.quick { 20_000 } else { 1_000_000 }
+}
+
+/// Throughput and operations per server CPU-second by redis-benchmark, redis-server against
+/// nacred's RESP door, every pipeline depth and operation, rounds interleaved.
+fn redis_benchmark_rows(ctx: &Context, servers: &Servers, binary: &Path) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for pipeline in PIPELINES {
+        for (label, _) in OPERATIONS {
+            let test = Test {
+                test: &label.to_lowercase(),
+                requests: redis_benchmark_requests(ctx),
+                clients: 50,
+                pipeline,
+                data_size: 100,
+                keyspace: ctx.records(),
+            };
+            let rounds = (0..ctx.rounds).map(|_| servers.redis_benchmark(binary, &test)).collect::<Result<Vec<_>>>()?;
+            let row = |what: &str, unit: &str, of: fn(&crate::compare::redis_benchmark::Outcome) -> f64| Row {
+                measure: format!("{label} -P {pipeline} {what} (redis-benchmark)"),
+                unit: unit.to_owned(),
+                peer: Target::Redis.label().to_owned(),
+                peer_values: rounds.iter().map(|(redis, _)| of(redis)).collect(),
+                nacre: Target::NacreResp.label().to_owned(),
+                nacre_values: rounds.iter().map(|(_, nacre)| of(nacre)).collect(),
+                higher_is_better: true,
+            };
+            rows.push(row("throughput", "op/s", |o| o.rate));
+            rows.push(row("per server CPU-second", "op/cpu-s", |o| o.per_server_cpu_second));
+        }
+    }
+    Ok(rows)
 }

@@ -5,9 +5,11 @@
 use crate::compare::context::Context;
 use crate::compare::loadgen::{self, Measured, Served};
 use crate::compare::peers::REDIS_SERVER;
+use crate::compare::redis_benchmark::{self, Outcome, Test};
 use crate::compare::report::Row;
 use crate::compare::servers::{Nacred, Redis};
 use anyhow::{Context as _, Result};
+use std::path::Path;
 
 /// Who serves a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +126,23 @@ impl Servers {
                 Ok(Round { redis, nacre: [resp, native] })
             })
             .collect()
+    }
+}
+
+impl Servers {
+    /// redis-benchmark's `test` against redis-server, then against nacred's RESP door.
+    ///
+    /// # Errors
+    ///
+    /// If either run fails.
+    pub fn redis_benchmark(&self, binary: &Path, test: &Test<'_>) -> Result<(Outcome, Outcome)> {
+        let redis = redis_benchmark::run(binary, self.redis.addr, self.redis.guard.pid(), test)?;
+        let nacre = redis_benchmark::run(binary, self.nacred.resp, self.nacred.guard.pid(), test)?;
+        eprintln!(
+            "  redis-benchmark -t {} -P {}: redis-server {:.0} op/s, nacred RESP {:.0} op/s",
+            test.test, test.pipeline, redis.rate, nacre.rate
+        );
+        Ok((redis, nacre))
     }
 }
 
