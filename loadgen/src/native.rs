@@ -14,8 +14,8 @@ use crate::plan::{Clock, Plan};
 use crate::tally::Tally;
 use crate::workload::{Op, Operation};
 use nacre_wire::{
-    Durability, FrameLimits, Get, Handshake, PROTOCOL_VERSION, Put, Reply, Request, Scan, decode_response,
-    encode_request,
+    Durability, FrameLimits, Get, Handshake, PROTOCOL_VERSION, Put, Reply, Request, RequestEncoder, Scan,
+    decode_response, encode_request,
 };
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -58,7 +58,7 @@ struct Connection {
     stream: TcpStream,
     out: Vec<u8>,
     input: Vec<u8>,
-    pending: HashMap<u64, Pending>,
+    pending: HashMap<u64, Pending, foldhash::fast::FixedState>,
     next_id: u64,
 }
 
@@ -72,6 +72,10 @@ struct Session {
     in_flight: usize,
     value: Vec<u8>,
     limits: FrameLimits,
+    /// One flatbuffers builder for every request the session sends.
+    encoder: RequestEncoder,
+    /// Replies read in one turn, kept for the next (no allocation per read).
+    replies: Vec<(Pending, Reply)>,
     tally: Tally,
 }
 
@@ -86,7 +90,7 @@ pub async fn run_session(target: Arc<Target>, plan: Plan, pipeline: usize, timeo
                 stream,
                 out: Vec::new(),
                 input: Vec::with_capacity(READ_CHUNK),
-                pending: HashMap::with_capacity(pipeline),
+                pending: HashMap::with_capacity_and_hasher(pipeline, foldhash::fast::FixedState::default()),
                 next_id: 2,
             }),
             Ok(Err(e)) => {
@@ -110,6 +114,8 @@ pub async fn run_session(target: Arc<Target>, plan: Plan, pipeline: usize, timeo
         in_flight: 0,
         value,
         limits: FrameLimits::default(),
+        encoder: RequestEncoder::default(),
+        replies: Vec::with_capacity(pipeline),
         tally,
     };
     if let Err(e) = session.drive().await {
@@ -257,7 +263,7 @@ impl Session {
         let connection = &mut self.connections[c];
         let id = connection.next_id;
         connection.next_id += 1;
-        connection.out.extend_from_slice(&encode_request(id, &request));
+        self.encoder.encode_into(id, &request, &mut connection.out);
         connection.pending.insert(id, pending);
         self.in_flight += 1;
     }
@@ -288,7 +294,7 @@ impl Session {
             Err(e) => return Err(format!("reading: {e}")),
         }
         let mut at = 0;
-        let mut replies = Vec::new();
+        let mut replies = std::mem::take(&mut self.replies);
         while let Some(len) = self.limits.complete_frame_len(&connection.input[at..]).map_err(|e| e.to_string())? {
             let (id, reply) = decode_response(&connection.input[at..at + len]).map_err(|e| e.to_string())?;
             at += len;
@@ -300,10 +306,11 @@ impl Session {
             connection.input.reserve(READ_CHUNK);
         }
         let any = !replies.is_empty();
-        for (pending, reply) in replies {
+        for (pending, reply) in replies.drain(..) {
             self.in_flight -= 1;
             self.answer(pending, reply);
         }
+        self.replies = replies;
         Ok(any)
     }
 

@@ -166,6 +166,30 @@ pub fn encode_request(request_id: u64, request: &Request) -> Vec<u8> {
     encode::encode(request_id, request)
 }
 
+/// Encodes requests into buffers the caller owns, with one builder reused from request to
+/// request: no allocation per request once the builder has grown to fit the requests it makes.
+/// A builder grown past [`RequestEncoder::KEEP_BYTES`] by a large request is dropped after it.
+#[derive(Default)]
+pub struct RequestEncoder {
+    fbb: flatbuffers::FlatBufferBuilder<'static>,
+}
+
+impl RequestEncoder {
+    /// The largest frame after which the builder is kept for the next request.
+    pub const KEEP_BYTES: usize = 1 << 20;
+
+    /// Appends the frame carrying `request` with id `request_id` to `out`: the same bytes
+    /// [`encode_request`] returns.
+    pub fn encode_into(&mut self, request_id: u64, request: &Request, out: &mut Vec<u8>) {
+        encode::encode_in(&mut self.fbb, request_id, request);
+        let frame = self.fbb.finished_data();
+        out.extend_from_slice(frame);
+        if frame.len() > Self::KEEP_BYTES {
+            self.fbb = flatbuffers::FlatBufferBuilder::new();
+        }
+    }
+}
+
 /// The id and request in `frame` (exactly one frame, prefix included), under the default
 /// [`FrameLimits`].
 pub fn decode_request(frame: &[u8]) -> Result<(u64, Request), WireError> {

@@ -14,6 +14,11 @@ fn request_round_trips(id: u64, request: &Request) -> Result<(), TestCaseError> 
     let (got_id, got) = decode_request(&frame).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(got_id, id);
     prop_assert_eq!(&got, request);
+    // The reused encoder appends exactly the same frame after what the buffer holds.
+    let mut out = b"earlier".to_vec();
+    REQUEST_ENCODER.with_borrow_mut(|e| e.encode_into(id, request, &mut out));
+    prop_assert_eq!(&out[..7], b"earlier");
+    prop_assert_eq!(&out[7..], &frame[..]);
     Ok(())
 }
 
@@ -21,6 +26,8 @@ thread_local! {
     /// One encoder for every case of a test, so each case encodes with a builder an earlier
     /// (other) reply has used.
     static ENCODER: std::cell::RefCell<ResponseEncoder> = std::cell::RefCell::default();
+    /// The same for requests.
+    static REQUEST_ENCODER: std::cell::RefCell<RequestEncoder> = std::cell::RefCell::default();
 }
 
 fn reply_round_trips(id: u64, reply: &Reply) -> Result<(), TestCaseError> {

@@ -39,11 +39,11 @@ struct Round {
 /// If fio, the loadgen, the builder or nacred fails.
 pub fn run(ctx: &Context) -> Result<Section> {
     let mib: u64 = if ctx.quick { 32 } else { 1024 };
-    let mut section = Section {
-        number: 6,
-        name: "bulk".to_owned(),
-        title: "Bulk build and link against fio and the write path".to_owned(),
-        method: format!(
+    let mut section = Section::new(
+        6,
+        "bulk",
+        "Bulk build and link against fio and the write path",
+        format!(
             "A Parquet input of {mib} MiB of records (16-byte keys, {VALUE_BYTES}-byte values) from nacre-loadgen \
              --target bulk. Per round: fio --rw=write --bs=1M --iodepth=16 --direct=1 --ioengine=io_uring \
              --end_fsync=1 over as many bytes (at least 256 MiB); `nacre bulk build` of the input (segment bytes \
@@ -51,16 +51,10 @@ pub fn run(ctx: &Context) -> Result<Section> {
              into another fresh nacred (nacre-loadgen --phase load, native door, sync durability, 4 sessions x 32 \
              in flight)."
         ),
-        rows: Vec::new(),
-        notes: Vec::new(),
-        skipped: None,
-    };
+    );
     let fio_binary = match FIO.find() {
         Ok(path) => path,
-        Err(why) => {
-            section.skipped = Some(why);
-            return Ok(section);
-        }
+        Err(why) => return Ok(section.skip(why)),
     };
     let dir = ctx.work.join("bulk");
     let _ = std::fs::remove_dir_all(&dir);

@@ -43,11 +43,11 @@ const TABLE: TableId = TableId(1);
 /// If fio or the segment I/O fails.
 pub fn run(ctx: &Context) -> Result<Section> {
     let mib: u64 = if ctx.quick { 64 } else { 1024 };
-    let mut section = Section {
-        number: 7,
-        name: "disk".to_owned(),
-        title: "Segment writes and cold reads against fio".to_owned(),
-        method: format!(
+    let mut section = Section::new(
+        7,
+        "disk",
+        "Segment writes and cold reads against fio",
+        format!(
             "One {mib} MiB segment ({VALUE_BYTES}-byte values, default layout: 4 KiB blocks, 10 bloom bits a key) \
              written by the engine's SegmentWriter on one glommio executor, against fio --rw=write --bs=256k \
              --iodepth=1 --direct=1 --ioengine=io_uring --end_fsync=1 of the same size. Then random point lookups \
@@ -55,16 +55,10 @@ pub fn run(ctx: &Context) -> Result<Section> {
              --bs=4k at the same depth on a file of the same size, {} s each.",
             ctx.seconds()
         ),
-        rows: Vec::new(),
-        notes: Vec::new(),
-        skipped: None,
-    };
+    );
     let fio_binary = match FIO.find() {
         Ok(path) => path,
-        Err(why) => {
-            section.skipped = Some(why);
-            return Ok(section);
-        }
+        Err(why) => return Ok(section.skip(why)),
     };
     let dir = ctx.work.join("disk");
     let records = (mib << 20) / (16 + VALUE_BYTES as u64);

@@ -47,11 +47,11 @@ type Rates = [f64; 3];
 /// If db_bench or the engine fails.
 pub fn run(ctx: &Context) -> Result<Section> {
     let num: u64 = if ctx.quick { 200_000 } else { 2_000_000 };
-    let mut section = Section {
-        number: 4,
-        name: "engine".to_owned(),
-        title: "The engine against RocksDB's db_bench".to_owned(),
-        method: format!(
+    let mut section = Section::new(
+        4,
+        "engine",
+        "The engine against RocksDB's db_bench",
+        format!(
             "db_bench --benchmarks={} --num={num} --key_size=16 --value_size={VALUE_SIZE} --compression_type=none \
              --threads=1 --sync=false, against the engine in-process on the same workload (one glommio executor, \
              WAL on without sync, a {} MiB block cache standing in for the page cache db_bench reads through). {}",
@@ -59,16 +59,10 @@ pub fn run(ctx: &Context) -> Result<Section> {
             CACHE_BYTES >> 20,
             write_amplification::method(ctx.quick)
         ),
-        rows: Vec::new(),
-        notes: Vec::new(),
-        skipped: None,
-    };
+    );
     let db_bench = match DB_BENCH.find() {
         Ok(path) => path,
-        Err(why) => {
-            section.skipped = Some(why);
-            return Ok(section);
-        }
+        Err(why) => return Ok(section.skip(why)),
     };
     let (mut rocks, mut nacre): (Vec<Rates>, Vec<Rates>) = (Vec::new(), Vec::new());
     for round in 0..ctx.rounds {

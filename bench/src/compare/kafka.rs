@@ -42,27 +42,21 @@ const READ_TIMEOUT: Duration = Duration::from_secs(1200);
 /// If the broker, a producer, a consumer or nacred fails.
 pub fn run(ctx: &Context) -> Result<Section> {
     let messages: u64 = if ctx.quick { 50_000 } else { 2_000_000 };
-    let mut section = Section {
-        number: 5,
-        name: "kafka".to_owned(),
-        title: "Kafka ingestion against a bare librdkafka consumer".to_owned(),
-        method: format!(
+    let mut section = Section::new(
+        5,
+        "kafka",
+        "Kafka ingestion against a bare librdkafka consumer",
+        format!(
             "{messages} messages (16-byte keys, {VALUE_BYTES}-byte values) in a topic of {PARTITIONS} partitions, \
              produced once by nacre-loadgen --target kafka with Nacre's partitioner (aligned) and once with Kafka's \
              default (murmur2). Per round and topic: a bare rdkafka BaseConsumer assigned every partition reads it \
              all; then a fresh nacred ({PARTITIONS} partitions) ingests it as a source, timed until every partition \
              is applied (lag 0). One broker (kafka/broker.sh) on loopback, sharing the cores."
         ),
-        rows: Vec::new(),
-        notes: Vec::new(),
-        skipped: None,
-    };
+    );
     let broker = match Broker::start(&ctx.work.join("broker")) {
         Ok(broker) => broker,
-        Err(why) => {
-            section.skipped = Some(format!("{why:#}"));
-            return Ok(section);
-        }
+        Err(why) => return Ok(section.skip(format!("{why:#}"))),
     };
     let topics = [
         ("aligned", "nacre", "aligned producer (Nacre's partitioner)"),

@@ -63,7 +63,6 @@ impl Measured {
 /// If it fails or reports errors.
 pub fn run(loadgen: &Path, args: &[String], served: &Served<'_>, work: &Path) -> Result<Measured> {
     let summary_path = work.join("loadgen-summary.json");
-    let _ = std::fs::remove_file(&summary_path);
     let server_pid = match served {
         Served::Redis { pid } => *pid,
         Served::Nacred(nacred) => nacred.guard.pid(),
@@ -74,12 +73,7 @@ pub fn run(loadgen: &Path, args: &[String], served: &Served<'_>, work: &Path) ->
     };
     let server_before = cpu_seconds(server_pid, false)?;
     let client_before = cpu_seconds(std::process::id(), true)?;
-    let output = Command::new(loadgen)
-        .args(args)
-        .args(["--progress-interval", "0s", "--json"])
-        .arg(&summary_path)
-        .output()
-        .with_context(|| format!("running {}", loadgen.display()))?;
+    let output = invoke(loadgen, args, &summary_path);
     let server_cpu_seconds = cpu_seconds(server_pid, false)? - server_before;
     // nacre-loadgen has been waited for, so its CPU is in this process's children's times.
     let client_cpu_seconds = cpu_seconds(std::process::id(), true)? - client_before;
@@ -87,15 +81,7 @@ pub fn run(loadgen: &Path, args: &[String], served: &Served<'_>, work: &Path) ->
         (Served::Nacred(nacred), Some(before)) => Some(nacred.allocations()?.saturating_sub(before)),
         _ => None,
     };
-    if !output.status.success() {
-        bail!(
-            "nacre-loadgen {} failed: {}\n{}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary_path)?)?;
+    let summary = output?;
     let run = summary.get("run").cloned().unwrap_or(Value::Null);
     if run["errors"].as_u64().unwrap_or(0) > 0 {
         bail!("nacre-loadgen {} reported errors: {}", args.join(" "), run["error_samples"]);
@@ -112,12 +98,28 @@ pub fn run(loadgen: &Path, args: &[String], served: &Served<'_>, work: &Path) ->
 ///
 /// If it fails or any phase reports errors.
 pub fn produce(loadgen: &Path, args: &[&str], work: &Path) -> Result<Value> {
-    let summary_path = work.join("loadgen-produce.json");
-    let _ = std::fs::remove_file(&summary_path);
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let summary = invoke(loadgen, &args, &work.join("loadgen-produce.json"))?;
+    for phase in ["load", "run"] {
+        if summary[phase]["errors"].as_u64().unwrap_or(0) > 0 {
+            bail!("nacre-loadgen {} reported errors: {}", args.join(" "), summary[phase]["error_samples"]);
+        }
+    }
+    Ok(summary)
+}
+
+/// Runs `loadgen` with `args`, its JSON summary written to `summary_path`, and returns the
+/// summary.
+///
+/// # Errors
+///
+/// If it cannot run, fails, or leaves no summary.
+fn invoke(loadgen: &Path, args: &[String], summary_path: &Path) -> Result<Value> {
+    let _ = std::fs::remove_file(summary_path);
     let output = Command::new(loadgen)
         .args(args)
         .args(["--progress-interval", "0s", "--json"])
-        .arg(&summary_path)
+        .arg(summary_path)
         .output()
         .with_context(|| format!("running {}", loadgen.display()))?;
     if !output.status.success() {
@@ -128,11 +130,5 @@ pub fn produce(loadgen: &Path, args: &[&str], work: &Path) -> Result<Value> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary_path)?)?;
-    for phase in ["load", "run"] {
-        if summary[phase]["errors"].as_u64().unwrap_or(0) > 0 {
-            bail!("nacre-loadgen {} reported errors: {}", args.join(" "), summary[phase]["error_samples"]);
-        }
-    }
-    Ok(summary)
+    Ok(serde_json::from_str(&std::fs::read_to_string(summary_path)?)?)
 }

@@ -23,11 +23,11 @@ const RECORDS: u64 = 1_000;
 ///
 /// If a server or a run fails.
 pub fn run(ctx: &Context) -> Result<Section> {
-    let mut section = Section {
-        number: 8,
-        name: "loopback".to_owned(),
-        title: "The loopback ceiling: iperf3".to_owned(),
-        method: format!(
+    let mut section = Section::new(
+        8,
+        "loopback",
+        "The loopback ceiling: iperf3",
+        format!(
             "iperf3, one TCP stream over loopback for {} s, against nacre-loadgen reading {} KiB values ({} \
              records, 4 sessions of 8 requests) from nacred's native door, counted as value bytes a second; \
              redis-server's figure for the same reads is a note.",
@@ -35,16 +35,10 @@ pub fn run(ctx: &Context) -> Result<Section> {
             VALUE_BYTES / 1024,
             RECORDS
         ),
-        rows: Vec::new(),
-        notes: Vec::new(),
-        skipped: None,
-    };
+    );
     let iperf3 = match IPERF3.find() {
         Ok(path) => path,
-        Err(why) => {
-            section.skipped = Some(why);
-            return Ok(section);
-        }
+        Err(why) => return Ok(section.skip(why)),
     };
     let servers = Servers::start(ctx, RECORDS, VALUE_BYTES)?;
     let args = ["--workload", "get", "--connections", "4", "--pipeline", "8", "--value-size", &VALUE_BYTES.to_string()];

@@ -72,6 +72,28 @@ pub struct Section {
     pub skipped: Option<String>,
 }
 
+impl Section {
+    /// Section `number`, with no rows or notes yet.
+    pub fn new(number: u32, name: &str, title: &str, method: String) -> Section {
+        Section {
+            number,
+            name: name.to_owned(),
+            title: title.to_owned(),
+            method,
+            rows: Vec::new(),
+            notes: Vec::new(),
+            skipped: None,
+        }
+    }
+
+    /// The section, skipped for `why` (a missing peer, with the package to install).
+    #[must_use]
+    pub fn skip(mut self, why: String) -> Section {
+        self.skipped = Some(why);
+        self
+    }
+}
+
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {

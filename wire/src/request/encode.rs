@@ -14,6 +14,14 @@ pub(super) fn encode(request_id: u64, request: &Request) -> Vec<u8> {
     finish(fbb, root)
 }
 
+/// Builds the frame for `request` in `fbb`, reset first; the frame is `fbb.finished_data()`.
+pub(super) fn encode_in(fbb: &mut FlatBufferBuilder<'static>, request_id: u64, request: &Request) {
+    fbb.reset();
+    let (body_type, body) = body(fbb, request);
+    let root = fb::Request::create(fbb, &fb::RequestArgs { request_id, body_type, body: Some(body) });
+    fbb.finish_size_prefixed(root, None);
+}
+
 /// Bytes of keys and values, to size the builder once.
 fn payload_bytes(request: &Request) -> usize {
     let key = |k: &Key| k.partition_key.len() + k.sort_key.len();
