@@ -26,10 +26,8 @@ pub struct Dataset {
     pub records: u64,
     /// Bytes of each value.
     pub value_size: usize,
-    /// How records map to rows.
+    /// How records map to rows (with sort keys, the file has a `sort` column).
     pub layout: Layout,
-    /// Whether rows share partition keys (a `sort` column).
-    pub sorted: bool,
     /// Seed of the values.
     pub seed: u64,
 }
@@ -70,7 +68,7 @@ pub fn write(path: &Path, format: BulkFormat, dataset: &Dataset, progress: &mut 
     match format {
         BulkFormat::Parquet => {
             let mut fields = vec![Field::new("key", DataType::Utf8, false)];
-            if dataset.sorted {
+            if dataset.layout.has_sort_keys() {
                 fields.push(Field::new("sort", DataType::Utf8, false));
             }
             fields.push(Field::new("value", DataType::Utf8, false));
@@ -81,7 +79,7 @@ pub fn write(path: &Path, format: BulkFormat, dataset: &Dataset, progress: &mut 
                 let c = chunk(from, &mut rng);
                 from += c.keys.len() as u64;
                 let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(c.keys))];
-                if dataset.sorted {
+                if dataset.layout.has_sort_keys() {
                     columns.push(Arc::new(StringArray::from(c.sorts)));
                 }
                 columns.push(Arc::new(StringArray::from(c.values)));
@@ -98,7 +96,7 @@ pub fn write(path: &Path, format: BulkFormat, dataset: &Dataset, progress: &mut 
                 from += c.keys.len() as u64;
                 for ((key, sort), value) in c.keys.iter().zip(&c.sorts).zip(&c.values) {
                     // Keys are digits and letters and values lowercase letters: nothing to escape.
-                    if dataset.sorted {
+                    if dataset.layout.has_sort_keys() {
                         writeln!(out, r#"{{"key":"{key}","sort":"{sort}","value":"{value}"}}"#)?;
                     } else {
                         writeln!(out, r#"{{"key":"{key}","value":"{value}"}}"#)?;
@@ -129,13 +127,7 @@ mod tests {
     use super::*;
 
     fn dataset(records: u64, rows_per_partition: u64) -> Dataset {
-        Dataset {
-            records,
-            value_size: 10,
-            layout: Layout::new(rows_per_partition),
-            sorted: rows_per_partition > 1,
-            seed: 7,
-        }
+        Dataset { records, value_size: 10, layout: Layout::new(rows_per_partition), seed: 7 }
     }
 
     #[test]

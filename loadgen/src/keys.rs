@@ -24,9 +24,14 @@ impl Layout {
         format!("key:{:012}", record / self.rows_per_partition).into_bytes()
     }
 
+    /// Whether records share partition keys, so sort keys are not empty.
+    pub fn has_sort_keys(&self) -> bool {
+        self.rows_per_partition > 1
+    }
+
     /// Record `record`'s sort key.
     pub fn sort_key(&self, record: u64) -> Vec<u8> {
-        if self.rows_per_partition == 1 {
+        if !self.has_sort_keys() {
             Vec::new()
         } else {
             format!("{:012}", record % self.rows_per_partition).into_bytes()

@@ -184,12 +184,10 @@ async fn run(args: Args) -> Result<()> {
 /// The bulk target: the load phase's records into a file, with a progress line.
 fn write_bulk(args: &Args, seed: u64) -> Result<()> {
     let path = args.out.as_deref().context("the bulk target needs --out")?;
-    let rows_per_partition = args.effective_rows_per_partition();
     let dataset = bulk::Dataset {
         records: args.records(),
         value_size: usize::try_from(args.value_size)?,
-        layout: Layout::new(rows_per_partition),
-        sorted: rows_per_partition > 1,
+        layout: Layout::new(args.effective_rows_per_partition()),
         seed,
     };
     println!(

@@ -8,6 +8,29 @@ use crate::generated as fb;
 use crate::types::{Origin, OriginKind, TableInfo, TableSettings, TieRule, Ts, VersionId};
 use flatbuffers::{FlatBufferBuilder, Follow, ForwardsUOffset, Vector, Verifiable, WIPOffset};
 
+/// One flatbuffers builder reused from frame to frame, for the request and response encoders:
+/// no allocation per frame once it has grown to fit the frames it makes. A builder grown past
+/// [`ReusedBuilder::KEEP_BYTES`] by a large frame is dropped after it.
+#[derive(Default)]
+pub(crate) struct ReusedBuilder {
+    fbb: FlatBufferBuilder<'static>,
+}
+
+impl ReusedBuilder {
+    /// The largest frame after which the builder is kept for the next one.
+    pub(crate) const KEEP_BYTES: usize = 1 << 20;
+
+    /// Builds a frame with `build` (which resets the builder first) and appends it to `out`.
+    pub(crate) fn append(&mut self, out: &mut Vec<u8>, build: impl FnOnce(&mut FlatBufferBuilder<'static>)) {
+        build(&mut self.fbb);
+        let frame = self.fbb.finished_data();
+        out.extend_from_slice(frame);
+        if frame.len() > Self::KEEP_BYTES {
+            self.fbb = FlatBufferBuilder::new();
+        }
+    }
+}
+
 /// A builder sized for a message carrying about `payload_bytes` of keys and values.
 pub(crate) fn builder(payload_bytes: usize) -> FlatBufferBuilder<'static> {
     FlatBufferBuilder::with_capacity(256usize.saturating_add(payload_bytes.saturating_mul(2)))

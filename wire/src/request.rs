@@ -171,22 +171,17 @@ pub fn encode_request(request_id: u64, request: &Request) -> Vec<u8> {
 /// A builder grown past [`RequestEncoder::KEEP_BYTES`] by a large request is dropped after it.
 #[derive(Default)]
 pub struct RequestEncoder {
-    fbb: flatbuffers::FlatBufferBuilder<'static>,
+    builder: crate::codec::ReusedBuilder,
 }
 
 impl RequestEncoder {
     /// The largest frame after which the builder is kept for the next request.
-    pub const KEEP_BYTES: usize = 1 << 20;
+    pub const KEEP_BYTES: usize = crate::codec::ReusedBuilder::KEEP_BYTES;
 
     /// Appends the frame carrying `request` with id `request_id` to `out`: the same bytes
     /// [`encode_request`] returns.
     pub fn encode_into(&mut self, request_id: u64, request: &Request, out: &mut Vec<u8>) {
-        encode::encode_in(&mut self.fbb, request_id, request);
-        let frame = self.fbb.finished_data();
-        out.extend_from_slice(frame);
-        if frame.len() > Self::KEEP_BYTES {
-            self.fbb = flatbuffers::FlatBufferBuilder::new();
-        }
+        self.builder.append(out, |fbb| encode::encode_in(fbb, request_id, request));
     }
 }
 

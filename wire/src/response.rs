@@ -95,22 +95,17 @@ pub fn encode_response(request_id: u64, reply: &Reply) -> Vec<u8> {
 /// grown past [`ResponseEncoder::KEEP_BYTES`] by a large reply is dropped after it.
 #[derive(Default)]
 pub struct ResponseEncoder {
-    fbb: flatbuffers::FlatBufferBuilder<'static>,
+    builder: crate::codec::ReusedBuilder,
 }
 
 impl ResponseEncoder {
     /// The largest frame after which the builder is kept for the next reply.
-    pub const KEEP_BYTES: usize = 1 << 20;
+    pub const KEEP_BYTES: usize = crate::codec::ReusedBuilder::KEEP_BYTES;
 
     /// Appends the frame carrying `reply` to the request with id `request_id` to `out`: the
     /// same bytes [`encode_response`] returns.
     pub fn encode_into(&mut self, request_id: u64, reply: &Reply, out: &mut Vec<u8>) {
-        encode::encode_in(&mut self.fbb, request_id, reply);
-        let frame = self.fbb.finished_data();
-        out.extend_from_slice(frame);
-        if frame.len() > Self::KEEP_BYTES {
-            self.fbb = flatbuffers::FlatBufferBuilder::new();
-        }
+        self.builder.append(out, |fbb| encode::encode_in(fbb, request_id, reply));
     }
 }
 

@@ -107,9 +107,7 @@ impl Nacred {
             anyhow::Ok(stats.iter().filter(|s| s.name == "allocations_total").map(|s| s.value).sum())
         })
     }
-}
 
-impl Nacred {
     /// Stops it cleanly (SIGTERM: it flushes what it holds to segment files) and waits.
     ///
     /// # Errors

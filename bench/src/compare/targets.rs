@@ -127,9 +127,7 @@ impl Servers {
             })
             .collect()
     }
-}
 
-impl Servers {
     /// redis-benchmark's `test` against redis-server, then against nacred's RESP door.
     ///
     /// # Errors
