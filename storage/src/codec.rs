@@ -1,6 +1,7 @@
 //! Little-endian byte encoding and checked decoding, and the encoding of one entry (key plus
-//! version), shared by the WAL, segment blocks and bulk files. Decoding never panics: every read
-//! is bounds-checked and returns [`DecodeError`].
+//! version), shared by the WAL, segment blocks and bulk files, in one of two layouts
+//! ([`EntryLayout`]). Decoding never panics: every read is bounds-checked and returns
+//! [`DecodeError`].
 
 use crate::ids::{TableId, Ts};
 use crate::record::{Entry, EntryRef, Key};
@@ -46,6 +47,15 @@ impl Encoder {
     /// Appends raw bytes.
     pub fn raw(&mut self, v: &[u8]) {
         self.bytes.extend_from_slice(v);
+    }
+    /// Appends an unsigned LEB128 integer: seven bits a byte, low bits first, the high bit set
+    /// on every byte but the last.
+    pub fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.bytes.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.bytes.push(v as u8);
     }
     /// Appends a u32 length, then the bytes.
     pub fn bytes32(&mut self, v: &[u8]) {
@@ -103,6 +113,23 @@ impl<'a> Decoder<'a> {
     pub fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_le_bytes(self.raw(8)?.try_into().expect("8 bytes")))
     }
+    /// Reads an unsigned LEB128 integer of at most `max`: at most ten bytes, and none that
+    /// overflows 64 bits.
+    pub fn varint(&mut self, max: u64) -> Result<u64, DecodeError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            let bits = u64::from(byte & 0x7f);
+            if shift == 63 && bits > 1 {
+                return Err(self.error("variable-length integer overflows 64 bits"));
+            }
+            v |= bits << shift;
+            if byte & 0x80 == 0 {
+                return if v <= max { Ok(v) } else { Err(self.error("variable-length integer out of range")) };
+            }
+        }
+        Err(self.error("variable-length integer longer than ten bytes"))
+    }
     /// Reads a u32 length, then that many bytes.
     pub fn bytes32(&mut self) -> Result<&'a [u8], DecodeError> {
         let len = self.u32()? as usize;
@@ -129,12 +156,35 @@ impl<'a> Decoder<'a> {
 const FLAG_TOMBSTONE: u8 = 1;
 const FLAG_EXPIRES: u8 = 2;
 
-/// Bytes of an encoded entry before its variable-length parts (without `expires_at`).
+/// How an entry's fields other than its key and value bytes are laid out (FORMAT.md, "Entry").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryLayout {
+    /// Fixed-width little-endian fields, 34 bytes: the WAL's, bulk spill files' and format-1
+    /// segments'.
+    Fixed,
+    /// Table, lengths, source and sequence number as LEB128 integers and the origin kind and
+    /// flags in one byte, 15 bytes and up: format-2 segments', where the fixed part of a small
+    /// entry was a quarter of its bytes.
+    Compact,
+}
+
+impl EntryLayout {
+    /// The fewest bytes an entry takes: what a plausible count is checked against.
+    pub fn min_bytes(self) -> usize {
+        match self {
+            EntryLayout::Fixed => ENTRY_FIXED_BYTES,
+            EntryLayout::Compact => 1 + 1 + 1 + 1 + 8 + 1 + 1 + 1,
+        }
+    }
+}
+
+/// Bytes of an encoded entry before its variable-length parts (without `expires_at`), in the
+/// fixed layout.
 pub const ENTRY_FIXED_BYTES: usize = 4 + 2 + 2 + 4 + 8 + 1 + 1 + 4 + 8;
 
-/// Appends one entry. Layout (FORMAT.md, "Entry"): table u32, pk_len u16, sk_len u16,
-/// value_len u32, ts u64, kind u8, flags u8, source_id u32, seq u64, [expires_at_ms u64],
-/// partition key, sort key, value.
+/// Appends one entry in the fixed layout. Layout (FORMAT.md, "Entry"): table u32, pk_len u16,
+/// sk_len u16, value_len u32, ts u64, kind u8, flags u8, source_id u32, seq u64,
+/// [expires_at_ms u64], partition key, sort key, value.
 pub fn encode_entry(enc: &mut Encoder, key: &Key, id: &VersionId, payload: &Payload) {
     let (value, expires, tombstone): (&[u8], Option<u64>, bool) = match payload {
         Payload::Value { value, expires_at_ms } => (value, *expires_at_ms, false),
@@ -153,8 +203,7 @@ pub fn encode_entry(enc: &mut Encoder, key: &Key, id: &VersionId, payload: &Payl
     );
 }
 
-/// Appends one entry from borrowed parts.
-pub fn encode_entry_parts(enc: &mut Encoder, e: EntryRef<'_>) {
+fn flags_of(e: &EntryRef<'_>) -> u8 {
     let mut flags = 0;
     if e.value.is_none() {
         flags |= FLAG_TOMBSTONE;
@@ -162,16 +211,46 @@ pub fn encode_entry_parts(enc: &mut Encoder, e: EntryRef<'_>) {
     if e.expires_at_ms.is_some() {
         flags |= FLAG_EXPIRES;
     }
+    flags
+}
+
+fn key_len(bytes: &[u8]) -> u16 {
+    u16::try_from(bytes.len()).expect("limits bound keys below 64 KiB")
+}
+
+/// Appends one entry from borrowed parts, in the fixed layout.
+pub fn encode_entry_parts(enc: &mut Encoder, e: EntryRef<'_>) {
+    encode_entry_in(enc, e, EntryLayout::Fixed);
+}
+
+/// Appends one entry from borrowed parts, in `layout`.
+pub fn encode_entry_in(enc: &mut Encoder, e: EntryRef<'_>, layout: EntryLayout) {
+    let flags = flags_of(&e);
     let value = e.value.unwrap_or(&[]);
-    enc.u32(e.table.0);
-    enc.u16(u16::try_from(e.partition_key.len()).expect("limits bound keys below 64 KiB"));
-    enc.u16(u16::try_from(e.sort_key.len()).expect("limits bound keys below 64 KiB"));
-    enc.u32(u32::try_from(value.len()).expect("limits bound values below 4 GiB"));
-    enc.u64(e.id.ts.0);
-    enc.u8(e.id.origin.kind.code());
-    enc.u8(flags);
-    enc.u32(e.id.origin.source_id);
-    enc.u64(e.id.origin.seq);
+    let value_len = u32::try_from(value.len()).expect("limits bound values below 4 GiB");
+    match layout {
+        EntryLayout::Fixed => {
+            enc.u32(e.table.0);
+            enc.u16(key_len(e.partition_key));
+            enc.u16(key_len(e.sort_key));
+            enc.u32(value_len);
+            enc.u64(e.id.ts.0);
+            enc.u8(e.id.origin.kind.code());
+            enc.u8(flags);
+            enc.u32(e.id.origin.source_id);
+            enc.u64(e.id.origin.seq);
+        }
+        EntryLayout::Compact => {
+            enc.varint(u64::from(e.table.0));
+            enc.varint(u64::from(key_len(e.partition_key)));
+            enc.varint(u64::from(key_len(e.sort_key)));
+            enc.varint(u64::from(value_len));
+            enc.u64(e.id.ts.0);
+            enc.u8(e.id.origin.kind.code() | flags << KIND_BITS);
+            enc.varint(u64::from(e.id.origin.source_id));
+            enc.varint(e.id.origin.seq);
+        }
+    }
     if let Some(at) = e.expires_at_ms {
         enc.u64(at);
     }
@@ -180,29 +259,72 @@ pub fn encode_entry_parts(enc: &mut Encoder, e: EntryRef<'_>) {
     enc.raw(value);
 }
 
-/// The encoded size of an entry.
-pub fn entry_encoded_len(e: &EntryRef<'_>) -> usize {
-    ENTRY_FIXED_BYTES
-        + if e.expires_at_ms.is_some() { 8 } else { 0 }
-        + e.partition_key.len()
-        + e.sort_key.len()
-        + e.value.map_or(0, <[u8]>::len)
+/// Bits of the compact layout's kind-and-flags byte that hold the origin kind.
+const KIND_BITS: u8 = 2;
+
+/// The bytes `v` takes as a LEB128 integer.
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-/// Decodes one entry, borrowing its byte fields.
+/// The encoded size of an entry in the fixed layout.
+pub fn entry_encoded_len(e: &EntryRef<'_>) -> usize {
+    entry_len_in(e, EntryLayout::Fixed)
+}
+
+/// The encoded size of an entry in `layout`.
+pub fn entry_len_in(e: &EntryRef<'_>, layout: EntryLayout) -> usize {
+    let value_len = e.value.map_or(0, <[u8]>::len);
+    let head = match layout {
+        EntryLayout::Fixed => ENTRY_FIXED_BYTES,
+        EntryLayout::Compact => {
+            varint_len(u64::from(e.table.0))
+                + varint_len(e.partition_key.len() as u64)
+                + varint_len(e.sort_key.len() as u64)
+                + varint_len(value_len as u64)
+                + 8
+                + 1
+                + varint_len(u64::from(e.id.origin.source_id))
+                + varint_len(e.id.origin.seq)
+        }
+    };
+    head + if e.expires_at_ms.is_some() { 8 } else { 0 } + e.partition_key.len() + e.sort_key.len() + value_len
+}
+
+/// Decodes one entry in the fixed layout, borrowing its byte fields.
 pub fn decode_entry<'a>(dec: &mut Decoder<'a>) -> Result<EntryRef<'a>, DecodeError> {
-    let table = TableId(dec.u32()?);
-    let pk_len = dec.u16()? as usize;
-    let sk_len = dec.u16()? as usize;
-    let value_len = dec.u32()? as usize;
-    let ts = Ts(dec.u64()?);
-    let kind = OriginKind::from_code(dec.u8()?).ok_or(dec.error("unknown origin kind"))?;
-    let flags = dec.u8()?;
+    decode_entry_in(dec, EntryLayout::Fixed)
+}
+
+/// Decodes one entry in `layout`, borrowing its byte fields.
+pub fn decode_entry_in<'a>(dec: &mut Decoder<'a>, layout: EntryLayout) -> Result<EntryRef<'a>, DecodeError> {
+    let (table, pk_len, sk_len, value_len, ts, kind, flags, source_id, seq) = match layout {
+        EntryLayout::Fixed => {
+            let table = TableId(dec.u32()?);
+            let pk_len = dec.u16()? as usize;
+            let sk_len = dec.u16()? as usize;
+            let value_len = dec.u32()? as usize;
+            let ts = Ts(dec.u64()?);
+            let kind = dec.u8()?;
+            let flags = dec.u8()?;
+            (table, pk_len, sk_len, value_len, ts, kind, flags, dec.u32()?, dec.u64()?)
+        }
+        EntryLayout::Compact => {
+            let table = TableId(dec.varint(u32::MAX.into())? as u32);
+            let pk_len = dec.varint(u16::MAX.into())? as usize;
+            let sk_len = dec.varint(u16::MAX.into())? as usize;
+            let value_len = dec.varint(u32::MAX.into())? as usize;
+            let ts = Ts(dec.u64()?);
+            let byte = dec.u8()?;
+            let source_id = dec.varint(u32::MAX.into())? as u32;
+            let seq = dec.varint(u64::MAX)?;
+            (table, pk_len, sk_len, value_len, ts, byte & ((1 << KIND_BITS) - 1), byte >> KIND_BITS, source_id, seq)
+        }
+    };
+    let kind = OriginKind::from_code(kind).ok_or(dec.error("unknown origin kind"))?;
     if flags & !(FLAG_TOMBSTONE | FLAG_EXPIRES) != 0 {
         return Err(dec.error("unknown entry flags"));
     }
-    let source_id = dec.u32()?;
-    let seq = dec.u64()?;
     let expires_at_ms = if flags & FLAG_EXPIRES != 0 { Some(dec.u64()?) } else { None };
     let tombstone = flags & FLAG_TOMBSTONE != 0;
     if tombstone && (value_len != 0 || expires_at_ms.is_some()) {
@@ -221,7 +343,7 @@ pub fn decode_entry<'a>(dec: &mut Decoder<'a>) -> Result<EntryRef<'a>, DecodeErr
     })
 }
 
-/// Decodes one owned entry.
+/// Decodes one owned entry in the fixed layout.
 pub fn decode_entry_owned(dec: &mut Decoder<'_>) -> Result<Entry, DecodeError> {
     decode_entry(dec).map(|e| e.to_owned())
 }
@@ -257,6 +379,49 @@ mod tests {
             })
     }
 
+    #[test]
+    fn a_small_entry_is_a_fifth_smaller_in_the_compact_layout() {
+        let value = [b'v'; 100];
+        let e = EntryRef {
+            table: TableId(1),
+            partition_key: &[7; 16],
+            sort_key: &[],
+            id: VersionId {
+                ts: Ts(1 << 40),
+                origin: Origin { kind: OriginKind::Direct, source_id: 0, seq: 1_000_000 },
+            },
+            value: Some(&value),
+            expires_at_ms: None,
+        };
+        assert_eq!(entry_len_in(&e, EntryLayout::Fixed), 150);
+        assert_eq!(entry_len_in(&e, EntryLayout::Compact), 133);
+    }
+
+    #[test]
+    fn bad_varints_are_refused() {
+        let refused = |bytes: &[u8], max: u64| Decoder::new(bytes).varint(max).expect_err("refused").reason;
+        assert_eq!(refused(&[0x80; 11], u64::MAX), "variable-length integer longer than ten bytes");
+        let mut over = vec![0xff; 9];
+        over.push(0x02);
+        assert_eq!(refused(&over, u64::MAX), "variable-length integer overflows 64 bits");
+        assert_eq!(refused(&[0x80, 0x80, 0x04], u16::MAX.into()), "variable-length integer out of range");
+        assert_eq!(refused(&[0x80], u64::MAX), "truncated");
+        let mut max = vec![0xff; 9];
+        max.push(0x01);
+        assert_eq!(Decoder::new(&max).varint(u64::MAX), Ok(u64::MAX));
+        // An unknown flag in the compact layout's kind-and-flags byte.
+        let mut enc = Encoder::default();
+        for _ in 0..4 {
+            enc.varint(0);
+        }
+        enc.u64(1);
+        enc.u8(2 | 4 << KIND_BITS);
+        enc.varint(0);
+        enc.varint(0);
+        let mut dec = Decoder::new(&enc.bytes);
+        assert_eq!(decode_entry_in(&mut dec, EntryLayout::Compact).expect_err("refused").reason, "unknown entry flags");
+    }
+
     proptest! {
         #![proptest_config(nacre_testkit::proptest_config(module_path!(), 256))]
 
@@ -272,10 +437,36 @@ mod tests {
         }
 
         #[test]
+        fn entry_round_trips_in_the_compact_layout(entry in arb_entry()) {
+            let mut enc = Encoder::default();
+            encode_entry_in(&mut enc, entry.as_ref(), EntryLayout::Compact);
+            prop_assert_eq!(enc.bytes.len(), entry_len_in(&entry.as_ref(), EntryLayout::Compact));
+            prop_assert!(enc.bytes.len() >= EntryLayout::Compact.min_bytes());
+            let mut dec = Decoder::new(&enc.bytes);
+            let back = decode_entry_in(&mut dec, EntryLayout::Compact).expect("decodes").to_owned();
+            prop_assert_eq!(back, entry);
+            prop_assert!(dec.finish().is_ok());
+        }
+
+        #[test]
+        fn varints_round_trip_at_their_predicted_length(v in any::<u64>(), shift in 0u32..64) {
+            for v in [v, v >> shift] {
+                let mut enc = Encoder::default();
+                enc.varint(v);
+                prop_assert_eq!(enc.bytes.len(), varint_len(v));
+                let mut dec = Decoder::new(&enc.bytes);
+                prop_assert_eq!(dec.varint(u64::MAX), Ok(v));
+                prop_assert!(dec.finish().is_ok());
+            }
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic_the_entry_decoder(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
-            let mut dec = Decoder::new(&bytes);
-            while dec.remaining() > 0 {
-                if decode_entry(&mut dec).is_err() { break; }
+            for layout in [EntryLayout::Fixed, EntryLayout::Compact] {
+                let mut dec = Decoder::new(&bytes);
+                while dec.remaining() > 0 {
+                    if decode_entry_in(&mut dec, layout).is_err() { break; }
+                }
             }
         }
     }

@@ -12,5 +12,20 @@ pub mod info;
 pub mod reader;
 pub mod writer;
 
-/// The segment format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+use crate::codec::EntryLayout;
+
+/// The segment format version this build writes. It reads every version [`entry_layout`] knows.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// How this build's data blocks lay out entries: format [`FORMAT_VERSION`]'s layout.
+pub const WRITTEN_ENTRY_LAYOUT: EntryLayout = EntryLayout::Compact;
+
+/// How data blocks of segment format `version` lay out their entries, or `None` for a version
+/// this build cannot read: 1 wrote fixed-width fields, 2 writes the compact layout.
+pub fn entry_layout(version: u32) -> Option<EntryLayout> {
+    match version {
+        1 => Some(EntryLayout::Fixed),
+        2 => Some(EntryLayout::Compact),
+        _ => None,
+    }
+}

@@ -1,8 +1,9 @@
-//! Format fixtures: files of on-disk format version 1, checked in under `tests/fixtures/v1`, are
-//! loaded into a fresh simulated disk and recovered by this build, with exact outcomes: the good
-//! set reads back specific keys, values, versions and origins; each corrupt copy fails with its
-//! specific typed error. A format change that breaks old data fails here. The `regenerate` test
-//! (ignored) rewrites the fixtures; see `tests/fixtures/v1/README.md`.
+//! Format fixtures: files of each on-disk format version, checked in under `tests/fixtures/vN`,
+//! are loaded into a fresh simulated disk and recovered by this build, with exact outcomes: the
+//! good set reads back specific keys, values, versions and origins; each corrupt copy fails with
+//! its specific typed error. A format change that breaks old data fails here. The `regenerate`
+//! test (ignored) rewrites the newest set ([`WRITTEN`]); see `tests/fixtures/v1/README.md` and
+//! `tests/fixtures/v2/README.md`.
 
 #[path = "support/harness.rs"]
 mod harness;
@@ -20,7 +21,12 @@ use nacre_storage::{
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+/// Every fixture set, oldest first: each is read by this build with the same outcomes.
+const SETS: [&str; 2] = ["v1", "v2"];
+/// The set this build's writer would write, which `regenerate` rewrites: segment format 2
+/// (compact entries); the log, CURRENT and clock formats are still version 1.
+const WRITTEN: &str = "v2";
 const ROOT: &str = "/nacre";
 const SEGMENT: &str = "p7/0000000000000001.seg";
 const WAL: &str = "wal/0000000000000001.wal";
@@ -92,7 +98,7 @@ fn fixture_files(dirs: &[&str]) -> BTreeMap<PathBuf, Vec<u8>> {
     }
     let mut files = BTreeMap::new();
     for d in dirs {
-        let base = Path::new(V1).join(d);
+        let base = Path::new(FIXTURES).join(d);
         walk(&base, &base, &mut files);
     }
     files
@@ -133,9 +139,15 @@ async fn get(s: &Store<SimDisk>, pk: &str, sk: &str) -> nacre_storage::Result<Op
 }
 
 #[test]
-fn the_good_v1_fixture_reads_back_every_key_version_and_origin() {
-    block_on(async {
-        let s = open(&["good"]).await.expect("recover");
+fn the_good_fixture_of_every_version_reads_back_every_key_version_and_origin() {
+    for set in SETS {
+        block_on(good_fixture_reads_back(set));
+    }
+}
+
+async fn good_fixture_reads_back(set: &str) {
+    {
+        let s = open(&[format!("{set}/good").as_str()]).await.expect("recover");
         assert_eq!(s.engine.segment_ids(), vec![SegmentId(1)]);
         assert_eq!(s.engine.stats().segment_entries, 4);
         assert_eq!(s.engine.stats().memtable_entries, 3, "the two batches above the manifest's WAL position");
@@ -162,83 +174,98 @@ fn the_good_v1_fixture_reads_back_every_key_version_and_origin() {
         assert_eq!(versions("bob", "").await, bob);
         let marked = s.engine.versions(Key::new(MARKED, "any", "").as_ref()).await.expect("versions");
         assert_eq!(marked.watermark, Some(watermark()), "the manifest's watermark");
-    });
+    }
 }
 
 #[test]
-fn a_v1_segment_with_a_flipped_data_byte_fails_the_reads_of_that_block_only() {
-    block_on(async {
-        let s = open(&["good", "corrupt/segment-data-bit-flip"]).await.expect("data blocks are read lazily");
-        // The stored checksum, and that of the bytes as they are.
-        let bytes = &fixture_files(&["corrupt/segment-data-bit-flip"])[Path::new(SEGMENT)];
-        let expected = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
-        let actual = checksum(&IoBuf::from_padded(bytes[..ALIGN].to_vec()).as_slice()[8..], 0);
-        match get(&s, "carol", "").await {
-            Err(Error::ChecksumMismatch { file, offset: 0, expected: e, actual: a }) => {
-                assert_eq!((file, e, a), (path(SEGMENT), expected, actual));
+fn a_segment_with_a_flipped_data_byte_fails_the_reads_of_that_block_only() {
+    for set in SETS {
+        let (good, flipped) = (format!("{set}/good"), format!("{set}/corrupt/segment-data-bit-flip"));
+        block_on(async {
+            let s = open(&[good.as_str(), flipped.as_str()]).await.expect("data blocks are read lazily");
+            // The stored checksum, and that of the bytes as they are.
+            let bytes = &fixture_files(&[flipped.as_str()])[Path::new(SEGMENT)];
+            let expected = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+            let actual = checksum(&IoBuf::from_padded(bytes[..ALIGN].to_vec()).as_slice()[8..], 0);
+            match get(&s, "carol", "").await {
+                Err(Error::ChecksumMismatch { file, offset: 0, expected: e, actual: a }) => {
+                    assert_eq!((file, e, a), (path(SEGMENT), expected, actual));
+                }
+                other => panic!("carol's block is damaged: {other:?}"),
             }
-            other => panic!("carol's block is damaged: {other:?}"),
-        }
-        // Newer than anything in the segment: served from the WAL without reading it.
-        let frank = get(&s, "frank", "").await.expect("get").map(|r| r.value);
-        assert_eq!(frank, Some(frank_value().into_bytes()));
-    });
+            // Newer than anything in the segment: served from the WAL without reading it.
+            let frank = get(&s, "frank", "").await.expect("get").map(|r| r.value);
+            assert_eq!(frank, Some(frank_value().into_bytes()));
+        });
+    }
 }
 
 #[test]
-fn a_v1_segment_footer_with_a_bad_magic_fails_recovery() {
-    block_on(async {
-        let size = fixture_files(&["good"])[Path::new(SEGMENT)].len().next_multiple_of(ALIGN) as u64;
-        match open(&["good", "corrupt/segment-footer-bad-magic"]).await {
-            Err(Error::Corrupt { file, offset, reason }) => {
-                assert_eq!((file, offset, reason), (path(SEGMENT), size - ALIGN as u64, "bad segment magic"));
+fn a_segment_footer_with_a_bad_magic_fails_recovery() {
+    for set in SETS {
+        let (good, bad) = (format!("{set}/good"), format!("{set}/corrupt/segment-footer-bad-magic"));
+        block_on(async {
+            let size = fixture_files(&[good.as_str()])[Path::new(SEGMENT)].len().next_multiple_of(ALIGN) as u64;
+            match open(&[good.as_str(), bad.as_str()]).await {
+                Err(Error::Corrupt { file, offset, reason }) => {
+                    assert_eq!((file, offset, reason), (path(SEGMENT), size - ALIGN as u64, "bad segment magic"));
+                }
+                other => panic!("{:?}", other.map(|_| "recovered")),
             }
-            other => panic!("{:?}", other.map(|_| "recovered")),
-        }
-    });
+        });
+    }
 }
 
 #[test]
-fn a_v1_wal_with_a_damaged_middle_batch_fails_recovery() {
-    block_on(async {
-        match open(&["good", "corrupt/wal-damaged-middle-batch"]).await {
-            Err(Error::Corrupt { file, offset, reason }) => {
-                let expected = (path(WAL), 2 * ALIGN as u64, "a damaged batch is followed by valid ones");
-                assert_eq!((file, offset, reason), expected);
+fn a_wal_with_a_damaged_middle_batch_fails_recovery() {
+    for set in SETS {
+        let (good, bad) = (format!("{set}/good"), format!("{set}/corrupt/wal-damaged-middle-batch"));
+        block_on(async {
+            match open(&[good.as_str(), bad.as_str()]).await {
+                Err(Error::Corrupt { file, offset, reason }) => {
+                    let expected = (path(WAL), 2 * ALIGN as u64, "a damaged batch is followed by valid ones");
+                    assert_eq!((file, offset, reason), expected);
+                }
+                other => panic!("{:?}", other.map(|_| "recovered")),
             }
-            other => panic!("{:?}", other.map(|_| "recovered")),
-        }
-    });
+        });
+    }
 }
 
 #[test]
-fn a_v1_wal_with_a_torn_last_batch_recovers_without_it() {
-    block_on(async {
-        let s = open(&["good", "corrupt/wal-torn-tail"]).await.expect("a torn tail is dropped");
-        assert_eq!(get(&s, "frank", "").await.expect("get"), None, "the torn batch is gone");
-        let alice = get(&s, "alice", "profile").await.expect("get").map(|r| r.value);
-        assert_eq!(alice, Some(b"manager".to_vec()), "the batch before it stays");
-    });
+fn a_wal_with_a_torn_last_batch_recovers_without_it() {
+    for set in SETS {
+        let (good, torn) = (format!("{set}/good"), format!("{set}/corrupt/wal-torn-tail"));
+        block_on(async {
+            let s = open(&[good.as_str(), torn.as_str()]).await.expect("a torn tail is dropped");
+            assert_eq!(get(&s, "frank", "").await.expect("get"), None, "the torn batch is gone");
+            let alice = get(&s, "alice", "profile").await.expect("get").map(|r| r.value);
+            assert_eq!(alice, Some(b"manager".to_vec()), "the batch before it stays");
+        });
+    }
 }
 
 #[test]
-fn a_v1_manifest_of_an_unknown_version_is_refused() {
-    block_on(async {
-        match open(&["good", "corrupt/manifest-unknown-version"]).await {
-            Err(Error::UnsupportedFormatVersion { file, found, supported }) => {
-                assert_eq!((file, found, supported), (path(MANIFEST), 2, 1));
+fn a_manifest_of_an_unknown_version_is_refused() {
+    for set in SETS {
+        let (good, bad) = (format!("{set}/good"), format!("{set}/corrupt/manifest-unknown-version"));
+        block_on(async {
+            match open(&[good.as_str(), bad.as_str()]).await {
+                Err(Error::UnsupportedFormatVersion { file, found, supported }) => {
+                    assert_eq!((file, found, supported), (path(MANIFEST), 2, 1));
+                }
+                other => panic!("{:?}", other.map(|_| "recovered")),
             }
-            other => panic!("{:?}", other.map(|_| "recovered")),
-        }
-    });
+        });
+    }
 }
 
 // ---- the generator --------------------------------------------------------------------------
 
-/// Writes `bytes` to `v1/<dir>/<rel>`, without its trailing zeros (the loader pads them back).
-fn store_fixture(dir: &str, rel: &str, bytes: &[u8]) {
+/// Writes `bytes` to `<set>/<dir>/<rel>`, without its trailing zeros (the loader pads them back).
+fn store_fixture(set: &str, dir: &str, rel: &str, bytes: &[u8]) {
     let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
-    let path = Path::new(V1).join(dir).join(rel);
+    let path = Path::new(FIXTURES).join(set).join(dir).join(rel);
     std::fs::create_dir_all(path.parent().expect("in a directory")).expect("mkdir");
     std::fs::write(&path, &bytes[..end]).unwrap_or_else(|e| panic!("{path:?}: {e}"));
 }
@@ -261,10 +288,9 @@ fn regenerate() {
     let disk = SimDisk::new(1);
     block_on(write_good(disk.clone()));
     let image = disk.crash_image(false);
-    if Path::new(V1).exists() {
-        for d in ["good", "corrupt"] {
-            let _ = std::fs::remove_dir_all(Path::new(V1).join(d));
-        }
+    let written = Path::new(FIXTURES).join(WRITTEN);
+    for d in ["good", "corrupt"] {
+        let _ = std::fs::remove_dir_all(written.join(d));
     }
     let mut good: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for p in image.live_paths() {
@@ -276,15 +302,15 @@ fn regenerate() {
     let names: Vec<&str> = good.keys().map(String::as_str).collect();
     assert_eq!(names, ["p7/0000000000000001.seg", "p7/CURRENT", MANIFEST, WAL], "the layout the tests expect");
     for (rel, bytes) in &good {
-        store_fixture("good", rel, bytes);
+        store_fixture(WRITTEN, "good", rel, bytes);
     }
     let mut seg = good[SEGMENT].clone();
     seg[16 + 5] ^= 0x01;
-    store_fixture("corrupt/segment-data-bit-flip", SEGMENT, &seg);
+    store_fixture(WRITTEN, "corrupt/segment-data-bit-flip", SEGMENT, &seg);
     let mut seg = good[SEGMENT].clone();
     let footer = seg.len() - ALIGN;
     reseal(&mut seg, footer, BlockKind::Footer, |p| p[..8].copy_from_slice(b"NACREXXX"));
-    store_fixture("corrupt/segment-footer-bad-magic", SEGMENT, &seg);
+    store_fixture(WRITTEN, "corrupt/segment-footer-bad-magic", SEGMENT, &seg);
     // The WAL: a header page, then one page per batch: the flushed batch, alice and bob, frank.
     let wal = &good[WAL];
     for batch in 1..=3 {
@@ -292,14 +318,14 @@ fn regenerate() {
     }
     let mut damaged = wal.clone();
     damaged[2 * ALIGN + 40] ^= 0x10;
-    store_fixture("corrupt/wal-damaged-middle-batch", WAL, &damaged);
+    store_fixture(WRITTEN, "corrupt/wal-damaged-middle-batch", WAL, &damaged);
     let mut torn = wal.clone();
     // Frank's batch's second sector never reached the disk.
     torn[3 * ALIGN + 512..3 * ALIGN + 1024].fill(0);
-    store_fixture("corrupt/wal-torn-tail", WAL, &torn);
+    store_fixture(WRITTEN, "corrupt/wal-torn-tail", WAL, &torn);
     let mut manifest = good[MANIFEST].clone();
     reseal(&mut manifest, 0, BlockKind::LogHeader, |p| p[..4].copy_from_slice(&2u32.to_le_bytes()));
-    store_fixture("corrupt/manifest-unknown-version", MANIFEST, &manifest);
+    store_fixture(WRITTEN, "corrupt/manifest-unknown-version", MANIFEST, &manifest);
 }
 
 /// The clock high-water fixture: shard 0's file after a raise to 1,000 ms and one to 2,000 ms,
@@ -325,7 +351,8 @@ async fn load_clock(bytes: Vec<u8>) -> SimDisk {
 
 #[test]
 fn the_v1_clock_high_water_file_recovers_its_newest_bound_and_a_flipped_bit_is_refused() {
-    let bytes = std::fs::read(Path::new(V1).join(CLOCK)).expect("the clock fixture: run regenerate_clock?");
+    let bytes =
+        std::fs::read(Path::new(FIXTURES).join("v1").join(CLOCK)).expect("the clock fixture: run regenerate_clock?");
     block_on(async {
         let disk = load_clock(bytes.clone()).await;
         assert_eq!(recover_bound(&disk, &path("clock")).await.expect("recover"), Some(Ts::from_millis(2_000)));
@@ -345,5 +372,5 @@ fn regenerate_clock() {
     let disk = SimDisk::new(1);
     block_on(write_clock(&disk));
     let bytes = disk.crash_image(false).read_live(&path(CLOCK)).expect("written");
-    store_fixture("", CLOCK, &bytes);
+    store_fixture("v1", "", CLOCK, &bytes);
 }

@@ -290,7 +290,8 @@ pub fn read_descriptor(dir: &Path, partition_count: u32) -> Result<LoadDescripto
             supported: DESCRIPTOR_FORMAT_VERSION,
         });
     }
-    if d.segment_format_version != crate::segment::FORMAT_VERSION {
+    // A load built by an older builder links as long as this build reads its segments.
+    if crate::segment::entry_layout(d.segment_format_version).is_none() {
         return Err(LoadRejection::FormatVersion {
             what: "segment",
             found: d.segment_format_version,

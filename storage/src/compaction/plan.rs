@@ -140,8 +140,8 @@ mod tests {
         let s = base_and_flushes(policy.hot_max_runs as u64);
         let task = plan(&s, hot(&policy), &policy).expect("a hot partition merges past its most runs");
         assert_eq!(task.reason, Reason::RunCount);
-        let newest = policy.hot_max_runs as u64;
-        assert_eq!(task.inputs, vec![SegmentId(newest), SegmentId(newest - 1)], "the newest runs, enough to get under");
+        let flushes: Vec<SegmentId> = (1..=policy.hot_max_runs as u64).rev().map(SegmentId).collect();
+        assert_eq!(task.inputs, flushes, "the like-sized flushes, not the far bigger base");
         assert_eq!(plan(&s, HeatRates::default(), &policy), None, "a cold partition tolerates them");
     }
 
@@ -151,7 +151,8 @@ mod tests {
         let over = base_and_flushes(policy.cold_max_runs as u64);
         let task = plan(&over, HeatRates::default(), &policy).expect("over the cold limit");
         assert_eq!(task.reason, Reason::RunCount);
-        assert_eq!(task.inputs.len(), policy.cold_merge_width, "a batch as wide as the cold merge width");
+        assert_eq!(task.inputs.len(), policy.cold_max_runs, "every like-sized flush: more than the cold merge width");
+        assert!(task.inputs.len() >= policy.cold_merge_width);
         assert_eq!(task.inputs[0], SegmentId(policy.cold_max_runs as u64), "newest first");
         assert_eq!(plan(&base_and_flushes(policy.cold_max_runs as u64 - 1), HeatRates::default(), &policy), None);
     }
@@ -192,10 +193,11 @@ mod tests {
     #[test]
     fn over_the_run_limit_the_smallest_window_of_like_runs_merges_not_the_newest() {
         let policy = Policy::default();
-        // Newest first: a fresh flush, a merged run, then two flushes, on a base too big for
-        // the size ratio. Merging the newest pair would rewrite the merged run; the two older
+        // Newest first: two fresh flushes, a merged run, then three flushes, on a base too big
+        // for the size ratio. Merging the newest pair would rewrite the merged run; the two older
         // flushes are the cheapest pair.
         let mut runs = vec![
+            run(7, SegmentKind::Flush, 1 << 20, 1_000, 107),
             run(6, SegmentKind::Flush, 1 << 20, 1_000, 106),
             run(5, SegmentKind::Compaction, 8 << 20, 1_000, 105),
             run(4, SegmentKind::Flush, 1 << 20, 1_000, 104),
@@ -212,6 +214,32 @@ mod tests {
         // Equal windows: the newest.
         let task = plan(&base_and_flushes(thresholds.max_runs as u64 + 1), hot(&policy), &policy).expect("over");
         assert_eq!(task.inputs[0], SegmentId(thresholds.max_runs as u64 + 1));
+    }
+
+    #[test]
+    fn a_base_not_much_bigger_than_the_merge_joins_it_and_a_big_one_stays_out() {
+        let policy = Policy::default();
+        let thresholds = policy.thresholds(hot(&policy));
+        // Enough 1 MiB flushes to be one over the hot limit, on a base of `base` MiB.
+        let on_base = |base: u64| {
+            let mut runs = flushes(thresholds.max_runs as u64, 1 << 20);
+            runs.push(run(100, SegmentKind::Compaction, base << 20, 1_000, 50));
+            snapshot(runs)
+        };
+        let flush_bytes = thresholds.max_runs as f64;
+        let joins = (policy.merge_extend_ratio * flush_bytes).floor() as u64;
+        assert!(flush_bytes < thresholds.size_ratio * joins as f64, "the size ratio must not fire first");
+        let task = plan(&on_base(joins), hot(&policy), &policy).expect("over the hot limit");
+        assert_eq!(task.reason, Reason::RunCount);
+        assert!(task.inputs.contains(&SegmentId(100)), "a base within the extend ratio merges too: {task:?}");
+        assert_eq!(task.inputs.len(), thresholds.max_runs + 1);
+        let task = plan(&on_base(joins + 1), hot(&policy), &policy).expect("over the hot limit");
+        assert!(!task.inputs.contains(&SegmentId(100)), "a base past the extend ratio stays out: {task:?}");
+        assert_eq!(task.inputs.len(), thresholds.max_runs);
+        // With no extension, only enough runs to get under the limit merge.
+        let narrow = Policy { merge_extend_ratio: 0.0, ..policy };
+        let task = plan(&on_base(joins), hot(&narrow), &narrow).expect("over the hot limit");
+        assert_eq!(task.inputs.len(), narrow.hot_merge_width);
     }
 
     #[test]

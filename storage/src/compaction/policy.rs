@@ -8,7 +8,7 @@ use super::heat::HeatRates;
 pub struct Policy {
     /// Operations per second (reads and writes) at which a partition is fully hot. Default 1,000.
     pub hot_ops_per_sec: f64,
-    /// Most runs a fully hot partition keeps before merging. Default 4 (leveled-like: RocksDB's
+    /// Most runs a fully hot partition keeps before merging. Default 5 (leveled-like: RocksDB's
     /// leveled compaction keeps up to four level-0 runs above its base level).
     pub hot_max_runs: usize,
     /// Most runs a cold partition keeps before merging. Default 12 (tiered-like).
@@ -24,6 +24,13 @@ pub struct Policy {
     pub hot_size_ratio: f64,
     /// The same for a cold partition. Default 4.0.
     pub cold_size_ratio: f64,
+    /// A run-count merge takes in the next older run too while that run is at most this many
+    /// times the merge's bytes so far. Merging a run with one not much bigger than itself costs
+    /// little more, and spares a second rewrite of the same versions later: under overwrites a
+    /// hot partition's flushes merge straight into its base, as RocksDB's level 0 merges into
+    /// level 1, instead of into a pile of their own that is merged again. A large base (a bulk
+    /// load, a cold partition's big run) is still left out. Default 2.0.
+    pub merge_extend_ratio: f64,
     /// A run is rewritten on its own once this fraction of its versions is reclaimable.
     /// Default 0.5.
     pub space_pressure: f64,
@@ -35,12 +42,13 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             hot_ops_per_sec: 1_000.0,
-            hot_max_runs: 4,
+            hot_max_runs: 5,
             cold_max_runs: 12,
             hot_merge_width: 2,
             cold_merge_width: 6,
             hot_size_ratio: 2.0,
             cold_size_ratio: 4.0,
+            merge_extend_ratio: 2.0,
             space_pressure: 0.5,
             space_pressure_min_bytes: 1 << 20,
         }
@@ -58,6 +66,8 @@ pub struct Thresholds {
     pub merge_width: usize,
     /// Newer runs over the oldest at which everything merges.
     pub size_ratio: f64,
+    /// How much bigger than a merge's bytes the next older run may be and still join it.
+    pub merge_extend_ratio: f64,
 }
 
 impl Policy {
@@ -73,6 +83,7 @@ impl Policy {
             max_runs: between(self.cold_max_runs, self.hot_max_runs),
             merge_width: between(self.cold_merge_width, self.hot_merge_width).max(2),
             size_ratio: self.cold_size_ratio + (self.hot_size_ratio - self.cold_size_ratio) * hotness,
+            merge_extend_ratio: self.merge_extend_ratio,
         }
     }
 }

@@ -9,7 +9,7 @@ use super::footer::Footer;
 use super::index::{self, IndexEntry};
 use super::info::{SegmentInfo, SegmentKind};
 use crate::block_cache::BlockCache;
-use crate::codec::{self, Decoder};
+use crate::codec::{self, Decoder, EntryLayout};
 use crate::error::{Error, Result};
 use crate::ids::{TableId, Ts};
 use crate::io::{ALIGN, DiskFile};
@@ -29,6 +29,8 @@ pub struct SegmentReader<F: DiskFile> {
     info: SegmentInfo,
     index: Vec<IndexEntry>,
     bloom: Bloom,
+    /// How its data blocks lay out entries, by its format version.
+    entries: EntryLayout,
 }
 
 impl<F: DiskFile> std::fmt::Debug for SegmentReader<F> {
@@ -63,13 +65,13 @@ impl<F: DiskFile> SegmentReader<F> {
         let buf = file.read_at(footer_offset, ALIGN).await?;
         let payload = block::unseal(buf.as_slice(), BlockKind::Footer, path, footer_offset)?;
         let footer = Footer::decode(&mut Decoder::new(payload)).map_err(|e| corrupt(footer_offset, e.reason))?;
-        if footer.format_version != super::FORMAT_VERSION {
+        let Some(entries) = super::entry_layout(footer.format_version) else {
             return Err(Error::UnsupportedFormatVersion {
                 file: path.to_path_buf(),
                 found: footer.format_version,
                 supported: super::FORMAT_VERSION,
             });
-        }
+        };
         for h in [footer.index, footer.bloom, footer.meta] {
             if h.offset % ALIGN as u64 != 0
                 || !(h.len as usize).is_multiple_of(ALIGN)
@@ -109,7 +111,7 @@ impl<F: DiskFile> SegmentReader<F> {
         let bloom_bytes = read_block(&file, path, footer.bloom, BlockKind::Bloom).await?;
         let bloom =
             Bloom::decode(&mut Decoder::new(&bloom_bytes)).map_err(|e| corrupt(footer.bloom.offset, e.reason))?;
-        Ok(SegmentReader { file, path: path.to_path_buf(), info, index, bloom })
+        Ok(SegmentReader { file, path: path.to_path_buf(), info, index, bloom, entries })
     }
 
     /// Opens the segment at `path`, `size` bytes long, trusting the summary its own metadata
@@ -202,10 +204,10 @@ impl<F: DiskFile> SegmentReader<F> {
         let offset = self.index[i].offset;
         let corrupt = |reason| Error::Corrupt { file: self.path.clone(), offset, reason };
         let mut dec = Decoder::new(payload);
-        let count = dec.count(codec::ENTRY_FIXED_BYTES).map_err(|e| corrupt(e.reason))?;
+        let count = dec.count(self.entries.min_bytes()).map_err(|e| corrupt(e.reason))?;
         let mut out = Vec::with_capacity(count);
         for _ in 0..count {
-            out.push(codec::decode_entry(&mut dec).map_err(|e| corrupt(e.reason))?);
+            out.push(codec::decode_entry_in(&mut dec, self.entries).map_err(|e| corrupt(e.reason))?);
         }
         dec.finish().map_err(|e| corrupt(e.reason))?;
         Ok(out)
@@ -227,9 +229,9 @@ impl<F: DiskFile> SegmentReader<F> {
             let corrupt = |reason| Error::Corrupt { file: self.path.clone(), offset, reason };
             // Decode lazily and stop at the first greater key: most of a block is never needed.
             let mut dec = Decoder::new(&payload);
-            let count = dec.count(codec::ENTRY_FIXED_BYTES).map_err(|e| corrupt(e.reason))?;
+            let count = dec.count(self.entries.min_bytes()).map_err(|e| corrupt(e.reason))?;
             for _ in 0..count {
-                let e = codec::decode_entry(&mut dec).map_err(|e| corrupt(e.reason))?;
+                let e = codec::decode_entry_in(&mut dec, self.entries).map_err(|e| corrupt(e.reason))?;
                 match e.key().cmp(&key) {
                     std::cmp::Ordering::Less => {}
                     std::cmp::Ordering::Equal => out.push(e.to_owned()),
@@ -263,9 +265,9 @@ impl<F: DiskFile> SegmentReader<F> {
             let offset = self.index[i].offset;
             let corrupt = |reason| Error::Corrupt { file: self.path.clone(), offset, reason };
             let mut dec = Decoder::new(&payload);
-            let count = dec.count(codec::ENTRY_FIXED_BYTES).map_err(|e| corrupt(e.reason))?;
+            let count = dec.count(self.entries.min_bytes()).map_err(|e| corrupt(e.reason))?;
             for _ in 0..count {
-                let e = codec::decode_entry(&mut dec).map_err(|e| corrupt(e.reason))?;
+                let e = codec::decode_entry_in(&mut dec, self.entries).map_err(|e| corrupt(e.reason))?;
                 match e.key().cmp(&key) {
                     std::cmp::Ordering::Less => {}
                     std::cmp::Ordering::Greater => return Ok(out),

@@ -3,6 +3,7 @@
 //! ahead of them, so ext4 never serialises extending direct-I/O writes. The writer checks the
 //! order of what it is given; it does not decide what to write.
 
+use super::WRITTEN_ENTRY_LAYOUT;
 use super::block::{self, BlockKind};
 use super::bloom::{self, Bloom};
 use super::footer::{BlockHandle, Footer};
@@ -124,11 +125,11 @@ impl<F: DiskFile> SegmentWriter<F> {
                 _ => return Err(Error::InvalidArgument("segment entries must be strictly increasing")),
             },
         };
-        let len = codec::entry_encoded_len(&e);
+        let len = codec::entry_len_in(&e, WRITTEN_ENTRY_LAYOUT);
         if self.block_entries > 0 && self.block.bytes.len() + len > self.layout.block_target_bytes {
             self.seal_block().await?;
         }
-        codec::encode_entry_parts(&mut self.block, e);
+        codec::encode_entry_in(&mut self.block, e, WRITTEN_ENTRY_LAYOUT);
         self.block_entries += 1;
         if new_key {
             self.key_count += 1;
