@@ -441,7 +441,7 @@ pub fn stats(format: Format, stats: &[Stat], per_partition: bool, rates: Option<
 
 /// The subsystem a statistic belongs to, by its name.
 pub fn subsystem(name: &str) -> &'static str {
-    const PREFIXES: [(&str, &str); 17] = [
+    const PREFIXES: [(&str, &str); 18] = [
         ("kafka_", "kafka"),
         ("wal_", "wal"),
         ("compaction", "compaction"),
@@ -454,6 +454,7 @@ pub fn subsystem(name: &str) -> &'static str {
         ("flush_", "storage"),
         ("cache_", "storage"),
         ("partition_poisoned", "storage"),
+        ("partition_requests", "requests"),
         ("request", "requests"),
         ("resp_", "resp"),
         ("bulk_", "bulk"),

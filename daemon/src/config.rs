@@ -96,11 +96,15 @@ heat_half_life_ms = 60000
 hot_ops_per_sec = 1000
 # Most runs a partition keeps before a merge: hot (leveled-like) and cold (tiered-like). Of the
 # windows of runs adjacent in age wide enough to get back under, the smallest merges.
-hot_max_runs = 4
+hot_max_runs = 5
 cold_max_runs = 12
 # Fewest runs such a merge takes: cold partitions merge rarely, in big batches.
 hot_merge_width = 2
 cold_merge_width = 6
+# Such a merge then takes in the next older run while that run is at most this percentage of
+# the merge's bytes so far: a base not much bigger than the flushes above it merges with them
+# at once instead of after they have been merged among themselves. 0 is never.
+merge_extend_percent = 200
 # Everything merges once the newer runs add up to this percentage of the oldest.
 hot_size_ratio_percent = 200
 cold_size_ratio_percent = 400
@@ -130,9 +134,15 @@ stall_report_ms = 0
 listen = ""
 
 [lineage]
-# OpenLineage RunEvents for each bulk link and rollback, appended one JSON object per line to
-# this file (created if missing; "" is off), for a metadata service's agent to ship.
+# OpenLineage RunEvents for each bulk link and rollback and each Kafka source added or removed,
+# appended one JSON object per line to this file (created if missing; "" is off), for a
+# metadata service's agent to ship.
 file = ""
+# And/or POSTed, one event a request as application/json, to this URL (an OpenLineage HTTP
+# endpoint, such as Marquez's "http://127.0.0.1:5000/api/v1/lineage"; "" is off). http:// only.
+url = ""
+# How long one POST may take, milliseconds, before the event counts as failed.
+post_timeout_ms = 5000
 # The namespace of the events' jobs and datasets (the tables).
 namespace = "nacre"
 # Events waiting for the writer thread; past this an event is dropped and counted.
@@ -321,6 +331,7 @@ pub struct CompactionConfig {
     pub cold_max_runs: usize,
     pub hot_merge_width: usize,
     pub cold_merge_width: usize,
+    pub merge_extend_percent: u32,
     pub hot_size_ratio_percent: u32,
     pub cold_size_ratio_percent: u32,
     pub space_pressure_percent: u32,
@@ -336,6 +347,7 @@ impl CompactionConfig {
             cold_max_runs: self.cold_max_runs,
             hot_merge_width: self.hot_merge_width,
             cold_merge_width: self.cold_merge_width,
+            merge_extend_ratio: f64::from(self.merge_extend_percent) / 100.0,
             hot_size_ratio: f64::from(self.hot_size_ratio_percent) / 100.0,
             cold_size_ratio: f64::from(self.cold_size_ratio_percent) / 100.0,
             space_pressure: f64::from(self.space_pressure_percent) / 100.0,
@@ -388,6 +400,8 @@ pub struct DiagnosticsConfig {
 #[allow(missing_docs, reason = "documented in DEFAULT_CONFIG")]
 pub struct LineageConfig {
     pub file: String,
+    pub url: String,
+    pub post_timeout_ms: u64,
     pub namespace: String,
     pub max_queued_events: usize,
 }
@@ -559,6 +573,12 @@ impl Config {
         self.resp.validate()?;
         if self.lineage.namespace.is_empty() || self.lineage.max_queued_events == 0 {
             return Err("lineage.namespace must not be empty and lineage.max_queued_events must be at least 1".into());
+        }
+        if !self.lineage.url.is_empty() && !self.lineage.url.starts_with("http://") {
+            return Err(format!("lineage.url {:?} must be an http:// URL (https is not supported)", self.lineage.url));
+        }
+        if self.lineage.post_timeout_ms == 0 {
+            return Err("lineage.post_timeout_ms must be at least 1".into());
         }
         if !self.http.listen.is_empty() && self.http.listen_addr().is_none() {
             return Err(format!("http.listen {:?} is not an address like 127.0.0.1:9464", self.http.listen));

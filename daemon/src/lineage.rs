@@ -1,23 +1,23 @@
-//! Lineage events: each bulk link and rollback is reported as an OpenLineage `RunEvent` (the
-//! job: the load; the dataset: the table; facets: the load's id, mode, snapshot, files, bytes
-//! and rows), appended as one JSON line to `[lineage] file`, which a metadata service's agent
-//! (Marquez, DataHub, OpenMetadata) can ship. Events go through a bounded queue to a writer
-//! thread of their own, so a slow disk never holds a shard: past `max_queued_events` an event is
-//! dropped and counted (`lineage_events_dropped_total`), never waited for.
+//! Lineage events: each bulk link and rollback, and each Kafka source added or removed, is
+//! reported as an OpenLineage `RunEvent` (`event.rs`), appended as one JSON line to
+//! `[lineage] file` and/or POSTed to `[lineage] url` (`sink.rs`), so a metadata service
+//! (Marquez, DataHub, OpenMetadata) or its agent learns of it. Events go through a bounded queue
+//! to a writer thread of their own, so a slow disk or endpoint never holds a shard: past
+//! `max_queued_events` an event is dropped and counted (`lineage_events_dropped_total`), never
+//! waited for; one a destination refuses is counted as failed.
 
-use serde_json::{Value, json};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+mod event;
+mod sink;
+
+pub(crate) use event::SourceFacts;
+pub use event::{PRODUCER, SCHEMA_URL};
+
+use crate::config::LineageConfig;
+use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-
-/// What events say produced them (a URI, as OpenLineage requires).
-pub const PRODUCER: &str = concat!("urn:nacre:nacred:", env!("CARGO_PKG_VERSION"));
-/// The OpenLineage schema version the events follow.
-pub const SCHEMA_URL: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
-/// Names the version of the run facet describing a bulk load (no published schema: a URN).
-const LOAD_FACET_SCHEMA_URL: &str = "urn:nacre:facet:NacreBulkLoadRunFacet:1";
+use std::time::Duration;
 
 /// The lineage emitter a process shares: counters, and the queue to the writer when on.
 #[derive(Debug, Default)]
@@ -35,44 +35,43 @@ impl Lineage {
         Arc::new(Lineage::default())
     }
 
-    /// Starts the writer thread appending to `file`, opened (created if missing) here so a bad
-    /// path stops the start; events queue up to `max_queued` before they are dropped.
-    pub fn to_file(
-        file: &Path,
-        namespace: &str,
-        max_queued: usize,
-    ) -> anyhow::Result<(Arc<Lineage>, std::thread::JoinHandle<()>)> {
-        let mut out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(file)
-            .map_err(|e| anyhow::anyhow!("cannot open the lineage file {} (lineage.file): {e}", file.display()))?;
-        let (sender, events) = std::sync::mpsc::sync_channel::<String>(max_queued);
+    /// The emitter `config` asks for: off when it names neither a file nor a URL; otherwise
+    /// with its writer thread started, the file opened (created if missing) here so a bad path
+    /// stops the start. Events queue up to `max_queued_events` before they are dropped.
+    pub fn start(config: &LineageConfig) -> anyhow::Result<(Arc<Lineage>, Option<std::thread::JoinHandle<()>>)> {
+        let file = Some(config.file.as_str()).filter(|f| !f.is_empty()).map(std::path::Path::new);
+        let url = Some(config.url.as_str()).filter(|u| !u.is_empty());
+        if file.is_none() && url.is_none() {
+            return Ok((Lineage::off(), None));
+        }
+        let mut sink = sink::Sink::open(file, url, Duration::from_millis(config.post_timeout_ms))?;
+        let (sender, events) = std::sync::mpsc::sync_channel::<String>(config.max_queued_events);
         let lineage = Arc::new(Lineage {
             queue: Mutex::new(Some(sender)),
-            namespace: namespace.to_owned(),
+            namespace: config.namespace.clone(),
             ..Lineage::default()
         });
         let writer = lineage.clone();
-        let path: PathBuf = file.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("lineage".into())
             .spawn(move || {
                 for line in events {
-                    let written = out.write_all(line.as_bytes()).and_then(|()| out.flush());
-                    if let Err(e) = written {
+                    if !sink.deliver(&line) {
                         writer.failed.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(file = %path.display(), error = %e, "a lineage event was not written");
                     }
                 }
             })
             .map_err(|e| anyhow::anyhow!("starting the lineage thread: {e}"))?;
-        Ok((lineage, thread))
+        Ok((lineage, Some(thread)))
     }
 
-    /// Closes the queue: the writer thread writes what is queued and ends.
+    /// Closes the queue: the writer thread delivers what is queued and ends.
     pub fn close(&self) {
         self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    }
+
+    fn is_on(&self) -> bool {
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
     }
 
     /// Queues `event` for the writer, or counts it dropped when the queue is full; nothing when
@@ -94,31 +93,17 @@ impl Lineage {
 
     /// Reports a bulk load's link (`job` "bulk-link") or rollback ("bulk-rollback") as complete.
     pub(crate) fn bulk_load(&self, job: &str, load: &crate::bulk_book::LoadRecord) {
-        if self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_none() {
-            return;
+        if self.is_on() {
+            self.emit(&event::bulk_load(&self.namespace, job, load));
         }
-        let facet = json!({
-            "_producer": PRODUCER,
-            "_schemaURL": LOAD_FACET_SCHEMA_URL,
-            "loadId": load.load_id,
-            "mode": load.mode,
-            "snapshotMs": load.snapshot_ms,
-            "files": load.files,
-            "bytes": load.bytes,
-            "rowCount": load.entries,
-            "state": load.state,
-        });
-        let event = json!({
-            "eventType": "COMPLETE",
-            "eventTime": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-            "producer": PRODUCER,
-            "schemaURL": SCHEMA_URL,
-            "run": { "runId": uuid::Uuid::new_v4().to_string(), "facets": { "nacre_bulkLoad": facet } },
-            "job": { "namespace": self.namespace, "name": format!("{job}:{}", load.load_id) },
-            "inputs": [],
-            "outputs": [{ "namespace": self.namespace, "name": load.table }],
-        });
-        self.emit(&event);
+    }
+
+    /// Reports a source's addition (`job` "source-add") or removal ("source-remove") as
+    /// complete.
+    pub(crate) fn source(&self, job: &str, source: SourceFacts<'_>) {
+        if self.is_on() {
+            self.emit(&event::source(&self.namespace, job, source));
+        }
     }
 
     /// Appends `lineage_events_total`, `lineage_events_dropped_total` and
@@ -142,6 +127,7 @@ impl Lineage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_full_queue_drops_and_counts_instead_of_waiting() {
@@ -156,5 +142,25 @@ mod tests {
         lineage.close();
         lineage.emit(&json!({"n": 2}));
         assert_eq!(lineage.emitted.load(Ordering::Relaxed), 1, "closed: nothing more is queued");
+    }
+
+    #[test]
+    fn an_unreachable_url_counts_failures_and_the_writer_keeps_going() {
+        // A port nothing listens on: bound, then closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+        let config = LineageConfig {
+            file: String::new(),
+            url: format!("http://127.0.0.1:{port}/api/v1/lineage"),
+            namespace: "nacre".into(),
+            max_queued_events: 8,
+            post_timeout_ms: 2_000,
+        };
+        let (lineage, writer) = Lineage::start(&config).expect("started");
+        lineage.emit(&json!({"n": 1}));
+        lineage.emit(&json!({"n": 2}));
+        lineage.close();
+        writer.expect("a writer").join().expect("the writer ends");
+        assert_eq!(lineage.emitted.load(Ordering::Relaxed), 2);
+        assert_eq!(lineage.failed.load(Ordering::Relaxed), 2);
     }
 }

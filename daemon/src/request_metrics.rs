@@ -5,9 +5,9 @@
 //! `request_duration_us{kind}` (cumulative `_bucket{le}` counts, `_count` and `_sum`), which the
 //! metrics endpoint turns into Prometheus families.
 
-use hdrhistogram::Histogram;
+use crate::latency_histograms::LatencyHistograms;
 use nacre_wire::{self as wire, ErrorCode, Reply, Request};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::time::Duration;
 
 /// Request kinds.
@@ -15,27 +15,18 @@ const KINDS: usize = Request::KINDS.len();
 /// Outcomes: success, then each named error code (a code this build does not name counts as
 /// `internal`).
 const OUTCOMES: usize = 1 + ErrorCode::NAMED.len();
-/// Upper bounds of the exported latency buckets, microseconds (Prometheus's `le`; `+Inf` is
-/// the count).
-pub(crate) const BUCKET_BOUNDS_US: [u64; 14] =
-    [25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1_000_000, 10_000_000];
-/// The longest latency recorded exactly; longer ones are recorded as this.
-const MAX_RECORDED_US: u64 = 3_600_000_000;
 
 /// One shard's request counters and latency histograms. Touched only by its shard's thread.
 pub(crate) struct RequestMetrics {
     outcomes: [[Cell<u64>; OUTCOMES]; KINDS],
-    /// Per kind, created at the kind's first request (most kinds are rare).
-    latency: RefCell<[Option<Box<Histogram<u64>>>; KINDS]>,
-    latency_sum_us: [Cell<u64>; KINDS],
+    latency: LatencyHistograms,
 }
 
 impl Default for RequestMetrics {
     fn default() -> Self {
         Self {
             outcomes: std::array::from_fn(|_| std::array::from_fn(|_| Cell::new(0))),
-            latency: RefCell::new(std::array::from_fn(|_| None)),
-            latency_sum_us: std::array::from_fn(|_| Cell::new(0)),
+            latency: LatencyHistograms::new(KINDS),
         }
     }
 }
@@ -72,13 +63,7 @@ impl RequestMetrics {
     pub(crate) fn record(&self, kind: usize, reply: &Reply, took: Duration) {
         let count = &self.outcomes[kind][outcome_of(reply)];
         count.set(count.get() + 1);
-        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).min(MAX_RECORDED_US);
-        self.latency_sum_us[kind].set(self.latency_sum_us[kind].get().saturating_add(us));
-        let mut latency = self.latency.borrow_mut();
-        let histogram = latency[kind].get_or_insert_with(|| {
-            Box::new(Histogram::new_with_max(MAX_RECORDED_US, 2).expect("valid histogram bounds"))
-        });
-        histogram.saturating_record(us);
+        self.latency.record(kind, took);
     }
 
     /// Appends this shard's counters and histograms to `out`, only for kinds and outcomes
@@ -94,17 +79,7 @@ impl RequestMetrics {
                 }
             }
         }
-        for (kind, histogram) in self.latency.borrow().iter().enumerate() {
-            let Some(histogram) = histogram else { continue };
-            let name = Request::KINDS[kind];
-            for bound in BUCKET_BOUNDS_US {
-                let le = bound.to_string();
-                let at_most = histogram.count_between(0, bound);
-                push(wire::labelled("request_duration_us_bucket", &[("kind", name), ("le", &le)]), at_most);
-            }
-            push(wire::labelled("request_duration_us_count", &[("kind", name)]), histogram.len());
-            push(wire::labelled("request_duration_us_sum", &[("kind", name)]), self.latency_sum_us[kind].get());
-        }
+        self.latency.push_stats("request_duration_us", "kind", &Request::KINDS, shard, out);
     }
 }
 

@@ -7,6 +7,7 @@
 //! docs/resp.md lists the commands and every difference from Redis.
 
 mod command;
+mod command_metrics;
 mod connection;
 mod glob;
 mod info;
@@ -38,43 +39,16 @@ pub struct RespDoor {
     pub reply_bytes: Rc<ByteBudget>,
     next_client: Cell<u64>,
     started: Instant,
-    /// Commands parsed, by [`command::Command::index`].
-    commands: [Cell<u64>; command::Command::NAMES.len()],
-    /// Commands refused before running: unknown, or with bad arguments.
-    refused: Cell<u64>,
+    /// Commands by command, refusals, outcomes and latency.
+    pub(crate) metrics: command_metrics::CommandMetrics,
 }
 
 impl RespDoor {
-    /// Counts a command about to run.
-    pub(crate) fn count(&self, command: &command::Command) {
-        let count = &self.commands[command.index()];
-        count.set(count.get() + 1);
-    }
-
-    /// Counts a command refused before running.
-    pub(crate) fn count_refused(&self) {
-        self.refused.set(self.refused.get() + 1);
-    }
-
-    /// Appends `resp_commands_total{command}` (those that occurred) and
-    /// `resp_commands_refused_total`.
-    pub(crate) fn push_stats(&self, shard: Option<u32>, out: &mut Vec<nacre_wire::Stat>) {
-        for (name, count) in command::Command::NAMES.iter().zip(&self.commands) {
-            if count.get() > 0 {
-                let name = nacre_wire::labelled("resp_commands_total", &[("command", name)]);
-                out.push(nacre_wire::Stat { name, shard, partition: None, value: count.get() });
-            }
-        }
-        let name = "resp_commands_refused_total".to_owned();
-        out.push(nacre_wire::Stat { name, shard, partition: None, value: self.refused.get() });
-    }
-
     /// The door's state as the configuration bounds it.
     pub fn new(config: &Config) -> RespDoor {
         RespDoor {
             locks: KeyLocks::default(),
-            commands: std::array::from_fn(|_| Cell::new(0)),
-            refused: Cell::new(0),
+            metrics: command_metrics::CommandMetrics::default(),
             cursors: Cursors::new(config.resp.max_scan_cursors),
             reply_bytes: ByteBudget::new(config.resp.max_pending_reply_bytes_per_shard),
             next_client: Cell::new(1),

@@ -3,6 +3,7 @@
 
 use crate::compat::ProtocolVersion;
 use crate::convert::{self, error};
+use crate::partition_requests::Access;
 use crate::shard::Shard;
 use nacre_storage as st;
 use nacre_wire::{self as wire, ErrorCode, Reply, Request};
@@ -162,17 +163,22 @@ impl Shard {
         }
     }
 
-    /// The engine of `partition_key`'s partition, which this shard must own.
+    /// The engine of `partition_key`'s partition, which this shard must own, counting the
+    /// request's `access` to it.
     pub(crate) fn engine_for(
         &self,
         partition_key: &[u8],
+        access: Access,
     ) -> Result<Rc<st::Engine<st::io::dma::DmaDisk>>, wire::ErrorReply> {
         let p = wire::partition_of(partition_key, self.process.partition_count);
-        self.partitions
+        let engine = self
+            .partitions
             .engines
             .get(&p)
             .cloned()
-            .ok_or_else(|| error(ErrorCode::NotOwner, format!("partition {p} is not on shard {}", self.id)))
+            .ok_or_else(|| error(ErrorCode::NotOwner, format!("partition {p} is not on shard {}", self.id)))?;
+        self.partition_requests.count(p, access);
+        Ok(engine)
     }
 
     /// Waits while the shard's memtables are over the hard ceiling, up to the stall deadline.
@@ -209,7 +215,8 @@ impl Shard {
         durability: Option<wire::Durability>,
     ) -> Result<Reply, wire::ErrorReply> {
         let t = self.table(table)?;
-        let engine = self.engine_for(&key.partition_key)?;
+        let access = if value.is_some() { Access::Write } else { Access::Delete };
+        let engine = self.engine_for(&key.partition_key, access)?;
         self.wait_for_memory().await?;
         let entries = vec![self.entry(t, key, value, ts)];
         let id = entries[0].version.id;
@@ -228,7 +235,7 @@ impl Shard {
         {
             return Err(error(ErrorCode::CrossPartitionBatch, "every op of a write batch must fall in one partition"));
         }
-        let engine = self.engine_for(&first.key().partition_key)?;
+        let engine = self.engine_for(&first.key().partition_key, Access::Write)?;
         self.wait_for_memory().await?;
         let entries: Vec<st::Entry> = b
             .ops
@@ -250,7 +257,7 @@ impl Shard {
 
     async fn get(&self, g: wire::Get) -> Result<Reply, wire::ErrorReply> {
         let t = self.table(&g.table)?;
-        let engine = self.engine_for(&g.key.partition_key)?;
+        let engine = self.engine_for(&g.key.partition_key, Access::Read)?;
         let key = st::KeyRef { table: t, partition_key: &g.key.partition_key, sort_key: &g.key.sort_key };
         let row = engine.get(key, Self::read_at(g.as_of)).await.map_err(|e| convert::storage_error(&e))?;
         Ok(Reply::Get(row.map(convert::wire_row)))
@@ -260,7 +267,7 @@ impl Shard {
         let t = self.table(&m.table)?;
         let mut rows = Vec::with_capacity(m.keys.len());
         for key in &m.keys {
-            let engine = self.engine_for(&key.partition_key)?;
+            let engine = self.engine_for(&key.partition_key, Access::Read)?;
             let k = st::KeyRef { table: t, partition_key: &key.partition_key, sort_key: &key.sort_key };
             rows.push(
                 engine
@@ -275,7 +282,7 @@ impl Shard {
 
     async fn scan(&self, s: wire::Scan) -> Result<Reply, wire::ErrorReply> {
         let t = self.table(&s.table)?;
-        let engine = self.engine_for(&s.partition_key)?;
+        let engine = self.engine_for(&s.partition_key, Access::Read)?;
         let req = st::ScanRequest {
             table: t,
             partition_key: s.partition_key,
@@ -292,7 +299,7 @@ impl Shard {
 
     async fn versions(&self, v: wire::Versions) -> Result<Reply, wire::ErrorReply> {
         let t = self.table(&v.table)?;
-        let engine = self.engine_for(&v.key.partition_key)?;
+        let engine = self.engine_for(&v.key.partition_key, Access::Read)?;
         let key = st::KeyRef { table: t, partition_key: &v.key.partition_key, sort_key: &v.key.sort_key };
         let history = engine.versions(key).await.map_err(|e| convert::storage_error(&e))?;
         Ok(Reply::Versions(convert::wire_history(history)))
@@ -300,7 +307,7 @@ impl Shard {
 
     async fn explain(&self, e: wire::Explain) -> Result<Reply, wire::ErrorReply> {
         let t = self.table(&e.table)?;
-        let engine = self.engine_for(&e.key.partition_key)?;
+        let engine = self.engine_for(&e.key.partition_key, Access::Read)?;
         let key = st::KeyRef { table: t, partition_key: &e.key.partition_key, sort_key: &e.key.sort_key };
         let explanation = engine.explain(key, Self::read_at(e.as_of)).await.map_err(|e| convert::storage_error(&e))?;
         Ok(Reply::Explain(convert::wire_explanation(explanation)))
@@ -385,8 +392,9 @@ impl Shard {
         }
         self.ingest_stats(&mut out);
         self.requests.push_stats(shard, &mut out);
+        self.partition_requests.push_stats(shard, self.partitions.engines.keys().copied(), &mut out);
         self.doors.push_stats(shard, &mut out);
-        self.resp.push_stats(shard, &mut out);
+        self.resp.metrics.push_stats(shard, &mut out);
         if self.id == 0 {
             self.bulk.push_stats(shard, &mut out);
             self.process.lineage.push_stats(shard, &mut out);

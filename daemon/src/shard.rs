@@ -94,6 +94,8 @@ pub struct Shard {
     pub(crate) doors: crate::listener::DoorCounts,
     /// Native requests served, by kind and outcome, and their latency.
     pub(crate) requests: crate::request_metrics::RequestMetrics,
+    /// Requests each owned partition served, by access.
+    pub(crate) partition_requests: crate::partition_requests::PartitionRequests,
 }
 
 /// Counts this shard as drained exactly once, even when it fails before it gets there, so the
@@ -193,6 +195,7 @@ pub async fn run(id: usize, process: Arc<Process>, ends: MeshEnds<Shard>) -> Res
         bulk: BulkState::new(process.bulk_book.clone()),
         doors: crate::listener::DoorCounts::default(),
         requests: crate::request_metrics::RequestMetrics::default(),
+        partition_requests: crate::partition_requests::PartitionRequests::new(process.partition_count),
         process: process.clone(),
     });
     shard.reconcile_bulk_loads().await?;

@@ -2,12 +2,14 @@
 //! `[[kafka.sources]]`. Like tables, sources live in the catalog, which shard 0 owns: it applies
 //! a change, saves it, and installs it on every shard, and each shard starts or stops its
 //! consumers before answering. A removed source stays in the catalog, retired, so lineage can
-//! still name its topics; adding it again under the same name resumes where it stopped.
+//! still name its topics; adding it again under the same name resumes where it stopped. Each
+//! addition and removal is reported as a lineage event once every shard has applied it.
 
 use crate::catalog::{Catalog, SourceEntry, StreamTopic};
 use crate::config::SourceConfig;
 use crate::convert::error;
 use crate::ingest::consumer_settings;
+use crate::lineage::SourceFacts;
 use crate::shard::Shard;
 use nacre_wire::{self as wire, ErrorCode, Reply};
 use std::rc::Rc;
@@ -146,6 +148,14 @@ impl Shard {
         let info = source_info(&spec.name, &catalog.sources[&spec.name]);
         self.publish(catalog).await?;
         tracing::info!(source = %spec.name, table = %spec.table, topics = ?spec.topics, "source added");
+        let facts = SourceFacts {
+            name: &spec.name,
+            table: &spec.table,
+            topics: &spec.topics,
+            brokers: &spec.brokers,
+            state: "active",
+        };
+        self.process.lineage.source("source-add", facts);
         Ok(Reply::Source(info))
     }
 
@@ -158,12 +168,24 @@ impl Shard {
     pub(crate) async fn remove_source(self: &Rc<Self>, r: wire::RemoveSource) -> Result<Reply, wire::ErrorReply> {
         let _serial = self.admin.lock().await;
         let mut catalog = self.catalog.borrow().clone();
-        match catalog.sources.get_mut(&r.name) {
-            Some(s) if !s.retired => s.retired = true,
+        let removed = match catalog.sources.get_mut(&r.name) {
+            Some(s) if !s.retired => {
+                s.retired = true;
+                s.clone()
+            }
             _ => return Err(error(ErrorCode::UnknownSource, format!("no source named {:?}", r.name))),
-        }
+        };
         self.publish(catalog).await?;
         tracing::info!(source = %r.name, "source removed");
+        let topics: Vec<String> = removed.topics.iter().map(|t| t.topic.clone()).collect();
+        let facts = SourceFacts {
+            name: &r.name,
+            table: &removed.table,
+            topics: &topics,
+            brokers: &removed.brokers,
+            state: "retired",
+        };
+        self.process.lineage.source("source-remove", facts);
         Ok(Reply::SourceRemoved)
     }
 

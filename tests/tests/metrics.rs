@@ -7,7 +7,9 @@
 //!   as applied;
 //! - `/ready` is 503 while a shard is held in recovery of a WAL (a restart after SIGKILL) and
 //!   200 after, while `/health` answers throughout; unknown paths are 404, other methods 405;
-//! - RESP commands are counted by command, and refused ones apart.
+//! - RESP commands are counted by command, and refused ones apart; each command that ran has
+//!   its outcome and its latency recorded (one sample per GET sent by the `redis` crate);
+//! - N puts to one key count N writes on that key's partition and nothing on any other.
 //!
 //! Every wait is for a condition (a query's value, a status), bounded in time.
 
@@ -16,6 +18,7 @@ use nacre_tests::prometheus::Prometheus;
 use nacre_tests::server::{Server, ServerOptions};
 use nacre_tests::{http, runtime};
 use nacre_wire::{Durability, Get, Key, Put, SourceSpec, TableSettings};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const PUTS: usize = 500;
@@ -186,5 +189,35 @@ fn resp_commands_are_counted_by_command_and_refusals_apart() {
         assert_eq!(sum("resp_commands_total", &[("command", "set")]), 10);
         assert_eq!(sum("resp_commands_total", &[("command", "get")]), 3);
         assert_eq!(sum("resp_commands_refused_total", &[]), 1);
+        assert_eq!(sum("resp_command_duration_us_count", &[("command", "get")]), 3, "one latency sample per GET");
+        assert_eq!(sum("resp_command_duration_us_count", &[("command", "set")]), 10);
+        assert_eq!(sum("resp_command_outcomes_total", &[("command", "get"), ("outcome", "ok")]), 3);
+        assert_eq!(sum("resp_command_outcomes_total", &[("command", "set"), ("outcome", "ok")]), 10);
+        assert_eq!(sum("resp_command_outcomes_total", &[("outcome", "err")]), 0);
+
+        // N native puts to one key: N writes on its partition, nothing anywhere else.
+        let native = server.client().await;
+        native.create_table("t", TableSettings::default()).await.expect("create");
+        let partitions = native.topology().await.expect("topology").partition_count;
+        let hot = nacre_wire::partition_of(b"hot", partitions);
+        let by_partition = |stats: &[nacre_wire::Stat]| -> BTreeMap<(u32, String), u64> {
+            stats
+                .iter()
+                .filter(|s| s.name.starts_with("partition_requests_total"))
+                .map(|s| ((s.partition.expect("a partition's"), s.name.clone()), s.value))
+                .collect()
+        };
+        let before = by_partition(&native.stats().await.expect("stats"));
+        assert_eq!(before.len(), partitions as usize * 3, "three ops for every partition: {before:?}");
+        let puts = 25;
+        for i in 0..puts {
+            native.put(Put::new("t", Key::new("hot", ""), format!("v{i}"))).await.expect("put");
+        }
+        let after = by_partition(&native.stats().await.expect("stats"));
+        for ((partition, name), value) in &after {
+            let grown = value - before[&(*partition, name.clone())];
+            let expected = if *partition == hot && name.contains(r#"op="write""#) { puts } else { 0 };
+            assert_eq!(grown, expected, "{name} of partition {partition} (the key's is {hot})");
+        }
     });
 }

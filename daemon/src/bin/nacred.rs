@@ -148,17 +148,7 @@ fn run(args: Args) -> Result<()> {
         &clock_dir,
     ))
     .with_context(|| format!("reading the clock's high-water marks in {}", clock_dir.display()))?;
-    let (lineage, lineage_writer) = match config.lineage.file.as_str() {
-        "" => (nacre_daemon::lineage::Lineage::off(), None),
-        file => {
-            let (lineage, writer) = nacre_daemon::lineage::Lineage::to_file(
-                std::path::Path::new(file),
-                &config.lineage.namespace,
-                config.lineage.max_queued_events,
-            )?;
-            (lineage, Some(writer))
-        }
-    };
+    let (lineage, lineage_writer) = nacre_daemon::lineage::Lineage::start(&config.lineage)?;
     let (stats_asker, stats_inbox) = nacre_daemon::http::stats_bridge::stats_bridge();
     let process = Arc::new(Process {
         partition_count: data.cluster().partition_count,

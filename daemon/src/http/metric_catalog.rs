@@ -130,6 +130,25 @@ pub(crate) const CATALOG: &[MetricSpec] = &[
         "RESP commands run, by command (a name counts its variants: ttl counts PTTL).",
     ),
     spec(
+        "resp_command_outcomes_total",
+        Shard,
+        "resp_command_outcomes",
+        Counter,
+        Unit::None,
+        "RESP commands that ran, by command and outcome (ok, or the error reply's code: err, noproto, wrongpass, other).",
+    ),
+    scaled(
+        spec(
+            "resp_command_duration_us",
+            Shard,
+            "resp_command_duration",
+            Histogram,
+            Unit::Seconds,
+            "Time from a RESP command's parsing to its reply being ready, by command, on the shard the client is connected to (the owning shard's work and, in a pipeline, the commands ahead of it included).",
+        ),
+        1e6,
+    ),
+    spec(
         "resp_commands_refused_total",
         Shard,
         "resp_commands_refused",
@@ -313,7 +332,7 @@ pub(crate) const CATALOG: &[MetricSpec] = &[
         "lineage_events",
         Counter,
         Unit::None,
-        "Lineage events queued for the lineage file (shard 0 reports the process's).",
+        "Lineage events queued for the lineage file and URL (shard 0 reports the process's).",
     ),
     spec(
         "lineage_events_dropped_total",
@@ -329,7 +348,7 @@ pub(crate) const CATALOG: &[MetricSpec] = &[
         "lineage_events_failed",
         Counter,
         Unit::None,
-        "Lineage events the writer could not write to the lineage file.",
+        "Lineage events the writer could not deliver: the lineage file refused the write or the lineage URL the POST.",
     ),
     // Kafka.
     spec(
@@ -506,6 +525,14 @@ pub(crate) const CATALOG: &[MetricSpec] = &[
         "Block reads served by the block cache.",
     ),
     spec("cache_misses_total", Partition, "block_cache_misses", Counter, Unit::None, "Block reads that went to disk."),
+    spec(
+        "partition_requests_total",
+        Partition,
+        "partition_requests",
+        Counter,
+        Unit::None,
+        "Requests that reached the partition on its shard, by op (read, write, delete), native and RESP alike (a multi-get counts one read per key).",
+    ),
     spec(
         "partition_poisoned",
         Partition,

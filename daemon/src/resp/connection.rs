@@ -17,6 +17,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use glommio::net::TcpStream;
 use smallvec::SmallVec;
 use std::rc::Rc;
+use std::time::Instant;
 
 /// Commands taken from the input buffer before their replies are written.
 const MAX_PIPELINE_COMMANDS: usize = 1024;
@@ -153,29 +154,37 @@ impl PipelineSize {
 /// Plans and runs one pipeline's commands and encodes their replies into `out`; true once the
 /// client said `QUIT`.
 async fn run(shard: &Rc<Shard>, session: &mut Session, commands: Vec<Args>, out: &mut Vec<u8>) -> bool {
-    let mut pending: Vec<(Step, Protocol)> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     let mut quit = false;
+    let metrics = &shard.resp.metrics;
     for args in commands {
-        let step = match command::parse(args) {
+        let started = Instant::now();
+        let (step, command) = match command::parse(args) {
             Err(reply) => {
-                shard.resp.count_refused();
-                Step::Ready(reply)
+                metrics.count_refused();
+                (Step::Ready(reply), None)
             }
             Ok(Command::Quit) => {
-                shard.resp.count(&Command::Quit);
+                metrics.count(&Command::Quit);
                 quit = true;
-                Step::Ready(Reply::OK)
+                (Step::Ready(Reply::OK), Some(Command::Quit.index()))
             }
             Ok(c) => {
-                shard.resp.count(&c);
-                plan(shard, session, c)
+                metrics.count(&c);
+                let index = c.index();
+                (plan(shard, session, c), Some(index))
             }
         };
+        let ran = command.map(|command| Ran { command, started });
         if let Step::Scan(call) = step {
             flush(shard, std::mem::take(&mut pending), out).await;
-            scan_call(shard, call).await.encode(session.protocol, out);
+            let reply = scan_call(shard, call).await;
+            if let Some(ran) = ran {
+                metrics.record(ran.command, &reply, ran.started.elapsed());
+            }
+            reply.encode(session.protocol, out);
         } else {
-            pending.push((step, session.protocol));
+            pending.push(Pending { step, protocol: session.protocol, ran });
         }
         if quit {
             break;
@@ -185,16 +194,31 @@ async fn run(shard: &Rc<Shard>, session: &mut Session, commands: Vec<Args>, out:
     quit
 }
 
-/// Runs the key operations of `steps`, one message per owning shard, and encodes the replies.
-async fn flush(shard: &Rc<Shard>, steps: Vec<(Step, Protocol)>, out: &mut Vec<u8>) {
+/// A command that ran (was not refused): its [`Command::index`] and when it was parsed.
+#[derive(Debug, Clone, Copy)]
+struct Ran {
+    command: usize,
+    started: Instant,
+}
+
+/// A planned step waiting for its pipeline's flush.
+struct Pending {
+    step: Step,
+    protocol: Protocol,
+    ran: Option<Ran>,
+}
+
+/// Runs the key operations of `steps`, one message per owning shard, and encodes the replies;
+/// records each command's outcome and latency as its reply is ready.
+async fn flush(shard: &Rc<Shard>, steps: Vec<Pending>, out: &mut Vec<u8>) {
     let shards = shard.process.shard_count;
     // On the stack for a few shards and a short pipeline: at `-P 1` these are per command.
     let mut groups: SmallVec<[Vec<KeyOp>; 4]> = (0..shards).map(|_| Vec::new()).collect();
     // The owner of every step's operations, all steps' in one list in order: a shard answers
     // its group in order, so an owner's next reply is its next operation's.
     let mut owners: SmallVec<[usize; 16]> = SmallVec::new();
-    let mut planned: SmallVec<[(Planned, Protocol); 4]> = SmallVec::with_capacity(steps.len());
-    for (step, protocol) in steps {
+    let mut planned: SmallVec<[(Planned, Protocol, Option<Ran>); 4]> = SmallVec::with_capacity(steps.len());
+    for Pending { step, protocol, ran } in steps {
         let step = match step {
             Step::Keys { ops, combine } => {
                 let count = ops.len();
@@ -207,7 +231,7 @@ async fn flush(shard: &Rc<Shard>, steps: Vec<(Step, Protocol)>, out: &mut Vec<u8
             Step::Ready(r) => Planned::Ready(r),
             Step::Scan(_) => Planned::Ready(Reply::err("SCAN was planned out of order")),
         };
-        planned.push((step, protocol));
+        planned.push((step, protocol, ran));
     }
     let mut asked: SmallVec<[_; 4]> = SmallVec::new();
     let mut local = Vec::new();
@@ -232,7 +256,7 @@ async fn flush(shard: &Rc<Shard>, steps: Vec<(Step, Protocol)>, out: &mut Vec<u8
     }
     let mut taken: SmallVec<[std::vec::IntoIter<Reply>; 4]> = replies.into_iter().map(Vec::into_iter).collect();
     let mut owners = owners.into_iter();
-    for (step, protocol) in planned {
+    for (step, protocol, ran) in planned {
         let reply = match step {
             Planned::Ready(r) => r,
             Planned::Keys { count, combine } => {
@@ -242,6 +266,9 @@ async fn flush(shard: &Rc<Shard>, steps: Vec<(Step, Protocol)>, out: &mut Vec<u8
                 combined(combine, parts)
             }
         };
+        if let Some(ran) = ran {
+            shard.resp.metrics.record(ran.command, &reply, ran.started.elapsed());
+        }
         reply.encode(protocol, out);
     }
 }

@@ -9,6 +9,7 @@
 
 use super::command::{ExpireIf, Expiry, Presence};
 use super::reply::Reply;
+use crate::partition_requests::Access;
 use crate::shard::Shard;
 use nacre_storage as st;
 use std::rc::Rc;
@@ -120,9 +121,7 @@ struct Key<'a> {
 }
 
 async fn execute_one(shard: &Rc<Shard>, op: KeyOp) -> OpResult {
-    let engine = shard.engine_for(&op.key).map_err(|e| Reply::err(e.message))?;
-    let k = Key { shard, engine, table: op.table, key: &op.key };
-    let writes = !matches!(
+    let reads = matches!(
         op.action,
         Action::Get
             | Action::Exists
@@ -135,7 +134,14 @@ async fn execute_one(shard: &Rc<Shard>, op: KeyOp) -> OpResult {
             | Action::HKeys
             | Action::HVals
     );
-    let _guard = if writes { Some(shard.resp.locks.lock(&op.key).await) } else { None };
+    let access = match op.action {
+        _ if reads => Access::Read,
+        Action::Del | Action::HDel(_) | Action::GetDel => Access::Delete,
+        _ => Access::Write,
+    };
+    let engine = shard.engine_for(&op.key, access).map_err(|e| Reply::err(e.message))?;
+    let k = Key { shard, engine, table: op.table, key: &op.key };
+    let _guard = if reads { None } else { Some(shard.resp.locks.lock(&op.key).await) };
     match op.action {
         Action::Get => Ok(Reply::bulk_or_nil(k.row(STRING).await?.map(|r| r.value))),
         Action::GetDel => {
