@@ -214,7 +214,8 @@ fn flags_of(e: &EntryRef<'_>) -> u8 {
     flags
 }
 
-fn key_len(bytes: &[u8]) -> u16 {
+/// A key's length as stored: keys are bounded below 64 KiB by the engine's limits.
+pub(crate) fn key_len(bytes: &[u8]) -> u16 {
     u16::try_from(bytes.len()).expect("limits bound keys below 64 KiB")
 }
 

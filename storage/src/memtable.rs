@@ -11,6 +11,7 @@
 //! code. A memtable is mutable until frozen; a frozen one is read-only and shared with the flush
 //! that writes it. It does no I/O and knows nothing of the WAL.
 
+use crate::codec::key_len;
 use crate::ids::{TableId, Ts};
 use crate::record::{Entry, EntryRef, KeyRef, PartitionRange};
 use crate::version::VersionId;
@@ -82,10 +83,6 @@ impl Ord for RowKey<'_> {
     fn cmp(&self, other: &Self) -> Ordering {
         self.parts().cmp(&other.parts())
     }
-}
-
-fn key_len(pk: &[u8]) -> u16 {
-    u16::try_from(pk.len()).expect("limits bound keys below 64 KiB")
 }
 
 /// An index value: the payload, borrowing the arena.

@@ -18,11 +18,14 @@ use crate::codec::EntryLayout;
 pub const FORMAT_VERSION: u32 = 2;
 
 /// How this build's data blocks lay out entries: format [`FORMAT_VERSION`]'s layout.
-pub const WRITTEN_ENTRY_LAYOUT: EntryLayout = EntryLayout::Compact;
+pub const WRITTEN_ENTRY_LAYOUT: EntryLayout = match entry_layout(FORMAT_VERSION) {
+    Some(layout) => layout,
+    None => panic!("this build reads the segment format it writes"),
+};
 
 /// How data blocks of segment format `version` lay out their entries, or `None` for a version
 /// this build cannot read: 1 wrote fixed-width fields, 2 writes the compact layout.
-pub fn entry_layout(version: u32) -> Option<EntryLayout> {
+pub const fn entry_layout(version: u32) -> Option<EntryLayout> {
     match version {
         1 => Some(EntryLayout::Fixed),
         2 => Some(EntryLayout::Compact),
