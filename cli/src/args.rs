@@ -115,9 +115,23 @@ pub struct BulkLinkArgs {
     /// Longest to wait for the link, which reads every byte of the load to validate it.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub wait: Duration,
+    /// How much of the load the server checks before it commits.
+    #[arg(long, value_enum, default_value = "full")]
+    pub verify: VerifyArg,
     /// Output.
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// How much of a bulk load a link checks.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyArg {
+    /// Every file's size and checksum, its structure, every block and every entry (the keys'
+    /// partitions and order, origins, the server's limits and clock skew bound).
+    Full,
+    /// Every file's size and checksum and its structure, and what each file's metadata says of
+    /// its entries; no entry is decoded: trusts the builder for their order, origins and limits.
+    Checksums,
 }
 
 /// `nacre table create`.

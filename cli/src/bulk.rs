@@ -1,10 +1,10 @@
 //! `nacre bulk link`, `status` and `rollback`: the requests, and how loads print.
 
-use super::args::BulkCommand;
+use super::args::{BulkCommand, VerifyArg};
 use super::command::{CliError, Outcome};
 use super::render::Format;
 use super::time::rfc3339_millis;
-use nacre_wire::{BulkLoadInfo, BulkMode, Client};
+use nacre_wire::{BulkLoadInfo, BulkMode, Client, LinkVerify};
 use serde_json::json;
 use std::io::Write;
 
@@ -13,7 +13,11 @@ pub async fn run(client: &Client, command: BulkCommand, out: &mut dyn Write) -> 
     let (loads, format) = match command {
         BulkCommand::Link(args) => {
             let dir = std::path::absolute(&args.dir)?;
-            (vec![client.bulk_link(&dir.to_string_lossy()).await?], args.output)
+            let verify = match args.verify {
+                VerifyArg::Full => LinkVerify::Full,
+                VerifyArg::Checksums => LinkVerify::Checksums,
+            };
+            (vec![client.bulk_link_verified(&dir.to_string_lossy(), verify).await?], args.output)
         }
         BulkCommand::Status { load, output } => (client.bulk_status(load).await?, output),
         BulkCommand::Rollback { load, output } => (vec![client.bulk_rollback(load).await?], output),

@@ -264,24 +264,29 @@ pub fn run(args: &BulkBuildArgs) -> anyhow::Result<BuildSummary> {
     Ok(summary)
 }
 
-/// Reads every input into its sink, `threads` inputs at a time. Returns the records read.
-/// On failure, the error of the first failed input (by input number) is returned.
+/// Reads every input into its sinks, `threads` pieces at a time (a Parquet file's row groups
+/// are read in parallel; a text file by one thread). Returns the records read. On failure, the
+/// error of the first failed piece (by input, then record) is returned.
 fn read_inputs(builder: &Builder, args: &BulkBuildArgs, threads: usize, progress: &Progress) -> anyhow::Result<u64> {
     let columns = args.columns();
+    let mut pieces = Vec::new();
+    for (index, path) in args.inputs.iter().enumerate() {
+        pieces.extend(input::pieces(args.format, index, path)?);
+    }
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let records = AtomicU64::new(0);
-    let errors: Mutex<Vec<(usize, anyhow::Error)>> = Mutex::new(Vec::new());
+    let errors: Mutex<Vec<((usize, u64), anyhow::Error)>> = Mutex::new(Vec::new());
     let on_bytes = |bytes| progress.read(bytes);
     std::thread::scope(|scope| {
-        for _ in 0..threads.min(args.inputs.len()) {
+        for _ in 0..threads.min(pieces.len()) {
             scope.spawn(|| {
                 while !failed.load(Ordering::Relaxed) {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = args.inputs.get(index) else { break };
-                    let number = u32::try_from(index).expect("run checked the input count fits a u32");
-                    let mut sink = builder.sink(number);
-                    let result = input::read(args.format, path, &columns, &mut sink, &on_bytes)
+                    let Some(&piece) = pieces.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
+                    let path = &args.inputs[piece.input];
+                    let number = u32::try_from(piece.input).expect("run checked the input count fits a u32");
+                    let mut sink = builder.sink_at(number, piece.first_row);
+                    let result = input::read_piece(args.format, path, piece, &columns, &mut sink, &on_bytes)
                         .map_err(anyhow::Error::from)
                         .and_then(|()| sink.finish().with_context(|| format!("finishing {}", path.display())));
                     match result {
@@ -290,7 +295,8 @@ fn read_inputs(builder: &Builder, args: &BulkBuildArgs, threads: usize, progress
                         }
                         Err(e) => {
                             failed.store(true, Ordering::Relaxed);
-                            errors.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((index, e));
+                            let at = (piece.input, piece.first_row);
+                            errors.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((at, e));
                         }
                     }
                 }
@@ -298,7 +304,7 @@ fn read_inputs(builder: &Builder, args: &BulkBuildArgs, threads: usize, progress
         }
     });
     let errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
-    match errors.into_iter().min_by_key(|(index, _)| *index) {
+    match errors.into_iter().min_by_key(|(at, _)| *at) {
         Some((_, e)) => Err(e),
         None => Ok(records.into_inner()),
     }
@@ -350,7 +356,10 @@ fn print_summary(summary: &BuildSummary, out: &Path, started: Instant) {
     println!("  files       {} of {} partitions", d.files.len(), d.partition_count);
     println!("  records     {} ({} duplicates dropped)", d.records, d.duplicates);
     println!("  bytes       {bytes}");
-    println!("  spill runs  {} ({} bytes)", summary.spill_runs, summary.spill_bytes);
+    println!(
+        "  runs        {} in memory, {} spilled ({} bytes)",
+        summary.resident_runs, summary.spill_runs, summary.spill_bytes
+    );
     println!("  elapsed     {:.2?}", started.elapsed());
     println!("  out         {}", out.display());
 }
@@ -487,7 +496,11 @@ mod tests {
         let default_summary = run(&default).expect("default build");
 
         assert!(spilled_summary.spill_runs >= 8, "{} spill runs", spilled_summary.spill_runs);
-        assert_eq!(default_summary.spill_runs, 2, "one run per input when everything fits");
+        assert_eq!(
+            (default_summary.spill_runs, default_summary.resident_runs),
+            (0, 2),
+            "one run per input, kept in memory, when everything fits"
+        );
         let (a, b) = (tree(&spilled_out), tree(&default_out));
         assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
         for (name, bytes) in &a {
@@ -499,6 +512,84 @@ mod tests {
         assert_eq!(d.files.iter().map(|f| f.entries).sum::<u64>(), written);
         let entries: usize = d.files.iter().map(|f| segment_entries(&spilled_out.join(&f.name)).len()).sum();
         assert_eq!(entries as u64, written);
+    }
+
+    /// A Parquet file of `rows` records (keys repeat, so later records win ties) in row groups
+    /// of `group_rows`.
+    fn parquet_input(path: &Path, rows: usize, group_rows: usize) {
+        use ::parquet::arrow::ArrowWriter;
+        use ::parquet::file::properties::WriterProperties;
+        use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+        let keys: Vec<String> = (0..rows).map(|i| format!("user-{:06}", i * 7919 % (rows * 3 / 4))).collect();
+        let values: Vec<String> = (0..rows).map(|i| format!("{i:0>90}")).collect();
+        let ts: Vec<u64> = (0..rows).map(|i| SNAPSHOT_MS + (i % 5) as u64).collect();
+        let batch = RecordBatch::try_from_iter([
+            ("k", std::sync::Arc::new(StringArray::from(keys)) as ArrayRef),
+            ("v", std::sync::Arc::new(StringArray::from(values)) as ArrayRef),
+            ("ts", std::sync::Arc::new(UInt64Array::from(ts)) as ArrayRef),
+        ])
+        .expect("batch");
+        let props = WriterProperties::builder().set_max_row_group_row_count(Some(group_rows)).build();
+        let file = std::fs::File::create(path).expect("create");
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+    }
+
+    #[test]
+    fn a_parquet_file_read_by_row_group_gives_the_same_load_whatever_the_threads_and_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("in.parquet");
+        parquet_input(&input, 30_000, 4_000);
+        assert_eq!(input::pieces(Format::Parquet, 0, &input).expect("pieces").len(), 8, "8 row groups, 8 pieces");
+        let mut outputs = Vec::new();
+        for (threads, memory_limit) in [(1, 1 << 30), (4, 1 << 30), (3, 4 << 20), (1, 1 << 20)] {
+            let out = dir.path().join(format!("out-{threads}-{memory_limit}"));
+            let mut a = args(vec![input.clone()], out.clone(), Format::Parquet);
+            a.ts = Some("ts".into());
+            a.threads = Some(threads);
+            a.memory_limit = memory_limit;
+            let summary = run(&a).expect("builds");
+            let d = &summary.descriptor;
+            assert_eq!(d.records, 30_000);
+            assert_eq!(d.files.iter().map(|f| f.entries).sum::<u64>() + d.duplicates, 30_000);
+            println!(
+                "threads {threads}, memory {memory_limit}: {} spilled, {} in memory",
+                summary.spill_runs, summary.resident_runs
+            );
+            outputs.push((summary.spill_runs, tree(&out)));
+        }
+        assert_eq!(outputs[0].0, 0, "everything fits in 1 GiB");
+        assert!(outputs[3].0 > 0, "1 MiB spills");
+        let (_, first) = &outputs[0];
+        for (_, other) in &outputs[1..] {
+            assert_eq!(first.keys().collect::<Vec<_>>(), other.keys().collect::<Vec<_>>());
+            for (name, bytes) in first {
+                assert!(bytes == &other[name], "{} differs", name.display());
+            }
+        }
+        // The greatest version of each key wins: its record is the last with the greatest ts.
+        let out = dir.path().join(format!("out-1-{}", 1 << 30));
+        let d = LoadDescriptor::read(&out).expect("descriptor");
+        let mut got = BTreeMap::new();
+        for f in &d.files {
+            for e in segment_entries(&out.join(&f.name)) {
+                got.insert(e.0.clone(), e.2.clone());
+            }
+        }
+        let mut want: BTreeMap<Vec<u8>, (u64, usize)> = BTreeMap::new();
+        for i in 0..30_000usize {
+            let key = format!("user-{:06}", i * 7919 % 22_500).into_bytes();
+            let ts = SNAPSHOT_MS + (i % 5) as u64;
+            let slot = want.entry(key).or_insert((ts, i));
+            if (ts, i) >= *slot {
+                *slot = (ts, i);
+            }
+        }
+        assert_eq!(got.len(), want.len());
+        for (key, (_, i)) in want {
+            assert_eq!(got[&key].as_deref(), Some(format!("{i:0>90}").as_bytes()), "{}", String::from_utf8_lossy(&key));
+        }
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //!
 //! 1. **Validate** everything before touching anything (`nacre_storage::bulk::validate`, on a
 //!    blocking thread): descriptor, format versions, partition count, every file's size and
-//!    checksum, every block, every key's partition and order, the table. A refusal changes
-//!    nothing. Re-linking a committed load answers "already linked" and changes nothing.
-//!    [`bulk-link:after-validate`]
+//!    checksum, every block, every key's partition and order, the table (the request's
+//!    `verify: Checksums` skips the blocks and entries, checking each file's metadata instead).
+//!    A refusal changes nothing. Re-linking a committed load answers "already linked" and
+//!    changes nothing. [`bulk-link:after-validate`]
 //! 2. **Preparing record**: the load is hidden in this process, then recorded as `preparing`
 //!    in the load book. [`bulk-link:after-preparing-record`]
 //! 3. **Prepare**, on the shard owning each file's partition: hard-link (or copy) it into the
@@ -30,7 +31,7 @@
 
 use crate::bulk_book::{LoadBook, LoadRecord, LoadState};
 use crate::catalog::Catalog;
-use crate::convert::{bulk_load_info, error};
+use crate::convert::{bulk_load_info, error, link_verify};
 use crate::failpoint;
 use crate::shard::Shard;
 use nacre_storage::bulk::validate::{self, LinkTarget, LoadRejection, ValidatedLoad};
@@ -254,8 +255,12 @@ impl Shard {
             .map_err(|e| error(ErrorCode::Io, format!("writing the bulk-load book: {e:#}")))
     }
 
-    /// Links the load in `dir` (shard 0).
-    pub(crate) async fn bulk_link(self: &Rc<Self>, dir: String) -> Result<Reply, wire::ErrorReply> {
+    /// Links the load in `dir` (shard 0), validating it as `verify` says.
+    pub(crate) async fn bulk_link(
+        self: &Rc<Self>,
+        dir: String,
+        verify: wire::LinkVerify,
+    ) -> Result<Reply, wire::ErrorReply> {
         let Some(_serial) = self.bulk.lock.try_lock() else {
             return Err(error(ErrorCode::Busy, "another bulk link or rollback is running; retry when it ends"));
         };
@@ -279,11 +284,14 @@ impl Shard {
             limits: self.process.config.engine_limits(),
             latest_ts: self.partitions.latest_accepted(),
         };
+        let verify = link_verify(verify);
         let validated = {
             // The descriptor read above is the one validated and recorded: never a second read.
             let (dir, descriptor) = (dir.clone(), descriptor.clone());
             glommio::executor()
-                .spawn_blocking(move || validate::validate_files(&dir, descriptor, &target, VALIDATE_THREADS))
+                .spawn_blocking(move || {
+                    validate::validate_files_with(&dir, descriptor, &target, VALIDATE_THREADS, verify)
+                })
                 .await
                 .map_err(|r| rejected(&r))?
         };
@@ -345,6 +353,7 @@ impl Shard {
             load,
             files = record.files,
             bytes = record.bytes,
+            verify = verify.name(),
             validate_ms,
             prepare_ms,
             commit_ms,

@@ -23,7 +23,8 @@
 //! `AlterTable.rollback_window_ms` were appended the same way: a client built from the frozen
 //! v1 schema cannot encode them, so its frame decodes with the schema's defaults (a new table
 //! gets 24 h, an alter keeps the window), which is what such a client meant; one that carries
-//! them came from a current client and is served as sent.
+//! them came from a current client and is served as sent. So was `BulkLink.verify`, on a kind
+//! no v1 client can send: absent, a link verifies fully, as every link did before the field.
 //!
 //! It must not touch storage or routing: what a request does is `service`'s business.
 
@@ -131,7 +132,7 @@ fn from_v1(request: Request) -> Result<Request, ErrorReply> {
         }
         Request::ListSources => Request::ListSources,
         Request::RemoveSource(RemoveSource { name }) => Request::RemoveSource(RemoveSource { name }),
-        Request::BulkLink { dir } => Request::BulkLink { dir },
+        Request::BulkLink { dir, verify } => Request::BulkLink { dir, verify },
         Request::BulkStatus { load_id } => Request::BulkStatus { load_id },
         Request::BulkRollback { load_id } => Request::BulkRollback { load_id },
         Request::Compact(Compact { table, partition, wait }) => Request::Compact(Compact { table, partition, wait }),
@@ -248,7 +249,7 @@ mod tests {
             }),
             Request::ListSources,
             Request::RemoveSource(RemoveSource { name: "s".into() }),
-            Request::BulkLink { dir: "/loads/l".into() },
+            Request::BulkLink { dir: "/loads/l".into(), verify: wire::LinkVerify::Checksums },
             Request::BulkStatus { load_id: Some(3) },
             Request::BulkRollback { load_id: 3 },
         ]

@@ -188,6 +188,14 @@ pub fn storage_error(e: &st::Error) -> wire::ErrorReply {
     error(code, e.to_string())
 }
 
+/// How much of a load a link validates.
+pub fn link_verify(v: wire::LinkVerify) -> st::bulk::validate::Verify {
+    match v {
+        wire::LinkVerify::Full => st::bulk::validate::Verify::Full,
+        wire::LinkVerify::Checksums => st::bulk::validate::Verify::Checksums,
+    }
+}
+
 /// A bulk-load record as the protocol shows it.
 pub fn bulk_load_info(r: &crate::bulk_book::LoadRecord) -> wire::BulkLoadInfo {
     use crate::bulk_book::LoadState;

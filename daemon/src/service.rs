@@ -121,7 +121,7 @@ impl Shard {
             Request::AddSource(spec) => Box::pin(self.add_source(spec)).await,
             Request::ListSources => Ok(self.list_sources()),
             Request::RemoveSource(r) => Box::pin(self.remove_source(r)).await,
-            Request::BulkLink { dir } => Box::pin(self.bulk_link(dir)).await,
+            Request::BulkLink { dir, verify } => Box::pin(self.bulk_link(dir, verify)).await,
             Request::BulkStatus { load_id } => self.bulk_status(load_id),
             Request::BulkRollback { load_id } => Box::pin(self.bulk_rollback(load_id)).await,
             Request::Compact(c) => Box::pin(self.compact(c)).await,

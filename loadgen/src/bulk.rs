@@ -11,13 +11,16 @@ use anyhow::{Context, Result, bail};
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Records per Parquet row group and per progress step.
+/// Records generated (and written) per batch and per progress step.
 const CHUNK: u64 = 65_536;
+/// Bytes of records a Parquet row group holds, about.
+const ROW_GROUP_BYTES: u64 = 128 << 20;
 
 /// What a bulk file holds.
 #[derive(Debug, Clone, Copy)]
@@ -73,7 +76,11 @@ pub fn write(path: &Path, format: BulkFormat, dataset: &Dataset, progress: &mut 
             }
             fields.push(Field::new("value", DataType::Utf8, false));
             let schema = Arc::new(Schema::new(fields));
-            let mut writer = ArrowWriter::try_new(file, schema.clone(), None)?;
+            // Row groups of about 128 MiB of records, as Spark and parquet-mr write them.
+            let record_bytes_each = 32 + dataset.value_size as u64;
+            let group_rows = usize::try_from((ROW_GROUP_BYTES / record_bytes_each).max(1)).unwrap_or(usize::MAX);
+            let props = WriterProperties::builder().set_max_row_group_row_count(Some(group_rows)).build();
+            let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
             let mut from = 0;
             while from < dataset.records {
                 let c = chunk(from, &mut rng);

@@ -15,6 +15,7 @@
 
 pub mod build;
 pub mod descriptor;
+pub mod run_buffer;
 pub mod spill;
 pub mod validate;
 pub mod visibility;

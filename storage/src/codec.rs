@@ -292,6 +292,20 @@ pub fn entry_len_in(e: &EntryRef<'_>, layout: EntryLayout) -> usize {
     head + if e.expires_at_ms.is_some() { 8 } else { 0 } + e.partition_key.len() + e.sort_key.len() + value_len
 }
 
+/// The partition key of an entry this process encoded in the fixed layout, read without
+/// decoding the rest: for sorts of trusted buffers that compare keys before anything else.
+///
+/// # Panics
+///
+/// If `bytes` is shorter than the lengths it holds say (never, for what [`encode_entry_parts`]
+/// wrote).
+pub fn fixed_layout_partition_key(bytes: &[u8]) -> &[u8] {
+    let pk_len = usize::from(u16::from_le_bytes([bytes[4], bytes[5]]));
+    let flags = bytes[21];
+    let start = ENTRY_FIXED_BYTES + if flags & FLAG_EXPIRES != 0 { 8 } else { 0 };
+    &bytes[start..start + pk_len]
+}
+
 /// Decodes one entry in the fixed layout, borrowing its byte fields.
 pub fn decode_entry<'a>(dec: &mut Decoder<'a>) -> Result<EntryRef<'a>, DecodeError> {
     decode_entry_in(dec, EntryLayout::Fixed)

@@ -5,7 +5,7 @@
 mod harness;
 
 use harness::{PARTITION, START_MS, Store, TABLE};
-use nacre_storage::bulk::validate::{self, LinkTarget, LoadRejection};
+use nacre_storage::bulk::validate::{self, LinkTarget, LoadRejection, Verify};
 use nacre_storage::bulk::{BuildOptions, Builder, BulkRecord, LoadDescriptor, LoadMode, LoadVisibility};
 use nacre_storage::segment::writer::SegmentLayout;
 use nacre_storage::{
@@ -250,15 +250,71 @@ fn validation_rejects_each_defect_with_its_own_reason() {
     assert_eq!(code(&missing, &target()), Err("unreadable-file"));
 
     let unsorted = fresh_load(root.path(), "unsorted");
-    let d = LoadDescriptor::read(&unsorted).expect("descriptor");
-    let file = unsorted.join(&d.files[0].name);
+    swap_first_two_blocks(&unsorted);
+    assert_eq!(code(&unsorted, &target()), Err("unsorted"));
+}
+
+/// Swaps the first two (one-page) data blocks of the load's first file and records the file's new
+/// checksum: each block still passes its own checksum, but keys go backwards.
+fn swap_first_two_blocks(load: &Path) {
+    let d = LoadDescriptor::read(load).expect("descriptor");
+    let file = load.join(&d.files[0].name);
     let mut bytes = std::fs::read(&file).expect("read");
-    // Swap the first two data blocks: each still passes its checksum, but keys go backwards.
     let (first, second) = bytes.split_at_mut(4096);
     first.swap_with_slice(&mut second[..4096]);
     std::fs::write(&file, &bytes).expect("write");
-    rewrite(&unsorted, |d| d.files[0].xxh3 = checksum_of(&file));
-    assert_eq!(code(&unsorted, &target()), Err("unsorted"));
+    rewrite(load, |d| d.files[0].xxh3 = checksum_of(&file));
+}
+
+/// `Verify::Checksums` reads every byte for the whole-file checksum but decodes no entry: a
+/// flipped byte is still refused, and so is a file in the wrong partition (by its metadata's
+/// keys); an entry out of order in a file whose checksum was recomputed is refused only by
+/// `Verify::Full`.
+#[test]
+fn checksums_verification_refuses_a_flipped_byte_and_full_verification_an_unsorted_entry() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let code = |dir: &Path, verify: Verify| {
+        let d = validate::read_descriptor(dir, PARTITIONS).map_err(|e| e.code())?;
+        validate::validate_files_with(dir, d, &target(), 2, verify).map(|_| ()).map_err(|e| e.code())
+    };
+
+    let ok = fresh_load(root.path(), "ok");
+    assert_eq!(code(&ok, Verify::Checksums), Ok(()));
+    assert_eq!(code(&ok, Verify::Full), Ok(()));
+
+    let flipped = fresh_load(root.path(), "flipped");
+    let d = LoadDescriptor::read(&flipped).expect("descriptor");
+    let file = flipped.join(&d.files[0].name);
+    let mut bytes = std::fs::read(&file).expect("read");
+    bytes[100] ^= 0x40;
+    std::fs::write(&file, &bytes).expect("write");
+    assert_eq!(code(&flipped, Verify::Checksums), Err("checksum-mismatch"));
+    assert_eq!(code(&flipped, Verify::Full), Err("checksum-mismatch"));
+
+    let moved = fresh_load(root.path(), "moved");
+    rewrite(&moved, |d| {
+        let (a, b) = (d.files[0].partition, d.files[1].partition);
+        d.files[0].partition = b;
+        d.files[1].partition = a;
+    });
+    assert_eq!(code(&moved, Verify::Checksums), Err("key-outside-partition"));
+
+    let unsorted = fresh_load(root.path(), "unsorted");
+    swap_first_two_blocks(&unsorted);
+    assert_eq!(code(&unsorted, Verify::Full), Err("unsorted"));
+    assert_eq!(code(&unsorted, Verify::Checksums), Ok(()), "checksums trusts the builder for the order");
+
+    // A record past the store's skew bound: Full finds the entry, Checksums the metadata's ts range.
+    let future = root.path().join("future");
+    let late = BulkRecord { ts_ms: Some(SNAPSHOT_MS + 5_000), ..record("k", "", "late") };
+    build(options(&future, LoadMode::Merge, 1, 64 << 20), &[record("j", "", "now"), late]);
+    let bounded = LinkTarget { latest_ts: Ts::from_millis(SNAPSHOT_MS + 1_000), ..target() };
+    for verify in [Verify::Full, Verify::Checksums] {
+        let d = validate::read_descriptor(&future, PARTITIONS).expect("descriptor");
+        let err = validate::validate_files_with(&future, d, &bounded, 2, verify).map(|_| ()).expect_err("refused");
+        assert_eq!(err.code(), "bad-entry", "{verify:?}");
+        assert!(err.to_string().contains("beyond the clock skew bound"), "{err}");
+    }
 }
 
 /// The harness partition's file of a load, validated.

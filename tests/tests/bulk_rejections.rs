@@ -5,7 +5,9 @@ use nacre_storage::bulk::LoadDescriptor;
 use nacre_tests::bulk::{self, Row};
 use nacre_tests::runtime;
 use nacre_tests::server::{Server, ServerOptions, test_dir};
-use nacre_wire::{BulkLoadInfo, Client, ClientError, ErrorCode, Get, Key, Put, TableSettings};
+use nacre_wire::{
+    BulkLoadInfo, BulkLoadState, Client, ClientError, ErrorCode, Get, Key, LinkVerify, Put, TableSettings,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -77,9 +79,14 @@ impl Case {
 
     /// Links `dir` and checks it is refused for `reason` with nothing changed.
     fn assert_refused(&self, dir: &Path, reason: &str) {
+        self.assert_refused_verifying(dir, reason, LinkVerify::Full);
+    }
+
+    /// [`Case::assert_refused`], with the link verifying as `verify` says.
+    fn assert_refused_verifying(&self, dir: &Path, reason: &str, verify: LinkVerify) {
         let before = self.snapshot();
-        let outcome =
-            runtime().block_on(async { self.server.client().await.bulk_link(&dir.display().to_string()).await });
+        let dir = dir.display().to_string();
+        let outcome = runtime().block_on(async { self.server.client().await.bulk_link_verified(&dir, verify).await });
         match outcome {
             Err(ClientError::Server { code: ErrorCode::LoadRejected, message }) => {
                 assert!(message.starts_with(&format!("{reason}: ")), "refused for {reason}, got: {message}");
@@ -132,6 +139,27 @@ fn a_corrupt_block_fails_its_own_checksum() {
     std::fs::write(&file, bytes).expect("write");
     reseal(&dir, |d| d.files[0].xxh3 = checksum(&file));
     c.assert_refused(&dir, "corrupt-segment");
+}
+
+/// A link asked to verify only checksums reads every byte for the whole-file checksum but
+/// decodes no entry: a flipped byte is still refused, and the same load, repaired, links.
+#[test]
+fn a_checksums_only_link_still_refuses_a_flipped_byte() {
+    let c = case();
+    let dir = c.good("load");
+    let file = first_file(&dir);
+    let mut bytes = std::fs::read(&file).expect("read");
+    bytes[200] ^= 1;
+    std::fs::write(&file, &bytes).expect("write");
+    c.assert_refused_verifying(&dir, "checksum-mismatch", LinkVerify::Checksums);
+    bytes[200] ^= 1;
+    std::fs::write(&file, &bytes).expect("write");
+    runtime().block_on(async {
+        let client = c.server.client().await;
+        let load = client.bulk_link_verified(&dir.display().to_string(), LinkVerify::Checksums).await.expect("link");
+        assert_eq!(load.state, BulkLoadState::Committed);
+        assert_eq!(get(&client, "k1").await, Some(format!("v-{:0>40}", 1).into_bytes()));
+    });
 }
 
 #[test]

@@ -18,8 +18,8 @@ use crate::request::Request;
 use crate::response::Reply;
 use crate::types::{
     AlterTable, BulkLoadInfo, Compact, CompactionReport, CreateTable, Delete, DropTable, Explain, Explanation, Get,
-    Handshake, HandshakeOk, KeyHistory, MultiGet, PROTOCOL_VERSION, Put, RemoveSource, Row, Scan, ScanPage, SourceInfo,
-    SourceSpec, Stat, TableInfo, TableSettings, Topology, VersionId, Versions, WriteBatch,
+    Handshake, HandshakeOk, KeyHistory, LinkVerify, MultiGet, PROTOCOL_VERSION, Put, RemoveSource, Row, Scan, ScanPage,
+    SourceInfo, SourceSpec, Stat, TableInfo, TableSettings, Topology, VersionId, Versions, WriteBatch,
 };
 use connection::Connection;
 use routing::Router;
@@ -167,10 +167,17 @@ impl Client {
         expect_reply!("add_source", self.send(Request::AddSource(spec)).await?, Reply::Source(s) => s)
     }
 
-    /// Links the bulk load built into `dir` (a directory on the server's machine); returns the
-    /// load as recorded. Re-linking a linked load changes nothing and says so in its note.
+    /// Links the bulk load built into `dir` (a directory on the server's machine), verifying it
+    /// fully; returns the load as recorded. Re-linking a linked load changes nothing and says so
+    /// in its note.
     pub async fn bulk_link(&self, dir: &str) -> Result<BulkLoadInfo, ClientError> {
-        let request = Request::BulkLink { dir: dir.to_owned() };
+        self.bulk_link_verified(dir, LinkVerify::Full).await
+    }
+
+    /// [`Client::bulk_link`], with the server reading and checking as much of the load as
+    /// `verify` says before it commits.
+    pub async fn bulk_link_verified(&self, dir: &str, verify: LinkVerify) -> Result<BulkLoadInfo, ClientError> {
+        let request = Request::BulkLink { dir: dir.to_owned(), verify };
         one_load("bulk_link", expect_reply!("bulk_link", self.send(request).await?, Reply::BulkLoads(l) => l)?)
     }
 

@@ -8,8 +8,8 @@ mod encode;
 use crate::error::WireError;
 use crate::frame::FrameLimits;
 use crate::types::{
-    AlterTable, Compact, CreateTable, Delete, DropTable, Explain, Get, Handshake, MultiGet, Put, RemoveSource, Scan,
-    SourceSpec, Versions, WriteBatch,
+    AlterTable, Compact, CreateTable, Delete, DropTable, Explain, Get, Handshake, LinkVerify, MultiGet, Put,
+    RemoveSource, Scan, SourceSpec, Versions, WriteBatch,
 };
 
 /// A request, as sent by a client.
@@ -53,6 +53,8 @@ pub enum Request {
     BulkLink {
         /// The load directory.
         dir: String,
+        /// How much of the load the server reads and checks before it commits.
+        verify: LinkVerify,
     },
     /// The state of one bulk load, or of every load (`None`).
     BulkStatus {

@@ -13,7 +13,7 @@ mod table;
 mod version;
 mod write;
 
-pub use bulk::{BulkLoadInfo, BulkLoadState, BulkMode};
+pub use bulk::{BulkLoadInfo, BulkLoadState, BulkMode, LinkVerify};
 pub use compaction::{Compact, CompactionReport};
 pub use error_code::{ErrorCode, ErrorReply};
 pub use explain::{

@@ -134,6 +134,45 @@ pub fn read(
     }
 }
 
+/// A part of an input that one thread reads: a Parquet file's row group, or a whole file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    /// The input's number (its position on the command line).
+    pub input: usize,
+    /// The row group, for Parquet; `None` is the whole file.
+    pub row_group: Option<usize>,
+    /// The input's record number of the piece's first record.
+    pub first_row: u64,
+}
+
+/// The pieces of input number `input` at `path`: a Parquet file's row groups (so one large file
+/// is read by every thread), or the whole file for the text formats. The pieces depend on the
+/// file alone, never on the thread count, so the build and its load id do not either.
+pub fn pieces(format: Format, input: usize, path: &Path) -> Result<Vec<Piece>, ReadError> {
+    Ok(match format {
+        Format::Parquet => parquet::row_groups(path)?
+            .into_iter()
+            .map(|(group, first_row)| Piece { input, row_group: Some(group), first_row })
+            .collect(),
+        Format::Jsonl | Format::Csv => vec![Piece { input, row_group: None, first_row: 0 }],
+    })
+}
+
+/// Reads `piece` of the input at `path` in `format` into `sink`.
+pub fn read_piece(
+    format: Format,
+    path: &Path,
+    piece: Piece,
+    columns: &Columns,
+    sink: &mut impl RecordSink,
+    on_bytes: OnBytes<'_>,
+) -> Result<(), ReadError> {
+    match piece.row_group {
+        Some(group) => parquet::read_rows(path, Some(group), columns, sink, on_bytes),
+        None => read(format, path, columns, sink, on_bytes),
+    }
+}
+
 /// Where a reader puts records: the builder's [`InputSink`], or a plain vector in tests.
 pub trait RecordSink {
     /// Takes the next record.

@@ -70,27 +70,79 @@ pub fn read(
     sink: &mut impl RecordSink,
     on_bytes: OnBytes<'_>,
 ) -> Result<(), ReadError> {
+    read_rows(path, None, columns, sink, on_bytes)
+}
+
+/// The row groups of the Parquet file at `path`, as (index, the file's record number of its
+/// first row), from its footer alone.
+pub fn row_groups(path: &Path) -> Result<Vec<(usize, u64)>, ReadError> {
+    let file = std::fs::File::open(path).map_err(|source| ReadError::Io { path: path.to_path_buf(), source })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|source| ReadError::Parquet { path: path.to_path_buf(), source })?;
+    let mut first_row = 0u64;
+    let mut groups = Vec::new();
+    for (i, group) in builder.metadata().row_groups().iter().enumerate() {
+        groups.push((i, first_row));
+        first_row += u64::try_from(group.num_rows()).unwrap_or(0);
+    }
+    Ok(groups)
+}
+
+/// Reads row group `row_group` of the Parquet file at `path` (every row group if `None`) into
+/// `sink`, its records numbered as in the whole file. Progress is reported as the share of the
+/// file's bytes matching the share of its rows read, so the row groups of a file add up to it.
+pub fn read_rows(
+    path: &Path,
+    row_group: Option<usize>,
+    columns: &Columns,
+    sink: &mut impl RecordSink,
+    on_bytes: OnBytes<'_>,
+) -> Result<(), ReadError> {
     let parquet_error = |source| ReadError::Parquet { path: path.to_path_buf(), source };
     let file = std::fs::File::open(path).map_err(|source| ReadError::Io { path: path.to_path_buf(), source })?;
     let file_bytes = file.metadata().map_err(|source| ReadError::Io { path: path.to_path_buf(), source })?.len();
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
     let total_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let group_rows = |g: &parquet::file::metadata::RowGroupMetaData| u64::try_from(g.num_rows()).unwrap_or(0);
+    let (first_row, end_row) = match row_group {
+        None => (0, total_rows),
+        Some(i) => {
+            let groups = builder.metadata().row_groups();
+            let Some(group) = groups.get(i) else {
+                return Err(parquet_error(parquet::errors::ParquetError::General(format!(
+                    "no row group {i}: the file has {}",
+                    groups.len()
+                ))));
+            };
+            let first: u64 = groups[..i].iter().map(group_rows).sum();
+            (first, first + group_rows(group))
+        }
+    };
+    // The file's bytes in proportion to its rows up to `row`.
+    let bytes_at = |row: u64| {
+        (u128::from(file_bytes) * u128::from(row.min(total_rows)))
+            .checked_div(u128::from(total_rows))
+            .map_or(file_bytes, |b| u64::try_from(b).unwrap_or(file_bytes))
+    };
     let roots = check_schema(path, builder.schema(), columns)?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let builder = match row_group {
+        Some(i) => builder.with_row_groups(vec![i]),
+        None => builder,
+    };
     let reader = builder.with_projection(mask).with_batch_size(BATCH_ROWS).build().map_err(parquet_error)?;
-    let mut row = 0u64;
-    let mut reported = 0u64;
+    let mut row = first_row;
+    let mut reported = bytes_at(first_row);
     for batch in reader {
         let batch = batch.map_err(|e| parquet_error(e.into()))?;
         read_batch(path, &batch, columns, row, sink)?;
         row += batch.num_rows() as u64;
-        let read = (u128::from(file_bytes) * u128::from(row.min(total_rows)))
-            .checked_div(u128::from(total_rows))
-            .map_or(file_bytes, |b| u64::try_from(b).unwrap_or(file_bytes));
+        let read = bytes_at(row);
         on_bytes(read.saturating_sub(reported));
         reported = reported.max(read);
     }
-    on_bytes(file_bytes.saturating_sub(reported));
+    let end = if row_group.is_none() { file_bytes } else { bytes_at(end_row) };
+    on_bytes(end.saturating_sub(reported));
     Ok(())
 }
 

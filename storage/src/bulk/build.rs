@@ -1,41 +1,48 @@
 //! The offline builder: records in, per-partition sorted segment files and a load descriptor
 //! out, with bounded memory and in parallel.
 //!
-//! 1. Each input is read by one thread into an [`InputSink`]. A sink checks each record, turns
-//!    it into an entry (origin `Bulk`, `seq = input << 40 | row`), and buffers it. When the
-//!    buffer reaches half its share of the memory limit, a spill thread sorts it (partition, then
-//!    storage order) and writes it as a spill run while the reader fills the other half: at most
-//!    one spill per sink is in flight, so the two halves bound the sink's memory.
-//! 2. [`Builder::finish`] merges, partition by partition on `threads` threads, every run's
+//! 1. Each piece of an input (a whole file, or a Parquet row group) is read by one thread into
+//!    an [`InputSink`]. A sink checks each record, turns it into an entry (origin `Bulk`,
+//!    `seq = input << 40 | row`, the row counted from the start of the input, so splitting an
+//!    input changes no entry), and buffers it. When the buffer reaches its share of the memory
+//!    limit (a quarter of the limit over the threads), a helper thread sorts it (partition, then
+//!    storage order) while the reader fills the next one: at most one run per sink is in flight,
+//!    so two buffers bound the sink's memory, and all sinks together half the limit.
+//! 2. A sorted run stays in memory while the runs kept there take at most the other half of the
+//!    limit; past that it is written as a spill run. So records that fit are never written
+//!    twice, and records that do not are sorted externally, in bounded memory.
+//! 3. [`Builder::finish`] merges, partition by partition on `threads` threads, every run's
 //!    section of that partition, keeps the greatest version of each key (the ordering rule: `ts`,
-//!    then `seq`, so the later record wins a tie), and writes the partition's segment.
-//! 3. The descriptor is written last, so a load directory without one is an unfinished build.
+//!    then `seq`, so the later record wins a tie), and writes the partition's segment, hashing
+//!    the file as it is written.
+//! 4. The descriptor is written last, so a load directory without one is an unfinished build.
 //!
 //! The output depends only on the records and the options that shape data (table, mode,
-//! snapshot, partitions, load id): not on the memory limit, the thread count or timing. The
-//! same input gives byte-identical files.
+//! snapshot, partitions, load id): not on the memory limit, the thread count, whether runs were
+//! spilled, or timing. The same input gives byte-identical files.
 
 use super::descriptor::{DESCRIPTOR_FILE, DESCRIPTOR_FORMAT_VERSION, LoadDescriptor, LoadFile, LoadMode, hex64};
-use super::spill::{self, Run, SectionReader};
+use super::run_buffer::RunBuffer;
+use super::spill::{self, SectionReader};
 use super::{SEQ_INPUT_SHIFT, partition_of};
 use crate::ids::{SegmentId, TableId, Ts};
 use crate::io::std_fs::StdDisk;
 use crate::options::Limits;
-use crate::record::{Entry, Key};
+use crate::record::EntryRef;
 use crate::segment::info::SegmentKind;
 use crate::segment::writer::{SegmentLayout, SegmentWriter};
-use crate::version::{Origin, OriginKind, Payload, Version, VersionId};
+use crate::version::{Origin, OriginKind, VersionId};
 use futures_lite::future::block_on;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use xxhash_rust::xxh3::Xxh3;
 
-/// Bytes a buffered entry costs beyond its keys and value (struct, vector slot, allocations).
-const ENTRY_OVERHEAD_BYTES: usize = 128;
+/// Room a sink's arena has past its budget, for the entry that crosses it.
+const SINK_SLACK_BYTES: usize = 64 << 10;
 
 /// One input record, as a reader of Parquet, JSON Lines or CSV produces it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -178,8 +185,8 @@ pub enum BuildError {
     /// The options do not make sense.
     #[error("{0}")]
     Options(#[from] BadOptions),
-    /// A spill thread panicked (a bug): the build is incomplete.
-    #[error("a spill thread panicked")]
+    /// A thread sorting or spilling a run panicked (a bug): the build is incomplete.
+    #[error("a thread sorting a run panicked")]
     SpillPanicked,
     /// Writing a segment failed.
     #[error("writing a segment: {0}")]
@@ -199,7 +206,109 @@ pub struct BuildSummary {
     pub spill_runs: usize,
     /// Bytes written to spill runs.
     pub spill_bytes: u64,
+    /// Sorted runs kept in memory until the merge.
+    pub resident_runs: usize,
 }
+
+/// A sorted run of one sink's records, by partition: written to a spill file, or kept in
+/// memory.
+enum Run {
+    Spilled(spill::Run),
+    /// The sorted entries and each partition's range of them.
+    Resident(RunBuffer, BTreeMap<u32, Range<usize>>),
+}
+
+impl Run {
+    fn partitions(&self) -> Vec<u32> {
+        match self {
+            Run::Spilled(r) => r.sections.keys().copied().collect(),
+            Run::Resident(_, sections) => sections.keys().copied().collect(),
+        }
+    }
+}
+
+/// Where the merge reads one run's section of a partition from, one entry at a time, with the
+/// current entry decoded once (the heap compares it many times).
+enum Source<'r> {
+    File { reader: SectionReader, current: Option<crate::record::Entry> },
+    Memory { run: &'r RunBuffer, next: usize, end: usize, current: Option<EntryRef<'r>> },
+}
+
+impl Source<'_> {
+    /// Moves to the next entry; false at the end.
+    fn advance(&mut self) -> std::io::Result<bool> {
+        match self {
+            Source::File { reader, current } => {
+                *current = if reader.advance()? { Some(reader.current().to_owned()) } else { None };
+                Ok(current.is_some())
+            }
+            Source::Memory { run, next, end, current } => {
+                *current = (next < end).then(|| run.entry(*next));
+                *next += 1;
+                Ok(current.is_some())
+            }
+        }
+    }
+
+    /// The entry [`Source::advance`] moved to.
+    fn current(&self) -> EntryRef<'_> {
+        match self {
+            Source::File { current, .. } => current.as_ref().expect("advanced to an entry").as_ref(),
+            Source::Memory { current, .. } => current.expect("advanced to an entry"),
+        }
+    }
+}
+
+/// The merge's sources by their current entries: a binary min-heap of source numbers, ordered
+/// by storage order, then source number (for a total order).
+struct MergeHeap(Vec<usize>);
+
+impl MergeHeap {
+    fn less(sources: &[Source<'_>], a: usize, b: usize) -> bool {
+        sources[a].current().storage_cmp(&sources[b].current()).then(a.cmp(&b)).is_lt()
+    }
+
+    fn push(&mut self, sources: &[Source<'_>], source: usize) {
+        let heap = &mut self.0;
+        heap.push(source);
+        let mut i = heap.len() - 1;
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if !Self::less(sources, heap[i], heap[parent]) {
+                break;
+            }
+            heap.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    /// Restores the order after the top source moved on, or drops it if it ended.
+    fn top_moved(&mut self, sources: &[Source<'_>], ended: bool) {
+        let heap = &mut self.0;
+        if ended {
+            heap.swap_remove(0);
+        }
+        let mut i = 0;
+        loop {
+            let (left, right) = (2 * i + 1, 2 * i + 2);
+            let mut least = i;
+            if left < heap.len() && Self::less(sources, heap[left], heap[least]) {
+                least = left;
+            }
+            if right < heap.len() && Self::less(sources, heap[right], heap[least]) {
+                least = right;
+            }
+            if least == i {
+                return;
+            }
+            heap.swap(i, least);
+            i = least;
+        }
+    }
+}
+
+/// A run being sorted (and maybe spilled) on a thread of its own.
+type Sorting = std::thread::JoinHandle<Result<Run, BuildError>>;
 
 /// A build in progress.
 pub struct Builder {
@@ -209,8 +318,10 @@ pub struct Builder {
     made_spill_dir: bool,
     runs: Mutex<Vec<Run>>,
     spill_bytes: AtomicU64,
-    /// Per input: (records, digest of its records).
-    inputs: Mutex<BTreeMap<u32, (u64, u64)>>,
+    /// Bytes of the runs kept in memory (reserved before they are sorted).
+    resident_bytes: AtomicUsize,
+    /// Per piece of an input, by (input, first row): (records, digest of its records).
+    inputs: Mutex<BTreeMap<(u32, u64), (u64, u64)>>,
     next_run: AtomicU32,
 }
 
@@ -257,45 +368,75 @@ impl Builder {
             made_spill_dir,
             runs: Mutex::new(Vec::new()),
             spill_bytes: AtomicU64::new(0),
+            resident_bytes: AtomicUsize::new(0),
             inputs: Mutex::new(BTreeMap::new()),
             next_run: AtomicU32::new(0),
         })
     }
 
-    /// A sink for input number `input` (0-based, in argument order). Each input gets exactly
-    /// one sink; sinks may be filled on different threads at once.
+    /// A sink for input number `input` (0-based, in argument order), read whole. Each input
+    /// gets exactly one sink, or one per piece (see [`Builder::sink_at`]); sinks may be filled
+    /// on different threads at once.
     pub fn sink(&self, input: u32) -> InputSink<'_> {
+        self.sink_at(input, 0)
+    }
+
+    /// A sink for the piece of input `input` whose first record is the input's record
+    /// `first_row` (a Parquet row group, say): its records number on from there, so an input
+    /// read in pieces gives the entries it gives read whole. The pieces of an input must not
+    /// overlap, and must be the same on every build of it (the load id digests each piece).
+    pub fn sink_at(&self, input: u32, first_row: u64) -> InputSink<'_> {
+        let budget = self.options.memory_limit_bytes / self.options.threads / 4;
         InputSink {
             builder: self,
             input,
-            row: 0,
-            buffer: Vec::new(),
-            buffered_bytes: 0,
-            budget: self.options.memory_limit_bytes / self.options.threads / 2,
-            spilling: None,
+            first_row,
+            row: first_row,
+            buffer: RunBuffer::with_capacity(budget + SINK_SLACK_BYTES, 0),
+            budget,
+            sorting: None,
             hasher: Xxh3::new(),
         }
     }
 
-    /// Starts sorting and writing `buffer` as a spill run on a thread of its own.
-    fn start_spill(&self, mut buffer: Vec<(u32, Entry)>) -> std::thread::JoinHandle<Result<Run, BuildError>> {
-        let n = self.next_run.fetch_add(1, Ordering::Relaxed);
-        let path = self.spill_dir.join(format!("run-{n:06}"));
+    /// Reserves `bytes` of the resident half of the memory limit, if it has room.
+    fn reserve_resident(&self, bytes: usize) -> bool {
+        let limit = self.options.memory_limit_bytes / 2;
+        self.resident_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| (r + bytes <= limit).then_some(r + bytes))
+            .is_ok()
+    }
+
+    /// Starts sorting `buffer` on a thread of its own, to be kept in memory if the resident
+    /// half of the limit has room, else written as a spill run.
+    fn start_run(&self, mut buffer: RunBuffer) -> Sorting {
+        let spill_to = (!self.reserve_resident(buffer.bytes())).then(|| {
+            let n = self.next_run.fetch_add(1, Ordering::Relaxed);
+            self.spill_dir.join(format!("run-{n:06}"))
+        });
         std::thread::spawn(move || {
-            buffer.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_ref().storage_cmp(&b.1.as_ref())));
-            spill::write_run(&path, &buffer).map_err(|source| BuildError::Io {
-                what: "writing spill run",
-                path,
-                source,
-            })
+            buffer.sort();
+            match spill_to {
+                Some(path) => spill::write_run(&path, &buffer).map(Run::Spilled).map_err(|source| BuildError::Io {
+                    what: "writing spill run",
+                    path,
+                    source,
+                }),
+                None => {
+                    let sections = buffer.sections().into_iter().collect();
+                    Ok(Run::Resident(buffer, sections))
+                }
+            }
         })
     }
 
-    /// Waits for a spill started by [`Builder::start_spill`] and records its run.
-    fn finish_spill(&self, spill: std::thread::JoinHandle<Result<Run, BuildError>>) -> Result<(), BuildError> {
-        let run = spill.join().map_err(|_| BuildError::SpillPanicked)??;
-        let bytes = run.sections.values().map(|s| s.len).sum::<u64>();
-        self.spill_bytes.fetch_add(bytes, Ordering::Relaxed);
+    /// Waits for a run started by [`Builder::start_run`] and records it.
+    fn finish_run(&self, sorting: Sorting) -> Result<(), BuildError> {
+        let run = sorting.join().map_err(|_| BuildError::SpillPanicked)??;
+        if let Run::Spilled(spilled) = &run {
+            let bytes = spilled.sections.values().map(|s| s.len).sum::<u64>();
+            self.spill_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).push(run);
         Ok(())
     }
@@ -313,8 +454,9 @@ impl Builder {
         }
         h.update(&o.snapshot_ms.to_le_bytes());
         h.update(&o.partition_count.to_le_bytes());
-        for (input, (rows, digest)) in self.inputs.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for ((input, first_row), (rows, digest)) in self.inputs.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             h.update(&input.to_le_bytes());
+            h.update(&first_row.to_le_bytes());
             h.update(&rows.to_le_bytes());
             h.update(&digest.to_le_bytes());
         }
@@ -330,7 +472,7 @@ impl Builder {
         let load_id = self.load_id();
         let runs = std::mem::take(&mut *self.runs.lock().unwrap_or_else(|e| e.into_inner()));
         let partitions: Vec<u32> = {
-            let mut p: Vec<u32> = runs.iter().flat_map(|r| r.sections.keys().copied()).collect();
+            let mut p: Vec<u32> = runs.iter().flat_map(Run::partitions).collect();
             p.sort_unstable();
             p.dedup();
             p
@@ -385,15 +527,22 @@ impl Builder {
         let path = out.join(DESCRIPTOR_FILE);
         std::fs::rename(&tmp, &path).map_err(io_err("renaming", &tmp))?;
         sync_dir(out)?;
-        let spill_runs = runs.len();
+        let spill_runs = runs.iter().filter(|r| matches!(r, Run::Spilled(_))).count();
         // Only what the builder wrote: a spill directory given by the caller may hold other files.
         for run in &runs {
-            std::fs::remove_file(&run.path).map_err(io_err("removing", &run.path))?;
+            if let Run::Spilled(spilled) = run {
+                std::fs::remove_file(&spilled.path).map_err(io_err("removing", &spilled.path))?;
+            }
         }
         if self.made_spill_dir {
             std::fs::remove_dir(&self.spill_dir).map_err(io_err("removing", &self.spill_dir))?;
         }
-        Ok(BuildSummary { descriptor, spill_runs, spill_bytes: self.spill_bytes.load(Ordering::Relaxed) })
+        Ok(BuildSummary {
+            descriptor,
+            spill_runs,
+            spill_bytes: self.spill_bytes.load(Ordering::Relaxed),
+            resident_runs: runs.len() - spill_runs,
+        })
     }
 
     /// Merges one partition's sections into its segment file. Returns the file and the number
@@ -406,60 +555,80 @@ impl Builder {
         merged: &AtomicU64,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<(LoadFile, u64), BuildError> {
-        let mut readers = Vec::new();
+        let mut sources = Vec::new();
         for run in runs {
-            if let Some(section) = run.sections.get(&partition) {
-                readers.push(SectionReader::open(&run.path, *section).map_err(io_err("opening", &run.path))?);
+            match run {
+                Run::Spilled(spilled) => {
+                    if let Some(section) = spilled.sections.get(&partition) {
+                        let reader =
+                            SectionReader::open(&spilled.path, *section).map_err(io_err("opening", &spilled.path))?;
+                        sources.push(Source::File { reader, current: None });
+                    }
+                }
+                Run::Resident(buffer, sections) => {
+                    if let Some(range) = sections.get(&partition) {
+                        sources.push(Source::Memory { run: buffer, next: range.start, end: range.end, current: None });
+                    }
+                }
             }
         }
-        let mut heap = BinaryHeap::new();
-        for (i, r) in readers.iter_mut().enumerate() {
-            if let Some(e) = r.next_entry().map_err(io_err("reading spill run", &self.spill_dir))? {
-                heap.push(Reverse(Ordered(e, i)));
+        let mut heap = MergeHeap(Vec::with_capacity(sources.len()));
+        for i in 0..sources.len() {
+            if sources[i].advance().map_err(io_err("reading spill run", &self.spill_dir))? {
+                heap.push(&sources, i);
             }
         }
         let name = format!("part-{partition:05}.seg");
         let path = self.options.out_dir.join(&name);
         let mut duplicates = 0;
         let mut local = 0u64;
-        let info = block_on(async {
+        let finished = block_on(async {
             let mut writer =
                 SegmentWriter::create(&StdDisk, &path, SegmentId(0), SegmentKind::Bulk, self.options.layout).await?;
-            let mut last: Option<Entry> = None;
-            while let Some(Reverse(Ordered(mut e, i))) = heap.pop() {
-                if let Some(next) = readers[i].next_entry().map_err(io_err("reading spill run", &self.spill_dir))? {
-                    heap.push(Reverse(Ordered(next, i)));
-                }
-                if let Some(prev) = &last
-                    && prev.key == e.key
-                {
-                    if self.options.fail_on_duplicate {
-                        let (first_input, first_row) = split_seq(prev.version.id.origin.seq);
-                        let (second_input, second_row) = split_seq(e.version.id.origin.seq);
-                        return Err(BuildError::Duplicate {
-                            partition_key: String::from_utf8_lossy(&e.key.partition_key).into_owned(),
-                            sort_key: String::from_utf8_lossy(&e.key.sort_key).into_owned(),
-                            first_input,
-                            first_row,
-                            second_input,
-                            second_row,
-                        });
+            writer.hash_file();
+            // The last key written (partition key, sort key) and its record's seq.
+            let mut last: Option<(Vec<u8>, Vec<u8>, u64)> = None;
+            while let Some(&top) = heap.0.first() {
+                let mut e = sources[top].current();
+                match &mut last {
+                    Some((pk, sk, seq)) if pk[..] == *e.partition_key && sk[..] == *e.sort_key => {
+                        if self.options.fail_on_duplicate {
+                            let (first_input, first_row) = split_seq(*seq);
+                            let (second_input, second_row) = split_seq(e.id.origin.seq);
+                            return Err(BuildError::Duplicate {
+                                partition_key: String::from_utf8_lossy(e.partition_key).into_owned(),
+                                sort_key: String::from_utf8_lossy(e.sort_key).into_owned(),
+                                first_input,
+                                first_row,
+                                second_input,
+                                second_row,
+                            });
+                        }
+                        duplicates += 1;
                     }
-                    duplicates += 1;
-                    continue;
+                    _ => {
+                        let (pk, sk, seq) = last.get_or_insert_with(Default::default);
+                        pk.clear();
+                        pk.extend_from_slice(e.partition_key);
+                        sk.clear();
+                        sk.extend_from_slice(e.sort_key);
+                        *seq = e.id.origin.seq;
+                        e.id.origin.source_id = load_id;
+                        writer.add(e).await?;
+                        local += 1;
+                        if local.is_multiple_of(65_536) {
+                            progress(merged.fetch_add(65_536, Ordering::Relaxed) + 65_536);
+                        }
+                    }
                 }
-                e.version.id.origin.source_id = load_id;
-                writer.add(e.as_ref()).await?;
-                last = Some(e);
-                local += 1;
-                if local.is_multiple_of(65_536) {
-                    progress(merged.fetch_add(65_536, Ordering::Relaxed) + 65_536);
-                }
+                let ended = !sources[top].advance().map_err(io_err("reading spill run", &self.spill_dir))?;
+                heap.top_moved(&sources, ended);
             }
-            Ok::<_, BuildError>(writer.finish().await?.info)
+            Ok::<_, BuildError>(writer.finish().await?)
         })?;
         progress(merged.fetch_add(local % 65_536, Ordering::Relaxed) + local % 65_536);
-        let checksum = file_checksum(&path)?;
+        let info = finished.info;
+        let checksum = finished.file_xxh3.expect("the writer was asked to hash the file");
         Ok((
             LoadFile { partition, name, size_bytes: info.size_bytes, xxh3: hex64(checksum), entries: info.entry_count },
             duplicates,
@@ -470,26 +639,6 @@ impl Builder {
 /// `(input, row)` of a bulk record's `seq`.
 pub fn split_seq(seq: u64) -> (u32, u64) {
     ((seq >> SEQ_INPUT_SHIFT) as u32, seq & ((1 << SEQ_INPUT_SHIFT) - 1))
-}
-
-/// An entry and the run it came from, ordered by storage order (then run, for a total order).
-struct Ordered(Entry, usize);
-
-impl PartialEq for Ordered {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for Ordered {}
-impl PartialOrd for Ordered {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Ordered {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.as_ref().storage_cmp(&other.0.as_ref()).then(self.1.cmp(&other.1))
-    }
 }
 
 /// xxh3-64 of a whole file.
@@ -521,12 +670,14 @@ fn sync_dir(dir: &Path) -> Result<(), BuildError> {
 pub struct InputSink<'a> {
     builder: &'a Builder,
     input: u32,
+    /// The input's record number of this piece's first record.
+    first_row: u64,
+    /// The input's record number of the next record.
     row: u64,
-    buffer: Vec<(u32, Entry)>,
-    buffered_bytes: usize,
+    buffer: RunBuffer,
     budget: usize,
-    /// The spill in flight, if any.
-    spilling: Option<std::thread::JoinHandle<Result<Run, BuildError>>>,
+    /// The run being sorted, if any.
+    sorting: Option<Sorting>,
     hasher: Xxh3,
 }
 
@@ -579,25 +730,23 @@ impl InputSink<'_> {
         self.digest(&r, ts_ms);
         let partition = partition_of(&r.partition_key, o.partition_count).0;
         let seq = (u64::from(self.input) << SEQ_INPUT_SHIFT) | row;
-        let size = r.partition_key.len() + r.sort_key.len() + r.value.as_ref().map_or(0, Vec::len);
-        let entry = Entry {
-            key: Key { table: o.table_id, partition_key: r.partition_key, sort_key: r.sort_key },
-            version: Version {
+        self.buffer.push(
+            partition,
+            EntryRef {
+                table: o.table_id,
+                partition_key: &r.partition_key,
+                sort_key: &r.sort_key,
                 id: VersionId {
                     ts: Ts::from_millis(ts_ms),
                     origin: Origin { kind: OriginKind::Bulk, source_id: 0, seq },
                 },
-                payload: match r.value {
-                    Some(value) => Payload::Value { value, expires_at_ms },
-                    None => Payload::Tombstone,
-                },
+                value: r.value.as_deref(),
+                expires_at_ms,
             },
-        };
-        self.buffer.push((partition, entry));
-        self.buffered_bytes += size + ENTRY_OVERHEAD_BYTES;
+        );
         self.row += 1;
-        if self.buffered_bytes >= self.budget {
-            self.spill()?;
+        if self.buffer.bytes() >= self.budget {
+            self.hand_off()?;
         }
         Ok(())
     }
@@ -620,33 +769,39 @@ impl InputSink<'_> {
         h.update(&r.ttl_ms.map_or(u64::MAX, |t| t).to_le_bytes());
     }
 
-    /// Hands the buffer to a spill thread, after the previous spill (if any) is done.
-    fn spill(&mut self) -> Result<(), BuildError> {
-        if let Some(previous) = self.spilling.take() {
-            self.builder.finish_spill(previous)?;
+    /// Hands the buffer to a sorting thread, after the previous run (if any) is done.
+    fn hand_off(&mut self) -> Result<(), BuildError> {
+        if let Some(previous) = self.sorting.take() {
+            self.builder.finish_run(previous)?;
         }
-        let capacity = self.buffer.len();
-        let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(capacity));
-        self.spilling = Some(self.builder.start_spill(full));
-        self.buffered_bytes = 0;
+        // The next buffer has room for as many entries as this one took.
+        let next = RunBuffer::with_capacity(self.budget + SINK_SLACK_BYTES, self.buffer.len() + self.buffer.len() / 8);
+        let full = std::mem::replace(&mut self.buffer, next);
+        self.sorting = Some(self.builder.start_run(full));
         Ok(())
     }
 
-    /// Records read so far.
+    /// Records taken so far.
     pub fn rows(&self) -> u64 {
-        self.row
+        self.row - self.first_row
     }
 
-    /// Ends the input: spills what is buffered. Returns the number of records it held.
+    /// Ends the input (or the piece of it): hands off what is buffered. Returns the number of
+    /// records it held.
     pub fn finish(mut self) -> Result<u64, BuildError> {
         if !self.buffer.is_empty() {
-            self.spill()?;
+            self.hand_off()?;
         }
-        if let Some(last) = self.spilling.take() {
-            self.builder.finish_spill(last)?;
+        if let Some(last) = self.sorting.take() {
+            self.builder.finish_run(last)?;
         }
         let digest = self.hasher.digest();
-        self.builder.inputs.lock().unwrap_or_else(|e| e.into_inner()).insert(self.input, (self.row, digest));
-        Ok(self.row)
+        let rows = self.rows();
+        self.builder
+            .inputs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((self.input, self.first_row), (rows, digest));
+        Ok(rows)
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! Section layout: repeated `len u32 | entry` (the segment entry encoding, FORMAT.md "Entry").
 
-use crate::codec::{self, Decoder, Encoder};
-use crate::record::Entry;
+use super::run_buffer::RunBuffer;
+use crate::codec::{self, Decoder};
+use crate::record::EntryRef;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -36,28 +37,22 @@ pub struct Run {
     pub sections: BTreeMap<u32, Section>,
 }
 
-/// Writes `entries` (sorted by partition, then storage order) as a run at `path`.
-pub fn write_run(path: &Path, entries: &[(u32, Entry)]) -> std::io::Result<Run> {
+/// Writes `run` (sorted: see [`RunBuffer::sort`]) as a run file at `path`.
+pub fn write_run(path: &Path, run: &RunBuffer) -> std::io::Result<Run> {
     let mut out = BufWriter::with_capacity(1 << 20, File::create_new(path)?);
     let mut sections = BTreeMap::new();
     let mut offset = 0u64;
-    let mut enc = Encoder::default();
-    let mut i = 0;
-    while i < entries.len() {
-        let partition = entries[i].0;
+    for (partition, entries) in run.sections() {
         let mut hasher = Xxh3::new();
         let start = offset;
-        while i < entries.len() && entries[i].0 == partition {
-            let e = &entries[i].1;
-            enc.bytes.clear();
-            codec::encode_entry(&mut enc, &e.key, &e.version.id, &e.version.payload);
-            let len = (enc.bytes.len() as u32).to_le_bytes();
+        for i in entries {
+            let (_, bytes) = run.encoded(i);
+            let len = (bytes.len() as u32).to_le_bytes();
             hasher.update(&len);
-            hasher.update(&enc.bytes);
+            hasher.update(bytes);
             out.write_all(&len)?;
-            out.write_all(&enc.bytes)?;
-            offset += 4 + enc.bytes.len() as u64;
-            i += 1;
+            out.write_all(bytes)?;
+            offset += 4 + bytes.len() as u64;
         }
         sections.insert(partition, Section { offset: start, len: offset - start, checksum: hasher.digest() });
     }
@@ -108,10 +103,11 @@ impl SectionReader {
         })
     }
 
-    /// The next entry, or `None` at the end of the section.
-    pub fn next_entry(&mut self) -> std::io::Result<Option<Entry>> {
+    /// Moves to the next entry; false at the end of the section.
+    pub fn advance(&mut self) -> std::io::Result<bool> {
         if self.input.limit() == 0 {
-            return Ok(None);
+            self.buf.clear();
+            return Ok(false);
         }
         let mut len = [0u8; 4];
         self.input.read_exact(&mut len)?;
@@ -122,8 +118,13 @@ impl SectionReader {
         }
         self.buf.resize(len as usize, 0);
         self.input.read_exact(&mut self.buf)?;
-        let entry = codec::decode_entry_owned(&mut Decoder::new(&self.buf)).map_err(|e| bad(&self.path, e.reason))?;
-        Ok(Some(entry))
+        codec::decode_entry(&mut Decoder::new(&self.buf)).map_err(|e| bad(&self.path, e.reason))?;
+        Ok(true)
+    }
+
+    /// The entry [`SectionReader::advance`] moved to.
+    pub fn current(&self) -> EntryRef<'_> {
+        codec::decode_entry(&mut Decoder::new(&self.buf)).expect("advance decoded it")
     }
 }
 
@@ -131,28 +132,38 @@ impl SectionReader {
 mod tests {
     use super::*;
     use crate::ids::{TableId, Ts};
-    use crate::record::Key;
-    use crate::version::{Origin, OriginKind, Payload, Version, VersionId};
+    use crate::version::{Origin, OriginKind, VersionId};
 
-    fn entry(pk: &str, seq: u64) -> Entry {
-        Entry {
-            key: Key::new(TableId(1), pk.as_bytes().to_vec(), Vec::new()),
-            version: Version {
-                id: VersionId { ts: Ts(5), origin: Origin { kind: OriginKind::Bulk, source_id: 0, seq } },
-                payload: Payload::Value { value: b"v".to_vec(), expires_at_ms: None },
-            },
+    fn entry(pk: &'static str, seq: u64) -> EntryRef<'static> {
+        EntryRef {
+            table: TableId(1),
+            partition_key: pk.as_bytes(),
+            sort_key: b"",
+            id: VersionId { ts: Ts(5), origin: Origin { kind: OriginKind::Bulk, source_id: 0, seq } },
+            value: Some(b"v"),
+            expires_at_ms: None,
         }
+    }
+
+    fn run_of(entries: &[(u32, EntryRef<'static>)]) -> RunBuffer {
+        let mut run = RunBuffer::default();
+        for (partition, e) in entries {
+            run.push(*partition, *e);
+        }
+        run.sort();
+        run
     }
 
     #[test]
     fn a_run_reads_back_by_section_and_a_flipped_byte_is_caught() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("run");
-        let entries = vec![(0, entry("a", 1)), (0, entry("b", 2)), (3, entry("c", 3))];
-        let run = write_run(&path, &entries).expect("write");
+        let run =
+            write_run(&path, &run_of(&[(0, entry("a", 1)), (0, entry("b", 2)), (3, entry("c", 3))])).expect("write");
         let mut r = SectionReader::open(&path, run.sections[&3]).expect("open");
-        assert_eq!(r.next_entry().expect("read"), Some(entry("c", 3)));
-        assert_eq!(r.next_entry().expect("end"), None);
+        assert!(r.advance().expect("read"));
+        assert_eq!(r.current(), entry("c", 3));
+        assert!(!r.advance().expect("end"));
         let mut bytes = std::fs::read(&path).expect("read");
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
@@ -164,7 +175,7 @@ mod tests {
     fn a_damaged_length_is_refused_at_open_before_it_sizes_a_buffer() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("run");
-        let run = write_run(&path, &[(0, entry("a", 1)), (0, entry("b", 2))]).expect("write");
+        let run = write_run(&path, &run_of(&[(0, entry("a", 1)), (0, entry("b", 2))])).expect("write");
         let mut bytes = std::fs::read(&path).expect("read");
         // The first entry's length becomes 4 GiB - 1.
         bytes[..4].copy_from_slice(&u32::MAX.to_le_bytes());

@@ -1,7 +1,8 @@
 //! Reads one segment through the I/O seam and a block cache: opens and verifies the footer,
-//! index, bloom and metadata, then serves point lookups, partition scans and whole-block reads
-//! for compaction. Every block is checked against its checksum before use; nothing unverified
-//! reaches a caller.
+//! index, bloom and metadata, then serves point lookups, partition scans, whole-block reads
+//! for compaction, and the unsealing and decoding of blocks a caller read itself (link
+//! validation reads whole files in large chunks). Every block is checked against its checksum
+//! before use; nothing unverified reaches a caller.
 
 use super::block::{self, BlockKind};
 use super::bloom::{self, Bloom};
@@ -201,16 +202,46 @@ impl<F: DiskFile> SegmentReader<F> {
 
     /// Decodes a block payload's entries.
     pub fn decode_block<'a>(&self, i: usize, payload: &'a [u8]) -> Result<Vec<EntryRef<'a>>> {
-        let offset = self.index[i].offset;
-        let corrupt = |reason| Error::Corrupt { file: self.path.clone(), offset, reason };
-        let mut dec = Decoder::new(payload);
-        let count = dec.count(self.entries.min_bytes()).map_err(|e| corrupt(e.reason))?;
-        let mut out = Vec::with_capacity(count);
-        for _ in 0..count {
-            out.push(codec::decode_entry_in(&mut dec, self.entries).map_err(|e| corrupt(e.reason))?);
+        let entries = self.block_entries(i, payload)?;
+        let mut out = Vec::with_capacity(entries.left);
+        for e in entries {
+            out.push(e?);
         }
-        dec.finish().map_err(|e| corrupt(e.reason))?;
         Ok(out)
+    }
+
+    /// Where data block `i` sits in the file: its offset and framed length.
+    pub fn block_extent(&self, i: usize) -> (u64, usize) {
+        (self.index[i].offset, self.index[i].len as usize)
+    }
+
+    /// Verifies data block `i` in `sealed`, its framed bytes as the caller read them from
+    /// [`Self::block_extent`], and returns its payload: [`Self::block`] without the read, for a
+    /// caller reading the file in large chunks itself (link validation).
+    pub fn unseal_block<'a>(&self, i: usize, sealed: &'a [u8]) -> Result<&'a [u8]> {
+        let (offset, len) = self.block_extent(i);
+        if sealed.len() != len {
+            return Err(Error::Corrupt {
+                file: self.path.clone(),
+                offset,
+                reason: "block length differs from the index",
+            });
+        }
+        block::unseal(sealed, BlockKind::Data, &self.path, offset)
+    }
+
+    /// The entries of data block `i`'s payload, decoded one at a time as they are taken:
+    /// [`Self::decode_block`] without collecting them. After the last entry the iterator checks
+    /// that the payload holds nothing more.
+    pub fn block_entries<'a>(&self, i: usize, payload: &'a [u8]) -> Result<BlockEntries<'a, '_>> {
+        let offset = self.index[i].offset;
+        let mut dec = Decoder::new(payload);
+        let left = dec.count(self.entries.min_bytes()).map_err(|e| Error::Corrupt {
+            file: self.path.clone(),
+            offset,
+            reason: e.reason,
+        })?;
+        Ok(BlockEntries { dec, left, layout: self.entries, path: &self.path, offset, done: false })
     }
 
     /// Every version of `key` held here, in storage order.
@@ -439,6 +470,42 @@ impl<F: DiskFile> SegmentReader<F> {
             }
         }
         Ok(RangeRead { entries, truncated: false })
+    }
+}
+
+/// The entries of one data block, decoded lazily ([`SegmentReader::block_entries`]): each item
+/// an entry or the error that ends the block.
+#[derive(Debug)]
+pub struct BlockEntries<'a, 'r> {
+    dec: Decoder<'a>,
+    left: usize,
+    layout: EntryLayout,
+    path: &'r Path,
+    offset: u64,
+    done: bool,
+}
+
+impl<'a> Iterator for BlockEntries<'a, '_> {
+    type Item = Result<EntryRef<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let step = if self.left == 0 {
+            self.done = true;
+            match self.dec.finish() {
+                Ok(()) => return None,
+                Err(e) => Err(e),
+            }
+        } else {
+            self.left -= 1;
+            codec::decode_entry_in(&mut self.dec, self.layout)
+        };
+        Some(step.map_err(|e| {
+            self.done = true;
+            Error::Corrupt { file: self.path.to_path_buf(), offset: self.offset, reason: e.reason }
+        }))
     }
 }
 

@@ -20,6 +20,10 @@ use std::path::{Path, PathBuf};
 /// Bytes gathered before one write to the file.
 const WRITE_CHUNK_BYTES: usize = 256 << 10;
 
+/// How many times the target's framed size a block may grow to, to pack entries of a good
+/// fraction of the target with little padding (see `SegmentWriter::seals_before`).
+const MAX_BLOCK_PAGES: usize = 4;
+
 /// How a segment is laid out.
 #[derive(Debug, Clone, Copy)]
 pub struct SegmentLayout {
@@ -37,13 +41,16 @@ pub struct SegmentLayout {
     pub keep_blocks_bytes: usize,
 }
 
-/// A finished segment: its summary and, if asked for, its data block payloads in order.
+/// A finished segment: its summary and, if asked for, its data block payloads in order and
+/// the xxh3-64 of the whole file.
 #[derive(Debug)]
 pub struct FinishedSegment {
     /// The summary.
     pub info: SegmentInfo,
     /// Data block payloads by block number (empty unless they fit `keep_blocks_bytes`).
     pub blocks: Vec<std::rc::Rc<[u8]>>,
+    /// xxh3-64 of the file's bytes, if [`SegmentWriter::hash_file`] asked for it.
+    pub file_xxh3: Option<u64>,
 }
 
 /// An open segment being written.
@@ -63,6 +70,8 @@ pub struct SegmentWriter<F: DiskFile> {
     /// Bytes of `kept_blocks`, or `None` once they outgrew `keep_blocks_bytes`.
     kept_bytes: Option<usize>,
     hashes: Vec<u64>,
+    /// xxh3 of what has been written, if asked for.
+    file_hasher: Option<Box<xxhash_rust::xxh3::Xxh3>>,
     last: Option<(Key, VersionId)>,
     entry_count: u64,
     tombstone_count: u64,
@@ -97,6 +106,7 @@ impl<F: DiskFile> SegmentWriter<F> {
             kept_blocks: Vec::new(),
             kept_bytes: (layout.keep_blocks_bytes > 0).then_some(0),
             hashes: Vec::new(),
+            file_hasher: None,
             last: None,
             entry_count: 0,
             tombstone_count: 0,
@@ -107,6 +117,14 @@ impl<F: DiskFile> SegmentWriter<F> {
         };
         writer.start_block();
         Ok(writer)
+    }
+
+    /// Computes the xxh3-64 of the whole file as it is written (every write is a whole chunk,
+    /// in order, and the file ends where the last one does), so [`FinishedSegment::file_xxh3`]
+    /// gives it without reading the file back. Call before the first [`SegmentWriter::add`].
+    pub fn hash_file(&mut self) {
+        debug_assert_eq!(self.written_bytes, 0, "asked for before anything is written");
+        self.file_hasher = Some(Box::new(xxhash_rust::xxh3::Xxh3::new()));
     }
 
     fn start_block(&mut self) {
@@ -126,7 +144,7 @@ impl<F: DiskFile> SegmentWriter<F> {
             },
         };
         let len = codec::entry_len_in(&e, WRITTEN_ENTRY_LAYOUT);
-        if self.block_entries > 0 && self.block.bytes.len() + len > self.layout.block_target_bytes {
+        if self.block_entries > 0 && self.seals_before(len) {
             self.seal_block().await?;
         }
         codec::encode_entry_in(&mut self.block, e, WRITTEN_ENTRY_LAYOUT);
@@ -151,6 +169,27 @@ impl<F: DiskFile> SegmentWriter<F> {
         self.min_ts = self.min_ts.min(e.id.ts);
         self.max_ts = self.max_ts.max(e.id.ts);
         Ok(())
+    }
+
+    /// Whether the block must be sealed before an entry of `len` bytes joins it. Up to the
+    /// target it joins. Past it, it joins if it fits the block's last page (padding it would
+    /// waste), or if sealing now would leave more than an eighth of the block as padding and
+    /// the block stays within [`MAX_BLOCK_PAGES`] pages of the target: so entries of a good
+    /// fraction of a page (a 1,000-byte value in 4 KiB blocks pads a quarter of every block)
+    /// pack into blocks of a few pages with little padding, while small entries make blocks of
+    /// the target exactly as before.
+    fn seals_before(&self, len: usize) -> bool {
+        let payload = self.block.bytes.len();
+        if payload + len <= self.layout.block_target_bytes {
+            return false;
+        }
+        let framed = block::framed_len(payload);
+        let grown = block::framed_len(payload + len);
+        if grown == framed {
+            return false;
+        }
+        let padding = framed - block::BLOCK_HEADER_BYTES - payload;
+        padding * 8 <= framed || grown > MAX_BLOCK_PAGES * block::framed_len(self.layout.block_target_bytes)
     }
 
     async fn seal_block(&mut self) -> Result<()> {
@@ -196,6 +235,10 @@ impl<F: DiskFile> SegmentWriter<F> {
             self.file.preallocate(self.allocated_bytes).await?;
         }
         let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(WRITE_CHUNK_BYTES + 4096));
+        if let Some(h) = &mut self.file_hasher {
+            // `pending` always ends on a page boundary, so the chunk is written exactly as it is.
+            h.update(&chunk);
+        }
         self.file.write_at(self.written_bytes, IoBuf::from_padded(chunk)).await?;
         self.written_bytes = end;
         Ok(())
@@ -261,7 +304,7 @@ impl<F: DiskFile> SegmentWriter<F> {
         self.file.truncate(info.size_bytes).await?;
         self.file.sync().await?;
         self.file.close().await?;
-        Ok(FinishedSegment { info, blocks: self.kept_blocks })
+        Ok(FinishedSegment { info, blocks: self.kept_blocks, file_xxh3: self.file_hasher.map(|h| h.digest()) })
     }
 
     /// Bytes written to the file so far (whole chunks; what is pending is not yet written).
@@ -272,5 +315,82 @@ impl<F: DiskFile> SegmentWriter<F> {
     /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TableId;
+    use crate::io::std_fs::StdDisk;
+    use crate::segment::reader::SegmentReader;
+    use crate::version::{Origin, OriginKind};
+    use futures_lite::future::block_on;
+
+    /// Writes `n` entries of `value_bytes`-byte values in 4 KiB blocks; returns the file's size,
+    /// its data blocks' framed sizes, the entries read back and the hash the writer gave.
+    fn write(dir: &Path, n: u64, value_bytes: usize) -> (u64, Vec<usize>, u64, Option<u64>) {
+        let path = dir.join(format!("{n}-{value_bytes}.seg"));
+        let layout = SegmentLayout {
+            block_target_bytes: 4096 - block::BLOCK_HEADER_BYTES,
+            bloom_bits_per_key: 10,
+            preallocate_bytes: 1 << 20,
+            keep_blocks_bytes: 0,
+        };
+        block_on(async {
+            let mut w =
+                SegmentWriter::create(&StdDisk, &path, SegmentId(1), SegmentKind::Bulk, layout).await.expect("io");
+            w.hash_file();
+            let value = vec![b'v'; value_bytes];
+            for i in 0..n {
+                let pk = format!("key-{i:08}");
+                let e = EntryRef {
+                    table: TableId(1),
+                    partition_key: pk.as_bytes(),
+                    sort_key: b"",
+                    id: VersionId { ts: Ts(7), origin: Origin { kind: OriginKind::Bulk, source_id: 1, seq: i } },
+                    value: Some(&value),
+                    expires_at_ms: None,
+                };
+                w.add(e).await.expect("io");
+            }
+            let finished = w.finish().await.expect("io");
+            let file = StdDisk.open(&path, crate::io::OpenMode::Existing).await.expect("io");
+            let reader = SegmentReader::open_as_written(file, &path, finished.info.size_bytes).await.expect("io");
+            let mut sizes = Vec::new();
+            let mut read = 0;
+            for b in 0..reader.block_count() {
+                let payload = reader.block(b, None).await.expect("io");
+                sizes.push(block::framed_len(payload.len()));
+                read += reader.decode_block(b, &payload).expect("ok").len() as u64;
+            }
+            (finished.info.size_bytes, sizes, read, finished.file_xxh3)
+        })
+    }
+
+    #[test]
+    fn entries_of_a_quarter_page_pack_into_few_page_blocks_and_small_ones_fill_one_page() {
+        let dir = tempfile::tempdir().expect("ok");
+        // 1,000-byte values: one-page blocks would hold three entries and a quarter padding.
+        let (_, sizes, read, _) = write(dir.path(), 700, 1000);
+        assert_eq!(read, 700);
+        let entry = 1000 + 12 + 30;
+        let payload: usize = 700 * entry;
+        let framed: usize = sizes.iter().sum();
+        assert!(framed * 100 <= payload * 113, "{framed} framed bytes for {payload} of entries: over 13% padding");
+        assert!(sizes.iter().all(|s| *s <= MAX_BLOCK_PAGES * 4096), "{sizes:?}");
+        // 100-byte values: every block but the last is one page, as before.
+        let (_, sizes, read, _) = write(dir.path(), 2000, 100);
+        assert_eq!(read, 2000);
+        assert!(sizes[..sizes.len() - 1].iter().all(|s| *s == 4096), "{sizes:?}");
+    }
+
+    #[test]
+    fn the_hash_the_writer_gives_is_the_files() {
+        let dir = tempfile::tempdir().expect("ok");
+        let (size, _, _, hash) = write(dir.path(), 3000, 300);
+        let bytes = std::fs::read(dir.path().join("3000-300.seg")).expect("ok");
+        assert_eq!(bytes.len() as u64, size);
+        assert_eq!(hash, Some(xxhash_rust::xxh3::xxh3_64(&bytes)));
     }
 }

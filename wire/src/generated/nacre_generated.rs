@@ -473,6 +473,95 @@ impl<'a> ::flatbuffers::Verifiable for BatchOpKind {
 
 impl ::flatbuffers::SimpleToVerifyInSlice for BatchOpKind {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_LINK_VERIFY: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_LINK_VERIFY: u8 = 1;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_LINK_VERIFY: [LinkVerify; 2] = [
+  LinkVerify::Full,
+  LinkVerify::Checksums,
+];
+
+/// How much of a bulk load a link reads and checks before it commits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct LinkVerify(pub u8);
+#[allow(non_upper_case_globals)]
+impl LinkVerify {
+  /// Every file's size and whole-file checksum, its footer, index, bloom and metadata, every
+  /// data block's checksum, and every entry against the rules of bulk loads.
+  pub const Full: Self = Self(0);
+  /// Every file's size and whole-file checksum, its footer, index, bloom and metadata, and what
+  /// the metadata says of its entries; no entry is decoded.
+  pub const Checksums: Self = Self(1);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 1;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Full,
+    Self::Checksums,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Full => Some("Full"),
+      Self::Checksums => Some("Checksums"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for LinkVerify {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for LinkVerify {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for LinkVerify {
+    type Output = LinkVerify;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for LinkVerify {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for LinkVerify {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for LinkVerify {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REQUEST_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MAX_REQUEST_BODY: u8 = 22;
@@ -4850,6 +4939,7 @@ impl<'a> ::flatbuffers::Follow<'a> for BulkLink<'a> {
 
 impl<'a> BulkLink<'a> {
   pub const VT_DIR: ::flatbuffers::VOffsetT = 4;
+  pub const VT_VERIFY: ::flatbuffers::VOffsetT = 6;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -4862,6 +4952,7 @@ impl<'a> BulkLink<'a> {
   ) -> ::flatbuffers::WIPOffset<BulkLink<'bldr>> {
     let mut builder = BulkLinkBuilder::new(_fbb);
     if let Some(x) = args.dir { builder.add_dir(x); }
+    builder.add_verify(args.verify);
     builder.finish()
   }
 
@@ -4873,6 +4964,14 @@ impl<'a> BulkLink<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(BulkLink::VT_DIR, None).unwrap()}
   }
+  /// Appended after v1; absent is `Full`, what a link always did before.
+  #[inline]
+  pub fn verify(&self) -> LinkVerify {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<LinkVerify>(BulkLink::VT_VERIFY, Some(LinkVerify::Full)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for BulkLink<'_> {
@@ -4882,18 +4981,21 @@ impl ::flatbuffers::Verifiable for BulkLink<'_> {
   ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
     v.visit_table(pos)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("dir", Self::VT_DIR, true)?
+     .visit_field::<LinkVerify>("verify", Self::VT_VERIFY, false)?
      .finish();
     Ok(())
   }
 }
 pub struct BulkLinkArgs<'a> {
     pub dir: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub verify: LinkVerify,
 }
 impl<'a> Default for BulkLinkArgs<'a> {
   #[inline]
   fn default() -> Self {
     BulkLinkArgs {
       dir: None, // required field
+      verify: LinkVerify::Full,
     }
   }
 }
@@ -4906,6 +5008,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> BulkLinkBuilder<'a, 'b, A> {
   #[inline]
   pub fn add_dir(&mut self, dir: ::flatbuffers::WIPOffset<&'b  str>) {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(BulkLink::VT_DIR, dir);
+  }
+  #[inline]
+  pub fn add_verify(&mut self, verify: LinkVerify) {
+    self.fbb_.push_slot::<LinkVerify>(BulkLink::VT_VERIFY, verify, LinkVerify::Full);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> BulkLinkBuilder<'a, 'b, A> {
@@ -4927,6 +5033,7 @@ impl ::core::fmt::Debug for BulkLink<'_> {
   fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
     let mut ds = f.debug_struct("BulkLink");
       ds.field("dir", &self.dir());
+      ds.field("verify", &self.verify());
       ds.finish()
   }
 }

@@ -8,8 +8,8 @@ use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
-    AlterTable, BatchOp, Compact, CreateTable, Delete, DropTable, Durability, Explain, Get, Handshake, Key, MultiGet,
-    Put, RemoveSource, Scan, SourceSpec, Ts, Versions, WriteBatch,
+    AlterTable, BatchOp, Compact, CreateTable, Delete, DropTable, Durability, Explain, Get, Handshake, Key, LinkVerify,
+    MultiGet, Put, RemoveSource, Scan, SourceSpec, Ts, Versions, WriteBatch,
 };
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Request), WireError> {
@@ -125,7 +125,15 @@ fn body(root: &fb::Request<'_>, limits: &FrameLimits) -> Result<Request, Message
             Request::RemoveSource(RemoveSource { name: r.name().to_owned() })
         }
         fb::RequestBody::BulkLink => {
-            Request::BulkLink { dir: root.body_as_bulk_link().ok_or_else(missing)?.dir().to_owned() }
+            let b = root.body_as_bulk_link().ok_or_else(missing)?;
+            let verify = match b.verify() {
+                fb::LinkVerify::Full => LinkVerify::Full,
+                fb::LinkVerify::Checksums => LinkVerify::Checksums,
+                other => {
+                    return Err(MessageError::UnknownEnumValue { field: "BulkLink.verify", value: u16::from(other.0) });
+                }
+            };
+            Request::BulkLink { dir: b.dir().to_owned(), verify }
         }
         fb::RequestBody::BulkStatus => {
             let load_id = root.body_as_bulk_status().ok_or_else(missing)?.load_id();
@@ -290,5 +298,25 @@ mod tests {
             problem(&unknown_durability).1,
             MessageError::UnknownEnumValue { field: "Delete.durability", value: 7 }
         );
+
+        let unknown_verify = frame_of(|fbb| {
+            let dir = Some(fbb.create_string("/loads/l"));
+            let args = fb::BulkLinkArgs { dir, verify: fb::LinkVerify(9) };
+            (fb::RequestBody::BulkLink, fb::BulkLink::create(fbb, &args).as_union_value())
+        });
+        assert_eq!(problem(&unknown_verify).1, MessageError::UnknownEnumValue { field: "BulkLink.verify", value: 9 });
+    }
+
+    /// A link from a client built before `BulkLink.verify` verifies fully, as links always did.
+    #[test]
+    fn a_bulk_link_without_its_verify_field_verifies_fully() {
+        let frame = frame_of(|fbb| {
+            let dir = fbb.create_string("/loads/l");
+            let mut link = fb::BulkLinkBuilder::new(fbb);
+            link.add_dir(dir);
+            (fb::RequestBody::BulkLink, link.finish().as_union_value())
+        });
+        let (_, request) = decode(&frame, &FrameLimits::default()).expect("decodes");
+        assert_eq!(request, Request::BulkLink { dir: "/loads/l".into(), verify: LinkVerify::Full });
     }
 }

@@ -4,7 +4,7 @@
 use super::Request;
 use crate::codec::{builder, finish, nonempty_bytes, settings_to_fb, source_settings_to_fb, tie_rule_to_fb};
 use crate::generated as fb;
-use crate::types::{AlterTable, BatchOp, Durability, Key, SourceSpec, Ts, WriteBatch};
+use crate::types::{AlterTable, BatchOp, Durability, Key, LinkVerify, SourceSpec, Ts, WriteBatch};
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
 pub(super) fn encode(request_id: u64, request: &Request) -> Vec<u8> {
@@ -157,9 +157,13 @@ fn body<'b>(fbb: &mut FlatBufferBuilder<'b>, request: &Request) -> (fb::RequestB
             let remove = fb::RemoveSource::create(fbb, &fb::RemoveSourceArgs { name });
             (fb::RequestBody::RemoveSource, remove.as_union_value())
         }
-        Request::BulkLink { dir } => {
+        Request::BulkLink { dir, verify } => {
             let dir = Some(fbb.create_string(dir));
-            (fb::RequestBody::BulkLink, fb::BulkLink::create(fbb, &fb::BulkLinkArgs { dir }).as_union_value())
+            let verify = match verify {
+                LinkVerify::Full => fb::LinkVerify::Full,
+                LinkVerify::Checksums => fb::LinkVerify::Checksums,
+            };
+            (fb::RequestBody::BulkLink, fb::BulkLink::create(fbb, &fb::BulkLinkArgs { dir, verify }).as_union_value())
         }
         Request::BulkStatus { load_id } => {
             let args = fb::BulkStatusArgs { load_id: load_id.unwrap_or(0) };

@@ -12,6 +12,19 @@ pub enum BulkMode {
     Replace,
 }
 
+/// How much of a load a link reads and checks before it commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinkVerify {
+    /// Every file's size and whole-file checksum, its footer, index, bloom and metadata, every
+    /// data block's checksum, and every entry against the rules of bulk loads.
+    #[default]
+    Full,
+    /// Every file's size and whole-file checksum, its footer, index, bloom and metadata, and
+    /// what the metadata says of its entries; no entry is decoded (the builder is trusted for
+    /// their order, origin and the store's key and value limits).
+    Checksums,
+}
+
 /// Where a load stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BulkLoadState {

@@ -287,7 +287,7 @@ fn respond(port: u16, topology: &Topology, request: Request) -> Action {
             Reply::Error(ErrorReply { code: ErrorCode::UnknownSource, message: "no source named missing".into() })
         }
         Request::RemoveSource(_) => Reply::SourceRemoved,
-        Request::BulkLink { dir } => {
+        Request::BulkLink { dir, .. } => {
             Reply::BulkLoads(vec![BulkLoadInfo { load_id: 7, dir, ..BulkLoadInfo::default() }])
         }
         Request::BulkStatus { load_id: Some(404) } => {

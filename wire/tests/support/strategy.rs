@@ -168,7 +168,8 @@ pub fn remove_source() -> impl Strategy<Value = Request> {
 
 pub fn bulk_request() -> impl Strategy<Value = Request> {
     prop_oneof![
-        name().prop_map(|dir| Request::BulkLink { dir }),
+        (name(), prop_oneof![Just(LinkVerify::Full), Just(LinkVerify::Checksums)])
+            .prop_map(|(dir, verify)| Request::BulkLink { dir, verify }),
         option::of(1..u32::MAX).prop_map(|load_id| Request::BulkStatus { load_id }),
         any::<u32>().prop_map(|load_id| Request::BulkRollback { load_id }),
         ("[a-z]{1,8}", option::of(any::<u32>()), any::<bool>())
