@@ -399,15 +399,21 @@ impl Shard {
                 f.info.clone(),
             ));
         }
+        // Every shard prepares its files at once.
+        let prepares = by_shard
+            .into_iter()
+            .map(|(shard, files)| self.part_on(shard, move |s| async move { s.prepare_files(files).await }));
         let mut prepared: BTreeMap<u32, PreparedSegment> = BTreeMap::new();
-        for (shard, files) in by_shard {
-            match self.part_on(shard, move |s| async move { s.prepare_files(files).await }).await {
+        let mut failure = None;
+        for outcome in futures_util::future::join_all(prepares).await {
+            match outcome {
                 Ok(p) => prepared.extend(p),
-                Err(e) => {
-                    self.discard(prepared).await;
-                    return Err(e);
-                }
+                Err(e) => failure = failure.or(Some(e)),
             }
+        }
+        if let Some(e) = failure {
+            self.discard(prepared).await;
+            return Err(e);
         }
         let prepare_ms = ms(started);
         failpoint::hit("bulk-link:after-prepare");
@@ -423,14 +429,49 @@ impl Shard {
             Some(_) => (0..self.process.partition_count).collect(),
             None => prepared.keys().copied().collect(),
         };
-        for (k, partition) in partitions.into_iter().enumerate() {
-            let segment = prepared.remove(&partition);
-            let run = move |s: Rc<Shard>| async move { s.commit_load_here(load, partition, segment, watermark).await };
-            if let Err(e) = self.part_on(self.process.owner(partition), run).await {
-                self.discard(prepared).await;
-                return Err(e);
+        // Each shard commits its partitions one by one, every shard at once; the failpoints
+        // count commits as they complete, whichever shard made them.
+        let mut by_shard: BTreeMap<usize, Vec<(u32, Option<PreparedSegment>)>> = BTreeMap::new();
+        for partition in partitions {
+            by_shard.entry(self.process.owner(partition)).or_default().push((partition, prepared.remove(&partition)));
+        }
+        let committed = std::cell::Cell::new(0usize);
+        let failed = std::cell::Cell::new(false);
+        // Each shard's part: its error, if any, and what it did not commit (to discard).
+        let commits = by_shard.into_iter().map(|(shard, parts)| {
+            let (committed, failed) = (&committed, &failed);
+            async move {
+                let mut parts = parts.into_iter();
+                let mut error = None;
+                while !failed.get()
+                    && let Some((partition, segment)) = parts.next()
+                {
+                    let run = move |s: Rc<Shard>| async move {
+                        s.commit_load_here(load, partition, segment, watermark).await
+                    };
+                    match self.part_on(shard, run).await {
+                        Ok(()) => {
+                            committed.set(committed.get() + 1);
+                            failpoint::hit(&format!("bulk-link:after-commit:{}", committed.get()));
+                        }
+                        Err(e) => {
+                            // The other shards stop at their next partition.
+                            failed.set(true);
+                            error = Some(e);
+                        }
+                    }
+                }
+                (error, parts.filter_map(|(p, segment)| segment.map(|segment| (p, segment))).collect::<Vec<_>>())
             }
-            failpoint::hit(&format!("bulk-link:after-commit:{}", k + 1));
+        });
+        let mut failure = None;
+        for (error, uncommitted) in futures_util::future::join_all(commits).await {
+            prepared.extend(uncommitted);
+            failure = failure.or(error);
+        }
+        if let Some(e) = failure {
+            self.discard(prepared).await;
+            return Err(e);
         }
         Ok((prepare_ms, ms(started)))
     }

@@ -440,22 +440,34 @@ impl Round<'_> {
     }
 
     /// Forwards a batch until it is durable; returns the versions refused (as skipped
-    /// messages), or `None` if the source stopped first.
-    async fn forward(&self, partition: u32, entries: Vec<Entry>) -> Option<Vec<Rejected>> {
+    /// messages), or `None` if the source (or the owner) stopped first.
+    async fn forward(&self, partition: u32, mut entries: Vec<Entry>) -> Option<Vec<Rejected>> {
         loop {
-            match self.shard.forward_streamed(partition, entries.clone()).await {
+            let failed = match self.shard.forward_streamed(partition, entries).await {
                 Ok(()) => return Some(Vec::new()),
-                Err(ForwardError::Refused(_)) if entries.len() > 1 => {
+                Err(None) => {
+                    self.state.note_problem(
+                        self.name,
+                        self.shard.id,
+                        &format!("forward to partition {partition}: its shard is shutting down"),
+                    );
+                    return None;
+                }
+                Err(Some(failed)) => failed,
+            };
+            entries = failed.entries;
+            match failed.error {
+                ForwardError::Refused(_) if entries.len() > 1 => {
                     let mut refused = Vec::new();
                     for entry in entries {
                         refused.extend(Box::pin(self.forward(partition, vec![entry])).await?);
                     }
                     return Some(refused);
                 }
-                Err(ForwardError::Refused(reason)) => {
+                ForwardError::Refused(reason) => {
                     return Some(entries.iter().map(|e| self.rejected_entry(e, &reason)).collect());
                 }
-                Err(ForwardError::Retry(reason)) => {
+                ForwardError::Retry(reason) => {
                     self.state.note_problem(
                         self.name,
                         self.shard.id,

@@ -17,6 +17,15 @@ pub enum ForwardError {
     Refused(String),
 }
 
+/// A forwarded batch that failed: why, and its versions.
+#[derive(Debug)]
+pub struct Forwarded {
+    /// Why.
+    pub error: ForwardError,
+    /// The versions, as the owner had them.
+    pub entries: Vec<Entry>,
+}
+
 fn classify(e: &Error) -> ForwardError {
     match e {
         Error::LimitExceeded { .. }
@@ -29,24 +38,36 @@ fn classify(e: &Error) -> ForwardError {
 
 impl Shard {
     /// Writes streamed versions to `partition`, which this shard owns, and returns once they
-    /// are durable.
-    pub(crate) async fn write_forwarded(&self, partition: u32, entries: Vec<Entry>) -> Result<(), ForwardError> {
+    /// are durable. On failure the versions come back with the reason, to retry or report.
+    pub(crate) async fn write_forwarded(&self, partition: u32, mut entries: Vec<Entry>) -> Result<(), Forwarded> {
         let Some(engine) = self.partitions.engines.get(&partition).cloned() else {
-            return Err(ForwardError::Refused(format!("partition {partition} is not on shard {}", self.id)));
+            let reason = format!("partition {partition} is not on shard {}", self.id);
+            return Err(Forwarded { error: ForwardError::Refused(reason), entries });
         };
-        self.partitions.wait_for_memory().await.map_err(|e| ForwardError::Retry(e.to_string()))?;
-        engine.write(entries, Durability::Sync).await.map(|_| ()).map_err(|e| classify(&e))
+        if let Err(e) = self.partitions.wait_for_memory().await {
+            return Err(Forwarded { error: ForwardError::Retry(e.to_string()), entries });
+        }
+        match engine.write_borrowed(&mut entries, Durability::Sync).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Forwarded { error: classify(&e), entries }),
+        }
     }
 
-    /// Has `partition`'s owner write `entries` durably, and waits for it.
+    /// Has `partition`'s owner write `entries` durably, and waits for it. The versions travel
+    /// to the owner and back only if they failed: no copy is kept for a retry. `Err(None)`: the
+    /// owner is shutting down, and the versions are gone with it (the caller's positions must
+    /// not move past them).
     pub(crate) async fn forward_streamed(
         self: &Rc<Self>,
         partition: u32,
         entries: Vec<Entry>,
-    ) -> Result<(), ForwardError> {
+    ) -> Result<(), Option<Forwarded>> {
         let owner = self.process.owner(partition);
         let write = move |s: Rc<Shard>| async move { s.write_forwarded(partition, entries).await };
-        self.mesh.invoke_on(owner, write).await.unwrap_or_else(|e| Err(ForwardError::Retry(e.to_string())))
+        match self.mesh.invoke_on(owner, write).await {
+            Ok(written) => written.map_err(Some),
+            Err(_closed) => Err(None),
+        }
     }
 }
 

@@ -30,12 +30,18 @@ impl<D: Disk> Engine<D> {
     /// [`crate::clock::Hlc`] for direct writes); values without an expiry get the table's
     /// default TTL, counted from the version's own `ts` so re-applying stays deterministic.
     pub async fn write(&self, mut batch: Vec<Entry>, durability: Durability) -> Result<WriteAck> {
+        self.write_borrowed(&mut batch, durability).await
+    }
+
+    /// [`Engine::write`] of a batch the caller keeps: on an error it still holds the versions
+    /// (default TTLs filled in), to retry or report them without a copy made in advance.
+    pub async fn write_borrowed(&self, batch: &mut [Entry], durability: Durability) -> Result<WriteAck> {
         self.check_poisoned()?;
-        let encoded_bytes = self.validate(&mut batch)?;
+        let encoded_bytes = self.validate(batch)?;
         // Waits while the shard's WAL has its limit pending; no await between this and append.
         self.wal.reserve(encoded_bytes).await?;
         self.check_poisoned()?;
-        let lsn = self.wal.append(self.partition, &batch)?;
+        let lsn = self.wal.append(self.partition, batch)?;
         let first_need = {
             let mut mem = self.mem.borrow_mut();
             mem.last_lsn = lsn;
@@ -56,7 +62,7 @@ impl<D: Disk> Engine<D> {
             self.poison("wal commit");
             return Err(e);
         }
-        let (applied, duplicates) = self.apply(lsn, &batch);
+        let (applied, duplicates) = self.apply(lsn, batch);
         self.heat.borrow_mut().record_write(batch.len() as u64, encoded_bytes as u64, self.clock.now_ms());
         if durability == Durability::Async
             && let Err(e) = self.wal.commit_if_over_threshold().await
