@@ -210,11 +210,7 @@ fn validation_rejects_each_defect_with_its_own_reason() {
     assert_eq!(code(&ok, &small), Err("bad-entry"));
 
     let flipped = fresh_load(root.path(), "flipped");
-    let d = LoadDescriptor::read(&flipped).expect("descriptor");
-    let file = flipped.join(&d.files[0].name);
-    let mut bytes = std::fs::read(&file).expect("read");
-    bytes[100] ^= 0x40;
-    std::fs::write(&file, &bytes).expect("write");
+    let file = flip_a_byte(&flipped);
     assert_eq!(code(&flipped, &target()), Err("checksum-mismatch"));
     // The same flip with the descriptor's checksum updated: the block checksum catches it.
     rewrite(&flipped, |d| d.files[0].xxh3 = checksum_of(&file));
@@ -254,6 +250,17 @@ fn validation_rejects_each_defect_with_its_own_reason() {
     assert_eq!(code(&unsorted, &target()), Err("unsorted"));
 }
 
+/// Flips a bit in the first data block of the load's first file (the descriptor keeps the old
+/// checksum); returns the file.
+fn flip_a_byte(load: &Path) -> PathBuf {
+    let d = LoadDescriptor::read(load).expect("descriptor");
+    let file = load.join(&d.files[0].name);
+    let mut bytes = std::fs::read(&file).expect("read");
+    bytes[100] ^= 0x40;
+    std::fs::write(&file, &bytes).expect("write");
+    file
+}
+
 /// Swaps the first two (one-page) data blocks of the load's first file and records the file's new
 /// checksum: each block still passes its own checksum, but keys go backwards.
 fn swap_first_two_blocks(load: &Path) {
@@ -283,11 +290,7 @@ fn checksums_verification_refuses_a_flipped_byte_and_full_verification_an_unsort
     assert_eq!(code(&ok, Verify::Full), Ok(()));
 
     let flipped = fresh_load(root.path(), "flipped");
-    let d = LoadDescriptor::read(&flipped).expect("descriptor");
-    let file = flipped.join(&d.files[0].name);
-    let mut bytes = std::fs::read(&file).expect("read");
-    bytes[100] ^= 0x40;
-    std::fs::write(&file, &bytes).expect("write");
+    flip_a_byte(&flipped);
     assert_eq!(code(&flipped, Verify::Checksums), Err("checksum-mismatch"));
     assert_eq!(code(&flipped, Verify::Full), Err("checksum-mismatch"));
 
