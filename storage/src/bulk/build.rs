@@ -33,7 +33,8 @@ use crate::segment::info::SegmentKind;
 use crate::segment::writer::{SegmentLayout, SegmentWriter};
 use crate::version::{Origin, OriginKind, VersionId};
 use futures_lite::future::block_on;
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -227,83 +228,54 @@ impl Run {
     }
 }
 
-/// Where the merge reads one run's section of a partition from, one entry at a time, with the
-/// current entry decoded once (the heap compares it many times).
+/// Where the merge reads one run's section of a partition from, one entry at a time.
 enum Source<'r> {
-    File { reader: SectionReader, current: Option<crate::record::Entry> },
-    Memory { run: &'r RunBuffer, next: usize, end: usize, current: Option<EntryRef<'r>> },
+    File(SectionReader),
+    Memory { run: &'r RunBuffer, entries: Range<usize> },
 }
 
-impl Source<'_> {
-    /// Moves to the next entry; false at the end.
-    fn advance(&mut self) -> std::io::Result<bool> {
-        match self {
-            Source::File { reader, current } => {
-                *current = if reader.advance()? { Some(reader.current().to_owned()) } else { None };
-                Ok(current.is_some())
-            }
-            Source::Memory { run, next, end, current } => {
-                *current = (next < end).then(|| run.entry(*next));
-                *next += 1;
-                Ok(current.is_some())
-            }
-        }
-    }
-
-    /// The entry [`Source::advance`] moved to.
-    fn current(&self) -> EntryRef<'_> {
-        match self {
-            Source::File { current, .. } => current.as_ref().expect("advanced to an entry").as_ref(),
-            Source::Memory { current, .. } => current.expect("advanced to an entry"),
-        }
+impl<'r> Source<'r> {
+    fn next_entry(&mut self) -> std::io::Result<Option<Head<'r>>> {
+        Ok(match self {
+            Source::File(reader) => reader.next_entry()?.map(Head::Owned),
+            Source::Memory { run, entries } => entries.next().map(|i| Head::Borrowed(run.entry(i))),
+        })
     }
 }
 
-/// The merge's sources by their current entries: a binary min-heap of source numbers, ordered
-/// by storage order, then source number (for a total order).
-struct MergeHeap(Vec<usize>);
+/// A source's next entry: borrowed from a run in memory, or read from a spill file.
+enum Head<'r> {
+    Borrowed(EntryRef<'r>),
+    Owned(crate::record::Entry),
+}
 
-impl MergeHeap {
-    fn less(sources: &[Source<'_>], a: usize, b: usize) -> bool {
-        sources[a].current().storage_cmp(&sources[b].current()).then(a.cmp(&b)).is_lt()
-    }
-
-    fn push(&mut self, sources: &[Source<'_>], source: usize) {
-        let heap = &mut self.0;
-        heap.push(source);
-        let mut i = heap.len() - 1;
-        while i > 0 {
-            let parent = (i - 1) / 2;
-            if !Self::less(sources, heap[i], heap[parent]) {
-                break;
-            }
-            heap.swap(i, parent);
-            i = parent;
+impl Head<'_> {
+    fn entry(&self) -> EntryRef<'_> {
+        match self {
+            Head::Borrowed(e) => *e,
+            Head::Owned(e) => e.as_ref(),
         }
     }
+}
 
-    /// Restores the order after the top source moved on, or drops it if it ended.
-    fn top_moved(&mut self, sources: &[Source<'_>], ended: bool) {
-        let heap = &mut self.0;
-        if ended {
-            heap.swap_remove(0);
-        }
-        let mut i = 0;
-        loop {
-            let (left, right) = (2 * i + 1, 2 * i + 2);
-            let mut least = i;
-            if left < heap.len() && Self::less(sources, heap[left], heap[least]) {
-                least = left;
-            }
-            if right < heap.len() && Self::less(sources, heap[right], heap[least]) {
-                least = right;
-            }
-            if least == i {
-                return;
-            }
-            heap.swap(i, least);
-            i = least;
-        }
+/// A source's next entry and the source's number, ordered by storage order, then source (for
+/// a total order).
+struct Ordered<'r>(Head<'r>, usize);
+
+impl PartialEq for Ordered<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Ordered<'_> {}
+impl PartialOrd for Ordered<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ordered<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.entry().storage_cmp(&other.0.entry()).then(self.1.cmp(&other.1))
     }
 }
 
@@ -562,20 +534,20 @@ impl Builder {
                     if let Some(section) = spilled.sections.get(&partition) {
                         let reader =
                             SectionReader::open(&spilled.path, *section).map_err(io_err("opening", &spilled.path))?;
-                        sources.push(Source::File { reader, current: None });
+                        sources.push(Source::File(reader));
                     }
                 }
                 Run::Resident(buffer, sections) => {
                     if let Some(range) = sections.get(&partition) {
-                        sources.push(Source::Memory { run: buffer, next: range.start, end: range.end, current: None });
+                        sources.push(Source::Memory { run: buffer, entries: range.clone() });
                     }
                 }
             }
         }
-        let mut heap = MergeHeap(Vec::with_capacity(sources.len()));
-        for i in 0..sources.len() {
-            if sources[i].advance().map_err(io_err("reading spill run", &self.spill_dir))? {
-                heap.push(&sources, i);
+        let mut heap = BinaryHeap::with_capacity(sources.len());
+        for (i, source) in sources.iter_mut().enumerate() {
+            if let Some(head) = source.next_entry().map_err(io_err("reading spill run", &self.spill_dir))? {
+                heap.push(Reverse(Ordered(head, i)));
             }
         }
         let name = format!("part-{partition:05}.seg");
@@ -588,8 +560,8 @@ impl Builder {
             writer.hash_file();
             // The last key written (partition key, sort key) and its record's seq.
             let mut last: Option<(Vec<u8>, Vec<u8>, u64)> = None;
-            while let Some(&top) = heap.0.first() {
-                let mut e = sources[top].current();
+            while let Some(Reverse(Ordered(head, i))) = heap.pop() {
+                let mut e = head.entry();
                 match &mut last {
                     Some((pk, sk, seq)) if pk[..] == *e.partition_key && sk[..] == *e.sort_key => {
                         if self.options.fail_on_duplicate {
@@ -621,8 +593,9 @@ impl Builder {
                         }
                     }
                 }
-                let ended = !sources[top].advance().map_err(io_err("reading spill run", &self.spill_dir))?;
-                heap.top_moved(&sources, ended);
+                if let Some(next) = sources[i].next_entry().map_err(io_err("reading spill run", &self.spill_dir))? {
+                    heap.push(Reverse(Ordered(next, i)));
+                }
             }
             Ok::<_, BuildError>(writer.finish().await?)
         })?;

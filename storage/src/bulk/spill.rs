@@ -7,7 +7,7 @@
 
 use super::run_buffer::RunBuffer;
 use crate::codec::{self, Decoder};
-use crate::record::EntryRef;
+use crate::record::Entry;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -103,11 +103,10 @@ impl SectionReader {
         })
     }
 
-    /// Moves to the next entry; false at the end of the section.
-    pub fn advance(&mut self) -> std::io::Result<bool> {
+    /// The next entry, or `None` at the end of the section.
+    pub fn next_entry(&mut self) -> std::io::Result<Option<Entry>> {
         if self.input.limit() == 0 {
-            self.buf.clear();
-            return Ok(false);
+            return Ok(None);
         }
         let mut len = [0u8; 4];
         self.input.read_exact(&mut len)?;
@@ -118,13 +117,8 @@ impl SectionReader {
         }
         self.buf.resize(len as usize, 0);
         self.input.read_exact(&mut self.buf)?;
-        codec::decode_entry(&mut Decoder::new(&self.buf)).map_err(|e| bad(&self.path, e.reason))?;
-        Ok(true)
-    }
-
-    /// The entry [`SectionReader::advance`] moved to.
-    pub fn current(&self) -> EntryRef<'_> {
-        codec::decode_entry(&mut Decoder::new(&self.buf)).expect("advance decoded it")
+        let entry = codec::decode_entry_owned(&mut Decoder::new(&self.buf)).map_err(|e| bad(&self.path, e.reason))?;
+        Ok(Some(entry))
     }
 }
 
@@ -132,6 +126,7 @@ impl SectionReader {
 mod tests {
     use super::*;
     use crate::ids::{TableId, Ts};
+    use crate::record::EntryRef;
     use crate::version::{Origin, OriginKind, VersionId};
 
     fn entry(pk: &'static str, seq: u64) -> EntryRef<'static> {
@@ -161,9 +156,8 @@ mod tests {
         let run =
             write_run(&path, &run_of(&[(0, entry("a", 1)), (0, entry("b", 2)), (3, entry("c", 3))])).expect("write");
         let mut r = SectionReader::open(&path, run.sections[&3]).expect("open");
-        assert!(r.advance().expect("read"));
-        assert_eq!(r.current(), entry("c", 3));
-        assert!(!r.advance().expect("end"));
+        assert_eq!(r.next_entry().expect("read").as_ref().map(Entry::as_ref), Some(entry("c", 3)));
+        assert_eq!(r.next_entry().expect("end"), None);
         let mut bytes = std::fs::read(&path).expect("read");
         let last = bytes.len() - 1;
         bytes[last] ^= 1;

@@ -586,25 +586,36 @@ fn check_summary(
         return Ok(());
     }
     for key in [&info.min_key, &info.max_key] {
-        if key.table != target.table_id {
-            return Err(bad(EntryFault::WrongTable { found: key.table.0, expected: target.table_id.0 }));
+        if let Some(fault) = table_fault(key.table, target) {
+            return Err(bad(fault));
         }
-        let key_partition = partition_of(&key.partition_key, target.partition_count).0;
-        if key_partition != f.partition {
-            return Err(LoadRejection::KeyOutsidePartition {
-                name: f.name.clone(),
-                partition: f.partition,
-                key_partition,
-            });
-        }
+        check_partition(&f.name, f.partition, &key.partition_key, target)?;
     }
-    if d.mode == LoadMode::Replace && info.min_ts < Ts::from_millis(d.snapshot_ms) {
-        return Err(bad(EntryFault::BeforeSnapshot { ts: info.min_ts }));
-    }
-    if info.max_ts > target.latest_ts {
-        return Err(bad(EntryFault::TooFarInFuture { ts: info.max_ts, latest: target.latest_ts }));
+    ts_fault(d, target, info.min_ts, info.max_ts).map_or(Ok(()), |fault| Err(bad(fault)))
+}
+
+/// A key's table against the target's: the rule every entry keeps, and so a segment's first
+/// and last keys.
+fn table_fault(table: TableId, target: &LinkTarget) -> Option<EntryFault> {
+    (table != target.table_id).then_some(EntryFault::WrongTable { found: table.0, expected: target.table_id.0 })
+}
+
+/// Whether `partition_key` belongs to the partition of file `name`.
+fn check_partition(name: &str, partition: u32, partition_key: &[u8], target: &LinkTarget) -> Result<(), LoadRejection> {
+    let key_partition = partition_of(partition_key, target.partition_count).0;
+    if key_partition != partition {
+        return Err(LoadRejection::KeyOutsidePartition { name: name.to_owned(), partition, key_partition });
     }
     Ok(())
+}
+
+/// Timestamps from `min` to `max` against the load's snapshot (a replace load's versions are
+/// not older) and the store's clock skew bound: one entry's (`min == max`), or a segment's range.
+fn ts_fault(d: &LoadDescriptor, target: &LinkTarget, min: Ts, max: Ts) -> Option<EntryFault> {
+    if d.mode == LoadMode::Replace && min < Ts::from_millis(d.snapshot_ms) {
+        return Some(EntryFault::BeforeSnapshot { ts: min });
+    }
+    (max > target.latest_ts).then_some(EntryFault::TooFarInFuture { ts: max, latest: target.latest_ts })
 }
 
 /// Under [`Verify::Full`]: the data blocks of one file, checked in order as its chunks arrive.
@@ -700,19 +711,12 @@ impl EntryChecker<'_> {
     /// Checks `e`, which follows `last` (none for the file's first entry).
     fn check(&mut self, e: &EntryRef<'_>, last: Option<EntryRef<'_>>) -> Result<(), LoadRejection> {
         let bad = |fault: EntryFault| LoadRejection::BadEntry { name: self.name.to_owned(), entry: self.n, fault };
-        if e.table != self.target.table_id {
-            return Err(bad(EntryFault::WrongTable { found: e.table.0, expected: self.target.table_id.0 }));
+        if let Some(fault) = table_fault(e.table, self.target) {
+            return Err(bad(fault));
         }
         // An entry with its predecessor's partition key is in its predecessor's partition.
         if last.is_none_or(|l| l.partition_key != e.partition_key) {
-            let key_partition = partition_of(e.partition_key, self.target.partition_count).0;
-            if key_partition != self.partition {
-                return Err(LoadRejection::KeyOutsidePartition {
-                    name: self.name.to_owned(),
-                    partition: self.partition,
-                    key_partition,
-                });
-            }
+            check_partition(self.name, self.partition, e.partition_key, self.target)?;
         }
         if let Some(last) = last
             && last.storage_cmp(e) != std::cmp::Ordering::Less
@@ -739,11 +743,8 @@ impl EntryChecker<'_> {
         if e.partition_key.is_empty() {
             return Err(bad(EntryFault::EmptyPartitionKey));
         }
-        if self.d.mode == LoadMode::Replace && e.id.ts < Ts::from_millis(self.d.snapshot_ms) {
-            return Err(bad(EntryFault::BeforeSnapshot { ts: e.id.ts }));
-        }
-        if e.id.ts > self.target.latest_ts {
-            return Err(bad(EntryFault::TooFarInFuture { ts: e.id.ts, latest: self.target.latest_ts }));
+        if let Some(fault) = ts_fault(self.d, self.target, e.id.ts, e.id.ts) {
+            return Err(bad(fault));
         }
         self.n += 1;
         Ok(())
