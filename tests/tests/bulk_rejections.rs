@@ -114,6 +114,13 @@ fn first_file(dir: &Path) -> PathBuf {
     dir.join(&LoadDescriptor::read(dir).expect("descriptor").files[0].name)
 }
 
+/// Flips one bit inside the first data block of `file`; a second call flips it back.
+fn toggle_a_bit(file: &Path) {
+    let mut bytes = std::fs::read(file).expect("read");
+    bytes[200] ^= 1;
+    std::fs::write(file, bytes).expect("write");
+}
+
 fn checksum(path: &Path) -> String {
     format!("{:016x}", nacre_storage::bulk::build::file_checksum(path).expect("checksum"))
 }
@@ -123,9 +130,7 @@ fn a_flipped_byte_fails_the_file_checksum() {
     let c = case();
     let dir = c.good("load");
     let file = first_file(&dir);
-    let mut bytes = std::fs::read(&file).expect("read");
-    bytes[200] ^= 1;
-    std::fs::write(&file, bytes).expect("write");
+    toggle_a_bit(&file);
     c.assert_refused(&dir, "checksum-mismatch");
 }
 
@@ -134,9 +139,7 @@ fn a_corrupt_block_fails_its_own_checksum() {
     let c = case();
     let dir = c.good("load");
     let file = first_file(&dir);
-    let mut bytes = std::fs::read(&file).expect("read");
-    bytes[200] ^= 1;
-    std::fs::write(&file, bytes).expect("write");
+    toggle_a_bit(&file);
     reseal(&dir, |d| d.files[0].xxh3 = checksum(&file));
     c.assert_refused(&dir, "corrupt-segment");
 }
@@ -148,12 +151,9 @@ fn a_checksums_only_link_still_refuses_a_flipped_byte() {
     let c = case();
     let dir = c.good("load");
     let file = first_file(&dir);
-    let mut bytes = std::fs::read(&file).expect("read");
-    bytes[200] ^= 1;
-    std::fs::write(&file, &bytes).expect("write");
+    toggle_a_bit(&file);
     c.assert_refused_verifying(&dir, "checksum-mismatch", LinkVerify::Checksums);
-    bytes[200] ^= 1;
-    std::fs::write(&file, &bytes).expect("write");
+    toggle_a_bit(&file);
     runtime().block_on(async {
         let client = c.server.client().await;
         let load = client.bulk_link_verified(&dir.display().to_string(), LinkVerify::Checksums).await.expect("link");
