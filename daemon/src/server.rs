@@ -14,7 +14,7 @@ use crate::shard::Shard;
 use anyhow::Result;
 use futures_lite::{AsyncWriteExt, FutureExt};
 use glommio::net::TcpStream;
-use nacre_wire::{self as wire, ErrorCode, FrameLimits, Reply};
+use nacre_wire::{self as wire, ErrorCode, FrameLimits, InPlace, Reply};
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -125,8 +125,27 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream) -> Result<()> {
                 }
             }
             let frame = &input.buffered()[..whole];
+            // A get is answered here, in place, with no task and no copy of the request, when
+            // this shard owns its key and has the answer without I/O; anything else goes the
+            // usual way below. Either way a request starts when it is read, as a task's first
+            // poll runs at once (glommio's `spawn_local`): an earlier write that did not have to
+            // wait is applied before a later get of the connection runs.
+            let decoded = match wire::decode_request_in_place(frame, &frame_limits) {
+                Ok((id, InPlace::Get(get))) => {
+                    match (version.is_some() && id != 0).then(|| shard.get_in_place(&get)).flatten() {
+                        Some(reply) => {
+                            input.consume(whole);
+                            drop(held.take());
+                            send(shard, &replies, id, reply).await;
+                            continue;
+                        }
+                        None => Ok((id, wire::Request::Get(get.to_owned()))),
+                    }
+                }
+                Ok((id, InPlace::Other(request))) => Ok((id, request)),
+                Err(e) => Err(e),
+            };
             let held = held.take().expect("taken above");
-            let decoded = wire::decode_request_with(frame, &frame_limits);
             input.consume(whole);
             let (id, request) = match decoded {
                 Ok(decoded) => decoded,

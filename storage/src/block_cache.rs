@@ -33,6 +33,17 @@ impl BlockCache {
         found
     }
 
+    /// The cached payload, counting a hit, or none, counting nothing: for a read that only
+    /// goes on without I/O, and whose fallback (a [`BlockCache::get`] then a read) counts the
+    /// miss once.
+    pub fn hit(&mut self, segment: SegmentId, block: u32) -> Option<Rc<[u8]>> {
+        let found = self.blocks.get(&(segment, block)).cloned();
+        if found.is_some() {
+            self.hits += 1;
+        }
+        found
+    }
+
     /// Caches a verified payload, evicting the least recently used until it fits. A payload
     /// larger than the whole cache is not cached.
     pub fn insert(&mut self, segment: SegmentId, block: u32, payload: Rc<[u8]>) {

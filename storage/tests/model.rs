@@ -697,7 +697,19 @@ impl Run {
         if self.gc && !self.exact_under_gc(key, at) {
             return;
         }
+        // A read without I/O, where it answers, answers as the read does, before the read fills
+        // the cache and after.
+        let cached = || {
+            self.store()
+                .engine
+                .get_cached(key.as_ref(), at)
+                .map(|r| r.unwrap_or_else(|e| panic!("{}: get_cached: {e}", ctx())))
+        };
+        let before = cached();
         let got = self.store().engine.get(key.as_ref(), at).await.unwrap_or_else(|e| panic!("{}: get: {e}", ctx()));
+        for answered in [before, cached()].into_iter().flatten() {
+            assert_eq!(answered, got, "{}: get_cached against get", ctx());
+        }
         let want = self.model.get(key, at, self.now_ms());
         assert_eq!(
             got,

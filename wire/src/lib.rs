@@ -26,7 +26,9 @@ pub use client::{Client, ClientError, ClientOptions, Disconnect};
 pub use error::{MessageError, WireError};
 pub use frame::FrameLimits;
 pub use partitioner::{kafka_partition_of, partition_of};
-pub use request::{Request, RequestEncoder, decode_request, decode_request_with, encode_request};
+pub use request::{
+    InPlace, Request, RequestEncoder, decode_request, decode_request_in_place, decode_request_with, encode_request,
+};
 pub use response::{Reply, ResponseEncoder, decode_response, decode_response_with, encode_response};
 pub use stat_name::{LabelledName, labelled};
 pub use types::*;

@@ -8,7 +8,7 @@ mod encode;
 use crate::error::WireError;
 use crate::frame::FrameLimits;
 use crate::types::{
-    AlterTable, Compact, CreateTable, Delete, DropTable, Explain, Get, Handshake, LinkVerify, MultiGet, Put,
+    AlterTable, Compact, CreateTable, Delete, DropTable, Explain, Get, GetRef, Handshake, LinkVerify, MultiGet, Put,
     RemoveSource, Scan, SourceSpec, Versions, WriteBatch,
 };
 
@@ -99,6 +99,9 @@ impl Request {
         "explain",
     ];
 
+    /// [`Request::kind_index`] of a get.
+    pub const GET_KIND: usize = 9;
+
     /// The request's kind, for logs, metrics and errors.
     pub fn kind(&self) -> &'static str {
         Self::KINDS[self.kind_index()]
@@ -116,7 +119,7 @@ impl Request {
             Request::Put(_) => 6,
             Request::Delete(_) => 7,
             Request::WriteBatch(_) => 8,
-            Request::Get(_) => 9,
+            Request::Get(_) => Self::GET_KIND,
             Request::MultiGet(_) => 10,
             Request::Scan(_) => 11,
             Request::Versions(_) => 12,
@@ -196,4 +199,21 @@ pub fn decode_request(frame: &[u8]) -> Result<(u64, Request), WireError> {
 /// The id and request in `frame`, under `limits`.
 pub fn decode_request_with(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Request), WireError> {
     decode::decode(frame, limits)
+}
+
+/// A request as a server's request loop takes it from its frame: a get read in place,
+/// borrowing the frame, or any other request decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InPlace<'a> {
+    /// A get, its fields borrowed from the frame.
+    Get(GetRef<'a>),
+    /// Any other request.
+    Other(Request),
+}
+
+/// The id and request in `frame`, under `limits`, with a get read in place: the frame is
+/// verified once, as [`decode_request_with`] verifies it, and decodes to the same request
+/// (tested).
+pub fn decode_request_in_place<'a>(frame: &'a [u8], limits: &FrameLimits) -> Result<(u64, InPlace<'a>), WireError> {
+    decode::decode_in_place(frame, limits)
 }

@@ -3,13 +3,15 @@
 //! stopping once none left can hold a greater version, then applies the ordering rule, the
 //! table's watermarks and expiry.
 
-use super::Engine;
+use super::{Engine, ReadView};
 use crate::error::Result;
 use crate::ids::Ts;
 use crate::io::Disk;
 use crate::options::TableSettings;
 use crate::record::{Entry, KeyRef};
+use crate::segment::reader::SegmentReader;
 use crate::version::{Payload, TieRule, Version, VersionId, Watermark};
+use std::rc::Rc;
 
 /// Which state of the data a read sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -115,38 +117,100 @@ pub(super) fn effective_watermark<'a>(
     marks.filter(|w| w.point.ts <= bound).copied().max_by(|a, b| rule.cmp(&a.point, &b.point))
 }
 
+/// A point read under way: what it has gathered, and the view it reads through.
+struct PointRead<D: Disk> {
+    settings: TableSettings,
+    at: ReadAt,
+    candidates: Candidates,
+    view: ReadView<D>,
+    /// The next segment of the view to consider.
+    next: usize,
+}
+
+impl<D: Disk> PointRead<D> {
+    /// The next segment the read must look in, by descending `max_ts`: none once no segment
+    /// left can hold a greater version than the candidates', and none whose versions are all
+    /// past the read's bound.
+    fn next_segment(&mut self) -> Option<Rc<SegmentReader<D::File>>> {
+        let best_ts = self.candidates.iter().map(|v| v.id.ts).max();
+        while let Some(segment) = self.view.segments.get(self.next) {
+            self.next += 1;
+            let info = segment.info();
+            if best_ts.is_some_and(|b| info.max_ts < b) {
+                return None;
+            }
+            if info.min_ts <= self.at.bound() {
+                return Some(segment.clone());
+            }
+        }
+        None
+    }
+
+    /// True if `found` holds a version of a withdrawn (hidden) bulk load: a merged segment
+    /// holds a rolled-back load's version on top, and what it superseded here, if compaction
+    /// kept it, shows again.
+    fn withdrawn_in(&self, found: &[Version]) -> bool {
+        found.iter().any(|v| self.view.withdrawn(&v.id))
+    }
+}
+
 impl<D: Disk> Engine<D> {
     /// The visible value of `key`.
     pub async fn get(&self, key: KeyRef<'_>, at: ReadAt) -> Result<Option<Row>> {
-        let settings = self.table(key.table)?;
-        let bound = at.bound();
-        let mut candidates = self.memtable_newest_versions(key, bound);
-        let view = self.read_view(key.table, settings.tie_rule, bound);
-        let best_ts = |c: &[Version]| c.iter().map(|v| v.id.ts).max();
-        for segment in view.segments.iter() {
-            let info = segment.info();
-            if best_ts(&candidates).is_some_and(|b| info.max_ts < b) {
-                break;
+        let mut read = self.point_read(key, at)?;
+        while let Some(segment) = read.next_segment() {
+            let found = segment.newest_payloads_of(key, at.bound(), &self.cache).await?;
+            if read.withdrawn_in(&found) {
+                let all = segment.versions_of(key, &self.cache).await?;
+                let visible = all.into_iter().map(|e| e.version);
+                read.candidates.extend(visible.filter(|v| v.id.ts <= at.bound() && !read.view.withdrawn(&v.id)));
+            } else {
+                read.candidates.extend(found);
             }
-            if info.min_ts > bound {
-                continue;
-            }
-            let mut found = segment.newest_versions_of(key, bound, &self.cache).await?;
-            if found.iter().any(|e| view.withdrawn(&e.version.id)) {
-                // A merged segment holds a rolled-back load's version on top: what it
-                // superseded here, if compaction kept it, shows again.
-                found = segment.versions_of(key, &self.cache).await?;
-                found.retain(|e| e.version.id.ts <= bound && !view.withdrawn(&e.version.id));
-            }
-            candidates.extend(found.into_iter().map(|e| e.version));
         }
+        Ok(self.resolve_point_read(read))
+    }
+
+    /// [`Engine::get`] when it needs no I/O: the key's versions are in memory, or the blocks it
+    /// must read are cached (or its segments' blooms rule them out). `None` when it would have
+    /// to read, having read nothing; then call [`Engine::get`]. So a request loop can answer a
+    /// read in place, with no task, and give only the rest a task of its own.
+    pub fn get_cached(&self, key: KeyRef<'_>, at: ReadAt) -> Option<Result<Option<Row>>> {
+        let mut read = match self.point_read(key, at) {
+            Ok(read) => read,
+            Err(e) => return Some(Err(e)),
+        };
+        while let Some(segment) = read.next_segment() {
+            let found = match segment.newest_payloads_cached(key, at.bound(), &self.cache)? {
+                Ok(found) => found,
+                Err(e) => return Some(Err(e)),
+            };
+            if read.withdrawn_in(&found) {
+                return None;
+            }
+            read.candidates.extend(found);
+        }
+        Some(Ok(self.resolve_point_read(read)))
+    }
+
+    /// A point read of `key` with the memtables' candidates gathered and its view taken.
+    fn point_read(&self, key: KeyRef<'_>, at: ReadAt) -> Result<PointRead<D>> {
+        let settings = self.table(key.table)?;
+        let candidates = self.memtable_newest_versions(key, at.bound());
+        let view = self.read_view(key.table, settings.tie_rule, at.bound());
+        Ok(PointRead { settings, at, candidates, view, next: 0 })
+    }
+
+    /// The row `read`'s candidates give, recorded in the partition's heat.
+    fn resolve_point_read(&self, read: PointRead<D>) -> Option<Row> {
+        let PointRead { settings, at, mut candidates, view, .. } = read;
         let now_ms = self.clock.now_ms();
         // The visible version's value moves out of the candidates: one copy from where it
         // lives (arena or block), not two.
         let row = visible(&candidates, &settings, view.watermark, at, now_ms)
             .and_then(|i| into_row(candidates.swap_remove(i)));
         self.heat.borrow_mut().record_read(row.as_ref().map_or(0, |r| r.value.len() as u64), now_ms);
-        Ok(row)
+        row
     }
 
     /// The visible values of several keys, in order.

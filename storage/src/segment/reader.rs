@@ -21,6 +21,10 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 const FIRST_ID: VersionId = VersionId::FIRST_IN_STORAGE;
+
+/// One key's versions at one `ts`, as a point read takes them from a segment: nearly always one,
+/// so on the stack.
+pub type NewestGroup = smallvec::SmallVec<[crate::version::Version; 2]>;
 const LAST_ID: VersionId = VersionId::LAST_IN_STORAGE;
 
 /// An open, verified segment.
@@ -282,36 +286,109 @@ impl<F: DiskFile> SegmentReader<F> {
         bound: Ts,
         cache: &RefCell<BlockCache>,
     ) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        self.walk_newest(key, bound, cache, |e| out.push(e.to_owned())).await?;
+        Ok(out)
+    }
+
+    /// [`SegmentReader::newest_versions_of`] without their key (the caller has it): a point
+    /// read copies only the payloads, onto the stack while they are one or two.
+    pub async fn newest_payloads_of(
+        &self,
+        key: KeyRef<'_>,
+        bound: Ts,
+        cache: &RefCell<BlockCache>,
+    ) -> Result<NewestGroup> {
+        let mut out = NewestGroup::new();
+        self.walk_newest(key, bound, cache, |e| out.push(e.version())).await?;
+        Ok(out)
+    }
+
+    /// [`SegmentReader::newest_payloads_of`] when every block it needs is cached, without I/O;
+    /// `None` as soon as one is not (nothing is counted as a miss: the read that follows does).
+    pub fn newest_payloads_cached(
+        &self,
+        key: KeyRef<'_>,
+        bound: Ts,
+        cache: &RefCell<BlockCache>,
+    ) -> Option<Result<NewestGroup>> {
+        let mut out = NewestGroup::new();
+        let mut group = None;
+        let Some(mut i) = self.first_block_for(key, bound) else { return Some(Ok(out)) };
+        while i < self.index.len() {
+            let payload = cache.borrow_mut().hit(self.info.id, u32::try_from(i).expect("under 4G blocks"))?;
+            match self.collect_newest(i, &payload, key, bound, &mut group, &mut |e| out.push(e.version())) {
+                Ok(false) => i += 1,
+                Ok(true) => break,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        Some(Ok(out))
+    }
+
+    /// Hands `keep` the versions of `key` in the newest group at or below `bound`, in storage
+    /// order, reading blocks through `cache`.
+    async fn walk_newest(
+        &self,
+        key: KeyRef<'_>,
+        bound: Ts,
+        cache: &RefCell<BlockCache>,
+        mut keep: impl FnMut(EntryRef<'_>),
+    ) -> Result<()> {
+        let mut group = None;
+        let Some(mut i) = self.first_block_for(key, bound) else { return Ok(()) };
+        while i < self.index.len()
+            && !self.collect_newest(i, &self.block(i, Some(cache)).await?, key, bound, &mut group, &mut keep)?
+        {
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// The first block that may hold `key`'s versions at or below `bound`, or `None` when the
+    /// key range or the bloom filter rules the segment out.
+    fn first_block_for(&self, key: KeyRef<'_>, bound: Ts) -> Option<usize> {
         if key < self.info.min_key.as_ref()
             || key > self.info.max_key.as_ref()
             || !self.bloom.may_contain(bloom::key_hash(key))
         {
-            return Ok(Vec::new());
+            return None;
         }
-        let start = VersionId { ts: bound, ..FIRST_ID };
-        let mut out: Vec<Entry> = Vec::new();
-        let mut i = index::first_block_at_or_after(&self.index, key, &start);
-        while i < self.index.len() {
-            let payload = self.block(i, Some(cache)).await?;
-            let offset = self.index[i].offset;
-            let corrupt = |reason| Error::Corrupt { file: self.path.clone(), offset, reason };
-            let mut dec = Decoder::new(&payload);
-            let count = dec.count(self.entries.min_bytes()).map_err(|e| corrupt(e.reason))?;
-            for _ in 0..count {
-                let e = codec::decode_entry_in(&mut dec, self.entries).map_err(|e| corrupt(e.reason))?;
-                match e.key().cmp(&key) {
-                    std::cmp::Ordering::Less => {}
-                    std::cmp::Ordering::Greater => return Ok(out),
-                    std::cmp::Ordering::Equal if e.id.ts > bound => {}
-                    std::cmp::Ordering::Equal => match out.first() {
-                        Some(first) if first.version.id.ts != e.id.ts => return Ok(out),
-                        _ => out.push(e.to_owned()),
-                    },
-                }
+        Some(index::first_block_at_or_after(&self.index, key, &VersionId { ts: bound, ..FIRST_ID }))
+    }
+
+    /// Hands `keep` block `i`'s versions of `key` in the newest group at or below `bound`
+    /// (`payload` is the block's payload; `group` is the group's `ts` once found); true once the
+    /// group is whole (a later block cannot add to it).
+    fn collect_newest(
+        &self,
+        i: usize,
+        payload: &[u8],
+        key: KeyRef<'_>,
+        bound: Ts,
+        group: &mut Option<Ts>,
+        keep: &mut impl FnMut(EntryRef<'_>),
+    ) -> Result<bool> {
+        let offset = self.index[i].offset;
+        let corrupt = |reason| Error::Corrupt { file: self.path.clone(), offset, reason };
+        let mut dec = Decoder::new(payload);
+        let count = dec.count(self.entries.min_bytes()).map_err(|e| corrupt(e.reason))?;
+        for _ in 0..count {
+            let e = codec::decode_entry_in(&mut dec, self.entries).map_err(|e| corrupt(e.reason))?;
+            match e.key().cmp(&key) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Greater => return Ok(true),
+                std::cmp::Ordering::Equal if e.id.ts > bound => {}
+                std::cmp::Ordering::Equal => match *group {
+                    Some(ts) if ts != e.id.ts => return Ok(true),
+                    _ => {
+                        *group = Some(e.id.ts);
+                        keep(e);
+                    }
+                },
             }
-            i += 1;
         }
-        Ok(out)
+        Ok(false)
     }
 
     /// Entries of `range` held here, in the order [`RangeRead`] describes: of each sort key

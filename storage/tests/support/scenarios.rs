@@ -55,6 +55,39 @@ pub async fn put_get_overwrite_delete_survive_flush_and_reopen<D: Disk>(disk: D,
     assert_eq!(s.get("nobody", "").await, None);
 }
 
+/// [`nacre_storage::Engine::get_cached`] of `pk`, its value as text.
+fn cached<D: Disk>(s: &Store<D>, pk: &str) -> Option<Option<String>> {
+    s.engine
+        .get_cached(key(pk, "").as_ref(), ReadAt::Latest)
+        .map(|row| row.expect("get_cached").map(|r| String::from_utf8(r.value).expect("utf-8")))
+}
+
+pub async fn a_read_without_io_answers_as_a_read_does_and_declines_what_needs_the_disk<D: Disk>(
+    disk: D,
+    root: PathBuf,
+) {
+    let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
+    s.put("in-memory", "", 10, "a").await;
+    assert_eq!(cached(&s, "in-memory"), Some(Some("a".to_owned())), "a memtable hit needs no I/O");
+    assert_eq!(cached(&s, "nobody"), Some(None), "nothing anywhere: answered, absent");
+    s.put("flushed", "", 10, "b").await;
+    s.engine.flush().await.expect("flush");
+    // Reopened, the cache is empty and both keys live in a segment.
+    let s = s.reopen().await;
+    let misses = s.engine.stats().cache_misses;
+    assert_eq!(cached(&s, "flushed"), None, "its block is not cached: declined");
+    assert_eq!(s.engine.stats().cache_misses, misses, "declining counts no miss: the read that follows does");
+    assert_eq!(s.get("flushed", "").await.as_deref(), Some("b"));
+    assert_eq!(s.engine.stats().cache_misses, misses + 1);
+    let hits = s.engine.stats().cache_hits;
+    assert_eq!(cached(&s, "flushed"), Some(Some("b".to_owned())), "its block is cached now");
+    assert_eq!(s.engine.stats().cache_hits, hits + 1);
+    s.put("flushed", "", 20, "newer, in memory").await;
+    assert_eq!(cached(&s, "flushed"), Some(Some("newer, in memory".to_owned())));
+    s.engine.write(vec![delete("in-memory", "", 11)], Durability::Sync).await.expect("delete");
+    assert_eq!(cached(&s, "in-memory"), Some(None), "a tombstone in memory hides the value in the segment");
+}
+
 pub async fn reapplying_a_version_is_a_no_op_even_across_flush_and_reopen<D: Disk>(disk: D, root: PathBuf) {
     let s = Store::create(disk, &root, ManualClock::new(START_MS), small_options()).await;
     let first = s.put("k", "", 5, "v").await;
@@ -636,6 +669,7 @@ pub async fn streamed_versions_and_their_source_position_become_durable_together
 macro_rules! for_each_scenario {
     ($run:ident) => {
         $run!(put_get_overwrite_delete_survive_flush_and_reopen);
+        $run!(a_read_without_io_answers_as_a_read_does_and_declines_what_needs_the_disk);
         $run!(reapplying_a_version_is_a_no_op_even_across_flush_and_reopen);
         $run!(tie_rule_orders_equal_timestamps_by_origin);
         $run!(as_of_reads_see_the_past);

@@ -2,14 +2,14 @@
 //! verifier cannot see: unknown enum values, a delete carrying a value, contradictory alter
 //! fields. Semantic checks (limits, table existence, a tie rule's permutation) are the server's.
 
-use super::Request;
+use super::{InPlace, Request};
 use crate::codec::{bytes, opt_bytes, settings_from_fb, source_settings_from_fb, tie_rule_from_fb, verify};
 use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
-    AlterTable, BatchOp, Compact, CreateTable, Delete, DropTable, Durability, Explain, Get, Handshake, Key, LinkVerify,
-    MultiGet, Put, RemoveSource, Scan, SourceSpec, Ts, Versions, WriteBatch,
+    AlterTable, BatchOp, Compact, CreateTable, Delete, DropTable, Durability, Explain, Get, GetRef, Handshake, Key,
+    LinkVerify, MultiGet, Put, RemoveSource, Scan, SourceSpec, Ts, Versions, WriteBatch,
 };
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Request), WireError> {
@@ -17,6 +17,22 @@ pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Request
     let request_id = root.request_id();
     let request = body(&root, limits).map_err(|problem| WireError::Message { request_id, problem })?;
     Ok((request_id, request))
+}
+
+pub(super) fn decode_in_place<'a>(frame: &'a [u8], limits: &FrameLimits) -> Result<(u64, InPlace<'a>), WireError> {
+    let root = verify::<fb::Request>(frame, limits)?;
+    let request_id = root.request_id();
+    if let Some(g) = root.body_as_get() {
+        let get = GetRef {
+            table: g.table(),
+            partition_key: g.partition_key().bytes(),
+            sort_key: g.sort_key().map_or(&[], |v| v.bytes()),
+            as_of: g.as_of().map(Ts),
+        };
+        return Ok((request_id, InPlace::Get(get)));
+    }
+    let request = body(&root, limits).map_err(|problem| WireError::Message { request_id, problem })?;
+    Ok((request_id, InPlace::Other(request)))
 }
 
 fn unknown(root: &fb::Request<'_>) -> MessageError {

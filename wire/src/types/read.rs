@@ -31,6 +31,27 @@ pub struct Get {
     pub as_of: Option<Ts>,
 }
 
+/// A [`Get`] read in place, borrowing its frame: what a server's point-read path serves with no
+/// copy of the request. [`crate::decode_request_in_place`] makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GetRef<'a> {
+    /// The table.
+    pub table: &'a str,
+    /// The key's partition key.
+    pub partition_key: &'a [u8],
+    /// The key's sort key; may be empty.
+    pub sort_key: &'a [u8],
+    /// As in [`Get::as_of`].
+    pub as_of: Option<Ts>,
+}
+
+impl GetRef<'_> {
+    /// The owned get.
+    pub fn to_owned(&self) -> Get {
+        Get { table: self.table.to_owned(), key: Key::new(self.partition_key, self.sort_key), as_of: self.as_of }
+    }
+}
+
 impl Get {
     /// A read of the latest visible value of `key`.
     pub fn new(table: impl Into<String>, key: Key) -> Get {

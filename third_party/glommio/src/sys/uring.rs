@@ -1222,6 +1222,8 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// When the armed latency preemption timer fires (Nacre's patch).
+    latency_preemption_deadline: Cell<Option<Instant>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1353,6 +1355,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_preemption_deadline: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1814,22 +1817,49 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        // Nacre's patch: the preemption timers are kept from one turn to the next, not
+        // cancelled and armed anew at every turn (a cancellation and a timeout each, so a kernel
+        // entry per turn of a request-bound executor, and the kernel's timeout work). The
+        // latency timer is kept while a task queue still wants one, no later than it wants it,
+        // and with at least half its span left, so the next task queue's share is cut by at most
+        // half; it is still cancelled before sleeping. The throughput timer (a count of
+        // completions, not a time) is kept until it fires.
+        let now = Instant::now();
+        let kept_latency_timer = match (self.latency_preemption_timeout_src.take(), preempt_timer()) {
+            (Some(timer), Some(span))
+                if timer.result().is_none()
+                    && self
+                        .latency_preemption_deadline
+                        .get()
+                        .map(|deadline| deadline.saturating_duration_since(now))
+                        .is_some_and(|left| left >= span / 2 && left <= span) =>
+            {
+                Some(timer)
+            }
+            // Cancel the old timer regardless of whether we can sleep:
+            // if we won't sleep, we will register the new timer with its new
+            // value.
+            //
+            // But if we will sleep, there might be a timer registered that needs
+            // to be removed otherwise we'll wake up when it expires.
+            (old, _) => {
+                drop(old);
+                self.latency_preemption_deadline.set(None);
+                None
+            }
+        };
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        match self.throughput_preemption_timeout_src.take() {
+            Some(timer) if timer.result().is_none() => self.throughput_preemption_timeout_src.set(Some(timer)),
+            old => {
+                drop(old);
+                self.throughput_preemption_timeout_src.set(Some(
+                    main_ring.prepare_throughput_preemption_timer(self.ring_depth() as u32, self.eventfd_src.raw()),
+                ));
+            }
+        }
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1882,10 +1912,21 @@ impl Reactor {
             }
         }
 
-        if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
+        match (preempt_timer(), kept_latency_timer) {
+            (Some(_), Some(kept)) => self.latency_preemption_timeout_src.set(Some(kept)),
+            (Some(preempt), None) => {
+                self.latency_preemption_timeout_src
+                    .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+                self.latency_preemption_deadline.set(Some(Instant::now() + preempt));
+                flush_rings!(lat_ring, main_ring)?;
+            }
+            (None, kept) => {
+                if kept.is_some() {
+                    drop(kept);
+                    self.latency_preemption_deadline.set(None);
+                    flush_cancellations!(into &mut woke; lat_ring);
+                }
+            }
         }
 
         // A Note about `need_preempt`:
