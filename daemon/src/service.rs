@@ -172,21 +172,15 @@ impl Shard {
         partition_key: &[u8],
         access: Access,
     ) -> Result<Rc<st::Engine<st::io::dma::DmaDisk>>, wire::ErrorReply> {
-        let (p, engine) = self.owned_engine(partition_key)?;
-        self.partition_requests.count(p, access);
-        Ok(engine.clone())
-    }
-
-    /// `partition_key`'s partition and its engine, which this shard must own; nothing counted.
-    fn owned_engine(
-        &self,
-        partition_key: &[u8],
-    ) -> Result<(u32, &Rc<st::Engine<st::io::dma::DmaDisk>>), wire::ErrorReply> {
         let p = wire::partition_of(partition_key, self.process.partition_count);
-        match self.partitions.engines.get(&p) {
-            Some(engine) => Ok((p, engine)),
-            None => Err(error(ErrorCode::NotOwner, format!("partition {p} is not on shard {}", self.id))),
-        }
+        let engine = self
+            .partitions
+            .engines
+            .get(&p)
+            .cloned()
+            .ok_or_else(|| error(ErrorCode::NotOwner, format!("partition {p} is not on shard {}", self.id)))?;
+        self.partition_requests.count(p, access);
+        Ok(engine)
     }
 
     /// Waits while the shard's memtables are over the hard ceiling, up to the stall deadline.
@@ -276,13 +270,13 @@ impl Shard {
     /// otherwise, having counted nothing: the request then goes the usual way, through
     /// [`Shard::handle`]. Counted as `handle` counts a get.
     pub(crate) fn get_in_place(&self, g: &wire::GetRef<'_>) -> Option<Reply> {
-        if self.owner_of(g.partition_key) != self.id {
-            return None;
-        }
+        // The key hashed once: this shard's engines are the partitions it owns.
+        let partition = wire::partition_of(g.partition_key, self.process.partition_count);
+        let engine = self.partitions.engines.get(&partition)?;
         let started = std::time::Instant::now();
-        let outcome = match self.table(g.table).and_then(|t| Ok((t, self.owned_engine(g.partition_key)?))) {
+        let outcome = match self.table(g.table) {
             Err(refused) => Err(refused),
-            Ok((t, (partition, engine))) => {
+            Ok(t) => {
                 let key = st::KeyRef { table: t, partition_key: g.partition_key, sort_key: g.sort_key };
                 let row = engine.get_cached(key, Self::read_at(g.as_of))?;
                 self.partition_requests.count(partition, Access::Read);
