@@ -144,6 +144,14 @@ impl<'a> Decoder<'a> {
         }
         Ok(n)
     }
+    /// [`Decoder::count`], the count a LEB128 integer.
+    pub fn varint_count(&mut self, min_item_bytes: usize) -> Result<usize, DecodeError> {
+        let n = self.varint(u64::from(u32::MAX))? as usize;
+        if n.saturating_mul(min_item_bytes.max(1)) > self.remaining() {
+            return Err(self.error("count exceeds the bytes left"));
+        }
+        Ok(n)
+    }
     /// Fails unless every byte was consumed.
     pub fn finish(&self) -> Result<(), DecodeError> {
         if self.remaining() != 0 {

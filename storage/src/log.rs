@@ -14,8 +14,11 @@ use crate::io::{ALIGN, DiskFile, IoBuf, align_up};
 use crate::segment::block::{self, BlockKind};
 use std::path::{Path, PathBuf};
 
-/// Version of the log format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the log format this build writes. Version 2 writes WAL records with a LEB128
+/// header and entries in the compact layout; manifest payloads are the same in both.
+pub const FORMAT_VERSION: u32 = 2;
+/// Oldest log format version this build reads.
+pub const MIN_FORMAT_VERSION: u32 = 1;
 /// "NLOG" as a little-endian u32.
 const BATCH_MAGIC: u32 = u32::from_le_bytes(*b"NLOG");
 /// Bytes of a batch header.
@@ -33,6 +36,9 @@ pub enum LogKind {
 /// A log file's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogHeader {
+    /// The format version the file was written in: [`FORMAT_VERSION`] for a file this build
+    /// creates.
+    pub format_version: u32,
     /// Which log.
     pub kind: LogKind,
     /// The file's number within its log.
@@ -46,7 +52,7 @@ pub struct LogHeader {
 impl LogHeader {
     fn encode(&self) -> Vec<u8> {
         let mut enc = Encoder::default();
-        enc.u32(FORMAT_VERSION);
+        enc.u32(self.format_version);
         enc.u8(self.kind as u8);
         enc.u64(self.file_number);
         enc.u64(self.salt);
@@ -58,7 +64,7 @@ impl LogHeader {
         let corrupt = |reason| Error::Corrupt { file: path.to_path_buf(), offset: 0, reason };
         let mut dec = Decoder::new(payload);
         let version = dec.u32().map_err(|e| corrupt(e.reason))?;
-        if version != FORMAT_VERSION {
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(Error::UnsupportedFormatVersion {
                 file: path.to_path_buf(),
                 found: version,
@@ -71,7 +77,7 @@ impl LogHeader {
             _ => return Err(corrupt("unknown log kind")),
         };
         let mut field = || dec.u64().map_err(|e| corrupt(e.reason));
-        Ok(LogHeader { kind, file_number: field()?, salt: field()?, first_seq: field()? })
+        Ok(LogHeader { format_version: version, kind, file_number: field()?, salt: field()?, first_seq: field()? })
     }
 }
 

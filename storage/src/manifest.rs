@@ -322,7 +322,13 @@ impl<D: Disk> Manifest<D> {
             disk.remove(&path).await?;
         }
         let file = disk.open(&path, OpenMode::CreateNew).await?;
-        let header = LogHeader { kind: LogKind::Manifest, file_number: number, salt: fastrand::u64(..), first_seq: 1 };
+        let header = LogHeader {
+            format_version: log::FORMAT_VERSION,
+            kind: LogKind::Manifest,
+            file_number: number,
+            salt: fastrand::u64(..),
+            first_seq: 1,
+        };
         let mut writer = LogWriter::create(file, &path, header, 1 << 20).await?;
         let mut enc = Encoder::default();
         state.snapshot().encode(&mut enc);

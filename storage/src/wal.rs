@@ -20,12 +20,12 @@
 //! partitions only by id and hands recovered records back per partition; it knows nothing of
 //! memtables or segments.
 
-use crate::codec::{self, Decoder, Encoder};
+use crate::codec::{self, Decoder, Encoder, EntryLayout};
 use crate::error::{Error, Result};
 use crate::ids::{Lsn, PartitionId};
 use crate::io::{DirLock, Disk, DiskFile, OpenMode};
 use crate::log::{self, LogHeader, LogKind, LogRead, LogWriter};
-use crate::record::Entry;
+use crate::record::{Entry, EntryRef};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -222,7 +222,7 @@ impl<D: Disk> Wal<D> {
             next_seq = log.header.first_seq + log.batches.len() as u64;
             let mut last_lsn = None;
             for (_, payload) in &log.batches {
-                for (partition, record) in decode_batch(payload, &path)? {
+                for (partition, record) in decode_batch(payload, &path, log.header.format_version)? {
                     if record.lsn.0 < next_lsn {
                         return Err(Error::Corrupt {
                             file: path,
@@ -295,7 +295,13 @@ impl<D: Disk> Wal<D> {
     async fn new_file(disk: &D, dir: &Path, number: u64, first_seq: u64, bytes: u64) -> Result<LogWriter<D::File>> {
         let path = file_path(dir, number);
         let file = disk.open(&path, OpenMode::CreateNew).await?;
-        let header = LogHeader { kind: LogKind::Wal, file_number: number, salt: fastrand::u64(..), first_seq };
+        let header = LogHeader {
+            format_version: log::FORMAT_VERSION,
+            kind: LogKind::Wal,
+            file_number: number,
+            salt: fastrand::u64(..),
+            first_seq,
+        };
         let writer = LogWriter::create(file, &path, header, bytes).await?;
         disk.sync_dir(dir).await?;
         Ok(writer)
@@ -597,34 +603,54 @@ impl<D: Disk> Drop for CommitGuard<'_, D> {
     }
 }
 
-/// Bytes a record of `entries_bytes` encoded entries takes in a batch.
+/// Most bytes a record of `entries_bytes` encoded entries takes in a batch: `entries_bytes`
+/// counts them in the fixed layout, which no entry's compact encoding exceeds.
 fn record_len(entries_bytes: usize) -> usize {
-    RECORD_HEADER_BYTES + entries_bytes
+    RECORD_HEADER_MAX_BYTES + entries_bytes
 }
 
-/// `partition u32 | lsn u64 | entry_count u32`.
-const RECORD_HEADER_BYTES: usize = 16;
+/// Most bytes a record header takes: `partition`, `lsn` and `entry_count` as LEB128 (log format
+/// 2), or the fixed 4 + 8 + 4 of log format 1.
+const RECORD_HEADER_MAX_BYTES: usize = 5 + 10 + 5;
 
-/// Record layout: `partition u32 | lsn u64 | entry_count u32 | entries`.
+/// How a WAL file of log format `version` lays out its records' headers and entries.
+fn entry_layout(version: u32) -> EntryLayout {
+    if version >= 2 { EntryLayout::Compact } else { EntryLayout::Fixed }
+}
+
+/// Record layout (log format 2, FORMAT.md "WAL batch payload"): `partition varint | lsn varint |
+/// entry_count varint | entries`, each entry in the compact layout.
 fn encode_record(enc: &mut Encoder, partition: PartitionId, lsn: Lsn, entries: &[Entry]) {
-    enc.u32(partition.0);
-    enc.u64(lsn.0);
-    enc.u32(u32::try_from(entries.len()).expect("batches are bounded far below 4G entries"));
+    debug_assert_eq!(entry_layout(log::FORMAT_VERSION), EntryLayout::Compact);
+    enc.varint(u64::from(partition.0));
+    enc.varint(lsn.0);
+    enc.varint(entries.len() as u64);
     for e in entries {
-        codec::encode_entry(enc, &e.key, &e.version.id, &e.version.payload);
+        codec::encode_entry_in(enc, e.as_ref(), EntryLayout::Compact);
     }
 }
 
-fn decode_batch(payload: &[u8], path: &Path) -> Result<Vec<(PartitionId, WalRecord)>> {
+/// The records of a batch of a WAL file of log format `version`: format 1's record header is
+/// `partition u32 | lsn u64 | entry_count u32` and its entries are in the fixed layout.
+fn decode_batch(payload: &[u8], path: &Path, version: u32) -> Result<Vec<(PartitionId, WalRecord)>> {
     let corrupt = |reason| Error::Corrupt { file: path.to_path_buf(), offset: 0, reason };
+    let layout = entry_layout(version);
     let mut dec = Decoder::new(payload);
     let mut out = Vec::new();
     while dec.remaining() > 0 {
-        let partition = PartitionId(dec.u32().map_err(|e| corrupt(e.reason))?);
-        let lsn = Lsn(dec.u64().map_err(|e| corrupt(e.reason))?);
-        let n = dec.count(codec::ENTRY_FIXED_BYTES).map_err(|e| corrupt(e.reason))?;
+        let (partition, lsn, n) = match layout {
+            EntryLayout::Fixed => (dec.u32(), dec.u64(), dec.count(layout.min_bytes())),
+            EntryLayout::Compact => (
+                dec.varint(u64::from(u32::MAX)).map(|p| p as u32),
+                dec.varint(u64::MAX),
+                dec.varint_count(layout.min_bytes()),
+            ),
+        };
+        let partition = PartitionId(partition.map_err(|e| corrupt(e.reason))?);
+        let lsn = Lsn(lsn.map_err(|e| corrupt(e.reason))?);
+        let n = n.map_err(|e| corrupt(e.reason))?;
         let entries = (0..n)
-            .map(|_| codec::decode_entry_owned(&mut dec).map_err(|e| corrupt(e.reason)))
+            .map(|_| codec::decode_entry_in(&mut dec, layout).map(EntryRef::to_owned).map_err(|e| corrupt(e.reason)))
             .collect::<Result<_>>()?;
         out.push((partition, WalRecord { lsn, entries }));
     }
@@ -641,7 +667,9 @@ mod tests {
 
         #[test]
         fn arbitrary_bytes_never_panic_the_wal_batch_decoder(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
-            let _ = decode_batch(&bytes, Path::new("f"));
+            for version in [1, 2] {
+                let _ = decode_batch(&bytes, Path::new("f"), version);
+            }
         }
     }
 
@@ -659,7 +687,7 @@ mod tests {
         };
         let mut enc = Encoder::default();
         encode_record(&mut enc, PartitionId(3), Lsn(9), std::slice::from_ref(&e));
-        let got = decode_batch(&enc.bytes, Path::new("f")).expect("decodes");
+        let got = decode_batch(&enc.bytes, Path::new("f"), log::FORMAT_VERSION).expect("decodes");
         assert_eq!(got, vec![(PartitionId(3), WalRecord { lsn: Lsn(9), entries: vec![e] })]);
     }
 }

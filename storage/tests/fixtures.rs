@@ -2,8 +2,8 @@
 //! are loaded into a fresh simulated disk and recovered by this build, with exact outcomes: the
 //! good set reads back specific keys, values, versions and origins; each corrupt copy fails with
 //! its specific typed error. A format change that breaks old data fails here. The `regenerate`
-//! test (ignored) rewrites the newest set ([`WRITTEN`]); see `tests/fixtures/v1/README.md` and
-//! `tests/fixtures/v2/README.md`.
+//! test (ignored) rewrites the newest set ([`WRITTEN`]); see `tests/fixtures/v1/README.md`,
+//! `tests/fixtures/v2/README.md` and `tests/fixtures/v3/README.md`.
 
 #[path = "support/harness.rs"]
 mod harness;
@@ -23,10 +23,16 @@ use std::path::{Path, PathBuf};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 /// Every fixture set, oldest first: each is read by this build with the same outcomes.
-const SETS: [&str; 2] = ["v1", "v2"];
-/// The set this build's writer would write, which `regenerate` rewrites: segment format 2
-/// (compact entries); the log, CURRENT and clock formats are still version 1.
-const WRITTEN: &str = "v2";
+const SETS: [&str; 3] = ["v1", "v2", "v3"];
+/// The set this build's writer would write, which `regenerate` rewrites: segment format 2 and
+/// log format 2 (compact entries in both); the CURRENT and clock formats are still version 1.
+const WRITTEN: &str = "v3";
+/// The log format version each set's `manifest-unknown-version` copy claims: one past what the
+/// set's writer knew. Log format 2 made version 2 known, so this build reads v1's and v2's
+/// copies as the manifests they are (their payload is the same in both log formats).
+const UNKNOWN_LOG_VERSION: [(&str, u32); 3] = [("v1", 2), ("v2", 2), ("v3", 3)];
+/// The newest log format version this build reads.
+const LOG_FORMAT_VERSION: u32 = 2;
 const ROOT: &str = "/nacre";
 const SEGMENT: &str = "p7/0000000000000001.seg";
 const WAL: &str = "wal/0000000000000001.wal";
@@ -247,14 +253,19 @@ fn a_wal_with_a_torn_last_batch_recovers_without_it() {
 
 #[test]
 fn a_manifest_of_an_unknown_version_is_refused() {
-    for set in SETS {
+    for (set, version) in UNKNOWN_LOG_VERSION {
         let (good, bad) = (format!("{set}/good"), format!("{set}/corrupt/manifest-unknown-version"));
         block_on(async {
             match open(&[good.as_str(), bad.as_str()]).await {
-                Err(Error::UnsupportedFormatVersion { file, found, supported }) => {
-                    assert_eq!((file, found, supported), (path(MANIFEST), 2, 1));
+                Err(Error::UnsupportedFormatVersion { file, found, supported }) if version > LOG_FORMAT_VERSION => {
+                    assert_eq!((file, found, supported), (path(MANIFEST), version, LOG_FORMAT_VERSION));
                 }
-                other => panic!("{:?}", other.map(|_| "recovered")),
+                Ok(s) if version <= LOG_FORMAT_VERSION => {
+                    // A version this build knows: the manifest reads as the good one does.
+                    let alice = get(&s, "alice", "profile").await.expect("get").map(|r| r.value);
+                    assert_eq!(alice, Some(b"manager".to_vec()), "{set}");
+                }
+                other => panic!("{set}: {:?}", other.map(|_| "recovered")),
             }
         });
     }
@@ -324,7 +335,7 @@ fn regenerate() {
     torn[3 * ALIGN + 512..3 * ALIGN + 1024].fill(0);
     store_fixture(WRITTEN, "corrupt/wal-torn-tail", WAL, &torn);
     let mut manifest = good[MANIFEST].clone();
-    reseal(&mut manifest, 0, BlockKind::LogHeader, |p| p[..4].copy_from_slice(&2u32.to_le_bytes()));
+    reseal(&mut manifest, 0, BlockKind::LogHeader, |p| p[..4].copy_from_slice(&(LOG_FORMAT_VERSION + 1).to_le_bytes()));
     store_fixture(WRITTEN, "corrupt/manifest-unknown-version", MANIFEST, &manifest);
 }
 
