@@ -59,7 +59,8 @@ clock_persist_ahead_ms = 1000
 # Memtable bytes per shard before the largest memtable is flushed.
 memtable_budget_bytes = 268435456
 # Memtable bytes per shard, counting those frozen for a flush still under way, at which writes
-# (and Kafka consumers) wait for a flush instead of growing memory.
+# (and Kafka consumers) wait for a flush instead of growing memory. With kafka.poll_batch_bytes,
+# at most 8 GiB (one memtable holds at most 16 GiB).
 memtable_ceiling_bytes = 536870912
 # How long a write waits under the ceiling before it fails with Busy, milliseconds.
 write_stall_deadline_ms = 5000
@@ -565,6 +566,16 @@ impl Config {
         if self.memory.memtable_ceiling_bytes < self.memory.memtable_budget_bytes {
             return Err("memory.memtable_ceiling_bytes must be at least memory.memtable_budget_bytes".into());
         }
+        // One partition's memtable can take all of its shard's ceiling, and a Kafka round up to
+        // its bytes past it.
+        let most = nacre_storage::memtable::MAX_MEMTABLE_BYTES / 2;
+        if self.memory.memtable_ceiling_bytes.saturating_add(self.kafka.poll_batch_bytes) > most {
+            return Err(format!(
+                "memory.memtable_ceiling_bytes plus kafka.poll_batch_bytes must be at most {most} (8 GiB): one \
+                 memtable holds at most {} bytes",
+                nacre_storage::memtable::MAX_MEMTABLE_BYTES
+            ));
+        }
         if self.limits.max_partition_key_bytes > usize::from(u16::MAX)
             || self.limits.max_sort_key_bytes > usize::from(u16::MAX)
         {
@@ -725,6 +736,7 @@ mod tests {
             &["limits.max_in_flight_bytes_per_connection", "limits.max_in_flight_bytes_per_shard"],
         );
         refused("[wal]\npending_limit_bytes = 1000\n", &["limits.max_batch_bytes", "wal.pending_limit_bytes"]);
+        refused("[memory]\nmemtable_ceiling_bytes = 17179869184\n", &["memory.memtable_ceiling_bytes", "8 GiB"]);
         refused("[wal]\nasync_commit_interval_ms = 0\n", &["wal.async_commit_interval_ms"]);
         refused("[wal]\nasync_commit_interval_ms = 5000\n", &["wal.async_commit_interval_ms"]);
         refused("[wal]\nfile_bytes = 1048576\n", &["wal:", "file_bytes"]);

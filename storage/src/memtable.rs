@@ -25,6 +25,11 @@ use std::cmp::Ordering;
 use std::hash::BuildHasher;
 use std::ops::Bound;
 
+/// The most memory a memtable is meant to hold. Its arena addresses 32 GiB, and a record of
+/// 256 KiB or more wastes at most a quarter of its chunk, so a memtable this size stays far
+/// below the limit; callers that bound memtables (nacred's memtable ceiling) stay within this.
+pub const MAX_MEMTABLE_BYTES: usize = 16 << 30;
+
 /// A row key's parts, as probes and bounds give them: what rows are ordered and hashed by.
 type KeyParts<'a> = (TableId, &'a [u8], &'a [u8]);
 
