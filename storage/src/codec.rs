@@ -139,14 +139,14 @@ impl<'a> Decoder<'a> {
     /// `min_item_bytes`), so a corrupt count cannot trigger a huge allocation.
     pub fn count(&mut self, min_item_bytes: usize) -> Result<usize, DecodeError> {
         let n = self.u32()? as usize;
-        if n.saturating_mul(min_item_bytes.max(1)) > self.remaining() {
-            return Err(self.error("count exceeds the bytes left"));
-        }
-        Ok(n)
+        self.plausible_count(n, min_item_bytes)
     }
     /// [`Decoder::count`], the count a LEB128 integer.
     pub fn varint_count(&mut self, min_item_bytes: usize) -> Result<usize, DecodeError> {
         let n = self.varint(u64::from(u32::MAX))? as usize;
+        self.plausible_count(n, min_item_bytes)
+    }
+    fn plausible_count(&self, n: usize, min_item_bytes: usize) -> Result<usize, DecodeError> {
         if n.saturating_mul(min_item_bytes.max(1)) > self.remaining() {
             return Err(self.error("count exceeds the bytes left"));
         }

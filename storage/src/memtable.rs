@@ -133,8 +133,12 @@ impl Memtable {
 
     /// `key`'s row, or none.
     fn row(&self, key: KeyParts<'_>) -> Option<Addr> {
+        self.find(key, self.hash(key))
+    }
+
+    /// The row of `key`, whose hash is `hash`, or none.
+    fn find(&self, key: KeyParts<'_>, hash: u32) -> Option<Addr> {
         let arena = &self.arena;
-        let hash = self.hash(key);
         let found =
             self.slots.find(Slot::table_hash(hash), |s| s.hash == hash && records::row(arena, s.row).parts() == key);
         found.map(|s| s.row)
@@ -163,10 +167,9 @@ impl Memtable {
     fn insert_version(&mut self, e: &EntryRef<'_>) -> Inserted {
         let probe: KeyParts<'_> = (e.table, e.partition_key, e.sort_key);
         let hash = self.hash(probe);
+        let found = self.find(probe, hash);
         let Memtable { arena, slots, order, .. } = self;
-        let found =
-            slots.find(Slot::table_hash(hash), |s| s.hash == hash && records::row(arena, s.row).parts() == probe);
-        let Some(&Slot { row, .. }) = found else {
+        let Some(row) = found else {
             let row = records::push_row(arena, e);
             slots.insert_unique(Slot::table_hash(hash), Slot { hash, row }, |s| Slot::table_hash(s.hash));
             order.push(SortKey::new(row, probe), arena);
