@@ -895,6 +895,20 @@ struct SleepableRing {
     in_kernel: usize,
 }
 
+/// A ring that completes work on the executor's own time: with `COOP_TASKRUN` (Linux 5.19), a
+/// socket made ready by another core queues its completion for this executor's next entry into
+/// the kernel instead of interrupting it; older kernels refuse the flag, and get a plain ring.
+fn new_sleepable_ring(entries: u32) -> io::Result<iou::IoUring> {
+    match iou::IoUring::new_with_flags(
+        entries,
+        iou::SetupFlags::COOP_TASKRUN,
+        iou::SetupFeatures::empty(),
+    ) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => iou::IoUring::new(entries),
+        other => other,
+    }
+}
+
 impl SleepableRing {
     fn new(
         size: usize,
@@ -904,7 +918,7 @@ impl SleepableRing {
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
         Ok(SleepableRing {
-            ring: iou::IoUring::new(size as _)?,
+            ring: new_sleepable_ring(size as _)?,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,
