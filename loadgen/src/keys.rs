@@ -4,8 +4,7 @@
 //! `redis-benchmark -r` names its keys. Pure: ownership comes from a [`Topology`], never from
 //! the network.
 
-use nacre_wire::{Key, Topology};
-use std::io::Write as _;
+use nacre_wire::Topology;
 
 /// How records map onto rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +20,16 @@ impl Layout {
 
     /// Record `record`'s partition key.
     pub fn partition_key(&self, record: u64) -> Vec<u8> {
-        format!("key:{:012}", record / self.rows_per_partition).into_bytes()
+        let mut out = Vec::with_capacity(REDIS_KEY_LEN);
+        self.write_partition_key(record, &mut out);
+        out
+    }
+
+    /// Replaces `out` with record `record`'s partition key, allocating nothing once `out` has
+    /// room: what a session sends each request with.
+    pub fn write_partition_key(&self, record: u64, out: &mut Vec<u8>) {
+        out.clear();
+        write_redis_key(out, record / self.rows_per_partition);
     }
 
     /// Whether records share partition keys, so sort keys are not empty.
@@ -31,23 +39,44 @@ impl Layout {
 
     /// Record `record`'s sort key.
     pub fn sort_key(&self, record: u64) -> Vec<u8> {
-        if !self.has_sort_keys() {
-            Vec::new()
-        } else {
-            format!("{:012}", record % self.rows_per_partition).into_bytes()
-        }
+        let mut out = Vec::new();
+        self.write_sort_key(record, &mut out);
+        out
     }
 
-    /// Record `record`'s key.
-    pub fn key(&self, record: u64) -> Key {
-        Key { partition_key: self.partition_key(record), sort_key: self.sort_key(record) }
+    /// Replaces `out` with record `record`'s sort key (empty with one row per partition).
+    pub fn write_sort_key(&self, record: u64, out: &mut Vec<u8>) {
+        out.clear();
+        if self.has_sort_keys() {
+            push_padded_decimal(out, record % self.rows_per_partition);
+        }
     }
 }
 
 /// Appends record `record`'s Redis key (its partition key; RESP runs have one row per
 /// partition) to `out`, allocating nothing once `out` has room.
 pub fn write_redis_key(out: &mut Vec<u8>, record: u64) {
-    write!(out, "key:{record:012}").expect("writing to a Vec cannot fail");
+    out.extend_from_slice(b"key:");
+    push_padded_decimal(out, record);
+}
+
+/// Digits of a key's number, zero-padded as `format!("{n:012}")` pads it.
+const KEY_DIGITS: usize = 12;
+
+/// Appends `n` in decimal, zero-padded to [`KEY_DIGITS`] (longer numbers in full): the bytes
+/// `format!("{n:012}")` makes, without the formatting machinery, once per request.
+fn push_padded_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + u8::try_from(n % 10).expect("a digit");
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at.min(digits.len() - KEY_DIGITS)..]);
 }
 
 /// The length of every Redis key below a trillion records.
@@ -94,6 +123,25 @@ mod tests {
         write_redis_key(&mut redis, 42);
         assert_eq!(redis, layout.partition_key(42));
         assert_eq!(redis.len(), REDIS_KEY_LEN);
+    }
+
+    #[test]
+    fn keys_are_the_formatted_numbers() {
+        let seed = nacre_testkit::seed("keys_are_the_formatted_numbers");
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let layout = Layout::new(7);
+        let mut numbers = vec![0, 9, 10, 999_999_999_999, 1_000_000_000_000, u64::MAX];
+        numbers.extend((0..1_000).map(|_| rng.u64(..) >> rng.u32(0..64)));
+        let mut key = b"stale bytes".to_vec();
+        for n in numbers {
+            key.clear();
+            write_redis_key(&mut key, n);
+            assert_eq!(key, format!("key:{n:012}").into_bytes(), "record {n}");
+            layout.write_sort_key(n, &mut key);
+            assert_eq!(key, format!("{:012}", n % 7).into_bytes(), "record {n}");
+            layout.write_partition_key(n, &mut key);
+            assert_eq!(key, format!("key:{:012}", n / 7).into_bytes(), "record {n}");
+        }
     }
 
     #[test]

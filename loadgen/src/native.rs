@@ -14,8 +14,8 @@ use crate::plan::{Clock, Plan};
 use crate::tally::Tally;
 use crate::workload::{Op, Operation};
 use nacre_wire::{
-    Durability, FrameLimits, Get, Handshake, PROTOCOL_VERSION, Put, Reply, Request, RequestEncoder, Scan,
-    decode_response, encode_request,
+    Durability, FrameLimits, GetRef, Handshake, PROTOCOL_VERSION, PutRef, Reply, ReplyInPlace, Request, RequestEncoder,
+    Scan, decode_response, decode_response_in_place, encode_request,
 };
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -53,6 +53,34 @@ struct Pending {
     writing: bool,
 }
 
+/// What a reply said, as far as a run counts it; a get's value is looked at in its frame, never
+/// copied.
+#[derive(Debug)]
+enum Answer {
+    /// A get found a value.
+    Hit,
+    /// A get found nothing.
+    Miss,
+    /// A scan's page of this many rows.
+    Scanned(usize),
+    /// An error, as the server described it.
+    Failed(String),
+    /// Anything else: a write's acknowledgement.
+    Done,
+}
+
+impl Answer {
+    fn of(reply: ReplyInPlace<'_>) -> Answer {
+        match reply {
+            ReplyInPlace::Get(Some(_)) => Answer::Hit,
+            ReplyInPlace::Get(None) => Answer::Miss,
+            ReplyInPlace::Other(Reply::Scan(page)) => Answer::Scanned(page.rows.len()),
+            ReplyInPlace::Other(Reply::Error(e)) => Answer::Failed(format!("{:?}: {}", e.code, e.message)),
+            ReplyInPlace::Other(_) => Answer::Done,
+        }
+    }
+}
+
 /// One shard connection of a session.
 struct Connection {
     stream: TcpStream,
@@ -74,8 +102,11 @@ struct Session {
     limits: FrameLimits,
     /// One flatbuffers builder for every request the session sends.
     encoder: RequestEncoder,
+    /// The next request's partition and sort keys, written in place (no allocation per request).
+    partition_key: Vec<u8>,
+    sort_key: Vec<u8>,
     /// Replies read in one turn, kept for the next (no allocation per read).
-    replies: Vec<(Pending, Reply)>,
+    replies: Vec<(Pending, Answer)>,
     tally: Tally,
 }
 
@@ -115,6 +146,8 @@ pub async fn run_session(target: Arc<Target>, plan: Plan, pipeline: usize, timeo
         value,
         limits: FrameLimits::default(),
         encoder: RequestEncoder::default(),
+        partition_key: Vec::new(),
+        sort_key: Vec::new(),
         replies: Vec::with_capacity(pipeline),
         tally,
     };
@@ -243,27 +276,45 @@ impl Session {
         true
     }
 
-    /// Encodes `pending`'s request onto its owner's connection.
+    /// Encodes `pending`'s request onto its owner's connection: a get or put straight from the
+    /// session's key and value buffers.
     fn send(&mut self, pending: Pending) {
         let operation = pending.operation;
-        let key = self.plan.layout.key(operation.record);
-        let c = self.target.router.connection_for(&key.partition_key);
+        let (partition_key, sort_key) = (&mut self.partition_key, &mut self.sort_key);
+        self.plan.layout.write_partition_key(operation.record, partition_key);
+        self.plan.layout.write_sort_key(operation.record, sort_key);
+        let c = self.target.router.connection_for(partition_key);
         let table = self.target.table.as_str();
-        let request = match (operation.op, pending.writing) {
-            (Op::Read, _) | (Op::ReadModifyWrite, false) => Request::Get(Get::new(table, key)),
-            (Op::Update | Op::Insert, _) | (Op::ReadModifyWrite, true) => {
-                Request::Put(Put { durability: self.target.durability, ..Put::new(table, key, self.value.clone()) })
-            }
-            (Op::Scan, _) => Request::Scan(Scan {
-                from: Some(key.sort_key),
-                limit: operation.scan_length,
-                ..Scan::new(table, key.partition_key)
-            }),
-        };
         let connection = &mut self.connections[c];
         let id = connection.next_id;
         connection.next_id += 1;
-        self.encoder.encode_into(id, &request, &mut connection.out);
+        let out = &mut connection.out;
+        match (operation.op, pending.writing) {
+            (Op::Read, _) | (Op::ReadModifyWrite, false) => {
+                let get = GetRef { table, partition_key, sort_key, as_of: None };
+                self.encoder.encode_get_into(id, &get, out);
+            }
+            (Op::Update | Op::Insert, _) | (Op::ReadModifyWrite, true) => {
+                let put = PutRef {
+                    table,
+                    partition_key,
+                    sort_key,
+                    value: &self.value,
+                    ts: None,
+                    ttl_ms: None,
+                    durability: self.target.durability,
+                };
+                self.encoder.encode_put_into(id, &put, out);
+            }
+            (Op::Scan, _) => {
+                let scan = Scan {
+                    from: Some(sort_key.clone()),
+                    limit: operation.scan_length,
+                    ..Scan::new(table, partition_key.clone())
+                };
+                self.encoder.encode_into(id, &Request::Scan(scan), out);
+            }
+        }
         connection.pending.insert(id, pending);
         self.in_flight += 1;
     }
@@ -296,10 +347,11 @@ impl Session {
         let mut at = 0;
         let mut replies = std::mem::take(&mut self.replies);
         while let Some(len) = self.limits.complete_frame_len(&connection.input[at..]).map_err(|e| e.to_string())? {
-            let (id, reply) = decode_response(&connection.input[at..at + len]).map_err(|e| e.to_string())?;
+            let (id, reply) =
+                decode_response_in_place(&connection.input[at..at + len], &self.limits).map_err(|e| e.to_string())?;
             at += len;
             let pending = connection.pending.remove(&id).ok_or_else(|| format!("a reply to no request ({id})"))?;
-            replies.push((pending, reply));
+            replies.push((pending, Answer::of(reply)));
         }
         connection.input.drain(..at);
         if connection.input.capacity() - connection.input.len() < READ_CHUNK / 4 {
@@ -314,25 +366,20 @@ impl Session {
         Ok(any)
     }
 
-    fn answer(&mut self, pending: Pending, reply: Reply) {
+    fn answer(&mut self, pending: Pending, answer: Answer) {
         let measured = pending.start >= self.plan.measure_from;
         let op = pending.operation.op;
-        match reply {
-            Reply::Error(e) => {
+        match answer {
+            Answer::Failed(message) => {
                 self.plan.completed_one();
                 if measured {
-                    self.tally.error(&format!("{:?}: {}", e.code, e.message));
+                    self.tally.error(&message);
                 }
                 return;
             }
-            Reply::Get(found) if measured => {
-                if found.is_some() {
-                    self.tally.hits += 1;
-                } else {
-                    self.tally.misses += 1;
-                }
-            }
-            Reply::Scan(page) if measured => self.tally.scanned_rows += page.rows.len() as u64,
+            Answer::Hit if measured => self.tally.hits += 1,
+            Answer::Miss if measured => self.tally.misses += 1,
+            Answer::Scanned(rows) if measured => self.tally.scanned_rows += rows as u64,
             _ => {}
         }
         if op == Op::ReadModifyWrite && !pending.writing {

@@ -29,6 +29,9 @@ pub use partitioner::{kafka_partition_of, partition_of};
 pub use request::{
     InPlace, Request, RequestEncoder, decode_request, decode_request_in_place, decode_request_with, encode_request,
 };
-pub use response::{Reply, ResponseEncoder, decode_response, decode_response_with, encode_response};
+pub use response::{
+    Reply, ReplyInPlace, ResponseEncoder, decode_response, decode_response_in_place, decode_response_with,
+    encode_response,
+};
 pub use stat_name::{LabelledName, labelled};
 pub use types::*;

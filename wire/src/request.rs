@@ -9,7 +9,7 @@ use crate::error::WireError;
 use crate::frame::FrameLimits;
 use crate::types::{
     AlterTable, Compact, CreateTable, Delete, DropTable, Explain, Get, GetRef, Handshake, LinkVerify, MultiGet, Put,
-    RemoveSource, Scan, SourceSpec, Versions, WriteBatch,
+    PutRef, RemoveSource, Scan, SourceSpec, Versions, WriteBatch,
 };
 
 /// A request, as sent by a client.
@@ -187,6 +187,18 @@ impl RequestEncoder {
     /// [`encode_request`] returns.
     pub fn encode_into(&mut self, request_id: u64, request: &Request, out: &mut Vec<u8>) {
         self.builder.append(out, |fbb| encode::encode_in(fbb, request_id, request));
+    }
+
+    /// Appends the frame of a get whose key the caller keeps in its own buffers: the same bytes
+    /// as [`RequestEncoder::encode_into`] of the owned get, with no copy of the key made first.
+    pub fn encode_get_into(&mut self, request_id: u64, get: &GetRef<'_>, out: &mut Vec<u8>) {
+        self.builder.append(out, |fbb| encode::encode_get_in(fbb, request_id, get));
+    }
+
+    /// Appends the frame of a put whose key and value the caller keeps in its own buffers: the
+    /// same bytes as [`RequestEncoder::encode_into`] of the owned put.
+    pub fn encode_put_into(&mut self, request_id: u64, put: &PutRef<'_>, out: &mut Vec<u8>) {
+        self.builder.append(out, |fbb| encode::encode_put_in(fbb, request_id, put));
     }
 }
 

@@ -8,8 +8,8 @@ mod encode;
 use crate::error::WireError;
 use crate::frame::FrameLimits;
 use crate::types::{
-    BulkLoadInfo, CompactionReport, ErrorReply, Explanation, HandshakeOk, KeyHistory, Row, ScanPage, SourceInfo, Stat,
-    TableInfo, Topology, VersionId,
+    BulkLoadInfo, CompactionReport, ErrorReply, Explanation, HandshakeOk, KeyHistory, Row, RowRef, ScanPage,
+    SourceInfo, Stat, TableInfo, Topology, VersionId,
 };
 
 /// A server's answer to one request.
@@ -118,4 +118,24 @@ pub fn decode_response(frame: &[u8]) -> Result<(u64, Reply), WireError> {
 /// The request id and reply in `frame`, under `limits`.
 pub fn decode_response_with(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Reply), WireError> {
     decode::decode(frame, limits)
+}
+
+/// A reply as a client's response loop takes it from its frame: a get's row read in place,
+/// borrowing the frame, or any other reply decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyInPlace<'a> {
+    /// Answers a get, its row (if any) borrowed from the frame.
+    Get(Option<RowRef<'a>>),
+    /// Any other reply.
+    Other(Reply),
+}
+
+/// The request id and reply in `frame`, under `limits`, with a get's row read in place: the
+/// frame is verified once, as [`decode_response_with`] verifies it, and decodes to the same
+/// reply (tested).
+pub fn decode_response_in_place<'a>(
+    frame: &'a [u8],
+    limits: &FrameLimits,
+) -> Result<(u64, ReplyInPlace<'a>), WireError> {
+    decode::decode_in_place(frame, limits)
 }

@@ -19,9 +19,11 @@ pub use error_code::{ErrorCode, ErrorReply};
 pub use explain::{
     CandidateStanding, Explain, ExplainCandidate, ExplainVerdict, Explanation, RuleStep, VersionLocation,
 };
-pub use read::{Get, GetRef, Key, KeyHistory, MultiGet, Payload, Row, Scan, ScanPage, ScanRow, VersionEntry, Versions};
+pub use read::{
+    Get, GetRef, Key, KeyHistory, MultiGet, Payload, Row, RowRef, Scan, ScanPage, ScanRow, VersionEntry, Versions,
+};
 pub use session::{Handshake, HandshakeOk, PROTOCOL_VERSION, Stat, Topology};
 pub use source::{RemoveSource, SourceInfo, SourceSpec, SourceTopic, stream_of_source_id, stream_source_id};
 pub use table::{AlterTable, CreateTable, DropTable, TableInfo, TableSettings, TieRule};
 pub use version::{Origin, OriginKind, Ts, VersionId};
-pub use write::{BatchOp, Delete, Durability, Put, WriteBatch};
+pub use write::{BatchOp, Delete, Durability, Put, PutRef, WriteBatch};

@@ -12,8 +12,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 /// Decodes `bytes` both ways; whatever decodes must re-encode to something that decodes equal.
-/// The decode with a get read in place must agree with the owned decode: the same frames
-/// accepted, to the same requests.
+/// The decodes with a get (or a get's reply) read in place must agree with the owned decodes:
+/// the same frames accepted, to the same requests and replies.
 fn decode_both_ways(bytes: &[u8]) -> Result<(), TestCaseError> {
     let owned = decode_request(bytes);
     match (decode_request_in_place(bytes, &FrameLimits::default()), &owned) {
@@ -29,7 +29,19 @@ fn decode_both_ways(bytes: &[u8]) -> Result<(), TestCaseError> {
         let again = decode_request(&encode_request(id, &request)).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(again, (id, request));
     }
-    if let Ok((id, reply)) = decode_response(bytes) {
+    let owned = decode_response(bytes);
+    match (decode_response_in_place(bytes, &FrameLimits::default()), &owned) {
+        (Ok((id, ReplyInPlace::Get(row))), Ok(owned)) => {
+            prop_assert_eq!(&(id, Reply::Get(row.map(|r| r.to_owned()))), owned);
+        }
+        (Ok((id, ReplyInPlace::Other(r))), Ok(owned)) => {
+            prop_assert!(!matches!(r, Reply::Get(_)), "a get reply decoded as another reply");
+            prop_assert_eq!(&(id, r), owned);
+        }
+        (Err(_), Err(_)) => {}
+        (in_place, owned) => prop_assert!(false, "in place {:?}, owned {:?}", in_place, owned),
+    }
+    if let Ok((id, reply)) = owned {
         let again = decode_response(&encode_response(id, &reply)).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(again, (id, reply));
     }

@@ -19,6 +19,14 @@ fn request_round_trips(id: u64, request: &Request) -> Result<(), TestCaseError> 
     REQUEST_ENCODER.with_borrow_mut(|e| e.encode_into(id, request, &mut out));
     prop_assert_eq!(&out[..7], b"earlier");
     prop_assert_eq!(&out[7..], &frame[..]);
+    // A get or put borrowed from the caller's buffers encodes to the same frame.
+    let mut borrowed = Vec::new();
+    match request {
+        Request::Get(g) => REQUEST_ENCODER.with_borrow_mut(|e| e.encode_get_into(id, &g.as_ref(), &mut borrowed)),
+        Request::Put(p) => REQUEST_ENCODER.with_borrow_mut(|e| e.encode_put_into(id, &p.as_ref(), &mut borrowed)),
+        _ => borrowed.clone_from(&frame),
+    }
+    prop_assert_eq!(&borrowed, &frame);
     Ok(())
 }
 
@@ -40,6 +48,18 @@ fn reply_round_trips(id: u64, reply: &Reply) -> Result<(), TestCaseError> {
     ENCODER.with_borrow_mut(|e| e.encode_into(id, reply, &mut out));
     prop_assert_eq!(&out[..7], b"earlier");
     prop_assert_eq!(&out[7..], &frame[..]);
+    // Read in place, a get's row borrows the frame and is the row decoded.
+    let (in_place_id, in_place) =
+        decode_response_in_place(&frame, &FrameLimits::default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(in_place_id, id);
+    match (in_place, reply) {
+        (ReplyInPlace::Get(row), Reply::Get(expected)) => prop_assert_eq!(row.map(|r| r.to_owned()), expected.clone()),
+        (ReplyInPlace::Other(other), _) => {
+            prop_assert!(!matches!(other, Reply::Get(_)), "a get reply decoded as another reply");
+            prop_assert_eq!(&other, reply);
+        }
+        (ReplyInPlace::Get(row), other) => prop_assert!(false, "{other:?} read in place as a get: {row:?}"),
+    }
     Ok(())
 }
 

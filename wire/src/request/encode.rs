@@ -4,7 +4,7 @@
 use super::Request;
 use crate::codec::{builder, finish, nonempty_bytes, settings_to_fb, source_settings_to_fb, tie_rule_to_fb};
 use crate::generated as fb;
-use crate::types::{AlterTable, BatchOp, Durability, Key, LinkVerify, SourceSpec, Ts, WriteBatch};
+use crate::types::{AlterTable, BatchOp, Durability, GetRef, Key, LinkVerify, PutRef, SourceSpec, Ts, WriteBatch};
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
 pub(super) fn encode(request_id: u64, request: &Request) -> Vec<u8> {
@@ -16,10 +16,55 @@ pub(super) fn encode(request_id: u64, request: &Request) -> Vec<u8> {
 
 /// Builds the frame for `request` in `fbb`, reset first; the frame is `fbb.finished_data()`.
 pub(super) fn encode_in(fbb: &mut FlatBufferBuilder<'static>, request_id: u64, request: &Request) {
+    encode_body_in(fbb, request_id, |fbb| body(fbb, request));
+}
+
+/// Builds the frame of a get borrowed from the caller's buffers, as [`encode_in`] builds it
+/// from the owned get.
+pub(super) fn encode_get_in(fbb: &mut FlatBufferBuilder<'static>, request_id: u64, get: &GetRef<'_>) {
+    encode_body_in(fbb, request_id, |fbb| get_body(fbb, get));
+}
+
+/// Builds the frame of a put borrowed from the caller's buffers, as [`encode_in`] builds it
+/// from the owned put.
+pub(super) fn encode_put_in(fbb: &mut FlatBufferBuilder<'static>, request_id: u64, put: &PutRef<'_>) {
+    encode_body_in(fbb, request_id, |fbb| put_body(fbb, put));
+}
+
+fn encode_body_in(
+    fbb: &mut FlatBufferBuilder<'static>,
+    request_id: u64,
+    body: impl FnOnce(&mut FlatBufferBuilder<'static>) -> (fb::RequestBody, WIPOffset<UnionWIPOffset>),
+) {
     fbb.reset();
-    let (body_type, body) = body(fbb, request);
+    let (body_type, body) = body(fbb);
     let root = fb::Request::create(fbb, &fb::RequestArgs { request_id, body_type, body: Some(body) });
     fbb.finish_size_prefixed(root, None);
+}
+
+fn get_body<'b>(fbb: &mut FlatBufferBuilder<'b>, g: &GetRef<'_>) -> (fb::RequestBody, WIPOffset<UnionWIPOffset>) {
+    let table = Some(fbb.create_string(g.table));
+    let partition_key = Some(fbb.create_vector(g.partition_key));
+    let sort_key = nonempty_bytes(fbb, g.sort_key);
+    let args = fb::GetArgs { table, partition_key, sort_key, as_of: ts(g.as_of) };
+    (fb::RequestBody::Get, fb::Get::create(fbb, &args).as_union_value())
+}
+
+fn put_body<'b>(fbb: &mut FlatBufferBuilder<'b>, p: &PutRef<'_>) -> (fb::RequestBody, WIPOffset<UnionWIPOffset>) {
+    let table = Some(fbb.create_string(p.table));
+    let partition_key = Some(fbb.create_vector(p.partition_key));
+    let sort_key = nonempty_bytes(fbb, p.sort_key);
+    let value = nonempty_bytes(fbb, p.value);
+    let args = fb::PutArgs {
+        table,
+        partition_key,
+        sort_key,
+        value,
+        ts: ts(p.ts),
+        ttl_ms: p.ttl_ms,
+        durability: durability(p.durability),
+    };
+    (fb::RequestBody::Put, fb::Put::create(fbb, &args).as_union_value())
 }
 
 /// Bytes of keys and values, to size the builder once.
@@ -76,22 +121,7 @@ fn body<'b>(fbb: &mut FlatBufferBuilder<'b>, request: &Request) -> (fb::RequestB
         Request::ListTables => {
             (fb::RequestBody::ListTables, fb::ListTables::create(fbb, &fb::ListTablesArgs {}).as_union_value())
         }
-        Request::Put(p) => {
-            let table = Some(fbb.create_string(&p.table));
-            let partition_key = Some(fbb.create_vector(&p.key.partition_key));
-            let sort_key = nonempty_bytes(fbb, &p.key.sort_key);
-            let value = nonempty_bytes(fbb, &p.value);
-            let args = fb::PutArgs {
-                table,
-                partition_key,
-                sort_key,
-                value,
-                ts: ts(p.ts),
-                ttl_ms: p.ttl_ms,
-                durability: durability(p.durability),
-            };
-            (fb::RequestBody::Put, fb::Put::create(fbb, &args).as_union_value())
-        }
+        Request::Put(p) => put_body(fbb, &p.as_ref()),
         Request::Delete(d) => {
             let table = Some(fbb.create_string(&d.table));
             let partition_key = Some(fbb.create_vector(&d.key.partition_key));
@@ -101,13 +131,7 @@ fn body<'b>(fbb: &mut FlatBufferBuilder<'b>, request: &Request) -> (fb::RequestB
             (fb::RequestBody::Delete, fb::Delete::create(fbb, &args).as_union_value())
         }
         Request::WriteBatch(b) => (fb::RequestBody::WriteBatch, write_batch(fbb, b).as_union_value()),
-        Request::Get(g) => {
-            let table = Some(fbb.create_string(&g.table));
-            let partition_key = Some(fbb.create_vector(&g.key.partition_key));
-            let sort_key = nonempty_bytes(fbb, &g.key.sort_key);
-            let args = fb::GetArgs { table, partition_key, sort_key, as_of: ts(g.as_of) };
-            (fb::RequestBody::Get, fb::Get::create(fbb, &args).as_union_value())
-        }
+        Request::Get(g) => get_body(fbb, &g.as_ref()),
         Request::MultiGet(m) => {
             let table = Some(fbb.create_string(&m.table));
             let keys: Vec<_> = m.keys.iter().map(|k| key(fbb, k)).collect();

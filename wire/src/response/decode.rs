@@ -2,21 +2,33 @@
 //! verifier cannot see: unknown origin kinds, a topology without one port per partition, a
 //! tombstone carrying a value. An unknown error code is kept as [`ErrorCode::Other`].
 
-use super::Reply;
+use super::{Reply, ReplyInPlace};
 use crate::codec::{bytes, opt_bytes, source_settings_from_fb, table_info_from_fb, verify, version_from_fb};
 use crate::error::{MessageError, WireError};
 use crate::frame::FrameLimits;
 use crate::generated as fb;
 use crate::types::{
     BulkLoadInfo, BulkLoadState, BulkMode, CandidateStanding, CompactionReport, ErrorCode, ErrorReply,
-    ExplainCandidate, ExplainVerdict, Explanation, HandshakeOk, KeyHistory, Payload, Row, RuleStep, ScanPage, ScanRow,
-    SourceInfo, SourceTopic, Stat, Topology, VersionEntry, VersionLocation,
+    ExplainCandidate, ExplainVerdict, Explanation, HandshakeOk, KeyHistory, Payload, Row, RowRef, RuleStep, ScanPage,
+    ScanRow, SourceInfo, SourceTopic, Stat, Topology, VersionEntry, VersionLocation,
 };
 
 pub(super) fn decode(frame: &[u8], limits: &FrameLimits) -> Result<(u64, Reply), WireError> {
     let root = verify::<fb::Response>(frame, limits)?;
     let request_id = root.request_id();
     let reply = body(&root, limits).map_err(|problem| WireError::Message { request_id, problem })?;
+    Ok((request_id, reply))
+}
+
+pub(super) fn decode_in_place<'a>(frame: &'a [u8], limits: &FrameLimits) -> Result<(u64, ReplyInPlace<'a>), WireError> {
+    let root = verify::<fb::Response>(frame, limits)?;
+    let request_id = root.request_id();
+    let in_place = if let Some(g) = root.body_as_get_reply() {
+        get_reply_in_place(g).map(ReplyInPlace::Get)
+    } else {
+        body(&root, limits).map(ReplyInPlace::Other)
+    };
+    let reply = in_place.map_err(|problem| WireError::Message { request_id, problem })?;
     Ok((request_id, reply))
 }
 
@@ -172,10 +184,14 @@ fn source_info(s: fb::SourceInfo<'_>, limits: &FrameLimits) -> Result<SourceInfo
 }
 
 fn get_reply(g: fb::GetReply<'_>) -> Result<Option<Row>, MessageError> {
+    Ok(get_reply_in_place(g)?.map(|row| row.to_owned()))
+}
+
+fn get_reply_in_place(g: fb::GetReply<'_>) -> Result<Option<RowRef<'_>>, MessageError> {
     g.row()
         .map(|r| {
-            Ok(Row {
-                value: bytes(r.value()),
+            Ok(RowRef {
+                value: r.value().map_or(&[], |v| v.bytes()),
                 version: version_from_fb(r.version(), "Row.version")?,
                 expires_at_ms: r.expires_at_ms(),
             })

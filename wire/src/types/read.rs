@@ -57,6 +57,16 @@ impl Get {
     pub fn new(table: impl Into<String>, key: Key) -> Get {
         Get { table: table.into(), key, as_of: None }
     }
+
+    /// The get borrowed, as [`crate::RequestEncoder::encode_get_into`] takes it.
+    pub fn as_ref(&self) -> GetRef<'_> {
+        GetRef {
+            table: &self.table,
+            partition_key: &self.key.partition_key,
+            sort_key: &self.key.sort_key,
+            as_of: self.as_of,
+        }
+    }
 }
 
 /// Reads several keys of one table, which may span partitions. Answered by
@@ -134,6 +144,25 @@ pub struct Row {
     pub version: VersionId,
     /// When the value stops being visible, Unix milliseconds; `None` never.
     pub expires_at_ms: Option<u64>,
+}
+
+/// A [`Row`] read in place, borrowing its reply's frame: what a client that only looks at a
+/// value reads with no copy of it ([`crate::decode_response_in_place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowRef<'a> {
+    /// The value.
+    pub value: &'a [u8],
+    /// As in [`Row::version`].
+    pub version: VersionId,
+    /// As in [`Row::expires_at_ms`].
+    pub expires_at_ms: Option<u64>,
+}
+
+impl RowRef<'_> {
+    /// The owned row.
+    pub fn to_owned(&self) -> Row {
+        Row { value: self.value.to_vec(), version: self.version, expires_at_ms: self.expires_at_ms }
+    }
 }
 
 /// One row of a scan page.

@@ -40,6 +40,53 @@ impl Put {
     pub fn new(table: impl Into<String>, key: Key, value: impl Into<Vec<u8>>) -> Put {
         Put { table: table.into(), key, value: value.into(), ts: None, ttl_ms: None, durability: None }
     }
+
+    /// The put borrowed, as [`crate::RequestEncoder::encode_put_into`] takes it.
+    pub fn as_ref(&self) -> PutRef<'_> {
+        PutRef {
+            table: &self.table,
+            partition_key: &self.key.partition_key,
+            sort_key: &self.key.sort_key,
+            value: &self.value,
+            ts: self.ts,
+            ttl_ms: self.ttl_ms,
+            durability: self.durability,
+        }
+    }
+}
+
+/// A [`Put`] whose bytes are borrowed: what a client that keeps its keys and values in its own
+/// buffers encodes with no copy made first ([`crate::RequestEncoder::encode_put_into`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PutRef<'a> {
+    /// The table.
+    pub table: &'a str,
+    /// The key's partition key.
+    pub partition_key: &'a [u8],
+    /// The key's sort key; may be empty.
+    pub sort_key: &'a [u8],
+    /// As in [`Put::value`].
+    pub value: &'a [u8],
+    /// As in [`Put::ts`].
+    pub ts: Option<Ts>,
+    /// As in [`Put::ttl_ms`].
+    pub ttl_ms: Option<u64>,
+    /// As in [`Put::durability`].
+    pub durability: Option<Durability>,
+}
+
+impl PutRef<'_> {
+    /// The owned put.
+    pub fn to_owned(&self) -> Put {
+        Put {
+            table: self.table.to_owned(),
+            key: Key::new(self.partition_key, self.sort_key),
+            value: self.value.to_vec(),
+            ts: self.ts,
+            ttl_ms: self.ttl_ms,
+            durability: self.durability,
+        }
+    }
 }
 
 /// Deletes a key (writes a tombstone). Answered by [`crate::Reply::Written`].
