@@ -38,11 +38,14 @@ const HASH_SLOT_BYTES: usize = size_of::<Slot>() + 1;
 
 /// A row in the hash table: its key's hash beside its address, so growing the table never reads
 /// the arena (a rehash that did held up the insert that grew a 64 MiB memtable for 25 ms), and a
-/// probe reads a row only when the whole hash matches.
+/// probe reads a row only when the whole hash matches. It keeps the address of the row's newest
+/// version too (as the row record does), so a probe starts loading that version while it
+/// compares the row's key: a read's two cache misses, row and version, overlap.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     hash: u32,
     row: Addr,
+    newest: Addr,
 }
 
 impl Slot {
@@ -136,11 +139,16 @@ impl Memtable {
         self.find(key, self.hash(key))
     }
 
-    /// The row of `key`, whose hash is `hash`, or none.
+    /// The row of `key`, whose hash is `hash`, or none. A slot whose hash matches has its newest
+    /// version fetched into the cache before the row's key is compared.
     fn find(&self, key: KeyParts<'_>, hash: u32) -> Option<Addr> {
         let arena = &self.arena;
-        let found =
-            self.slots.find(Slot::table_hash(hash), |s| s.hash == hash && records::row(arena, s.row).parts() == key);
+        let found = self.slots.find(Slot::table_hash(hash), |s| {
+            s.hash == hash && {
+                arena.prefetch(s.newest);
+                records::row(arena, s.row).parts() == key
+            }
+        });
         found.map(|s| s.row)
     }
 
@@ -171,7 +179,8 @@ impl Memtable {
         let Memtable { arena, slots, order, .. } = self;
         let Some(row) = found else {
             let row = records::push_row(arena, e);
-            slots.insert_unique(Slot::table_hash(hash), Slot { hash, row }, |s| Slot::table_hash(s.hash));
+            let newest = records::row(arena, row).newest;
+            slots.insert_unique(Slot::table_hash(hash), Slot { hash, row, newest }, |s| Slot::table_hash(s.hash));
             order.push(SortKey::new(row, probe), arena);
             return Inserted::New;
         };
@@ -202,7 +211,12 @@ impl Memtable {
         let older_same_ts = same_ts_as(arena, older);
         let new = records::push_version(arena, e, older, older_same_ts);
         match newer {
-            None => records::set_newest(arena, row, new),
+            None => {
+                records::set_newest(arena, row, new);
+                // The slot found above, again: its control bytes and bucket are in the cache.
+                let slot = slots.find_mut(Slot::table_hash(hash), |s| s.row == row).expect("the row's slot");
+                slot.newest = new;
+            }
             Some(newer) => {
                 let newer_same_ts = same_ts_as(arena, Some(newer));
                 records::set_older(arena, newer, new, newer_same_ts);

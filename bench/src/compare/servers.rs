@@ -46,6 +46,8 @@ pub struct Nacred {
     pub resp: SocketAddr,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// Its shards (one per core, its default).
+    pub shards: usize,
 }
 
 impl Nacred {
@@ -90,7 +92,7 @@ impl Nacred {
         let mut guard = Guard { child, name: "nacred" };
         wait_for_pong(resp, &mut guard)
             .with_context(|| format!("nacred's log: {}", dir.join("nacred.log").display()))?;
-        Ok(Nacred { guard, native, resp, data_dir })
+        Ok(Nacred { guard, native, resp, data_dir, shards: cores })
     }
 
     /// Every shard's `allocations_total`, summed, through the native door (the stats call's own

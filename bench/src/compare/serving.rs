@@ -75,7 +75,10 @@ pub fn run(ctx: &Context) -> Result<Section> {
              acknowledging writes after the WAL queue, async). Server CPU is utime + stime from /proc over the \
              run; client and server share the machine's cores. Goals (issue 13): 1.0x throughput and 1.5x \
              operations per server CPU-second on both doors. Rows marked (redis-benchmark) drive redis-server and \
-             nacred's RESP door with redis-benchmark -c 50 -d 100 -r {} -n {} instead, Redis's own client.",
+             nacred's RESP door with redis-benchmark -c 50 -d 100 -r {} -n {} instead, Redis's own client. \
+             The native door's sessions each hold a connection per shard, so it gets 50 / shards sessions of \
+             (pipeline x shards) requests: the same 50 connections, with the same requests in flight on each, as \
+             the RESP servers.",
             ctx.records(),
             ctx.seconds(),
             ctx.records(),

@@ -99,7 +99,11 @@ impl Servers {
     pub fn measure(&self, ctx: &Context, target: Target, workload: &[&str]) -> Result<Measured> {
         let mut args = self.target_args(target);
         args.extend(ctx.loadgen_common(self.records));
-        args.extend(workload.iter().map(|a| (*a).to_owned()));
+        let mut workload: Vec<String> = workload.iter().map(|a| (*a).to_owned()).collect();
+        if target == Target::NacreNative {
+            same_connections(&mut workload, self.nacred.shards);
+        }
+        args.extend(workload.iter().cloned());
         let measured = loadgen::run(&ctx.loadgen, &args, &self.served(target), &ctx.work)
             .with_context(|| format!("{} {}", target.label(), workload.join(" ")))?;
         eprintln!(
@@ -144,6 +148,26 @@ impl Servers {
     }
 }
 
+/// Reshapes a RESP run's `--connections C --pipeline P` for the native door, whose sessions
+/// open a connection to each of nacred's `shards` and send each key to its owner: `C / shards`
+/// sessions of `P * shards` requests in flight, so the door serves the same number of
+/// connections with the same requests in flight on each (on average) as a RESP server does.
+/// Without it, 50 sessions at `-P 16` on two shards were 100 connections with 8 requests each.
+fn same_connections(workload: &mut [String], shards: usize) {
+    let shards = shards.max(1);
+    let mut scale = |flag: &str, f: &dyn Fn(u64) -> u64| {
+        if let Some(at) = workload.iter().position(|a| a == flag)
+            && let Some(value) = workload.get_mut(at + 1)
+            && let Ok(n) = value.parse::<u64>()
+        {
+            *value = f(n).to_string();
+        }
+    };
+    let shards = shards as u64;
+    scale("--connections", &|c| (c / shards).max(1));
+    scale("--pipeline", &|p| p * shards);
+}
+
 /// One round of a workload against the three.
 pub struct Round {
     /// redis-server's figures.
@@ -170,5 +194,21 @@ pub fn row(
         nacre: Target::NACRE[door].label().to_owned(),
         nacre_values: rounds.iter().map(|r| of(&r.nacre[door])).collect(),
         higher_is_better,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_connections;
+
+    #[test]
+    fn native_sessions_keep_the_connections_and_requests_in_flight() {
+        let mut args: Vec<String> =
+            ["--workload", "get", "--connections", "50", "--pipeline", "16"].map(str::to_owned).to_vec();
+        same_connections(&mut args, 2);
+        assert_eq!(args, ["--workload", "get", "--connections", "25", "--pipeline", "32"]);
+        let mut one = vec!["--connections".to_owned(), "1".to_owned()];
+        same_connections(&mut one, 4);
+        assert_eq!(one, ["--connections", "1"], "at least one session; no pipeline flag, none added");
     }
 }

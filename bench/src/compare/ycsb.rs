@@ -34,7 +34,9 @@ pub fn run(ctx: &Context) -> Result<Section> {
         method: format!(
             "nacre-loadgen, YCSB's core workloads (zipfian, theta 0.99; F's read-modify-write is a GET then a SET, \
              timed together), closed loop, 32 sessions of one request each, {} records loaded first, 100-byte \
-             values, {} s a run. No RocksDB-backed server is packaged for Debian, so none is compared here.",
+             values, {} s a run; the native door gets 1 / shards the sessions with shards requests each (a session \
+             holds a connection per shard): the same connections. No RocksDB-backed server is packaged for Debian, \
+             so none is compared here.",
             ctx.records(),
             ctx.seconds()
         ),

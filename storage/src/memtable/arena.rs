@@ -113,6 +113,14 @@ impl Arena {
         &self.chunks[chunk].bytes[offset..]
     }
 
+    /// Loads the first byte of the record at `at` and drops it, so the record is on its way into
+    /// the cache while the caller goes on: nothing waits on the load, so the caller's next cache
+    /// miss overlaps this one. (The prefetch instruction itself needs `unsafe`, which this crate
+    /// forbids.)
+    pub(super) fn prefetch(&self, at: Addr) {
+        std::hint::black_box(self.bytes(at)[0]);
+    }
+
     /// [`Arena::bytes`], to write.
     pub(super) fn bytes_mut(&mut self, at: Addr) -> &mut [u8] {
         let (chunk, offset) = self.locate(at);
