@@ -11,7 +11,9 @@ use anyhow::{Context, Result};
 use futures_lite::FutureExt;
 use nacre_storage::clock::high_water::{self, HighWater};
 use nacre_storage::io::dma::DmaDisk;
-use nacre_storage::{Clock, Engine, EngineOptions, Hlc, Origin, OriginKind, PartitionId, Ts, VersionId, Wal};
+use nacre_storage::{
+    Clock, Engine, EngineOptions, Hlc, MemoryTally, Origin, OriginKind, PartitionId, Ts, VersionId, Wal,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -56,6 +58,9 @@ pub struct Partitions {
     /// The HLC's persisted high-water mark: no timestamp above it is acknowledged.
     high_water: HighWater<DmaDisk>,
     seq: Cell<u64>,
+    /// Memtable bytes of every engine here, kept by the engines as they change: read on every
+    /// write, in constant time.
+    memory: MemoryTally,
     memtable_peak: Cell<usize>,
     poisoned: RefCell<BTreeSet<u32>>,
 }
@@ -118,6 +123,7 @@ impl Partitions {
         };
         let options = engine_options(config, owned.len());
         let mut engines = BTreeMap::new();
+        let memory = MemoryTally::default();
         for p in owned {
             let dir = partition_dir(root, p);
             let (id, wal, clock, options) = (PartitionId(p), wal.clone(), clock.clone(), options.clone());
@@ -129,6 +135,7 @@ impl Partitions {
             .with_context(|| format!("opening partition {p}"))?;
             catalog.install_on(&engine);
             engine.set_load_visibility(visibility.clone());
+            engine.share_memory_tally(memory.clone());
             engines.insert(p, Rc::new(engine));
         }
         // Flush what recovery replayed before serving, so the WAL files it came from are retired.
@@ -167,6 +174,7 @@ impl Partitions {
             hlc,
             high_water,
             seq: Cell::new(first.0),
+            memory,
             memtable_peak: Cell::new(0),
             poisoned: RefCell::new(BTreeSet::new()),
         };
@@ -179,7 +187,7 @@ impl Partitions {
     /// Memtable bytes of every engine of this shard, frozen memtables still being flushed
     /// included, so the ceiling bounds what the shard really holds.
     pub fn memtable_bytes(&self) -> usize {
-        self.engines.values().map(|e| e.memtables_held_bytes()).sum()
+        self.memory.bytes()
     }
 
     /// Records the memtable bytes now, for `memtable_peak_bytes`; returns them.

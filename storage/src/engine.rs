@@ -12,6 +12,7 @@ mod explain;
 mod flush;
 mod keys;
 mod link;
+mod memory_tally;
 mod open;
 mod read;
 mod scan;
@@ -25,6 +26,7 @@ pub use compaction::{
 pub use explain::{Candidate, Explanation, Found, Location, NotFoundReason, RuleStep, Standing, Verdict, explain};
 pub use keys::{KeysPage, KeysRequest};
 pub use link::{LoadSegments, PreparedSegment};
+pub use memory_tally::MemoryTally;
 pub use read::{KeyHistory, ReadAt, Row};
 pub use scan::{ScanPage, ScanRequest, ScanRow};
 pub use stream::StreamAck;
@@ -102,6 +104,10 @@ pub struct Engine<D: Disk> {
     /// Tables dropped: compaction purges their versions (rule 5 of the GC contract).
     dropped_tables: RefCell<BTreeSet<TableId>>,
     mem: RefCell<Memtables>,
+    /// Where this engine's memtable bytes are summed with other engines', and how many it has
+    /// added there (`memory_tally.rs`).
+    memory_tally: RefCell<MemoryTally>,
+    counted_memory: Cell<usize>,
     /// Live segments, by descending `max_ts` (then id), the order point reads visit them in.
     segments: RefCell<Segments<D>>,
     watermarks: RefCell<BTreeMap<TableId, Vec<Watermark>>>,

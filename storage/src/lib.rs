@@ -29,8 +29,8 @@ pub mod wal;
 pub use clock::{Clock, Hlc, ManualClock, SystemClock};
 pub use engine::{
     CompactionOptions, CompactionOutcome, Engine, EngineStats, KeyHistory, KeysPage, KeysRequest, LoadSegments,
-    MaintenanceCounters, PACE_STEP_BYTES, Pacer, ReadAt, Row, ScanPage, ScanRequest, ScanRow, StreamAck, Unpaced,
-    WriteAck,
+    MaintenanceCounters, MemoryTally, PACE_STEP_BYTES, Pacer, ReadAt, Row, ScanPage, ScanRequest, ScanRow, StreamAck,
+    Unpaced, WriteAck,
 };
 pub use error::{Error, Limit, Result};
 pub use ids::{Lsn, PartitionId, SegmentId, TableId, Ts};

@@ -58,6 +58,7 @@ impl<D: Disk> Engine<D> {
                 Some(info)
             };
             self.mem.borrow_mut().frozen.remove(0);
+            self.recount_memory();
             self.report_wal_needs();
             written.extend(info);
         }
@@ -83,6 +84,9 @@ impl<D: Disk> Engine<D> {
         let offsets = std::mem::take(&mut mem.active_offsets);
         mem.active_streamed_since_ms = None;
         mem.frozen.push(Rc::new(Frozen { table, covers, oldest, offsets }));
+        drop(mem);
+        // The new active memtable holds nothing yet, but a tally must not rest on that.
+        self.recount_memory();
     }
 
     /// Writes `entries` (in storage order) as a new segment file and makes it durable, directory

@@ -108,6 +108,8 @@ impl<D: Disk> Engine<D> {
             tables: RefCell::new(Default::default()),
             dropped_tables: RefCell::new(Default::default()),
             mem: RefCell::new(Memtables::default()),
+            memory_tally: RefCell::default(),
+            counted_memory: Cell::new(0),
             segments: RefCell::new(Rc::new(Vec::new())),
             hidden: RefCell::new((u64::MAX, Rc::new(std::collections::BTreeSet::new()))),
             watermarks: RefCell::new(Default::default()),

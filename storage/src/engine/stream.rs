@@ -47,6 +47,8 @@ impl<D: Disk> Engine<D> {
                 applied += 1;
             }
         }
+        drop(mem);
+        self.recount_memory();
         Ok(StreamAck { applied, duplicates: batch.len() - applied })
     }
 

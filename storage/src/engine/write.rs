@@ -86,6 +86,8 @@ impl<D: Disk> Engine<D> {
                 applied += 1;
             }
         }
+        drop(mem);
+        self.recount_memory();
         (applied, batch.len() - applied)
     }
 
