@@ -54,6 +54,15 @@ impl Slot {
     fn table_hash(hash: u32) -> u64 {
         u64::from(hash) << 32 | u64::from(hash)
     }
+
+    /// Whether this slot is `key`'s, whose hash is `hash`. When the hash matches, the newest
+    /// version is fetched into the cache before the row's key is compared.
+    fn holds(&self, arena: &Arena, hash: u32, key: KeyParts<'_>) -> bool {
+        self.hash == hash && {
+            arena.prefetch(self.newest);
+            records::row(arena, self.row).parts() == key
+        }
+    }
 }
 
 /// What inserting an entry did.
@@ -139,17 +148,10 @@ impl Memtable {
         self.find(key, self.hash(key))
     }
 
-    /// The row of `key`, whose hash is `hash`, or none. A slot whose hash matches has its newest
-    /// version fetched into the cache before the row's key is compared.
+    /// The row of `key`, whose hash is `hash`, or none.
     fn find(&self, key: KeyParts<'_>, hash: u32) -> Option<Addr> {
         let arena = &self.arena;
-        let found = self.slots.find(Slot::table_hash(hash), |s| {
-            s.hash == hash && {
-                arena.prefetch(s.newest);
-                records::row(arena, s.row).parts() == key
-            }
-        });
-        found.map(|s| s.row)
+        self.slots.find(Slot::table_hash(hash), |s| s.holds(arena, hash, key)).map(|s| s.row)
     }
 
     /// `key`'s hash, 32 bits of it.
@@ -175,9 +177,10 @@ impl Memtable {
     fn insert_version(&mut self, e: &EntryRef<'_>) -> Inserted {
         let probe: KeyParts<'_> = (e.table, e.partition_key, e.sort_key);
         let hash = self.hash(probe);
-        let found = self.find(probe, hash);
         let Memtable { arena, slots, order, .. } = self;
-        let Some(row) = found else {
+        // One probe: the slot found is the one updated if `e` becomes the newest version.
+        let found = slots.find_mut(Slot::table_hash(hash), |s| s.holds(arena, hash, probe));
+        let Some(slot) = found else {
             let row = records::push_row(arena, e);
             let newest = records::row(arena, row).newest;
             slots.insert_unique(Slot::table_hash(hash), Slot { hash, row, newest }, |s| Slot::table_hash(s.hash));
@@ -186,8 +189,9 @@ impl Memtable {
         };
         // Walk the chain, newest first, to where `e` goes: before the first version it precedes
         // in storage order (usually the newest), or in place of the one with its identity.
+        let row = slot.row;
         let mut newer: Option<Addr> = None;
-        let mut at = Some(records::row(arena, row).newest);
+        let mut at = Some(slot.newest);
         let (older, outcome) = loop {
             let Some(current) = at else { break (None, Inserted::New) };
             let v = records::version(arena, current);
@@ -213,8 +217,6 @@ impl Memtable {
         match newer {
             None => {
                 records::set_newest(arena, row, new);
-                // The slot found above, again: its control bytes and bucket are in the cache.
-                let slot = slots.find_mut(Slot::table_hash(hash), |s| s.row == row).expect("the row's slot");
                 slot.newest = new;
             }
             Some(newer) => {

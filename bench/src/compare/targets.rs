@@ -154,7 +154,7 @@ impl Servers {
 /// connections with the same requests in flight on each (on average) as a RESP server does.
 /// Without it, 50 sessions at `-P 16` on two shards were 100 connections with 8 requests each.
 fn same_connections(workload: &mut [String], shards: usize) {
-    let shards = shards.max(1);
+    let shards = shards.max(1) as u64;
     let mut scale = |flag: &str, f: &dyn Fn(u64) -> u64| {
         if let Some(at) = workload.iter().position(|a| a == flag)
             && let Some(value) = workload.get_mut(at + 1)
@@ -163,7 +163,6 @@ fn same_connections(workload: &mut [String], shards: usize) {
             *value = f(n).to_string();
         }
     };
-    let shards = shards as u64;
     scale("--connections", &|c| (c / shards).max(1));
     scale("--pipeline", &|p| p * shards);
 }
